@@ -1,0 +1,15 @@
+// harcore._core: the C++ core as seen from Python. Each area binds itself in its own file.
+#include <pybind11/pybind11.h>
+
+namespace py = pybind11;
+
+void bind_graph(py::module_& m);    // bind_graph.cpp: structs, enums, validate, shapes
+void bind_cost(py::module_& m);     // bind_cost.cpp: cost(), cost_batch()
+void bind_sftnas(py::module_& m);   // bind_sftnas.cpp: differentiable search-loss terms
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "harcore C++ core: op graph, analytical cost model, int8 kernels";
+  bind_graph(m);
+  bind_cost(m);
+  bind_sftnas(m);
+}

@@ -1,0 +1,116 @@
+// The op graph: harcore's one description of a network.
+//
+// The cost model reads it, quantization annotates it, simulation executes it and deploy emits it.
+// Tensors carry the torch shape *without* the batch dimension: (C, T) for 1-D sequence data,
+// (C, H, W) after a 2-D conv, (T, F) for a batch-first RNN input. Ops are stored in execution order.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace harcore {
+
+// Raised for any malformed graph; the message names the op and the field at fault.
+class GraphError : public std::invalid_argument {
+ public:
+  using std::invalid_argument::invalid_argument;
+};
+
+enum class OpKind : int32_t {
+  Input = 0,      // graph input placeholder (no inputs)
+  Conv = 1,       // conv over the trailing 1 or 2 dims; groups give depthwise / pointwise
+  Linear = 2,     // y = x W^T + b over the last dim, any leading dims
+  BatchNorm = 3,  // per-channel affine over dim 0
+  Activation = 4, // elementwise unary nonlinearity (see ActKind)
+  Pool = 5,       // max / avg pooling over the trailing 1 or 2 dims
+  GlobalPool = 6, // max / avg over all dims but dim 0 -> (C,) ... keep_dims gives (C,1[,1])
+  Add = 7,        // elementwise sum of two same-shape tensors (residual)
+  Mul = 8,        // elementwise product with a same-shape tensor or a broadcast parameter
+  Concat = 9,     // along `axis`
+  Reshape = 10,   // view / flatten / squeeze / unsqueeze: same element count
+  Transpose = 11, // permute dims (`perm`)
+  Slice = 12,     // select a contiguous range [start, start+length) of `axis` (length 1 + squeeze: index)
+  RNN = 13,       // one layer of LSTM or GRU over (T, I) -> (T, H*dirs), batch-first
+  MatMul = 14,    // batched matrix product of two activations: (..., M, K) @ (..., K, N)
+  Softmax = 15,   // along `axis`
+  Mean = 16,      // reduce-mean / reduce-sum along `axis` (keep_dims per field)
+};
+
+enum class ActKind : int32_t {
+  ReLU = 0, ReLU6 = 1, Sigmoid = 2, Tanh = 3, LeakyReLU = 4, ELU = 5, GELU = 6, Hardtanh = 7, SiLU = 8,
+  Identity = 9,
+};
+
+enum class PoolKind : int32_t { Max = 0, Avg = 1 };
+enum class RnnCell : int32_t { LSTM = 0, GRU = 1 };
+
+struct Tensor {
+  std::string name;
+  std::vector<int64_t> shape;  // without batch
+  int64_t numel() const {
+    int64_t n = 1;
+    for (int64_t d : shape) n *= d;
+    return n;
+  }
+};
+
+// One op. Fields not used by a kind stay at their defaults; `validate` rejects inconsistent values.
+struct Op {
+  OpKind kind = OpKind::Input;
+  std::string name;
+  std::vector<int32_t> inputs;  // activation tensor ids (parameters are not tensors)
+  int32_t output = -1;          // tensor id
+
+  // Conv / Linear / BatchNorm / RNN
+  int64_t in_channels = 0;   // Conv: C_in; Linear: in_features; BN: channels; RNN: input_size
+  int64_t out_channels = 0;  // Conv: C_out; Linear: out_features; RNN: hidden_size
+  int64_t groups = 1;
+  bool bias = false;         // Conv/Linear: has a bias vector; RNN: has b_ih and b_hh; BN: affine
+  // Conv / Pool geometry, (h, w); a 1-D op has h = 1 with kernel_h = stride_h = 1, no h padding.
+  std::array<int64_t, 2> kernel{1, 1};
+  std::array<int64_t, 2> stride{1, 1};
+  std::array<int64_t, 2> dilation{1, 1};
+  std::array<int64_t, 4> pad{0, 0, 0, 0};  // top, bottom, left, right
+  bool ceil_mode = false;                  // Pool
+  bool count_include_pad = true;           // avg Pool (torch default)
+
+  ActKind act = ActKind::Identity;  // Activation
+  PoolKind pool = PoolKind::Max;    // Pool / GlobalPool
+  RnnCell cell = RnnCell::LSTM;     // RNN
+  bool bidirectional = false;       // RNN
+
+  int32_t axis = 0;            // Concat / Softmax / Slice / Mean (non-negative, batch excluded)
+  bool keep_dims = false;      // GlobalPool / Mean
+  int64_t start = 0;           // Slice
+  int64_t length = 0;          // Slice: elements kept along `axis`
+  bool squeeze = false;        // Slice: drop `axis` (integer indexing)
+  std::vector<int64_t> perm;   // Transpose
+  std::vector<int64_t> param_shape;  // Mul by a parameter: its shape (broadcast against the input)
+  bool mean = true;            // Mean: true = mean, false = sum
+  int64_t extra_params = 0;    // trainable scalars/tensors owned by this op beyond the standard ones
+};
+
+struct Graph {
+  std::vector<Tensor> tensors;
+  std::vector<Op> ops;
+  std::vector<int32_t> outputs;  // tensor ids that are graph outputs (kept live to the end)
+};
+
+const char* op_kind_name(OpKind k);
+const char* act_kind_name(ActKind k);
+
+// Output shape of `op` given its input shapes; throws GraphError naming op and field.
+std::vector<int64_t> infer_shape(const Graph& g, const Op& op);
+
+// Checks every op: known kind, ids in range and defined before use, positive sizes, attribute
+// consistency with input shapes, recorded output shapes equal to the inferred ones, no overflow.
+void validate(const Graph& g);
+
+// Recomputes every op's output shape from the graph inputs (used by the batch API after
+// rebinding channel counts / kernel sizes). Throws GraphError like `validate`.
+void propagate_shapes(Graph& g);
+
+}  // namespace harcore
