@@ -1,0 +1,3 @@
+// Placeholder until its owner lands the real bindings (replaced, not extended).
+#include <pybind11/pybind11.h>
+void bind_sftnas(pybind11::module_&) {}
