@@ -1,0 +1,28 @@
+# The two set-up commands of the README are `make demo` and `make test`.
+PY ?= python3
+PIP = $(PY) -m pip
+ASAN_ENV = LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
+           ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+.PHONY: install demo test test-sanitize bench
+
+install:
+	$(PIP) install -q torch==2.13.0   # the CPU wheel; pinned so no CUDA build is pulled
+	$(PIP) install -q -e ".[test]"
+
+demo: install
+	harcore profile tinyhar
+
+test: install
+	$(PY) -m pytest -q
+
+# The C++-facing tests once more against a build with AddressSanitizer + UBSan.
+# Installs a sanitized, non-editable build; `make install` restores the normal one.
+test-sanitize:
+	$(PIP) install -q torch==2.13.0 scikit-build-core pybind11 pytest hypothesis ptflops==0.7.5
+	$(PIP) install -q --no-build-isolation --no-deps . -Cbuild-dir=build/asan -Ccmake.define.HARCORE_SANITIZE=ON
+	cd /tmp && $(ASAN_ENV) $(PY) -m pytest -q -m sanitize -p no:cacheprovider --rootdir=$(CURDIR) $(CURDIR)/tests
+
+bench:
+	$(PIP) install -q -e ".[bench]"
+	$(PY) benchmarks/bench_cost.py

@@ -1,0 +1,55 @@
+"""The ``harcore`` command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Hardware-aware search, int8 quantization and firmware for HAR models on microcontrollers.",
+)
+
+
+@app.command()
+def profile(
+    model: str = typer.Argument(..., help="zoo model name (see `harcore models`)"),
+    channels: int = typer.Option(9, "--channels", "-c", help="sensor channels of one window"),
+    time: int = typer.Option(128, "--time", "-t", help="samples per window"),
+    classes: int = typer.Option(6, "--classes", "-k", help="number of activity classes"),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="also write the profile as JSON here"),
+) -> None:
+    """Per-layer MACs, parameters, int8 flash and peak SRAM of a zoo model."""
+    from harcore import cost, models
+
+    try:
+        net = models.create(model, in_channels=channels, seq_len=time, num_classes=classes)
+    except (KeyError, ValueError, TypeError) as e:
+        raise typer.BadParameter(str(e.args[0] if e.args else e), param_hint="MODEL") from None
+    p = cost.profile(net, (channels, time))
+    typer.echo(f"{model} — input {channels} channels × {time} samples, {classes} classes")
+    typer.echo(str(p))
+    if json_out is not None:
+        json_out.write_text(json.dumps(p.to_dict(), indent=2))
+        typer.echo(f"wrote {json_out}")
+
+
+@app.command("models")
+def list_models() -> None:
+    """List the model zoo."""
+    from harcore import models
+
+    for name in models.names():
+        typer.echo(name)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
