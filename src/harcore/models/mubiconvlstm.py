@@ -1,0 +1,64 @@
+"""µBi-ConvLSTM (M. Mandal, 'µBi-ConvLSTM: An Ultra-Lightweight Efficient Model for Human Activity
+Recognition on Resource Constrained Devices', arXiv:2602.06523, 2026).
+
+No public code exists; the layout follows the paper (shared/papers/mu-biconvlstm.txt):
+
+* §III-C, eq. (1) and Fig. 1: two blocks of Conv1d (F=16, K=5) -> BatchNorm -> ReLU -> MaxPool(2), T -> T/4.
+  "Same" padding is our reading of Fig. 1/§III-C (T/4 = 32 steps for T = 128 requires it). The paper gives
+  W1 in R^{F x C x K}; that the second block also has 16 filters is our assumption (anchors.md §2.5), and
+  it reproduces the paper's Table V UCI-HAR figure of 420K MACs exactly (420,128).
+* §III-D: one bidirectional LSTM, hidden 24, last time step ``H[:, -1, :]`` (48 features).
+* §III-E, eq. (6): dropout, then Linear(48 -> num_classes) (the softmax of eq. 6 is left to the loss).
+  The paper tunes the dropout rate per dataset (§IV-C, Optuna over 0-0.5); the default 0.2 is ours.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from . import register_model
+
+_REFERENCE = {
+    "paper": "M. Mandal, 'µBi-ConvLSTM: An Ultra-Lightweight Efficient Model for Human Activity Recognition on "
+             "Resource Constrained Devices', arXiv:2602.06523, 2026",
+    "code": "none public; built from the paper's description (anchors.md section 2.5)",
+    "figures_source": "shared/notes/anchors.md sections 1 and 2.5 (params, core MACs, ptflops 0.7.5); "
+                      "paper Table V: 420K MACs on UCI-HAR",
+    "figures": {
+        "default": {
+            "uci": {"params": 10_454, "core_macs": 420_128, "attn_macs": 0, "ptflops_macs": 469_286},
+            "3x128": {"params": 9_974, "core_macs": 358_688, "ptflops_macs": 407_846},
+            "3x80": {"params": 9_974, "core_macs": 224_288, "ptflops_macs": 255_014},
+        },
+    },
+}
+
+
+@register_model("mubiconvlstm", reference=_REFERENCE)
+class MuBiConvLSTM(nn.Module):
+    """µBi-ConvLSTM, Mandal 2026: 2 x (Conv1d 16, k5, BN, ReLU, MaxPool 2) + BiLSTM(24), last step, Linear."""
+
+    def __init__(self, in_channels: int, seq_len: int, num_classes: int, *, filters: int = 16,
+                 kernel_size: int = 5, lstm_hidden: int = 24, dropout: float = 0.2):
+        super().__init__()
+        if kernel_size % 2 != 1:
+            raise ValueError(f"mubiconvlstm: kernel_size must be odd for 'same' padding, got {kernel_size}")
+        pad = kernel_size // 2
+        self.features = nn.Sequential(
+            nn.Conv1d(in_channels, filters, kernel_size, padding=pad), nn.BatchNorm1d(filters), nn.ReLU(),
+            nn.MaxPool1d(2),
+            nn.Conv1d(filters, filters, kernel_size, padding=pad), nn.BatchNorm1d(filters), nn.ReLU(),
+            nn.MaxPool1d(2),
+        )
+        if seq_len // 4 < 1:
+            raise ValueError(f"mubiconvlstm: seq_len={seq_len} is too short for two 2x poolings")
+        self.lstm = nn.LSTM(filters, lstm_hidden, bidirectional=True, batch_first=True)
+        self.dropout = nn.Dropout(dropout)
+        self.fc = nn.Linear(2 * lstm_hidden, num_classes)
+        self.in_channels, self.seq_len = in_channels, seq_len
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.features(x)                                 # (B, F, T/4)
+        x, _ = self.lstm(x.transpose(1, 2))                  # (B, T/4, 2H)
+        return self.fc(self.dropout(x[:, -1, :]))
