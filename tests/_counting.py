@@ -1,0 +1,135 @@
+"""Count parameters and MACs by running a model, in the "core MACs" convention of
+shared/notes/anchors.md §0 (the way shared/notes/baselines.md §1 counted them: forward hooks on
+Conv/Linear/LSTM/GRU plus a TorchFunctionMode for functional matmuls).
+
+* Conv1d/Conv2d: numel(out) * C_in/groups * prod(kernel); Linear: numel(out) * in_features. No bias.
+* LSTM/GRU: per time step, direction and layer 4*H*(I+H) (GRU 3*H*(I+H)); I = H*dirs above layer 0.
+* matmul/bmm/mm/@ and two-operand einsum: numel(out) * contracted size, reported separately ("attn").
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+from torch.overrides import TorchFunctionMode
+
+
+@dataclass
+class Counts:
+    params: int = 0
+    conv: int = 0
+    linear: int = 0
+    rnn: int = 0
+    attn: int = 0
+
+    @property
+    def core(self) -> int:
+        return self.conv + self.linear + self.rnn
+
+
+def count_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def _rnn_macs(m: nn.RNNBase, inp: torch.Tensor) -> int:
+    if inp.dim() == 2:  # unbatched (T, I)
+        steps, batch = inp.shape[0], 1
+    elif m.batch_first:
+        batch, steps = inp.shape[0], inp.shape[1]
+    else:
+        steps, batch = inp.shape[0], inp.shape[1]
+    gates = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}[m.mode]
+    dirs = 2 if m.bidirectional else 1
+    H = m.hidden_size
+    per_step = 0
+    for layer in range(m.num_layers):
+        i = m.input_size if layer == 0 else H * dirs
+        per_step += dirs * gates * H * (i + H)
+    return batch * steps * per_step
+
+
+def _einsum_macs(equation: str, operands) -> int:
+    eq = equation.replace(" ", "")
+    lhs, _, rhs = eq.partition("->")
+    terms = lhs.split(",")
+    if len(terms) != 2 or "..." in eq or not rhs:
+        raise NotImplementedError(f"only explicit two-operand einsum is counted, got {equation!r}")
+    sizes: dict[str, int] = {}
+    for term, op in zip(terms, operands):
+        for ch, n in zip(term, op.shape):
+            sizes[ch] = n
+    out = math.prod(sizes[c] for c in rhs)
+    inner = math.prod(sizes[c] for c in set(terms[0] + terms[1]) - set(rhs))
+    return out * inner
+
+
+class _MatmulCounter(TorchFunctionMode):
+    MATMULS = {torch.matmul, torch.Tensor.matmul, torch.Tensor.__matmul__, torch.Tensor.__rmatmul__,
+               torch.bmm, torch.Tensor.bmm, torch.mm, torch.Tensor.mm}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.macs = 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        if func in self.MATMULS:
+            a = args[1] if func is torch.Tensor.__rmatmul__ else args[0]
+            self.macs += out.numel() * a.shape[-1]
+        elif func is torch.einsum or getattr(func, "__name__", "") == "einsum":
+            ops = args[1:] if len(args) > 2 else args[1]
+            self.macs += _einsum_macs(args[0], ops)
+        return out
+
+
+def count_macs(model: nn.Module, x: torch.Tensor) -> Counts:
+    """Run ``model(x)`` once (eval, no grad) and count its MACs and parameters."""
+    c = Counts(params=count_params(model))
+
+    def conv_hook(m, inp, out):
+        c.conv += out.numel() * (m.in_channels // m.groups) * math.prod(m.kernel_size)
+
+    def linear_hook(m, inp, out):
+        c.linear += out.numel() * m.in_features
+
+    def rnn_hook(m, inp, out):
+        c.rnn += _rnn_macs(m, inp[0])
+
+    handles = []
+    for m in model.modules():
+        if isinstance(m, (nn.Conv1d, nn.Conv2d)):
+            handles.append(m.register_forward_hook(conv_hook))
+        elif isinstance(m, nn.Linear):
+            handles.append(m.register_forward_hook(linear_hook))
+        elif isinstance(m, (nn.LSTM, nn.GRU)):
+            handles.append(m.register_forward_hook(rnn_hook))
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad(), _MatmulCounter() as mm:
+            model(x)
+        c.attn = mm.macs
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+    return c
+
+
+def ptflops_macs(model: nn.Module, input_res: tuple) -> tuple[int, int]:
+    """(MACs, params) from ptflops 0.7.5, backend='pytorch' (count_functional on), batch 1."""
+    from ptflops import get_model_complexity_info
+
+    was_training = model.training
+    model.eval()
+    try:
+        macs, params = get_model_complexity_info(model, tuple(input_res), as_strings=False,
+                                                 print_per_layer_stat=False, verbose=False, backend="pytorch")
+    finally:
+        model.train(was_training)
+    return int(macs), int(params)
+
