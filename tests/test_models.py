@@ -161,8 +161,7 @@ def test_ptflops_matches_anchors(case):
     c, t, _k = shape
     macs, pt_params = ptflops_macs(_build(name, cfg, shape), (c, t))
     assert macs == pt
-    if name != "mlp_har":          # ptflops does not see bare nn.Parameters (the einsum weights)
-        assert pt_params == params
+    assert pt_params == params
 
 
 @pytest.mark.parametrize("case", ANCHORS, ids=_id)

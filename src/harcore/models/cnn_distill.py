@@ -15,7 +15,7 @@ followed by batch normalisation and ReLU, then "Adaptive Pooling that connects t
   length 8 is derived from Table 2. Post-training int8 quantization shrinks the model only from 2.20 to
   2.12 MB (the student, all Linear, shrinks 4x), i.e. only the Linear layer was quantized (PyTorch dynamic
   quantization) and the 0.08 MB saving is 3/4 of a ~25 k-weight Linear: 512 * P * 6 = 24,576 gives P = 8.
-  With P = 8 the weights are 2.18 MB fp32 and 2.11 MB with an int8 Linear (tests/test_models.py checks
+  With P = 8 the weights plus BN statistics are 2.19 MB fp32 and 2.12 MB with an int8 Linear (tests/test_models.py checks
   this against Table 2); ``pool_size=1`` gives the textbook global-pooling head instead.
 
 Student (``"cnn_student"``), paper §3.3: "a simple feedforward neural network", "fewer layers and
