@@ -177,11 +177,6 @@ def batch(template: Graph, bindings: Sequence[tuple], values: Any) -> np.ndarray
             raise ValueError(f"binding {b!r}: op index {op!r} out of range (0..{len(template.ops) - 1})")
         if not isinstance(col, (int, np.integer)) or not 0 <= col < vals.shape[1]:
             raise ValueError(f"binding {b!r}: column {col!r} out of range for {vals.shape[1]} columns")
-        cb = _core.Binding()
-        cb.op = int(op)
-        cb.field = _field(fname)
-        cb.dim = int(dim)
-        cb.column = int(col)
-        core_bindings.append(cb)
+        core_bindings.append(_core.Binding(int(op), _field(fname), int(col), int(dim)))
     out = _core.cost_batch(template.to_core(), core_bindings, vals)
     return np.asarray(out, dtype=np.int64).reshape(vals.shape[0], 4)
