@@ -281,9 +281,13 @@ std::vector<int64_t> infer_impl(const Ctx& c) {
       check_geometry(c, s.size(), true);
       const size_t w = s.size() - 1;
       const int64_t ow = conv_len(c, "kernel", s[w], op.kernel[1], op.stride[1], op.dilation[1], op.pad[2], op.pad[3]);
-      if (s.size() == 2) return {op.out_channels, ow};
-      const int64_t oh = conv_len(c, "kernel", s[1], op.kernel[0], op.stride[0], op.dilation[0], op.pad[0], op.pad[1]);
-      return {op.out_channels, oh, ow};
+      std::vector<int64_t> out{op.out_channels, ow};
+      if (s.size() == 3) {
+        out.insert(out.begin() + 1,
+                   conv_len(c, "kernel", s[1], op.kernel[0], op.stride[0], op.dilation[0], op.pad[0], op.pad[1]));
+      }
+      c.numel("out_channels", out);
+      return out;
     }
     case OpKind::Linear: {
       const auto& s = input_shape(c, 0);
@@ -296,6 +300,7 @@ std::vector<int64_t> infer_impl(const Ctx& c) {
       }
       auto out = s;
       out.back() = op.out_channels;
+      c.numel("out_channels", out);
       return out;
     }
     case OpKind::BatchNorm: {
