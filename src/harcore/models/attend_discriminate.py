@@ -43,14 +43,17 @@ _REFERENCE = {
 }
 
 
-def _conv1x1(c_in: int, c_out: int) -> nn.Conv1d:
-    conv = nn.Conv1d(c_in, c_out, 1, bias=False)
+def _conv1x1(c_in: int, c_out: int) -> nn.Conv2d:
+    # A 1x1 Conv2d over (B, F, L, C) is the reference's per-time-step 1x1 Conv1d over (F, C):
+    # same weights (c_out, c_in, 1[, 1]), same fan-in for the kaiming init, same MACs.
+    conv = nn.Conv2d(c_in, c_out, 1, bias=False)
     nn.init.kaiming_normal_(conv.weight)
     return conv
 
 
 class SelfAttention(nn.Module):
-    """SAGAN-style self-attention over the last axis of (N, F, C) (fastai ``SelfAttention``)."""
+    """SAGAN-style self-attention across the sensor channels C of every time step of (B, F, L, C)
+    (fastai ``SelfAttention``), batched over (B, L) so the batch stays its own dimension."""
 
     def __init__(self, n_channels: int, div: int = 1):
         super().__init__()
@@ -60,10 +63,12 @@ class SelfAttention(nn.Module):
         self.value = _conv1x1(n_channels, n_channels)
         self.gamma = nn.Parameter(torch.zeros(1))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        f, g, h = self.query(x), self.key(x), self.value(x)
-        beta = F.softmax(torch.bmm(f.permute(0, 2, 1).contiguous(), g), dim=1)   # (N, C, C)
-        return self.gamma * torch.bmm(h, beta) + x
+    def forward(self, x: torch.Tensor) -> torch.Tensor:          # (B, F, L, C) -> (B, L, F, C)
+        f = self.query(x).permute(0, 2, 3, 1)                     # (B, L, C, F')
+        g = self.key(x).permute(0, 2, 1, 3)                       # (B, L, F', C)
+        h = self.value(x).permute(0, 2, 1, 3)                     # (B, L, F, C)
+        beta = F.softmax(torch.matmul(f, g), dim=2)              # (B, L, C, C)
+        return self.gamma * torch.matmul(h, beta) + x.permute(0, 2, 1, 3)
 
 
 class TemporalAttention(nn.Module):
@@ -114,8 +119,7 @@ class AttendDiscriminate(nn.Module):
         x = self.activation(self.conv2(x))
         x = self.activation(self.conv3(x))
         x = self.activation(self.conv4(x))                   # (B, F, L, C)
-        x = x.permute(0, 2, 1, 3).reshape(-1, Fn, C)         # one (F, C) slice per time step
-        x = self.sa(x).reshape(-1, L, Fn * C)
+        x = self.sa(x).reshape(-1, L, Fn * C)                # attention per time step, (B, L, F*C)
         x = self.dropout(x)
         x, _ = self.rnn(x)
         x = self.ta(x)

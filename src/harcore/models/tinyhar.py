@@ -45,7 +45,9 @@ _REFERENCE = {
 
 
 class CrossChannelSelfAttention(nn.Module):
-    """TinyHAR's ``SelfAttention_interaction`` on (N, C, F): attention across the C sensor channels."""
+    """TinyHAR's ``SelfAttention_interaction`` on (B, L, C, F): attention across the C sensor channels
+    of every time step. Batched over (B, L) with 4-D matmuls, so the batch stays its own dimension
+    (the reference loops over time steps; weights and counts are the same)."""
 
     def __init__(self, features: int):
         super().__init__()
@@ -56,9 +58,9 @@ class CrossChannelSelfAttention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         f, g, h = self.query(x), self.key(x), self.value(x)
-        beta = F.softmax(torch.bmm(f, g.permute(0, 2, 1).contiguous()), dim=1)          # (N, C, C)
-        o = self.gamma * torch.bmm(h.permute(0, 2, 1).contiguous(), beta) + x.permute(0, 2, 1).contiguous()
-        return o.permute(0, 2, 1).contiguous()                                            # (N, C, F)
+        beta = F.softmax(torch.matmul(f, g.transpose(2, 3)), dim=2)                # (B, L, C, C)
+        o = self.gamma * torch.matmul(h.transpose(2, 3), beta) + x.transpose(2, 3)  # (B, L, F, C)
+        return o.transpose(2, 3)                                                    # (B, L, C, F)
 
 
 class TemporalWeightedAggregation(nn.Module):
@@ -112,8 +114,7 @@ class TinyHAR(nn.Module):
         x = x.transpose(1, 2).unsqueeze(1)                   # (B, 1, T, C)
         for layer in self.layers_conv:
             x = layer(x)                                     # (B, F, L, C)
-        x = x.permute(0, 2, 3, 1).reshape(-1, C, Fn)         # one (C, F) slice per time step
-        x = self.channel_interaction(x).reshape(-1, L, C, Fn)
+        x = self.channel_interaction(x.permute(0, 2, 3, 1))  # (B, L, C, F)
         x = self.dropout(x)
         x = self.activation(self.channel_fusion(x.reshape(-1, L, C * Fn)))   # (B, L, 2F)
         x, _ = self.temporal_interaction(x)
