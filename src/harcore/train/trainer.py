@@ -1,0 +1,404 @@
+"""The training loop: :func:`fit`, checkpoints and exact resumption."""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ._data import CheckedSplit, check_split, infer_num_classes, resolve_num_classes
+from .config import RESUME_FREE_FIELDS, TrainConfig
+from .losses import balanced_class_weights, distillation_loss
+from .metrics import metrics_from_predictions, predict_logits
+
+CHECKPOINT_FORMAT = "harcore.train.checkpoint/1"
+LAST = "last.pt"
+BEST = "best.pt"
+
+# Defaults for knowledge distillation. The cnn-distillation paper does not report its alpha or T
+# (it names an untuned temperature as a possible cause of its student's accuracy drop); these are
+# harcore's defaults, chosen from common practice (Hinton et al. use T in 2..20).
+DEFAULT_KD_ALPHA = 0.5
+DEFAULT_KD_TEMPERATURE = 4.0
+
+
+@dataclass
+class TrainResult:
+    """Outcome of :func:`fit`.
+
+    ``model`` is the trained model (the same object that was passed in) holding the weights of
+    ``best_epoch`` (highest validation macro-F1, the earliest on ties) or, without a validation
+    split, of the last epoch. ``history`` has one dict per epoch: ``epoch`` (1-based), ``loss``
+    (mean training loss), ``train_macro_f1`` (over the epoch's training batches, train mode),
+    ``val_macro_f1``, ``val_accuracy``, ``val_loss`` (``None`` without validation), ``lr`` (the
+    learning rate used during the epoch) and ``seconds`` (wall time of the epoch).
+    """
+
+    model: torch.nn.Module
+    history: list[dict[str, Any]]
+    best_epoch: int | None
+    best_val_macro_f1: float | None
+    stopped_early: bool
+    epochs_run: int
+    num_classes: int
+    class_weights: list[float] | None
+    config: TrainConfig
+    checkpoint_dir: str | None = None
+    distillation: dict[str, Any] | None = None
+    resumed_from_epoch: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "history": [dict(h) for h in self.history],
+            "best_epoch": self.best_epoch,
+            "best_val_macro_f1": self.best_val_macro_f1,
+            "stopped_early": self.stopped_early,
+            "epochs_run": self.epochs_run,
+            "num_classes": self.num_classes,
+            "class_weights": self.class_weights,
+            "config": self.config.to_dict(),
+            "checkpoint_dir": self.checkpoint_dir,
+            "distillation": self.distillation,
+            "resumed_from_epoch": self.resumed_from_epoch,
+        }
+
+
+@dataclass
+class _State:
+    epoch: int = 0  # epochs completed
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_score: float = float("-inf")
+    best_epoch: int | None = None
+    best_state: dict[str, torch.Tensor] | None = None
+    bad_epochs: int = 0
+    stopped_early: bool = False
+
+
+def _rng_state(gen: torch.Generator) -> dict[str, Any]:
+    st = {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+        "generator": gen.get_state(),
+    }
+    if torch.cuda.is_available():
+        st["cuda"] = torch.cuda.get_rng_state_all()
+    return st
+
+
+def _set_rng_state(st: dict[str, Any], gen: torch.Generator) -> None:
+    random.setstate(st["python"])
+    np.random.set_state(st["numpy"])
+    torch.set_rng_state(st["torch"])
+    gen.set_state(st["generator"])
+    if "cuda" in st and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(st["cuda"])
+
+
+def _atomic_save(obj: Any, path: Path) -> None:
+    """``torch.save`` to a temp file in the same folder, fsync, then ``os.replace``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """Load a checkpoint written by :func:`fit` (``last.pt`` or ``best.pt``).
+
+    Checkpoints hold python/numpy RNG states, so they are unpickled with ``weights_only=False``:
+    load only files you wrote yourself.
+    """
+    ck = torch.load(Path(path), map_location="cpu", weights_only=False)
+    if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path}: not a harcore.train checkpoint")
+    return ck
+
+
+def _state_copy(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+
+
+def _check_resume(ck: dict[str, Any], cfg: TrainConfig, meta: dict[str, Any], path: Path) -> None:
+    old = ck["config"]
+    new = cfg.to_dict()
+    for k, v in new.items():
+        if k in RESUME_FREE_FIELDS:
+            continue
+        if k == "epochs" and cfg.schedule != "cosine":
+            continue  # more (or fewer) epochs are well defined without a cosine horizon
+        if old.get(k) != v:
+            raise ValueError(f"config.{k}: {path} was written with {old.get(k)!r}, resuming with {v!r}")
+    for k, v in meta.items():
+        if ck["meta"].get(k) != v:
+            raise ValueError(f"{k}: {path} was written with {ck['meta'].get(k)!r}, resuming with {v!r}")
+
+
+def _make_progress(enabled: bool):
+    if not enabled:
+        return None
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = Console(file=sys.stdout)
+    if not console.is_terminal:
+        return None
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        TextColumn("{task.fields[status]}"), console=console, transient=False,
+    )
+
+
+def fit(
+    model: torch.nn.Module,
+    train: Any,
+    val: Any = None,
+    config: TrainConfig | None = None,
+    *,
+    teacher: torch.nn.Module | None = None,
+    kd_alpha: float = DEFAULT_KD_ALPHA,
+    kd_temperature: float = DEFAULT_KD_TEMPERATURE,
+    resume: bool = False,
+    num_classes: int | None = None,
+    on_epoch_end: Callable[[dict[str, Any]], Any] | None = None,
+) -> TrainResult:
+    """Train ``model`` (input (B, C, T), output logits (B, K)) on ``train``.
+
+    ``train`` / ``val``: objects with ``.x`` float (N, C, T) and ``.y`` int (N,) (or ``(x, y)``).
+    ``K`` is the model's output width; it must equal ``num_classes`` and ``train.num_classes`` when
+    those are given. With ``teacher``, the loss is :func:`distillation_loss` with ``kd_alpha`` and
+    ``kd_temperature`` (the teacher runs in eval mode, without gradients).
+
+    After every epoch the validation macro-F1 is computed; the best weights (highest macro-F1) are
+    restored at the end, and training stops early after ``config.early_stopping_patience`` epochs
+    without improvement. With ``config.checkpoint_dir``, ``last.pt`` (model, optimizer, scheduler,
+    all RNG states, history, best weights) and ``best.pt`` (best weights) are written atomically
+    after every epoch; ``resume=True`` continues from ``last.pt`` exactly as if the run had not been
+    interrupted (same seed and config, apart from ``progress``/``checkpoint_dir``/``num_threads``/
+    ``device``; with ``schedule != "cosine"`` ``epochs`` may be raised). Without a ``last.pt`` a
+    resumed run starts from scratch.
+
+    ``on_epoch_end(record)`` is called after each epoch's checkpoint with that epoch's history
+    record; returning ``True`` stops training (the run can be resumed later).
+
+    Runs are deterministic for a given ``config.seed`` (python, numpy and torch RNGs are seeded,
+    shuffling uses its own ``torch.Generator``); the model's initial weights are the caller's.
+    """
+    cfg = TrainConfig() if config is None else config
+    if not isinstance(cfg, TrainConfig):
+        raise ValueError(f"config: expected a TrainConfig, got {type(cfg).__name__}")
+    if not isinstance(model, torch.nn.Module):
+        raise ValueError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
+    device = torch.device(cfg.device)
+    prev_threads = torch.get_num_threads()
+    if cfg.num_threads is not None:
+        torch.set_num_threads(cfg.num_threads)
+    try:
+        return _fit(model, train, val, cfg, device, teacher, kd_alpha, kd_temperature, resume, num_classes,
+                    on_epoch_end)
+    finally:
+        torch.set_num_threads(prev_threads)
+
+
+def _fit(model, train, val, cfg, device, teacher, kd_alpha, kd_temperature, resume, num_classes, on_epoch_end):
+    model.to(device)
+    tr = check_split(train, "train")
+    k = resolve_num_classes(model, train, tr.x, device, num_classes, "train")
+    tr = check_split(train, "train", num_classes=k)
+    va: CheckedSplit | None = None
+    if val is not None:
+        va = check_split(val, "val", num_classes=k)
+        if va.x.shape[1:] != tr.x.shape[1:]:
+            raise ValueError(f"val.x: window shape {va.x.shape[1:]} differs from train.x {tr.x.shape[1:]}")
+        declared = getattr(val, "num_classes", None)
+        if declared is not None and not callable(declared) and int(declared) != k:
+            raise ValueError(f"val.num_classes: split declares {int(declared)} classes but the model outputs {k} logits")
+
+    kd = None
+    if teacher is not None:
+        if not isinstance(teacher, torch.nn.Module):
+            raise ValueError(f"teacher: expected a torch.nn.Module, got {type(teacher).__name__}")
+        if not (0.0 <= float(kd_alpha) <= 1.0):
+            raise ValueError(f"kd_alpha: must be in [0, 1] (got {kd_alpha})")
+        if not float(kd_temperature) > 0.0:
+            raise ValueError(f"kd_temperature: must be > 0 (got {kd_temperature})")
+        teacher.to(device)
+        kt = infer_num_classes(teacher, tr.x, device, "train.x")
+        if kt != k:
+            raise ValueError(f"teacher: outputs {kt} logits but the student outputs {k}")
+        teacher.eval()
+        kd = {"alpha": float(kd_alpha), "temperature": float(kd_temperature)}
+
+    if cfg.class_weights is None:
+        cw = None
+    elif isinstance(cfg.class_weights, str):
+        cw = balanced_class_weights(tr.y, k)
+    else:
+        cw = np.asarray(cfg.class_weights, dtype=np.float64)
+        if cw.shape != (k,):
+            raise ValueError(f"TrainConfig.class_weights: {cw.size} weights for {k} classes")
+    cw_t = None if cw is None else torch.tensor(cw, dtype=torch.float32, device=device)
+
+    # ---- seeding, optimizer, scheduler --------------------------------------------------------
+    random.seed(cfg.seed)
+    np.random.seed(cfg.seed % 2**32)
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("model: has no trainable parameters")
+    opt_cls = torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.AdamW
+    opt = opt_cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.schedule == "cosine":
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs, eta_min=cfg.min_lr)
+    elif cfg.schedule == "plateau":
+        sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            opt, mode="max" if va is not None else "min", factor=cfg.plateau_factor,
+            patience=cfg.plateau_patience, min_lr=cfg.min_lr)
+    else:
+        sched = None
+
+    st = _State()
+    ckdir = Path(cfg.checkpoint_dir) if cfg.checkpoint_dir is not None else None
+    meta = {"num_classes": k, "train_size": len(tr), "window": list(tr.x.shape[1:]), "has_val": va is not None,
+            "distillation": kd}
+    resumed_from = None
+    if resume:
+        if ckdir is None:
+            raise ValueError("config.checkpoint_dir: resume=True needs a checkpoint directory")
+        last = ckdir / LAST
+        if last.exists():
+            ck = load_checkpoint(last)
+            _check_resume(ck, cfg, meta, last)
+            model.load_state_dict(ck["model"])
+            opt.load_state_dict(ck["optimizer"])
+            if sched is not None:
+                sched.load_state_dict(ck["scheduler"])
+            _set_rng_state(ck["rng"], gen)
+            st = _State(epoch=ck["epoch"], history=ck["history"], best_score=ck["best_score"],
+                        best_epoch=ck["best_epoch"], best_state=ck["best_state"], bad_epochs=ck["bad_epochs"],
+                        stopped_early=ck["stopped_early"])
+            resumed_from = st.epoch
+
+    x_all = torch.from_numpy(tr.x)
+    y_all = torch.from_numpy(tr.y)
+    n = len(tr)
+    n_batches = sum(1 for i in range(0, n, cfg.batch_size) if min(cfg.batch_size, n - i) > 1 or n == 1)
+    progress = _make_progress(cfg.progress)
+    if progress is not None:
+        progress.start()
+        ep_task = progress.add_task("epochs", total=cfg.epochs, completed=st.epoch, status="")
+        b_task = progress.add_task("batches", total=n_batches, status="")
+
+    try:
+        while st.epoch < cfg.epochs and not st.stopped_early:
+            t0 = time.perf_counter()
+            model.train()
+            lr_used = float(opt.param_groups[0]["lr"])
+            perm = torch.randperm(n, generator=gen)
+            loss_sum, seen = 0.0, 0
+            preds, targets = [], []
+            if progress is not None:
+                progress.reset(b_task, total=n_batches)
+            for i in range(0, n, cfg.batch_size):
+                idx = perm[i : i + cfg.batch_size]
+                if idx.numel() == 1 and n > 1:
+                    continue  # BatchNorm cannot train on a single window
+                xb = x_all[idx].to(device)
+                yb = y_all[idx].to(device)
+                logits = model(xb)
+                if kd is not None:
+                    with torch.no_grad():
+                        t_logits = teacher(xb)
+                    loss = distillation_loss(logits, t_logits, yb, kd["alpha"], kd["temperature"], cw_t)
+                else:
+                    loss = F.cross_entropy(logits, yb, weight=cw_t)
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(f"epoch {st.epoch + 1}: training loss became {loss.item()}")
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                if cfg.grad_clip is not None:
+                    torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+                opt.step()
+                loss_sum += float(loss.detach()) * idx.numel()
+                seen += idx.numel()
+                preds.append(logits.detach().argmax(1).cpu())
+                targets.append(yb.cpu())
+                if progress is not None:
+                    progress.advance(b_task)
+            from sklearn.metrics import f1_score
+
+            train_f1 = float(f1_score(torch.cat(targets).numpy(), torch.cat(preds).numpy(), average="macro",
+                                      zero_division=0.0))
+            rec: dict[str, Any] = {"epoch": st.epoch + 1, "loss": loss_sum / max(seen, 1),
+                                   "train_macro_f1": train_f1, "val_macro_f1": None, "val_accuracy": None,
+                                   "val_loss": None, "lr": lr_used}
+            if va is not None:
+                v_logits = predict_logits(model, va.x, cfg.eval_batch_size, device)
+                vm = metrics_from_predictions(va.y, v_logits.argmax(1).numpy(), k,
+                                              float(F.cross_entropy(v_logits, torch.from_numpy(va.y)).item()))
+                rec.update(val_macro_f1=vm.macro_f1, val_accuracy=vm.accuracy, val_loss=vm.loss)
+                if vm.macro_f1 > st.best_score:
+                    st.best_score, st.best_epoch, st.bad_epochs = vm.macro_f1, st.epoch + 1, 0
+                    st.best_state = _state_copy(model)
+                    if ckdir is not None:
+                        _atomic_save({"format": CHECKPOINT_FORMAT, "kind": "best", "epoch": st.best_epoch,
+                                      "val_macro_f1": st.best_score, "model": st.best_state,
+                                      "config": cfg.to_dict(), "meta": meta}, ckdir / BEST)
+                else:
+                    st.bad_epochs += 1
+            if sched is not None:
+                if cfg.schedule == "plateau":
+                    sched.step(rec["val_macro_f1"] if va is not None else rec["loss"])
+                else:
+                    sched.step()
+            st.epoch += 1
+            if va is not None and cfg.early_stopping_patience is not None and st.bad_epochs >= cfg.early_stopping_patience:
+                st.stopped_early = True
+            rec["seconds"] = time.perf_counter() - t0
+            st.history.append(rec)
+            if ckdir is not None:
+                _atomic_save({
+                    "format": CHECKPOINT_FORMAT, "kind": "last", "epoch": st.epoch,
+                    "model": _state_copy(model), "optimizer": opt.state_dict(),
+                    "scheduler": sched.state_dict() if sched is not None else None,
+                    "rng": _rng_state(gen), "history": st.history, "best_score": st.best_score,
+                    "best_epoch": st.best_epoch, "best_state": st.best_state, "bad_epochs": st.bad_epochs,
+                    "stopped_early": st.stopped_early, "config": cfg.to_dict(), "meta": meta,
+                }, ckdir / LAST)
+            if progress is not None:
+                vtxt = f" val F1 {rec['val_macro_f1']:.4f}" if va is not None else ""
+                progress.update(ep_task, advance=1,
+                                status=f"loss {rec['loss']:.4f} train F1 {train_f1:.4f}{vtxt} lr {lr_used:.2e}")
+            if on_epoch_end is not None and on_epoch_end(dict(rec)) is True:
+                break
+    finally:
+        if progress is not None:
+            progress.stop()
+
+    if va is not None and st.best_state is not None:
+        model.load_state_dict(st.best_state)
+    return TrainResult(
+        model=model, history=st.history, best_epoch=st.best_epoch,
+        best_val_macro_f1=st.best_score if st.best_epoch is not None else None,
+        stopped_early=st.stopped_early, epochs_run=st.epoch, num_classes=k,
+        class_weights=None if cw is None else [float(v) for v in cw], config=cfg,
+        checkpoint_dir=str(ckdir) if ckdir is not None else None, distillation=kd, resumed_from_epoch=resumed_from,
+    )
