@@ -738,3 +738,45 @@ def test_cost_batch_errors():
         _core.cost_batch(tmpl, ok, good.astype(np.int32))
     with pytest.raises(ValueError, match="C-contiguous"):
         _core.cost_batch(tmpl, ok, np.array([[16, 1], [16, 2]], dtype=np.int64)[:, ::2])
+
+
+_MUTABLE = ["in_channels", "out_channels", "groups", "kernel", "stride", "dilation", "pad", "axis", "start", "length",
+            "perm", "param_shape", "extra_params", "act", "pool", "cell", "inputs", "output", "kind"]
+
+
+@sanitize
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_fuzz_mutated_valid_graph(data):
+    """One field of a valid graph set to an arbitrary int: validate/cost/propagate raise ValueError or succeed,
+    and whatever validate accepts, cost() and cost_batch() cost without error and agree."""
+    b = _template()
+    y = b.op("slice", [len(b.g.tensors) - 2], axis=0, start=0, length=6)
+    b.op("softmax", [y], axis=0)
+    g = b.core()
+    ops = g.ops
+    i = data.draw(st.integers(0, len(ops) - 1))
+    name = data.draw(st.sampled_from(_MUTABLE))
+    cur = getattr(ops[i], name)
+    if isinstance(cur, (list, tuple)):
+        v = data.draw(st.lists(_int, min_size=len(cur) if name in ("kernel", "stride", "dilation", "pad") else 0,
+                               max_size=len(cur) if name in ("kernel", "stride", "dilation", "pad") else 3))
+    else:
+        v = data.draw(_int)
+    try:
+        setattr(ops[i], name, v)
+    except ValueError:
+        return
+    g.ops = ops
+    try:
+        _core.validate(g)
+    except ValueError:
+        try:
+            _core.propagate_shapes(g)
+            _core.cost(g)
+        except ValueError:
+            pass
+        return
+    r = _core.cost(g)
+    got = _core.cost_batch(g, [], np.zeros((2, 0), dtype=np.int64))
+    assert got.tolist() == [[r.total.macs, r.total.params, r.total.peak_sram, r.total.flash]] * 2
