@@ -780,3 +780,48 @@ def test_fuzz_mutated_valid_graph(data):
     r = _core.cost(g)
     got = _core.cost_batch(g, [], np.zeros((2, 0), dtype=np.int64))
     assert got.tolist() == [[r.total.macs, r.total.params, r.total.peak_sram, r.total.flash]] * 2
+
+
+class _Fn(nn.Module):
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x):
+        return self.fn(x)
+
+
+@sanitize
+@pytest.mark.parametrize("module,kind,kw", [
+    (nn.GELU(), "activation", dict(act="gelu")),
+    (nn.SiLU(), "activation", dict(act="silu")),
+    (nn.ELU(), "activation", dict(act="elu")),
+    (nn.LeakyReLU(), "activation", dict(act="leaky_relu")),
+    (nn.ReLU6(), "activation", dict(act="relu6")),
+    (nn.Sigmoid(), "activation", dict(act="sigmoid")),
+    (nn.Hardtanh(), "activation", dict(act="hardtanh")),
+    (nn.AvgPool1d(3, 2, 1, ceil_mode=True), "pool", dict(pool="avg", kernel=(1, 3), stride=(1, 2), pad=(0, 0, 1, 1),
+                                                         ceil_mode=True)),
+    (nn.AdaptiveAvgPool1d(1), "globalpool", dict(pool="avg", keep_dims=True)),
+    (nn.BatchNorm1d(4, affine=False), "batchnorm", dict(in_channels=4, bias=False)),
+    (nn.Softmax(dim=1), "softmax", dict(axis=0)),
+    (_Fn(lambda x: torch.add(x, x)), "add", "two"),
+    (_Fn(lambda x: torch.mul(x, x)), "mul", "two"),
+    (_Fn(lambda x: torch.matmul(x, x.transpose(1, 2))), "matmul", "mm"),
+    (_Fn(lambda x: x.mean(dim=2)), "mean", dict(axis=1)),
+    (_Fn(lambda x: torch.cat([x, x], dim=1)), "concat", "cat"),
+])
+def test_ptflops_rule_per_op(module, kind, kw):
+    b = Builder()
+    x = b.input((4, 10))
+    if kw == "two":
+        b.op(kind, [x, x])
+    elif kw == "cat":
+        b.op(kind, [x, x], axis=0)
+    elif kw == "mm":
+        t = b.op("transpose", [x], perm=(1, 0))
+        b.op(kind, [x, t])
+    else:
+        b.op(kind, [x], **kw)
+    r = _core.cost(b.core())
+    assert r.total.ptflops_macs == _ptflops(module.eval(), (4, 10))
