@@ -1,0 +1,219 @@
+"""Bring your own data: :func:`from_arrays` (windows already cut) and :func:`from_folder` (the
+documented folder layout of continuous recordings; see ``docs/data.md``)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .dataset import Dataset, WindowSet, build_dataset
+from .errors import DataError
+from ._io import parse_table
+from .resample import rescale_index, resample
+from .windows import segment_windows
+
+_SPLIT_OPTIONS = ("protocol", "fold", "seed", "fractions", "val_subjects", "val_fraction", "normalize")
+
+
+def _as_labels(y, classes: list[str], what: str) -> np.ndarray:
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise DataError(f"{what} must be 1-D, got shape {y.shape}")
+    if y.dtype.kind in "USO":
+        index = {c: i for i, c in enumerate(classes)}
+        out = np.empty(y.shape, np.int64)
+        for i, v in enumerate(y):
+            if v not in index:
+                raise DataError(f"{what}[{i}] = {str(v)!r} is not one of the classes {classes}")
+            out[i] = index[v]
+        return out
+    if y.dtype.kind == "f":
+        if not np.isfinite(y).all() or (y != np.round(y)).any():
+            i = int(np.nonzero(~np.isfinite(y) | (y != np.round(y)))[0][0])
+            raise DataError(f"{what}[{i}] = {y[i]!r} is not an integer label")
+    elif y.dtype.kind not in "iu":
+        raise DataError(f"{what} must hold integers or class names, got dtype {y.dtype}")
+    y = y.astype(np.int64)
+    bad = np.nonzero((y < 0) | (y >= len(classes)))[0]
+    if bad.size:
+        raise DataError(f"{what}[{int(bad[0])}] = {int(y[bad[0]])} is outside [0, {len(classes)}) (unknown label)")
+    return y
+
+
+def windowset_from_arrays(x, y, subjects, classes, sample_rate, *, channels=None, test_subjects=None,
+                          name: str = "custom") -> WindowSet:
+    classes = [str(c) for c in classes]
+    if not classes or len(set(classes)) != len(classes):
+        raise DataError(f"classes must be non-empty and unique, got {classes}")
+    x = np.asarray(x)
+    if x.ndim != 3:
+        raise DataError(f"x must be (N, channels, time), got shape {x.shape}")
+    if x.dtype.kind not in "fiu":
+        raise DataError(f"x must be numeric, got dtype {x.dtype}")
+    finite = np.isfinite(x)
+    if not finite.all():
+        n, c, t = (int(v) for v in np.argwhere(~finite)[0])
+        raise DataError(f"x[{n}, {c}, {t}] is not finite (NaN or infinity)")
+    y = _as_labels(y, classes, "y")
+    s = np.asarray(subjects)
+    if s.ndim != 1 or s.dtype.kind not in "iu":
+        raise DataError(f"subjects must be a 1-D integer array, got shape {s.shape}, dtype {s.dtype}")
+    if not (x.shape[0] == y.shape[0] == s.shape[0]):
+        raise DataError(f"x, y and subjects disagree on N: {x.shape[0]}, {y.shape[0]}, {s.shape[0]}")
+    if sample_rate is not None and not sample_rate > 0:
+        raise DataError(f"sample_rate must be positive (or None for feature vectors), got {sample_rate}")
+    if channels is None:
+        channels = [f"ch{i}" for i in range(x.shape[1])]
+    channels = [str(c) for c in channels]
+    if len(channels) != x.shape[1]:
+        raise DataError(f"{len(channels)} channel names for {x.shape[1]} channels")
+    if test_subjects is not None:
+        test_subjects = tuple(sorted(int(v) for v in test_subjects))
+        absent = sorted(set(test_subjects) - set(s.tolist()))
+        if absent:
+            raise DataError(f"test_subjects {absent} have no windows")
+    return WindowSet(x.astype(np.float32, copy=False), y, s.astype(np.int64), classes, channels,
+                     None if sample_rate is None else float(sample_rate), name, test_subjects,
+                     {"source": "arrays", "label_rule": "given per window"})
+
+
+def from_arrays(x, y, subjects, classes, sample_rate, *, channels=None, test_subjects=None, name: str = "custom",
+                **split_options) -> Dataset:
+    """A :class:`Dataset` from windows you already have.
+
+    ``x`` ``(N, channels, time)``; ``y`` integer labels in ``[0, len(classes))`` or class names;
+    ``subjects`` integer ids; ``test_subjects`` (optional) defines the ``"fixed"`` protocol. Split
+    options as in :func:`harcore.data.load` (``protocol``, ``fold``, ``seed``, ``fractions``,
+    ``val_subjects``, ``val_fraction``, ``normalize``).
+    """
+    ws = windowset_from_arrays(x, y, subjects, classes, sample_rate, channels=channels,
+                               test_subjects=test_subjects, name=name)
+    return build_dataset(ws, **split_options)
+
+
+def _read_csv_rows(path: Path) -> list[list[str]]:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as e:
+        raise DataError(f"cannot read: {e}", path=str(path)) from e
+    except UnicodeDecodeError as e:
+        raise DataError(f"not UTF-8 text: {e}", path=str(path)) from e
+    return list(csv.reader(io.StringIO(text)))
+
+
+def folder_windowset(path, *, window: int | None = None, step: int | None = None,
+                     resample_to: float | None = None) -> WindowSet:
+    root = Path(path).expanduser()
+    meta_path = root / "dataset.json"
+    if not meta_path.is_file():
+        raise DataError("missing dataset.json (needs at least {\"sample_rate\": <Hz>})", path=str(meta_path))
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise DataError(f"invalid JSON: {e.msg}", path=str(meta_path), line=e.lineno) from e
+    if not isinstance(meta, dict) or "sample_rate" not in meta:
+        raise DataError("dataset.json must be an object with a 'sample_rate'", path=str(meta_path))
+    fs0 = float(meta["sample_rate"])
+    if not fs0 > 0:
+        raise DataError(f"sample_rate must be positive, got {meta['sample_rate']}", path=str(meta_path))
+    window = int(window if window is not None else meta.get("window", 128))
+    step = int(step if step is not None else meta.get("step", max(1, window // 2)))
+    lab_path = root / "labels.csv"
+    if not lab_path.is_file():
+        raise DataError("missing labels.csv", path=str(lab_path))
+    rows = _read_csv_rows(lab_path)
+    header = [h.strip() for h in rows[0]] if rows else []
+    need = ["recording", "subject", "start", "end", "label"]
+    if header != need:
+        raise DataError(f"header must be {','.join(need)}, found {','.join(header)}", path=str(lab_path), line=1)
+    classes = meta.get("classes")
+    if classes is None:
+        classes = sorted({r[4].strip() for r in rows[1:] if len(r) == 5})
+    classes = [str(c) for c in classes]
+    cls_index = {c: i for i, c in enumerate(classes)}
+    rec_dir = root / "recordings"
+    segs: dict[str, list[tuple[int, int, int, int]]] = {}
+    rec_subject: dict[str, tuple[int, int]] = {}
+    for lineno, r in enumerate(rows[1:], start=2):
+        if not r or all(not v.strip() for v in r):
+            raise DataError("blank line", path=str(lab_path), line=lineno)
+        if len(r) != 5:
+            raise DataError(f"expected 5 columns, found {len(r)}", path=str(lab_path), line=lineno)
+        rec, subj, start, end, lab = (v.strip() for v in r)
+        try:
+            subj_i, start_i, end_i = int(subj), int(start), int(end)
+        except ValueError:
+            raise DataError(f"subject, start and end must be integers, found {subj!r}, {start!r}, {end!r}",
+                            path=str(lab_path), line=lineno) from None
+        if lab not in cls_index:
+            raise DataError(f"unknown label {lab!r} (classes: {classes})", path=str(lab_path), line=lineno)
+        if not 0 <= start_i < end_i:
+            raise DataError(f"bad segment [{start_i}, {end_i}) (0-based, end exclusive, start < end)",
+                            path=str(lab_path), line=lineno)
+        if not (rec_dir / f"{rec}.csv").is_file():
+            raise DataError(f"refers to recording {rec!r}, but recordings/{rec}.csv does not exist",
+                            path=str(lab_path), line=lineno)
+        if rec in rec_subject and rec_subject[rec][0] != subj_i:
+            raise DataError(f"recording {rec!r} was given subject {rec_subject[rec][0]} on line {rec_subject[rec][1]}",
+                            path=str(lab_path), line=lineno)
+        rec_subject.setdefault(rec, (subj_i, lineno))
+        segs.setdefault(rec, []).append((start_i, end_i, cls_index[lab], lineno))
+    if not segs:
+        raise DataError("no labelled segments", path=str(lab_path))
+    unlabelled = sorted(p.stem for p in rec_dir.glob("*.csv") if p.stem not in segs)
+    if unlabelled:
+        raise DataError(f"recordings without any row in labels.csv: {unlabelled} (label them or remove them)",
+                        path=str(lab_path))
+    channels = meta.get("channels")
+    fs = fs0 if resample_to is None else float(resample_to)
+    xs, ys, ss, recs, starts = [], [], [], [], []
+    short = 0
+    for rec in sorted(segs):
+        rp = rec_dir / f"{rec}.csv"
+        data = rp.read_bytes()
+        first = data.split(b"\n", 1)[0].decode("utf-8-sig", "replace").strip()
+        cols = [c.strip() for c in first.split(",")]
+        if channels is None:
+            channels = cols
+        if cols != list(channels):
+            raise DataError(f"header {cols} differs from the channels {list(channels)}", path=str(rp), line=1)
+        sig = parse_table(data, str(rp), ncols=len(cols), delimiter=",", skip_header=True).T
+        ordered = sorted(segs[rec])
+        for (s0, e0, _, l0), (s1, _e, _, l1) in zip(ordered, ordered[1:]):
+            if s1 < e0:
+                raise DataError(f"segment overlaps the one on line {l0} (recording {rec!r})", path=str(lab_path), line=l1)
+        for s, e, _, line in ordered:
+            if e > sig.shape[1]:
+                raise DataError(f"segment end {e} lies beyond recordings/{rec}.csv ({sig.shape[1]} samples)",
+                                path=str(lab_path), line=line)
+        keep = [(s, e, c) for s, e, c, _ in ordered]
+        if resample_to is not None:
+            sig = resample(sig, fs0, fs)
+            keep = [(rescale_index(s, fs0, fs), min(rescale_index(e, fs0, fs), sig.shape[1]), c) for s, e, c in keep]
+        sw = segment_windows(sig.astype(np.float32), keep, window, step)
+        short += sw.short_segments
+        xs.append(sw.x)
+        ys.append(sw.y)
+        ss.append(np.full(sw.y.shape, rec_subject[rec][0], np.int64))
+        recs.extend([rec] * sw.y.size)
+        starts.append(sw.start)
+    test = meta.get("test_subjects")
+    info = {"source": str(root), "window": window, "step": step, "recording": np.asarray(recs),
+            "start": np.concatenate(starts), "segments_shorter_than_window": short,
+            "label_rule": "segment: windows lie inside one labels.csv segment and carry its label"}
+    ws = WindowSet(np.concatenate(xs), np.concatenate(ys), np.concatenate(ss), classes, list(channels), fs,
+                   str(meta.get("name", root.name)), None if test is None else tuple(int(v) for v in test), info)
+    return ws
+
+
+def from_folder(path, **options) -> Dataset:
+    """A :class:`Dataset` from a folder in harcore's layout (``dataset.json``, ``labels.csv``,
+    ``recordings/<name>.csv``; see ``docs/data.md``). Options: ``window``, ``step``,
+    ``resample_to``, and the split options of :func:`harcore.data.load`."""
+    split_opts = {k: options.pop(k) for k in list(options) if k in _SPLIT_OPTIONS}
+    ws = folder_windowset(path, **options)
+    return build_dataset(ws, **split_opts)

@@ -1,0 +1,1 @@
+"""The individual dataset loaders; each returns a :class:`harcore.data.dataset.WindowSet`."""
