@@ -1,7 +1,8 @@
 # The two set-up commands of the README are `make demo` and `make test`.
 PY ?= python3
 PIP = $(PY) -m pip
-ASAN_ENV = LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
+# libstdc++ is preloaded too: without it torch's own C++ exceptions abort under ASan.
+ASAN_ENV = LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so) $$(gcc -print-file-name=libstdc++.so)" \
            ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
 .PHONY: install demo test test-sanitize bench

@@ -68,6 +68,7 @@ class Op:
     param_shape: tuple[int, ...] = ()
     mean: bool = True
     extra_params: int = 0
+    ptflops_form: int = 0  # how ptflops 0.7.5 sees the torch spelling (see graph.hpp); ptflops_macs only
     source: str = ""  # torch module path / fx node that produced this op (for messages)
 
 

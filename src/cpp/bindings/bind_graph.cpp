@@ -187,6 +187,7 @@ void bind_graph(py::module_& m) {
       .HC_VEC_FIELD(Op, int64_t, param_shape)
       .def_readwrite("mean", &Op::mean)
       .HC_INT_FIELD(Op, int64_t, extra_params)
+      .HC_INT_FIELD(Op, int32_t, ptflops_form)
       .def("__repr__", [](const Op& o) {
         const char* k = op_kind_name(o.kind);
         return "Op(" + std::string(k) + " '" + o.name + "' -> " + std::to_string(o.output) + ")";

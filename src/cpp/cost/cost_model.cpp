@@ -23,6 +23,9 @@
 //   rnn (nn.LSTM / nn.GRU), one layer: T * dirs * (G*H*I + G*H*H + E*H + (bias ? 2*G*H : 0)),
 //                                   E = 10 (LSTM: 4 adds + 3 + 3 Hadamard), 7 (GRU: 1 + 3 + 3)
 //   input, reshape, transpose, slice, concat, mean: 0
+// These are the rules for Op::ptflops_form 0 (module / torch.* spelling). Form 1 (a patched F.*
+// functional, e.g. F.relu, F.softmax, F.max_pool1d, F.linear) counts n_in once (F.linear: n_in*out +
+// out); form 2 (a spelling ptflops does not see: `+`, `*`, torch.softmax, einsum ...) counts 0.
 // Adjust the constants in namespace `ptflops_rules` below if a comparison with ptflops disagrees.
 // ---------------------------------------------------------------------------------------------------
 #include "cost/cost_model.hpp"
@@ -40,6 +43,11 @@ namespace ptflops_rules {
 constexpr int64_t kActFactor[] = {
     /*ReLU*/ 2, /*ReLU6*/ 1, /*Sigmoid*/ 0, /*Tanh*/ 0, /*LeakyReLU*/ 1,
     /*ELU*/ 2,  /*GELU*/ 2,  /*Hardtanh*/ 0, /*SiLU*/ 1, /*Identity*/ 0,
+};
+// F.relu, F.relu6, F.elu, F.gelu, F.silu (and F.prelu) are patched; the others are not.
+constexpr int64_t kActFunctional[] = {
+    /*ReLU*/ 1, /*ReLU6*/ 1, /*Sigmoid*/ 0, /*Tanh*/ 0, /*LeakyReLU*/ 0,
+    /*ELU*/ 1,  /*GELU*/ 1,  /*Hardtanh*/ 0, /*SiLU*/ 1, /*Identity*/ 0,
 };
 constexpr int64_t kPoolFactor = 2;        // x n_in
 constexpr int64_t kGlobalPoolFactor = 2;  // x n_in
@@ -322,6 +330,30 @@ void op_cost(const Arith<Checked>& ar, const Graph& g, const Op& op, uint8_t low
       const auto& b = g.tensors[static_cast<size_t>(op.inputs[1])].shape;
       c.ptflops_macs = ar.mul(n_in, b.back(), "inputs");
       break;
+    }
+  }
+  if constexpr (Checked) {
+    if (op.ptflops_form < 0 || op.ptflops_form > 2) {
+      ar.fail("ptflops_form", "= " + std::to_string(op.ptflops_form) + " must be 0, 1 or 2");
+    }
+  }
+  if (op.ptflops_form == 2) {
+    c.ptflops_macs = 0;  // ptflops does not see this spelling at all
+  } else if (op.ptflops_form == 1) {
+    // a patched F.* functional: counted once (the module forms above count some kinds twice)
+    switch (op.kind) {
+      case OpKind::Activation:
+        c.ptflops_macs = known_act(op.act) ? ar.mul(ptflops_rules::kActFunctional[static_cast<int32_t>(op.act)],
+                                                    n_in, "act")
+                                           : 0;
+        break;
+      case OpKind::Pool:
+      case OpKind::GlobalPool:
+      case OpKind::Softmax: c.ptflops_macs = n_in; break;
+      case OpKind::Linear:  // F.linear: input x out_features, the bias once
+        c.ptflops_macs = ar.add(ar.mul(n_in, op.out_channels, "out_channels"), op.bias ? op.out_channels : 0, "bias");
+        break;
+      default: break;
     }
   }
   if (op.extra_params != 0) {

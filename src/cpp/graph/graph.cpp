@@ -6,6 +6,7 @@
 // All size arithmetic is done with overflow-checked int64 operations (__builtin_*_overflow).
 #include "graph/graph.hpp"
 
+#include <algorithm>
 #include <cstddef>
 #include <limits>
 #include <string>
@@ -133,6 +134,23 @@ struct Ctx {
     return n;
   }
 };
+
+// numpy broadcasting of two activations (right-aligned; a dim of 1 stretches). Attention
+// weights times features, e.g. (T, 1) * (T, H), are the HAR models' use.
+std::vector<int64_t> broadcast(const Ctx& c, const std::vector<int64_t>& a, const std::vector<int64_t>& b,
+                               const char* what) {
+  const size_t n = std::max(a.size(), b.size());
+  std::vector<int64_t> out(n, 1);
+  for (size_t i = 0; i < n; ++i) {
+    const int64_t da = i < n - a.size() ? 1 : a[i - (n - a.size())];
+    const int64_t db = i < n - b.size() ? 1 : b[i - (n - b.size())];
+    if (da != db && da != 1 && db != 1) {
+      c.fail("inputs", "shapes " + shape_str(a) + " and " + shape_str(b) + " do not broadcast (" + what + ")");
+    }
+    out[i] = da == 1 ? db : da;
+  }
+  return out;
+}
 
 int64_t op_index(const Graph& g, const Op& op) {
   if (!g.ops.empty() && &op >= g.ops.data() && &op < g.ops.data() + g.ops.size()) {
@@ -354,21 +372,14 @@ std::vector<int64_t> infer_impl(const Ctx& c) {
       out[0] = s[0];
       return out;
     }
-    case OpKind::Add: {
-      const auto& a = input_shape(c, 0);
-      const auto& b = input_shape(c, 1);
-      if (a != b) c.fail("inputs", "shapes " + shape_str(a) + " and " + shape_str(b) + " differ (add needs equal shapes)");
-      return a;
-    }
+    case OpKind::Add: return broadcast(c, input_shape(c, 0), input_shape(c, 1), "add");
     case OpKind::Mul: {
       const auto& a = input_shape(c, 0);
       if (op.inputs.size() == 2) {
-        const auto& b = input_shape(c, 1);
-        if (a != b) c.fail("inputs", "shapes " + shape_str(a) + " and " + shape_str(b) + " differ (mul needs equal shapes)");
         if (!op.param_shape.empty()) {
           c.fail("param_shape", "= " + shape_str(op.param_shape) + " must be empty for a mul of two activations");
         }
-        return a;
+        return broadcast(c, a, input_shape(c, 1), "mul");
       }
       const auto& p = op.param_shape;
       if (p.empty()) c.fail("param_shape", "is empty: a one-input mul multiplies by a parameter of this shape");

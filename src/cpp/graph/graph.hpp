@@ -27,8 +27,8 @@ enum class OpKind : int32_t {
   Activation = 4, // elementwise unary nonlinearity (see ActKind)
   Pool = 5,       // max / avg pooling over the trailing 1 or 2 dims
   GlobalPool = 6, // max / avg over all dims but dim 0 -> (C,) ... keep_dims gives (C,1[,1])
-  Add = 7,        // elementwise sum of two same-shape tensors (residual)
-  Mul = 8,        // elementwise product with a same-shape tensor or a broadcast parameter
+  Add = 7,        // elementwise sum of two tensors, numpy broadcasting (residual)
+  Mul = 8,        // elementwise product with a tensor (numpy broadcasting) or a parameter
   Concat = 9,     // along `axis`
   Reshape = 10,   // view / flatten / squeeze / unsqueeze: same element count
   Transpose = 11, // permute dims (`perm`)
@@ -91,6 +91,10 @@ struct Op {
   std::vector<int64_t> param_shape;  // Mul by a parameter: its shape (broadcast against the input)
   bool mean = true;            // Mean: true = mean, false = sum
   int64_t extra_params = 0;    // trainable scalars/tensors owned by this op beyond the standard ones
+  // How ptflops 0.7.5 sees the op's torch spelling, for `ptflops_macs` only: 0 = nn.Module or a
+  // patched torch.* op (torch.add/mul/matmul), 1 = a patched F.* functional (counted once where
+  // the module form counts twice), 2 = not seen (operator +/*, torch.softmax, einsum, torch.relu).
+  int32_t ptflops_form = 0;
 };
 
 struct Graph {

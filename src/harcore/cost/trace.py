@@ -272,7 +272,11 @@ class _Mapper:
                     # shape arithmetic (x.size(0), x.shape[1], B * T ...): not an op
                     self.env[node] = v
                     continue
+                first = len(self.g.ops)
                 self.env[node] = self.map_call(node)
+                form = _ptflops_form(node)
+                for op in self.g.ops[first:]:
+                    op.ptflops_form = form
         return self.g
 
     # -- modules -----------------------------------------------------------------------------
@@ -517,10 +521,12 @@ class _Mapper:
             a, b = b, a
         shape, bd = self.out_t(node)
         if isinstance(b, _T):
-            if self.gshape(a) != self.gshape(b) or a.bdim != b.bdim or tuple(shape) != self.gshape(a):
+            # numpy broadcasting between activations of equal rank whose batch sits on the same dim
+            # (e.g. attention weights (T, 1) times features (T, H)); broadcasting across the batch is not.
+            if a.bdim != b.bdim or a.ndim != b.ndim or tuple(shape) != _broadcast(self.gshape(a), self.gshape(b)):
                 raise self.err(f"elementwise {word} of shapes {self.gshape(a)} and {self.gshape(b)} (batch dims "
-                               f"{a.bdim}, {b.bdim}): harcore's {kind} op needs two same-shape activations, no "
-                               "broadcasting")
+                               f"{a.bdim}, {b.bdim}): harcore's {kind} op broadcasts two activations of equal rank "
+                               "with the batch on the same dim")
             return _T(self.emit(kind, node.name, [a, b], shape), bd, len(shape) + 1)
         if kind == "mul" and isinstance(b, _Param) and b.is_param:
             ps = self.param_shape(a, b.tensor)
@@ -840,6 +846,31 @@ class _Mapper:
         shape, bd = self.out_t(node)
         tid = self.emit("transpose", f"{node.name}_outT", [_T(tid, 0, x.ndim)], shape, perm=perm2)
         return _T(tid, bd, len(shape) + 1)
+
+
+# What ptflops 0.7.5 (pytorch backend, count_functional=True) patches; see cost_model.cpp's rule table.
+_PTFLOPS_FUNCTIONAL = {
+    F.relu, F.prelu, F.elu, F.relu6, F.gelu, F.silu, F.softmax, F.linear,
+    F.avg_pool1d, F.avg_pool2d, F.max_pool1d, F.max_pool2d,
+    F.adaptive_avg_pool1d, F.adaptive_avg_pool2d, F.adaptive_max_pool1d, F.adaptive_max_pool2d,
+}
+_PTFLOPS_TORCH_OPS = {torch.matmul, torch.mm, torch.bmm, torch.mul, torch.add}
+_PTFLOPS_METHODS = {"matmul", "mm", "bmm", "mul", "add"}
+
+
+def _ptflops_form(node: fx.Node) -> int:
+    """Op.ptflops_form for the ops a call node maps to: 1 patched functional, 0 patched torch op, 2 unseen."""
+    if node.op == "call_method":
+        return 0 if node.target in _PTFLOPS_METHODS else 2
+    if node.target in _PTFLOPS_FUNCTIONAL:
+        return 1
+    return 0 if node.target in _PTFLOPS_TORCH_OPS else 2
+
+
+def _broadcast(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...] | None:
+    if len(a) != len(b) or any(x != y and 1 not in (x, y) for x, y in zip(a, b)):
+        return None
+    return tuple(max(x, y) for x, y in zip(a, b))
 
 
 def _flatten(v: Any) -> list:
