@@ -559,16 +559,25 @@ void cost_batch(const Graph& tmpl, const std::vector<Binding>& bindings, const i
     }
   }
 
+  validate(tmpl);  // once: rows change integer fields only, never the structure
   Graph work = tmpl;
-  std::vector<std::vector<int64_t>> shapes0;
-  shapes0.reserve(tmpl.tensors.size());
-  for (const auto& t : tmpl.tensors) shapes0.push_back(t.shape);
+  // rederive_shapes rewrites every op output from its inputs; only graph inputs and the recorded
+  // reshape targets (which it adapts) must be reset to the template's per row.
+  std::vector<size_t> reset;
+  for (const Op& op : tmpl.ops) {
+    // (an out-of-range id is left to propagate_shapes, which reports it naming the op)
+    if ((op.kind == OpKind::Input || op.kind == OpKind::Reshape) && op.output >= 0 &&
+        static_cast<size_t>(op.output) < tmpl.tensors.size()) {
+      reset.push_back(static_cast<size_t>(op.output));
+    }
+  }
   std::vector<uint8_t> enabled(tmpl.ops.size(), 1);
   Workspace ws;
+  ShapeScratch scratch;
 
   for (int64_t r = 0; r < n_rows; ++r) {
     try {
-      for (size_t t = 0; t < shapes0.size(); ++t) work.tensors[t].shape.assign(shapes0[t].begin(), shapes0[t].end());
+      for (size_t t : reset) work.tensors[t].shape = tmpl.tensors[t].shape;
       std::fill(enabled.begin(), enabled.end(), uint8_t{1});
       const int64_t* row = values + r * n_cols;
       for (const Binding& b : bindings) {
@@ -586,7 +595,7 @@ void cost_batch(const Graph& tmpl, const std::vector<Binding>& bindings, const i
           case Field::InputDim: work.tensors[static_cast<size_t>(op.output)].shape[static_cast<size_t>(b.dim)] = v; break;
         }
       }
-      propagate_shapes(work);
+      rederive_shapes(work, scratch);
       for (size_t i = 0; i < work.ops.size(); ++i) {
         if (enabled[i]) continue;
         const Op& op = work.ops[i];

@@ -262,10 +262,10 @@ void check_geometry(const Ctx& c, size_t rank, bool is_conv) {
   }
 }
 
-std::vector<int64_t> infer_impl(const Ctx& c) {
+void infer_impl(const Ctx& c, std::vector<int64_t>& res, bool ids_checked = false) {
   const Op& op = c.op;
   if (!known_kind(op.kind)) c.fail_value("kind", static_cast<int32_t>(op.kind), "is not a known op kind");
-  check_input_ids(c);
+  if (!ids_checked) check_input_ids(c);
   const auto nt = static_cast<int64_t>(c.g.tensors.size());
 
   switch (op.kind) {
@@ -276,7 +276,8 @@ std::vector<int64_t> infer_impl(const Ctx& c) {
         if (d < 1) c.fail("output", "shape " + shape_str(s) + " has a dimension < 1");
       }
       c.numel("output", s);
-      return s;
+      res = s;
+      return;
     }
     case OpKind::Conv: {
       const auto& s = input_shape(c, 0);
@@ -299,13 +300,14 @@ std::vector<int64_t> infer_impl(const Ctx& c) {
       check_geometry(c, s.size(), true);
       const size_t w = s.size() - 1;
       const int64_t ow = conv_len(c, "kernel", s[w], op.kernel[1], op.stride[1], op.dilation[1], op.pad[2], op.pad[3]);
-      std::vector<int64_t> out{op.out_channels, ow};
+      res.assign({op.out_channels, ow});
+      auto& out = res;
       if (s.size() == 3) {
         out.insert(out.begin() + 1,
                    conv_len(c, "kernel", s[1], op.kernel[0], op.stride[0], op.dilation[0], op.pad[0], op.pad[1]));
       }
       c.numel("out_channels", out);
-      return out;
+      return;
     }
     case OpKind::Linear: {
       const auto& s = input_shape(c, 0);
@@ -316,10 +318,11 @@ std::vector<int64_t> infer_impl(const Ctx& c) {
         c.fail_value("in_channels", op.in_channels,
                      "does not match the input's last dimension " + std::to_string(s.back()) + " " + shape_str(s));
       }
-      auto out = s;
+      res = s;
+      auto& out = res;
       out.back() = op.out_channels;
       c.numel("out_channels", out);
-      return out;
+      return;
     }
     case OpKind::BatchNorm: {
       const auto& s = input_shape(c, 0);
@@ -329,11 +332,13 @@ std::vector<int64_t> infer_impl(const Ctx& c) {
         c.fail_value("in_channels", op.in_channels,
                      "does not match the input's " + std::to_string(s[0]) + " channels " + shape_str(s));
       }
-      return s;
+      res = s;
+      return;
     }
     case OpKind::Activation: {
       if (!known_act(op.act)) c.fail_value("act", static_cast<int32_t>(op.act), "is not a known activation");
-      return input_shape(c, 0);
+      res = input_shape(c, 0);
+      return;
     }
     case OpKind::Pool: {
       const auto& s = input_shape(c, 0);
@@ -358,28 +363,31 @@ std::vector<int64_t> infer_impl(const Ctx& c) {
       const size_t w = s.size() - 1;
       const int64_t ow = pool_len(c, "kernel", s[w], op.kernel[1], op.stride[1], op.dilation[1], op.pad[2], op.pad[3],
                                   op.ceil_mode);
-      if (s.size() == 2) return {s[0], ow};
+      if (s.size() == 2) { res = {s[0], ow}; return; }
       const int64_t oh = pool_len(c, "kernel", s[1], op.kernel[0], op.stride[0], op.dilation[0], op.pad[0], op.pad[1],
                                   op.ceil_mode);
-      return {s[0], oh, ow};
+      res = {s[0], oh, ow};
+      return;
     }
     case OpKind::GlobalPool: {
       const auto& s = input_shape(c, 0);
       if (!known_pool(op.pool)) c.fail_value("pool", static_cast<int32_t>(op.pool), "is not a known pool kind");
       if (s.size() < 2) c.fail("inputs", "tensor shape " + shape_str(s) + " must have rank >= 2 for a global pool");
-      if (!op.keep_dims) return {s[0]};
-      std::vector<int64_t> out(s.size(), 1);
+      if (!op.keep_dims) { res = {s[0]}; return; }
+      res.assign(s.size(), 1);
+      auto& out = res;
       out[0] = s[0];
-      return out;
+      return;
     }
-    case OpKind::Add: return broadcast(c, input_shape(c, 0), input_shape(c, 1), "add");
+    case OpKind::Add: { res = broadcast(c, input_shape(c, 0), input_shape(c, 1), "add"); return; }
     case OpKind::Mul: {
       const auto& a = input_shape(c, 0);
       if (op.inputs.size() == 2) {
         if (!op.param_shape.empty()) {
           c.fail("param_shape", "= " + shape_str(op.param_shape) + " must be empty for a mul of two activations");
         }
-        return broadcast(c, a, input_shape(c, 1), "mul");
+        res = broadcast(c, a, input_shape(c, 1), "mul");
+        return;
       }
       const auto& p = op.param_shape;
       if (p.empty()) c.fail("param_shape", "is empty: a one-input mul multiplies by a parameter of this shape");
@@ -394,12 +402,14 @@ std::vector<int64_t> infer_impl(const Ctx& c) {
         }
       }
       c.numel("param_shape", p);
-      return a;
+      res = a;
+      return;
     }
     case OpKind::Concat: {
       const auto& a = input_shape(c, 0);
       const int64_t ax = axis_in(c, a.size());
-      auto out = a;
+      res = a;
+      auto& out = res;
       for (size_t k = 1; k < op.inputs.size(); ++k) {
         const auto& b = input_shape(c, k);
         bool ok = b.size() == a.size();
@@ -412,7 +422,7 @@ std::vector<int64_t> infer_impl(const Ctx& c) {
         }
         out[static_cast<size_t>(ax)] = c.add("inputs", out[static_cast<size_t>(ax)], b[static_cast<size_t>(ax)]);
       }
-      return out;
+      return;
     }
     case OpKind::Reshape: {
       if (op.output < 0 || op.output >= nt) c.fail_value("output", op.output, "is not a tensor id");
@@ -427,7 +437,8 @@ std::vector<int64_t> infer_impl(const Ctx& c) {
         c.fail("output", "recorded shape " + shape_str(r) + " has " + std::to_string(nr) +
                              " elements, the input " + shape_str(s) + " has " + std::to_string(ns));
       }
-      return r;
+      res = r;
+      return;
     }
     case OpKind::Transpose: {
       const auto& s = input_shape(c, 0);
@@ -436,7 +447,8 @@ std::vector<int64_t> infer_impl(const Ctx& c) {
                            std::to_string(s.size()));
       }
       std::vector<char> seen(s.size(), 0);
-      std::vector<int64_t> out(s.size());
+      res.assign(s.size(), 0);
+      auto& out = res;
       for (size_t i = 0; i < op.perm.size(); ++i) {
         const int64_t p = op.perm[i];
         if (p < 0 || static_cast<size_t>(p) >= s.size() || seen[static_cast<size_t>(p)]) {
@@ -446,7 +458,7 @@ std::vector<int64_t> infer_impl(const Ctx& c) {
         seen[static_cast<size_t>(p)] = 1;
         out[i] = s[static_cast<size_t>(p)];
       }
-      return out;
+      return;
     }
     case OpKind::Slice: {
       const auto& s = input_shape(c, 0);
@@ -458,13 +470,14 @@ std::vector<int64_t> infer_impl(const Ctx& c) {
                                               std::to_string(ax) + " of size " + std::to_string(s[ax]));
       }
       if (op.squeeze && op.length != 1) c.fail_value("length", op.length, "must be 1 when squeeze is set");
-      auto out = s;
+      res = s;
+      auto& out = res;
       if (op.squeeze) {
         out.erase(out.begin() + static_cast<std::ptrdiff_t>(ax));
       } else {
         out[ax] = op.length;
       }
-      return out;
+      return;
     }
     case OpKind::RNN: {
       const auto& s = input_shape(c, 0);
@@ -476,7 +489,8 @@ std::vector<int64_t> infer_impl(const Ctx& c) {
         c.fail_value("in_channels", op.in_channels,
                      "does not match the input's feature size " + std::to_string(s[1]) + " " + shape_str(s));
       }
-      return {s[0], c.mul("out_channels", op.out_channels, op.bidirectional ? 2 : 1)};
+      res = {s[0], c.mul("out_channels", op.out_channels, op.bidirectional ? 2 : 1)};
+      return;
     }
     case OpKind::MatMul: {
       const auto& a = input_shape(c, 0);
@@ -492,25 +506,28 @@ std::vector<int64_t> infer_impl(const Ctx& c) {
       if (a[r - 1] != b[r - 2]) {
         c.fail("inputs", "inner dimensions of " + shape_str(a) + " @ " + shape_str(b) + " differ");
       }
-      auto out = a;
+      res = a;
+      auto& out = res;
       out[r - 1] = b[r - 1];
-      return out;
+      return;
     }
     case OpKind::Softmax: {
       const auto& s = input_shape(c, 0);
       axis_in(c, s.size());
-      return s;
+      res = s;
+      return;
     }
     case OpKind::Mean: {
       const auto& s = input_shape(c, 0);
       const auto ax = static_cast<size_t>(axis_in(c, s.size()));
-      auto out = s;
+      res = s;
+      auto& out = res;
       if (op.keep_dims) {
         out[ax] = 1;
       } else {
         out.erase(out.begin() + static_cast<std::ptrdiff_t>(ax));
       }
-      return out;
+      return;
     }
   }
   c.fail_value("kind", static_cast<int32_t>(op.kind), "is not a known op kind");
@@ -545,16 +562,38 @@ std::vector<int64_t> adapt_reshape(const Ctx& c, const std::vector<int64_t>& rec
   return out;  // if neither rule applied the count still differs and infer_impl reports it
 }
 
+// Propagation: an op's in_channels follow its input; a recorded reshape target adapts to it.
+void derive_from_inputs(const Ctx& c, Graph& g, Op& op, size_t out_id) {
+  if (op.inputs.empty()) return;
+  const auto& s = input_shape(c, 0);
+  switch (op.kind) {
+    case OpKind::Conv:
+    case OpKind::BatchNorm:
+      if (!s.empty()) op.in_channels = s[0];
+      break;
+    case OpKind::Linear:
+      if (!s.empty()) op.in_channels = s.back();
+      break;
+    case OpKind::RNN:
+      if (s.size() == 2) op.in_channels = s[1];
+      break;
+    case OpKind::Reshape: g.tensors[out_id].shape = adapt_reshape(c, g.tensors[out_id].shape, s); break;
+    default: break;
+  }
+}
+
 // kPropagate = false: validate (compare recorded shapes with the inferred ones, write nothing);
 // kPropagate = true: derive in_channels from the inputs, adapt reshapes and write the inferred shapes.
 template <bool kPropagate, class G>
-void check_graph(G& g) {
+void check_graph(G& g, ShapeScratch& scratch) {
   const size_t nt = g.tensors.size();
   if (g.ops.size() > static_cast<size_t>(std::numeric_limits<int32_t>::max()) ||
       nt > static_cast<size_t>(std::numeric_limits<int32_t>::max())) {
     throw GraphError("graph: too many ops or tensors for int32 ids");
   }
-  std::vector<int32_t> writer(nt, -1);
+  auto& writer = scratch.writer;
+  auto& shape = scratch.shape;
+  writer.assign(nt, -1);
   for (size_t i = 0; i < g.ops.size(); ++i) {
     auto& op = g.ops[i];
     const Ctx c{g, op, static_cast<int64_t>(i)};
@@ -576,27 +615,9 @@ void check_graph(G& g) {
     }
     if constexpr (kPropagate) {
       check_input_ids(c);  // so the shapes below may be read
-      if (!op.inputs.empty()) {
-        const auto& s = input_shape(c, 0);
-        switch (op.kind) {
-          case OpKind::Conv:
-          case OpKind::BatchNorm:
-            if (!s.empty()) op.in_channels = s[0];
-            break;
-          case OpKind::Linear:
-            if (!s.empty()) op.in_channels = s.back();
-            break;
-          case OpKind::RNN:
-            if (s.size() == 2) op.in_channels = s[1];
-            break;
-          case OpKind::Reshape:
-            g.tensors[out_id].shape = adapt_reshape(c, g.tensors[out_id].shape, s);
-            break;
-          default: break;
-        }
-      }
+      derive_from_inputs(c, g, op, out_id);
     }
-    std::vector<int64_t> shape = infer_impl(c);
+    infer_impl(c, shape, kPropagate);  // propagation checked the input ids above
     c.numel("output", shape);
     auto& rec = g.tensors[out_id].shape;
     if constexpr (!kPropagate) {
@@ -605,7 +626,7 @@ void check_graph(G& g) {
                              shape_str(rec) + ", the inferred shape is " + shape_str(shape));
       }
     } else {
-      rec = std::move(shape);
+      rec = shape;  // copy: keeps rec's and the scratch's capacity (no allocation per op in the batch API)
     }
     writer[out_id] = static_cast<int32_t>(i);
   }
@@ -626,16 +647,33 @@ void check_graph(G& g) {
 
 std::vector<int64_t> infer_shape(const Graph& g, const Op& op) {
   const Ctx c{g, op, op_index(g, op)};
-  std::vector<int64_t> shape = infer_impl(c);
+  std::vector<int64_t> shape;
+  infer_impl(c, shape);
   c.numel("output", shape);
   return shape;
 }
 
 void validate(const Graph& g) {
-  check_graph<false>(g);
+  ShapeScratch scratch;
+  check_graph<false>(g, scratch);
   detail::check_cost_arithmetic(g);
 }
 
-void propagate_shapes(Graph& g) { check_graph<true>(g); }
+void propagate_shapes(Graph& g) {
+  ShapeScratch scratch;
+  check_graph<true>(g, scratch);
+}
+
+void rederive_shapes(Graph& g, ShapeScratch& scratch) {
+  for (size_t i = 0; i < g.ops.size(); ++i) {
+    Op& op = g.ops[i];
+    const Ctx c{g, op, static_cast<int64_t>(i)};
+    const auto out_id = static_cast<size_t>(op.output);
+    derive_from_inputs(c, g, op, out_id);
+    infer_impl(c, scratch.shape, true);
+    c.numel("output", scratch.shape);
+    g.tensors[out_id].shape = scratch.shape;  // copy: keeps both capacities
+  }
+}
 
 }  // namespace harcore

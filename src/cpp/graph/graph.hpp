@@ -117,4 +117,13 @@ void validate(const Graph& g);
 // rebinding channel counts / kernel sizes). Throws GraphError like `validate`.
 void propagate_shapes(Graph& g);
 
+// The batch API's hot loop: re-derives every shape after integer fields changed, like
+// propagate_shapes, but trusts the graph's *structure* (ids, kinds, op order), which must have
+// passed `validate` before; sizes and attributes are still checked. No allocation per call.
+struct ShapeScratch {
+  std::vector<int32_t> writer;
+  std::vector<int64_t> shape;
+};
+void rederive_shapes(Graph& g, ShapeScratch& scratch);
+
 }  // namespace harcore
