@@ -96,7 +96,7 @@ class Profile:
         for col, just in (("#", "right"), ("layer", "left"), ("kind", "left"), ("output", "left"),
                           ("MACs", "right"), ("ptflops", "right"), ("params", "right"), ("flash B", "right"),
                           ("scratch B", "right"), ("mem B", "right"), ("deploy", "left")):
-            t.add_column(col, justify=just, no_wrap=col in ("layer", "output"))
+            t.add_column(col, justify=just, no_wrap=True)
         for i, r in enumerate(self.layers):
             note = "fused" if r.fused else ("alias" if r.alias else "")
             if i == self.total.peak_op:
@@ -106,7 +106,7 @@ class Profile:
         tot = self.total
         t.add_section()
         t.add_row("", "TOTAL", "", "", f"{tot.macs:,}", f"{tot.ptflops_macs:,}", f"{tot.params:,}",
-                  f"{tot.flash:,}", "", f"peak {tot.peak_sram:,}", "")
+                  f"{tot.flash:,}", "", f"{tot.peak_sram:,}", "peak SRAM")
         buf = io.StringIO()
         Console(file=buf, width=width, color_system=None, force_terminal=False, legacy_windows=False).print(t)
         summary = (f"total: {tot.macs:,} MACs, {tot.ptflops_macs:,} ptflops MACs, {tot.params:,} params, "
