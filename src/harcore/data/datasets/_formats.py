@@ -1,0 +1,186 @@
+"""Helpers shared by the PAMAP2, Opportunity, Skoda, UniMiB-SHAR, HHAR and MotionSense loaders:
+numeric tables in which ``NaN`` marks a missing value, NaN filling, windowing of per-sample labels,
+``.mat`` reading and the messages for a missing local copy."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+
+from ..errors import DataError
+from ..windows import majority_windows, segment_windows, segments_from_labels
+
+
+def _lines(text: str) -> tuple[list[str], bool]:
+    ends_nl = text.endswith("\n")
+    lines = text.split("\n")
+    if ends_nl:
+        lines.pop()
+    return lines, ends_nl
+
+
+def _diagnose_nan_table(lines: list[str], ends_nl: bool, where: str, ncols: int | None,
+                        delimiter: str | None, first_line: int) -> None:
+    width = ncols
+    for i, line in enumerate(lines):
+        lineno = first_line + i
+        tail = " (the file ends here without a newline: truncated?)" if i == len(lines) - 1 and not ends_nl else ""
+        s = line.strip()
+        if not s:
+            raise DataError("blank line inside the data (a row is missing?)", path=where, line=lineno)
+        toks = [t.strip() for t in s.split(delimiter)] if delimiter else s.split()
+        if width is None:
+            width = len(toks)
+        if len(toks) != width:
+            raise DataError(f"expected {width} columns, found {len(toks)}{tail}", path=where, line=lineno)
+        for j, t in enumerate(toks):
+            try:
+                v = float(t)
+            except ValueError:
+                raise DataError(f"non-numeric value {t!r} in column {j + 1}{tail}", path=where, line=lineno) from None
+            if np.isinf(v):
+                raise DataError(f"infinite value {t!r} in column {j + 1}", path=where, line=lineno)
+
+
+def parse_nan_table(data: bytes, where: str, *, ncols: int, delimiter: str | None = None,
+                    skip_header: bool = False) -> np.ndarray:
+    """A strict numeric table in which ``NaN`` (any case) marks a missing value.
+
+    Returns float64 ``(rows, ncols)`` with NaN kept. Raises :class:`DataError` naming ``where`` and
+    the 1-based line for: an empty file, a blank line, a wrong column count, a non-numeric token, an
+    infinity, and a last line without its newline (how a copy cut short mid-line shows; a cut that
+    happens to fall on a line end cannot be told from a shorter recording)."""
+    text = data.decode("latin-1").replace("\r\n", "\n")
+    first_line = 1
+    if skip_header:
+        nl = text.find("\n")
+        text = "" if nl < 0 else text[nl + 1:]
+        first_line = 2
+    lines, ends_nl = _lines(text)
+    if not lines:
+        raise DataError("empty file (no data rows)", path=where)
+    try:
+        arr = np.loadtxt(io.StringIO(text), delimiter=delimiter, dtype=np.float64, ndmin=2, comments=None)
+    except ValueError as e:
+        _diagnose_nan_table(lines, ends_nl, where, ncols, delimiter, first_line)
+        raise DataError(f"unparseable table ({e})", path=where) from e
+    if arr.shape != (len(lines), ncols):
+        _diagnose_nan_table(lines, ends_nl, where, ncols, delimiter, first_line)
+        raise DataError(f"table has shape {arr.shape}, expected {len(lines)} rows x {ncols} columns", path=where)
+    inf = np.isinf(arr)
+    if inf.any():
+        r, c = np.argwhere(inf)[0]
+        raise DataError(f"infinite value in column {c + 1}", path=where, line=first_line + int(r))
+    if not ends_nl:
+        raise DataError("the file does not end with a newline: truncated copy?", path=where,
+                        line=first_line + len(lines) - 1)
+    return arr
+
+
+def fill_nan_linear(x: np.ndarray, max_gap: int | None,
+                    extend_edges: bool = False) -> tuple[np.ndarray, np.ndarray, int]:
+    """Fill NaN runs of a ``(C, T)`` signal by linear interpolation along time, per channel.
+
+    Runs longer than ``max_gap`` samples (``None``: no limit) are left NaN; so are runs at either
+    end of the signal (nothing to interpolate between), unless ``extend_edges`` (then they take the
+    nearest valid value). A channel that is NaN throughout stays NaN. Returns ``(filled, still_nan_per_sample, n_filled)``
+    where ``still_nan_per_sample`` is True for samples with a NaN left in any channel."""
+    x = np.array(x, dtype=np.float64, copy=True)
+    n_filled = 0
+    t = np.arange(x.shape[1])
+    for c in range(x.shape[0]):
+        bad = np.isnan(x[c])
+        if not bad.any() or bad.all():
+            continue
+        good = ~bad
+        # runs of NaN
+        edges = np.diff(np.concatenate([[0], bad.astype(np.int8), [0]]))
+        starts, ends = np.nonzero(edges == 1)[0], np.nonzero(edges == -1)[0]
+        fill = np.zeros_like(bad)
+        for s, e in zip(starts, ends):
+            if (s == 0 or e == x.shape[1]) and not extend_edges:
+                continue
+            if max_gap is not None and e - s > max_gap:
+                continue
+            fill[s:e] = True
+        if fill.any():
+            x[c, fill] = np.interp(t[fill], t[good], x[c, good])
+            n_filled += int(fill.sum())
+    return x, np.isnan(x).any(axis=0), n_filled
+
+
+def hold_last(v: np.ndarray) -> np.ndarray:
+    """Sample-and-hold: every NaN takes the last non-NaN value before it (leading NaNs stay NaN)."""
+    v = np.asarray(v, dtype=np.float64)
+    idx = np.where(~np.isnan(v), np.arange(v.size), -1)
+    np.maximum.accumulate(idx, out=idx)
+    out = np.where(idx >= 0, v[np.maximum(idx, 0)], np.nan)
+    return out
+
+
+def label_windows(x: np.ndarray, lab: np.ndarray, window: int, step: int, label_rule: str):
+    """Windows of a ``(C, T)`` float32 signal with per-sample labels (``-1`` = excluded).
+
+    ``"segment"``: windows inside runs of one label; ``"majority"``: windows inside each run of
+    non-excluded samples, majority label (ties to the smaller label index). Returns
+    ``(x, y, start, short_segments, skipped)``."""
+    if label_rule == "segment":
+        sw = segment_windows(x, segments_from_labels(lab, 0), window, step)
+        return sw.x, sw.y, sw.start, sw.short_segments, 0
+    if label_rule != "majority":
+        raise ValueError(f"label_rule must be 'segment' or 'majority', got {label_rule!r}")
+    xs, ys, st = [], [], []
+    skipped = 0
+    for s, e, _ in segments_from_labels(np.where(lab >= 0, 0, -1), 0):
+        mw = majority_windows(x[:, s:e], lab[s:e], window, step)
+        skipped += mw.skipped_excluded
+        xs.append(mw.x)
+        ys.append(mw.y)
+        st.append(mw.start + s)
+    if not xs:
+        return (np.zeros((0, x.shape[0], window), np.float32), np.zeros(0, np.int64), np.zeros(0, np.int64), 0,
+                skipped)
+    return np.concatenate(xs), np.concatenate(ys), np.concatenate(st), 0, skipped
+
+
+def concat_windows(xs, ys, n_channels: int, window: int):
+    if not xs:
+        return np.zeros((0, n_channels, window), np.float32), np.zeros(0, np.int64)
+    return np.concatenate(xs).astype(np.float32, copy=False), np.concatenate(ys).astype(np.int64)
+
+
+def load_mat(data: bytes, where: str) -> dict:
+    """A MATLAB ``.mat`` file (v4 to v7.2) via ``scipy.io.loadmat``; a corrupted or truncated file,
+    or a v7.3 (HDF5) file, raises :class:`DataError` naming it."""
+    from scipy.io import loadmat
+    if data[:8] == b"\x89HDF\r\n\x1a\n" or b"MATLAB 7.3" in data[:128]:
+        raise DataError("MATLAB v7.3 (HDF5) .mat files are not supported; re-save it with "
+                        "save(..., '-v7') in MATLAB or Octave", path=where)
+    try:
+        return loadmat(io.BytesIO(data))
+    except Exception as e:  # scipy raises ValueError, TypeError, OSError, ... on damaged files
+        raise DataError(f"corrupted or truncated .mat file ({type(e).__name__}: {e})", path=where) from e
+
+
+def mat_matrix(mat: dict, name: str, where: str, ncols: int | None = None) -> np.ndarray:
+    """Variable ``name`` of a loaded ``.mat`` file as a float64 2-D matrix."""
+    if name not in mat:
+        found = sorted(k for k in mat if not k.startswith("__"))
+        raise DataError(f"no variable {name!r} in the .mat file (it holds {found})", path=where)
+    a = mat[name]
+    if not isinstance(a, np.ndarray) or a.dtype.kind not in "biuf" or a.ndim != 2:
+        raise DataError(f"variable {name!r} is not a numeric matrix (type {type(a).__name__}, "
+                        f"dtype {getattr(a, 'dtype', None)}, shape {getattr(a, 'shape', None)})", path=where)
+    if ncols is not None and a.shape[1] != ncols:
+        raise DataError(f"variable {name!r} has {a.shape[1]} columns, expected {ncols}", path=where)
+    return a.astype(np.float64)
+
+
+def missing_copy(dataset: str, where: str, expected: str, source: str) -> DataError:
+    """The error for a folder or archive that lacks the dataset's files."""
+    return DataError(
+        f"no {dataset} copy here: expected {expected}. Put the official distribution (folder or its archive) "
+        f"there or pass root=<it>; it is published at {source}. harcore knows no verified SHA-256 of that "
+        f"archive, so it does not download it unasked (hd.download(name, sha256=<hash you verified>)).",
+        path=where)
