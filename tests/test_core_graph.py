@@ -176,6 +176,28 @@ def test_other_kinds_shapes_match_torch():
     assert tuple(b.core().tensors[1].shape) == (12,)
 
 
+@sanitize
+def test_layernorm_gather_dft_shapes_match_torch():
+    x = torch.randn(1, 4, 5, 6)
+    for axis in (0, 1, 2):
+        ln = nn.LayerNorm(x.shape[axis + 1:])
+        assert core_out_or_none(lambda: single_op_graph((4, 5, 6), "layernorm", axis=axis, bias=True)) == \
+            tuple(ln(x).shape[1:])
+    for axis, idx in [(0, torch.tensor([3, 0, 0])), (1, torch.tensor([[0, 1, 2], [2, 3, 4]])), (2, torch.tensor(5)),
+                      (2, torch.tensor([[[1]], [[0]]]))]:
+        want = tuple(x[(slice(None),) * (axis + 1) + (idx,)].shape[1:])
+        got = core_out_or_none(lambda: single_op_graph((4, 5, 6), "gather", axis=axis,
+                                                       indices=tuple(idx.reshape(-1).tolist()),
+                                                       index_shape=tuple(idx.shape)))
+        assert got == want, (axis, idx)
+    spec = torch.fft.fft(x)
+    rspec = torch.fft.rfft(x)
+    assert core_out_or_none(lambda: single_op_graph((4, 5, 6), "dft", length=6)) == tuple(spec.real.shape[1:])
+    assert core_out_or_none(lambda: single_op_graph((4, 5, 6), "dft", length=4, imag=True)) == \
+        tuple(rspec.imag.shape[1:])
+    assert core_out_or_none(lambda: single_op_graph((4, 5, 6), "add", param_shape=(5, 1))) == (4, 5, 6)
+
+
 # ---- validation errors -----------------------------------------------------------------------------
 
 
@@ -247,6 +269,24 @@ def test_validation_errors_other_kinds():
     err((4, 6), "batchnorm", "in_channels", in_channels=6)
     err((4, 6), "pool", "pad", kernel=(1, 2), stride=(1, 2), pad=(0, 0, 2, 2))
     err((4, 6, 2), "rnn", "inputs", in_channels=2, out_channels=3)
+    err((4, 6), "add", "param_shape", param_shape=(4, 5))
+    err((4, 6), "layernorm", "axis", axis=2, bias=True)
+    err((4, 6), "layernorm", "axis", axis=-1)
+    err((4, 6), "gather", "axis", axis=2, indices=(0,), index_shape=(1,))
+    err((4, 6), "gather", "indices", axis=1, indices=(0, 6), index_shape=(2,))
+    err((4, 6), "gather", "indices", axis=0, indices=(-1,), index_shape=(1,))
+    err((4, 6), "gather", "indices", axis=1, indices=(0, 1, 2), index_shape=(2,))
+    err((4, 6), "gather", "index_shape", axis=1, indices=(), index_shape=(0,))
+    err((4, 6), "dft", "length", length=0)
+    err((4, 6), "dft", "length", length=7)
+    b = Builder()
+    x = b.input((4, 6))
+    b.op("add", [x, x], name="bad", param_shape=(6,))
+    b.g.outputs = [1]
+    with pytest.raises(_core.GraphError, match=r"^op 1 'bad' \(add\): field 'param_shape'.*two activations"):
+        _core.validate(b.g.to_core())
+    with pytest.raises(_core.GraphError, match=r"field 'indices' \[1\] = 6 is outside dimension 1 of size 6"):
+        single_op_graph((4, 6), "gather", axis=1, indices=(0, 6), index_shape=(2,))
     # unknown enum values arriving as plain ints are rejected, never undefined behaviour
     g = single_op_graph((4, 6), "activation", act="relu")
     ops = g.ops
@@ -301,6 +341,7 @@ _FIELDS = {
     "perm": st.lists(_int, max_size=4), "param_shape": st.lists(_int, max_size=3), "extra_params": _int,
     "act": _int, "pool": _int, "cell": _int, "bias": st.booleans(), "bidirectional": st.booleans(),
     "keep_dims": st.booleans(), "squeeze": st.booleans(), "ceil_mode": st.booleans(),
+    "indices": st.lists(_int, max_size=5), "index_shape": st.lists(_int, max_size=3), "imag": st.booleans(),
 }
 
 
@@ -313,7 +354,7 @@ def raw_graph(draw):
         tensors.append((f"t{i}", shape))
     ops = []
     for i in range(draw(st.integers(1, 4))):
-        fields = {"kind": draw(st.one_of(st.integers(0, 16), _int)),
+        fields = {"kind": draw(st.one_of(st.integers(0, len(OP_KINDS)), _int)),
                   "inputs": draw(st.lists(st.one_of(st.integers(-1, nt), _int), max_size=3)),
                   "output": draw(st.one_of(st.integers(-1, nt), _int))}
         for name in draw(st.lists(st.sampled_from(sorted(_FIELDS)), max_size=6, unique=True)):
@@ -447,6 +488,27 @@ def test_flash_and_params_formulas():
     g = single_op_graph((16, 64), "batchnorm", in_channels=16, bias=True)
     r = _core.cost(g)
     assert (r.ops[1].flash, r.total.params, r.ops[1].fused) == (13 * 16, 32, False)
+    # add of a parameter: like mul; layernorm: 2 * numel(normalized shape) params, gamma int8 + beta int32
+    g = single_op_graph((16, 64), "add", param_shape=(16, 1))
+    r = _core.cost(g)
+    assert (r.ops[1].flash, r.total.params, r.total.macs) == (16 + 8, 16, 0)
+    for axis, d in [(0, 16 * 64), (1, 64)]:
+        g = single_op_graph((16, 64), "layernorm", axis=axis, bias=True)
+        r = _core.cost(g)
+        assert (r.ops[1].flash, r.total.params, r.total.macs, r.ops[1].scratch) == (5 * d, 2 * d, 0, 0)
+        assert r.total.params == sum(p.numel() for p in nn.LayerNorm((16, 64)[axis:]).parameters())
+        # out of place: input and output live
+        assert r.ops[1].mem == 2 * 16 * 64
+    r = _core.cost(single_op_graph((16, 64), "layernorm", axis=1))
+    assert (r.ops[1].flash, r.total.params) == (0, 0)
+    # gather: an int32 index table, an out-of-place copy
+    r = _core.cost(single_op_graph((9, 128), "gather", axis=1, indices=tuple(range(40)), index_shape=(5, 8)))
+    assert (r.ops[1].flash, r.total.params, r.total.macs, r.ops[1].mem) == (4 * 40, 0, 0, 9 * 128 + 9 * 40)
+    # DFT: numel(out) * n MACs (a constant bins x n matrix), its int8 table in flash
+    for bins, imag in [(16, False), (16, True), (9, False)]:
+        r = _core.cost(single_op_graph((9, 15, 16), "dft", length=bins, imag=imag))
+        assert (r.total.macs, r.ops[1].flash, r.total.params, r.total.ptflops_macs, r.ops[1].scratch) == \
+            (9 * 15 * bins * 16, bins * 16, 0, 0, 0)
 
 
 @sanitize
@@ -575,6 +637,9 @@ def _minimal(kind):
         "matmul": "mm",
         "softmax": dict(axis=1),
         "mean": dict(axis=1),
+        "layernorm": dict(axis=1, bias=True),
+        "gather": dict(axis=1, indices=(0, 1, 1, 2), index_shape=(2, 2)),
+        "dft": dict(length=4, imag=True),
     }[kind]
     if extra is None:
         return b.core([x])
@@ -741,7 +806,8 @@ def test_cost_batch_errors():
 
 
 _MUTABLE = ["in_channels", "out_channels", "groups", "kernel", "stride", "dilation", "pad", "axis", "start", "length",
-            "perm", "param_shape", "extra_params", "act", "pool", "cell", "inputs", "output", "kind"]
+            "perm", "param_shape", "extra_params", "act", "pool", "cell", "inputs", "output", "kind", "indices",
+            "index_shape"]
 
 
 @sanitize
@@ -752,7 +818,11 @@ def test_fuzz_mutated_valid_graph(data):
     and whatever validate accepts, cost() and cost_batch() cost without error and agree."""
     b = _template()
     y = b.op("slice", [len(b.g.tensors) - 2], axis=0, start=0, length=6)
-    b.op("softmax", [y], axis=0)
+    y = b.op("softmax", [y], axis=0)
+    y = b.op("gather", [y], axis=0, indices=(0, 2, 5, 1), index_shape=(2, 2))
+    y = b.op("layernorm", [y], axis=1, bias=True)
+    y = b.op("add", [y], param_shape=(2, 1))
+    b.op("dft", [y], length=2, imag=True)
     g = b.core()
     ops = g.ops
     i = data.draw(st.integers(0, len(ops) - 1))
@@ -791,6 +861,17 @@ class _Fn(nn.Module):
         return self.fn(x)
 
 
+class _AddParam(nn.Module):
+    def __init__(self):
+        super().__init__()
+        # the batch dim spelled out: ptflops 0.7.5 broadcasts shapes left-aligned, so only a parameter of the
+        # activation's rank gets its count n_out (docs/cost-model.md)
+        self.b = nn.Parameter(torch.ones(1, 4, 1))
+
+    def forward(self, x):
+        return torch.add(x, self.b)
+
+
 @sanitize
 @pytest.mark.parametrize("module,kind,kw", [
     (nn.GELU(), "activation", dict(act="gelu")),
@@ -810,6 +891,13 @@ class _Fn(nn.Module):
     (_Fn(lambda x: torch.matmul(x, x.transpose(1, 2))), "matmul", "mm"),
     (_Fn(lambda x: x.mean(dim=2)), "mean", dict(axis=1)),
     (_Fn(lambda x: torch.cat([x, x], dim=1)), "concat", "cat"),
+    (nn.LayerNorm(10), "layernorm", dict(axis=1, bias=True)),
+    (nn.LayerNorm((4, 10), elementwise_affine=False), "layernorm", dict(axis=0)),
+    (_Fn(lambda x: x[:, :, torch.tensor([[1, 2], [2, 3]])]), "gather", dict(axis=1, indices=(1, 2, 2, 3),
+                                                                           index_shape=(2, 2))),
+    (_Fn(lambda x: torch.fft.fft(x).imag), "dft", dict(length=10, imag=True)),
+    (_Fn(lambda x: torch.fft.rfft(x).real), "dft", dict(length=6)),
+    (_AddParam(), "add", dict(param_shape=(4, 1))),
 ])
 def test_ptflops_rule_per_op(module, kind, kw):
     b = Builder()

@@ -2,7 +2,9 @@
 
 Oracle (the "hooks+fnmode" convention of shared/notes/baselines.md §1): forward hooks on Conv1d/Conv2d/
 Linear/LSTM/GRU plus a TorchFunctionMode that counts functional matmul/bmm/einsum, one batch-1 forward;
-params = sum(p.numel()). ptflops 0.7.5 (backend 'pytorch', called as in baselines.md) is the oracle for
+params = sum(p.numel()). The mode also counts torch.fft.fft/rfft the way the graph's DFT op does
+(docs/cost-model.md): every part (.real / .imag) the model reads costs numel(part) * n, a direct DFT of
+length n being a constant (bins x n) matrix product. ptflops 0.7.5 (backend 'pytorch', called as in baselines.md) is the oracle for
 ``ptflops_macs`` on modules written with module forms, where ptflops' count does not depend on how an
 op is spelled.
 """
@@ -31,12 +33,23 @@ class _MatmulCounter(TorchFunctionMode):
     def __init__(self):
         super().__init__()
         self.macs = 0
+        self.spectra: dict[int, tuple[torch.Tensor, int]] = {}  # id(fft result) -> (result, transform length)
+        self.parts: set[tuple[int, str]] = set()
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
         name = getattr(func, "__name__", "")
-        if name in ("matmul", "bmm", "__matmul__", "mm") and isinstance(out, torch.Tensor):
+        owner = getattr(func, "__self__", None)
+        part = "real" if func is torch.real or owner is torch.Tensor.real else \
+            "imag" if func is torch.imag or owner is torch.Tensor.imag else None
+        if func in (torch.fft.fft, torch.fft.rfft):
+            dim = kwargs.get("dim", args[2] if len(args) > 2 else -1)
+            self.spectra[id(out)] = (out, args[0].shape[dim])
+        elif part is not None and id(args[0]) in self.spectra and (id(args[0]), part) not in self.parts:
+            self.parts.add((id(args[0]), part))
+            self.macs += out.numel() * self.spectra[id(args[0])][1]
+        elif name in ("matmul", "bmm", "__matmul__", "mm") and isinstance(out, torch.Tensor):
             self.macs += out.numel() * args[0].shape[-1]
         elif func is torch.einsum:
             eq = args[0].replace(" ", "")
@@ -304,6 +317,36 @@ class Conv2dHAR(nn.Module):
         return self.fc(torch.flatten(self.gap(x), 1))
 
 
+class SegmentsSpectrum(nn.Module):
+    """MLP-HAR's front end in small: overlapping segments cut by a constant index buffer (gather), their FFT
+    (.real/.imag -> DFT ops; rfft and torch.imag too), per-channel einsum weights plus a viewed bias
+    parameter, LayerNorm as a module (affine, plain) and as F.layer_norm over two trailing dims."""
+
+    def __init__(self, c, t, seg=8):
+        super().__init__()
+        starts = list(range(0, t - seg + 1, seg // 2))
+        self.register_buffer("idx", torch.tensor([[s + i for i in range(seg)] for s in starts]), persistent=False)
+        n = len(starts)
+        self.w = nn.Parameter(torch.randn(c, 2 * seg, 4))
+        self.b = nn.Parameter(torch.randn(c, 4))
+        self.ln = nn.LayerNorm(4)
+        self.ln_plain = nn.LayerNorm((n, seg), elementwise_affine=False)
+        self.lw = nn.Parameter(torch.randn(n, seg // 2 + 1))
+        self.lb = nn.Parameter(torch.randn(n, seg // 2 + 1))
+        self.fc = nn.Linear(c * n * (4 + seg // 2 + 1 + seg + seg // 2 + 1), 5)
+
+    def forward(self, x):                                     # (B, C, T)
+        s = x[:, :, self.idx]                                 # (B, C, N, S)
+        z = torch.fft.fft(s, dim=-1)
+        f = torch.cat([z.real, z.imag], dim=-1)               # (B, C, N, 2S)
+        h = self.ln(torch.einsum("bcnt,ctf->bcnf", f, self.w) + self.b.unsqueeze(1))
+        r = torch.fft.rfft(s)
+        h2 = F.layer_norm(r.real, r.real.shape[-2:], self.lw, self.lb)
+        h3 = torch.imag(r)
+        y = torch.cat([h, h2, self.ln_plain(s), h3], dim=-1)
+        return self.fc(y.flatten(1))
+
+
 HAND = {
     "conv_stack": lambda c, t: Seq(nn.Conv1d(c, 8, 5, stride=2, padding=2), nn.BatchNorm1d(8), nn.ReLU(),
                                    nn.MaxPool1d(3, stride=2, padding=1), nn.Conv1d(8, 8, 3, groups=8),
@@ -321,6 +364,7 @@ HAND = {
     "activations": Activations,
     "products_einsum_matmul": Products,
     "conv2d_har": Conv2dHAR,
+    "segments_spectrum_layernorm": SegmentsSpectrum,
 }
 
 
@@ -339,6 +383,39 @@ def test_every_op_kind_is_covered():
     from harcore.graph import OP_KINDS
 
     assert kinds == set(OP_KINDS), sorted(set(OP_KINDS) - kinds)
+
+
+@pytest.mark.sanitize
+def test_segments_spectrum_graph_and_figures():
+    """The new kinds' fields and per-op figures (docs/cost-model.md), and ptflops' own count of the module."""
+    torch.manual_seed(0)
+    m = SegmentsSpectrum(3, 24).eval()
+    p = check_exact(m, (3, 24))
+    g = p.graph
+    rows = {r.name: r for r in p.layers}
+    gather = [op for op in g.ops if op.kind == "gather"]
+    assert len(gather) == 1 and gather[0].axis == 1 and gather[0].index_shape == (5, 8)
+    assert gather[0].indices == tuple(m.idx.reshape(-1).tolist())
+    assert rows[gather[0].name].flash == 4 * 40 and rows[gather[0].name].macs == 0
+    dft = [(op.length, op.imag, g.tensors[op.inputs[0]].shape, rows[op.name]) for op in g.ops if op.kind == "dft"]
+    # fft: real and imag parts of 8 bins; rfft: 5 bins, .real (read twice: one op) and torch.imag
+    assert [(n, im, s) for n, im, s, _ in dft] == [(8, False, (3, 5, 8)), (8, True, (3, 5, 8)),
+                                                    (5, False, (3, 5, 8)), (5, True, (3, 5, 8))]
+    for n, _, s, r in dft:
+        assert r.macs == 3 * 5 * n * 8 and r.flash == n * 8 and r.params == 0 and r.ptflops_macs == 0
+    ln = [(op.axis, op.bias, rows[op.name].params, rows[op.name].flash, rows[op.name].ptflops_macs)
+          for op in g.ops if op.kind == "layernorm"]
+    assert ln == [(2, True, 2 * 4, 5 * 4, 3 * 5 * 4),     # nn.LayerNorm(4): ptflops' hook counts n_in
+                  (1, True, 2 * 25, 5 * 25, 0),           # F.layer_norm over (5, 5): not seen by ptflops
+                  (1, False, 0, 0, 3 * 5 * 8)]            # nn.LayerNorm((5, 8), elementwise_affine=False)
+    conv = next(op for op in g.ops if op.kind == "conv")                    # the per-channel einsum
+    assert (conv.in_channels, conv.out_channels, conv.groups) == (3 * 16, 3 * 4, 3)
+    add = next(op for op in g.ops if op.kind == "add")
+    assert add.param_shape == (3, 1, 4) and rows[add.name].params == 12
+    assert p.total.ptflops_macs == ptflops_count(m, (3, 24))
+    from harcore.graph import Graph
+
+    assert Graph.from_json(g.to_json()) == g     # the new fields survive the JSON form
 
 
 def test_rnn_layers_and_sources():
@@ -380,6 +457,7 @@ PTFLOPS_CASES = {
     "gru3": lambda c, t: RNNHeads(c, t, "gru", False, 3),
     "acts": lambda c, t: Seq(nn.Linear(t, t), nn.ReLU6(), nn.LeakyReLU(), nn.ELU(), nn.GELU(), nn.Sigmoid(),
                              nn.Tanh()),
+    "layernorm": lambda c, t: Seq(nn.Linear(t, t), nn.LayerNorm(t), nn.LayerNorm((c, t), elementwise_affine=False)),
 }
 
 
@@ -493,9 +571,7 @@ def test_random_architectures_exact_many(spec):
 
 
 # Zoo models the graph cannot express yet; strict, so each turns red the day it traces.
-_ZOO_GAPS = {
-    "mlp_har": "graph: no op for gather by an index buffer, torch.fft, or LayerNorm",
-}
+_ZOO_GAPS: dict[str, str] = {}
 
 
 def _zoo_names():
@@ -525,14 +601,14 @@ class _Unknown(nn.Module):
     def __init__(self):
         super().__init__()
         self.conv = nn.Conv1d(3, 4, 3)
-        self.norm = nn.LayerNorm(22)
+        self.norm = nn.GroupNorm(2, 4)
 
     def forward(self, x):
         return self.norm(self.conv(x))
 
 
 def test_unknown_module_is_named():
-    with pytest.raises(ValueError, match=r"norm.*LayerNorm|LayerNorm.*norm"):
+    with pytest.raises(ValueError, match=r"norm.*GroupNorm|GroupNorm.*norm"):
         cost.trace(_Unknown(), (3, 24))
 
 
@@ -573,6 +649,81 @@ def test_scalar_arithmetic_is_refused():
 
     with pytest.raises(ValueError, match="constant"):
         cost.trace(M(), (3, 24))
+
+
+class _FnMod(nn.Module):
+    def __init__(self, fn, **buffers):
+        super().__init__()
+        self.fn = fn
+        for k, v in buffers.items():
+            self.register_buffer(k, v)
+
+    def forward(self, x):
+        return self.fn(self, x)
+
+
+@pytest.mark.parametrize("fn,buffers,frag", [
+    (lambda m, x: torch.fft.fft(x).abs(), {}, r"complex result of torch\.fft\.fft"),
+    (lambda m, x: torch.fft.fft(x), {}, r"complex result"),
+    (lambda m, x: torch.fft.fft(x, dim=1).real, {}, r"only the last dim"),
+    (lambda m, x: torch.fft.rfft(x, norm="ortho").real, {}, r"norm='ortho'"),
+    (lambda m, x: torch.fft.fft(x, n=32).imag, {}, r"n=32"),
+    (lambda m, x: x[:, :, m.i], {"i": torch.arange(24) % 2 == 0}, r"torch\.bool tensor"),
+    (lambda m, x: x[:, m.i, m.i], {"i": torch.tensor([0, 1])}, r"indexing 2 dims"),
+    (lambda m, x: x[:, :, m.p], {}, r"trainable parameter 'p'"),
+], ids=["abs", "returned", "dim", "norm", "n", "mask", "two_dims", "parameter"])
+def test_fft_and_gather_misuse_is_refused(fn, buffers, frag):
+    m = _FnMod(fn, **buffers)
+    m.p = nn.Parameter(torch.tensor([0, 1]), requires_grad=False)
+    with pytest.raises(ValueError, match=frag):
+        cost.trace(m, (3, 24))
+
+
+class _GroupedEinsum(nn.Module):
+    def __init__(self, eq, wshape, view):
+        super().__init__()
+        self.eq, self.view = eq, view
+        self.w = nn.Parameter(torch.randn(*wshape))
+
+    def forward(self, x):                                   # (B, 3, 24)
+        return torch.einsum(self.eq, x.reshape(self.view), self.w)
+
+
+@pytest.mark.sanitize
+@pytest.mark.parametrize("eq,wshape,view", [
+    ("bcnt,ctf->bnfc", (3, 6, 5), (-1, 3, 4, 6)),           # output permuted
+    ("bct,tcf->bcf", (24, 3, 5), (-1, 3, 24)),              # no free label; weight labels in another order
+    ("bcnt,fct->bcnf", (5, 3, 6), (-1, 3, 4, 6)),
+    ("btnc,ctf->bcnf", (3, 6, 5), (-1, 6, 4, 3)),           # activation transposed in
+])
+def test_per_group_einsum_is_a_grouped_conv(eq, wshape, view):
+    torch.manual_seed(0)
+    m = _GroupedEinsum(eq, wshape, view)
+    p = check_exact(m, (3, 24))
+    conv = [op for op in p.graph.ops if op.kind == "conv"]
+    assert len(conv) == 1 and conv[0].groups == 3 and conv[0].out_channels == 15
+
+
+def test_per_group_einsum_misuse():
+    with pytest.raises(ValueError, match="per-group weight"):
+        cost.trace(_GroupedEinsum("bcnt,cnt->bc", (3, 4, 6), (-1, 3, 4, 6)), (3, 24))
+
+
+@pytest.mark.sanitize
+def test_gather_negative_and_list_indices():
+    m = _FnMod(lambda m, x: torch.cat([x[:, :, m.i].flatten(1), x[:, [2, 0]].flatten(1), x[:, :, m.j]], dim=1),
+               i=torch.tensor([-1, 0, 5]), j=torch.tensor(7))
+    g = check_exact(m, (3, 24)).graph
+    ops = [op for op in g.ops if op.kind == "gather"]
+    assert [(op.axis, op.indices, op.index_shape, g.tensors[op.output].shape) for op in ops] == \
+        [(1, (23, 0, 5), (3,), (3, 3)), (0, (2, 0), (2,), (2, 24)), (1, (7,), (), (3,))]
+
+
+def test_layernorm_forms_refused():
+    with pytest.raises(ValueError, match=r"bias=False"):
+        cost.trace(Seq(nn.LayerNorm(24, bias=False)), (3, 24))
+    with pytest.raises(ValueError, match=r"batch"):   # normalizing over the batch too
+        cost.trace(_FnMod(lambda m, x: F.layer_norm(x, x.shape)), (3, 24))
 
 
 def test_rnn_state_use_is_refused():

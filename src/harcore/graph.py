@@ -15,7 +15,7 @@ from harcore import _core
 
 OP_KINDS = (
     "input", "conv", "linear", "batchnorm", "activation", "pool", "globalpool", "add", "mul",
-    "concat", "reshape", "transpose", "slice", "rnn", "matmul", "softmax", "mean",
+    "concat", "reshape", "transpose", "slice", "rnn", "matmul", "softmax", "mean", "layernorm", "gather", "dft",
 )
 ACT_KINDS = ("relu", "relu6", "sigmoid", "tanh", "leaky_relu", "elu", "gelu", "hardtanh", "silu", "identity")
 POOL_KINDS = ("max", "avg")
@@ -66,6 +66,9 @@ class Op:
     squeeze: bool = False
     perm: tuple[int, ...] = ()
     param_shape: tuple[int, ...] = ()
+    indices: tuple[int, ...] = ()      # gather: constant indices, row-major
+    index_shape: tuple[int, ...] = ()  # gather: their shape
+    imag: bool = False                 # dft: imaginary part (else real)
     mean: bool = True
     extra_params: int = 0
     ptflops_form: int = 0  # how ptflops 0.7.5 sees the torch spelling (see graph.hpp); ptflops_macs only
@@ -144,7 +147,7 @@ class Graph:
             if extra:
                 raise ValueError(f"op {i} ({o.get('name', '?')}): unknown field(s) {sorted(extra)}")
             o = dict(o)
-            for k in ("kernel", "stride", "dilation", "pad", "perm", "param_shape"):
+            for k in ("kernel", "stride", "dilation", "pad", "perm", "param_shape", "indices", "index_shape"):
                 if k in o:
                     o[k] = tuple(o[k])
             g.ops.append(Op(**o))

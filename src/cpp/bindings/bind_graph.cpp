@@ -114,7 +114,10 @@ void bind_graph(py::module_& m) {
       .value("RNN", OpKind::RNN)
       .value("MatMul", OpKind::MatMul)
       .value("Softmax", OpKind::Softmax)
-      .value("Mean", OpKind::Mean);
+      .value("Mean", OpKind::Mean)
+      .value("LayerNorm", OpKind::LayerNorm)
+      .value("Gather", OpKind::Gather)
+      .value("DFT", OpKind::DFT);
   py::enum_<ActKind>(m, "ActKind")
       .value("ReLU", ActKind::ReLU)
       .value("ReLU6", ActKind::ReLU6)
@@ -185,6 +188,9 @@ void bind_graph(py::module_& m) {
       .def_readwrite("squeeze", &Op::squeeze)
       .HC_VEC_FIELD(Op, int64_t, perm)
       .HC_VEC_FIELD(Op, int64_t, param_shape)
+      .HC_VEC_FIELD(Op, int64_t, indices)
+      .HC_VEC_FIELD(Op, int64_t, index_shape)
+      .def_readwrite("imag", &Op::imag)
       .def_readwrite("mean", &Op::mean)
       .HC_INT_FIELD(Op, int64_t, extra_params)
       .HC_INT_FIELD(Op, int32_t, ptflops_form)

@@ -22,10 +22,14 @@
 //   matmul (torch.matmul/bmm)       numel(A) * N
 //   rnn (nn.LSTM / nn.GRU), one layer: T * dirs * (G*H*I + G*H*H + E*H + (bias ? 2*G*H : 0)),
 //                                   E = 10 (LSTM: 4 adds + 3 + 3 Hadamard), 7 (GRU: 1 + 3 + 3)
-//   input, reshape, transpose, slice, concat, mean: 0
+//   layernorm (nn.LayerNorm)        n_in  (bn hook; LayerNorm has no `affine` attribute, so never 2x)
+//   add / mul with a parameter      n_out (torch.add / torch.mul; the `+` / `*` operators: form 2, 0;
+//                                   ptflops broadcasts left-aligned, so it agrees only for a parameter of
+//                                   the activation's torch rank)
+//   input, reshape, transpose, slice, concat, mean, gather, dft (torch.fft is not patched): 0
 // These are the rules for Op::ptflops_form 0 (module / torch.* spelling). Form 1 (a patched F.*
 // functional, e.g. F.relu, F.softmax, F.max_pool1d, F.linear) counts n_in once (F.linear: n_in*out +
-// out); form 2 (a spelling ptflops does not see: `+`, `*`, torch.softmax, einsum ...) counts 0.
+// out; F.layer_norm is not patched and gets form 2); form 2 (a spelling ptflops does not see: `+`, `*`, torch.softmax, einsum ...) counts 0.
 // Adjust the constants in namespace `ptflops_rules` below if a comparison with ptflops disagrees.
 // ---------------------------------------------------------------------------------------------------
 #include "cost/cost_model.hpp"
@@ -56,6 +60,7 @@ constexpr int64_t kAddFactor = 1;         // x n_out
 constexpr int64_t kMulFactor = 1;         // x n_out
 constexpr int64_t kBnAffineFactor = 2;    // x n_in
 constexpr int64_t kBnPlainFactor = 1;     // x n_in
+constexpr int64_t kLayerNormFactor = 1;   // x n_in (nn.LayerNorm has no `affine`; F.layer_norm not patched)
 constexpr int64_t kLstmElementwise = 10;  // x H per step and direction
 constexpr int64_t kGruElementwise = 7;    // x H per step and direction
 }  // namespace ptflops_rules
@@ -281,10 +286,11 @@ void op_cost(const Arith<Checked>& ar, const Graph& g, const Op& op, uint8_t low
       }
       break;
     }
-    case OpKind::Add: c.ptflops_macs = ar.mul(ptflops_rules::kAddFactor, n_out, "inputs"); break;
+    case OpKind::Add:
     case OpKind::Mul: {
-      c.ptflops_macs = ar.mul(ptflops_rules::kMulFactor, n_out, "inputs");
-      if (op.inputs.size() == 1) {
+      c.ptflops_macs = ar.mul(op.kind == OpKind::Add ? ptflops_rules::kAddFactor : ptflops_rules::kMulFactor, n_out,
+                              "inputs");
+      if (op.inputs.size() == 1) {  // plus / times a parameter tensor
         const int64_t np = ar.numel(op.param_shape, "param_shape");
         c.params = np;
         c.flash = ar.add(np, 8, "param_shape");
@@ -330,6 +336,23 @@ void op_cost(const Arith<Checked>& ar, const Graph& g, const Op& op, uint8_t low
       const auto& b = g.tensors[static_cast<size_t>(op.inputs[1])].shape;
       c.ptflops_macs = ar.mul(n_in, b.back(), "inputs");
       break;
+    }
+    case OpKind::LayerNorm: {
+      int64_t d = 1;  // elements of the normalized shape
+      for (size_t i = static_cast<size_t>(op.axis); i < in.size(); ++i) d = ar.mul(d, in[i], "axis");
+      c.params = op.bias ? ar.mul(2, d, "axis") : 0;
+      c.ptflops_macs = ar.mul(ptflops_rules::kLayerNormFactor, n_in, "inputs");
+      c.flash = op.bias ? ar.mul(5, d, "axis") : 0;  // gamma int8 + beta int32
+      break;
+    }
+    case OpKind::Gather:
+      c.flash = ar.mul(4, static_cast<int64_t>(op.indices.size()), "indices");  // int32 index table
+      break;
+    case OpKind::DFT: {
+      const int64_t n = in.back();
+      c.macs = ar.mul(n_out, n, "inputs");             // a constant (length x n) matrix per transform
+      c.flash = ar.mul(op.length, n, "length");        // its int8 cos or sin table
+      break;                                           // ptflops does not see torch.fft: 0
     }
   }
   if constexpr (Checked) {

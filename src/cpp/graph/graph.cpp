@@ -39,6 +39,9 @@ const char* op_kind_name(OpKind k) {
     case OpKind::MatMul: return "matmul";
     case OpKind::Softmax: return "softmax";
     case OpKind::Mean: return "mean";
+    case OpKind::LayerNorm: return "layernorm";
+    case OpKind::Gather: return "gather";
+    case OpKind::DFT: return "dft";
   }
   return "unknown";
 }
@@ -63,7 +66,7 @@ namespace {
 
 bool known_kind(OpKind k) {
   const auto v = static_cast<int32_t>(k);
-  return v >= static_cast<int32_t>(OpKind::Input) && v <= static_cast<int32_t>(OpKind::Mean);
+  return v >= static_cast<int32_t>(OpKind::Input) && v <= static_cast<int32_t>(OpKind::DFT);
 }
 bool known_act(ActKind k) {
   const auto v = static_cast<int32_t>(k);
@@ -163,8 +166,8 @@ int64_t op_index(const Graph& g, const Op& op) {
 std::pair<size_t, size_t> input_arity(OpKind k) {
   switch (k) {
     case OpKind::Input: return {0, 0};
-    case OpKind::Add:
     case OpKind::MatMul: return {2, 2};
+    case OpKind::Add:
     case OpKind::Mul: return {1, 2};
     case OpKind::Concat: return {1, std::numeric_limits<size_t>::max()};
     default: return {1, 1};
@@ -379,18 +382,23 @@ void infer_impl(const Ctx& c, std::vector<int64_t>& res, bool ids_checked = fals
       out[0] = s[0];
       return;
     }
-    case OpKind::Add: { res = broadcast(c, input_shape(c, 0), input_shape(c, 1), "add"); return; }
+    case OpKind::Add:
     case OpKind::Mul: {
+      const bool add = op.kind == OpKind::Add;
       const auto& a = input_shape(c, 0);
       if (op.inputs.size() == 2) {
         if (!op.param_shape.empty()) {
-          c.fail("param_shape", "= " + shape_str(op.param_shape) + " must be empty for a mul of two activations");
+          c.fail("param_shape", "= " + shape_str(op.param_shape) + " must be empty for " +
+                                    (add ? "an add" : "a mul") + " of two activations");
         }
-        res = broadcast(c, a, input_shape(c, 1), "mul");
+        res = broadcast(c, a, input_shape(c, 1), add ? "add" : "mul");
         return;
       }
       const auto& p = op.param_shape;
-      if (p.empty()) c.fail("param_shape", "is empty: a one-input mul multiplies by a parameter of this shape");
+      if (p.empty()) {
+        c.fail("param_shape", add ? "is empty: a one-input add adds a parameter of this shape"
+                                  : "is empty: a one-input mul multiplies by a parameter of this shape");
+      }
       if (p.size() > a.size()) {
         c.fail("param_shape", "= " + shape_str(p) + " has more dimensions than the input " + shape_str(a));
       }
@@ -527,6 +535,48 @@ void infer_impl(const Ctx& c, std::vector<int64_t>& res, bool ids_checked = fals
       } else {
         out.erase(out.begin() + static_cast<std::ptrdiff_t>(ax));
       }
+      return;
+    }
+    case OpKind::LayerNorm: {
+      const auto& s = input_shape(c, 0);
+      if (s.empty()) c.fail("inputs", "tensor is a scalar; layernorm needs at least one dimension");
+      axis_in(c, s.size());
+      res = s;
+      return;
+    }
+    case OpKind::Gather: {
+      const auto& s = input_shape(c, 0);
+      const auto ax = static_cast<size_t>(axis_in(c, s.size()));
+      for (int64_t d : op.index_shape) {
+        if (d < 1) c.fail("index_shape", "= " + shape_str(op.index_shape) + " has a dimension < 1");
+      }
+      const int64_t ni = c.numel("index_shape", op.index_shape);
+      if (static_cast<int64_t>(op.indices.size()) != ni) {
+        c.fail("indices", "has " + std::to_string(op.indices.size()) + " entries, index_shape " +
+                              shape_str(op.index_shape) + " holds " + std::to_string(ni));
+      }
+      for (size_t k = 0; k < op.indices.size(); ++k) {
+        const int64_t v = op.indices[k];
+        if (v < 0 || v >= s[ax]) {
+          c.fail("indices", "[" + std::to_string(k) + "] = " + std::to_string(v) + " is outside dimension " +
+                                std::to_string(ax) + " of size " + std::to_string(s[ax]) + " " + shape_str(s));
+        }
+      }
+      res.assign(s.begin(), s.begin() + static_cast<std::ptrdiff_t>(ax));
+      res.insert(res.end(), op.index_shape.begin(), op.index_shape.end());
+      res.insert(res.end(), s.begin() + static_cast<std::ptrdiff_t>(ax) + 1, s.end());
+      return;
+    }
+    case OpKind::DFT: {
+      const auto& s = input_shape(c, 0);
+      if (s.empty()) c.fail("inputs", "tensor is a scalar; a DFT runs along the last dimension");
+      c.at_least("length", op.length, 1);
+      if (op.length > s.back()) {
+        c.fail_value("length", op.length, "bins exceed the transform length " + std::to_string(s.back()) +
+                                              " (the input's last dimension " + shape_str(s) + ")");
+      }
+      res = s;
+      res.back() = op.length;
       return;
     }
   }

@@ -27,7 +27,7 @@ enum class OpKind : int32_t {
   Activation = 4, // elementwise unary nonlinearity (see ActKind)
   Pool = 5,       // max / avg pooling over the trailing 1 or 2 dims
   GlobalPool = 6, // max / avg over all dims but dim 0 -> (C,) ... keep_dims gives (C,1[,1])
-  Add = 7,        // elementwise sum of two tensors, numpy broadcasting (residual)
+  Add = 7,        // elementwise sum of two tensors, numpy broadcasting (residual), or plus a parameter
   Mul = 8,        // elementwise product with a tensor (numpy broadcasting) or a parameter
   Concat = 9,     // along `axis`
   Reshape = 10,   // view / flatten / squeeze / unsqueeze: same element count
@@ -37,6 +37,11 @@ enum class OpKind : int32_t {
   MatMul = 14,    // batched matrix product of two activations: (..., M, K) @ (..., K, N)
   Softmax = 15,   // along `axis`
   Mean = 16,      // reduce-mean / reduce-sum along `axis` (keep_dims per field)
+  LayerNorm = 17, // normalize over the trailing dims `axis`.. (torch normalized_shape); `bias`: affine
+  Gather = 18,    // constant integer `indices` (shape `index_shape`) taken along `axis`: that dim is
+                  // replaced by `index_shape` (torch x[:, :, idx] with one index tensor)
+  DFT = 19,       // one part (`imag`: false = real, true = imaginary) of the unnormalized DFT of real
+                  // data along the last dim, keeping the first `length` bins (n for fft, n/2+1 for rfft)
 };
 
 enum class ActKind : int32_t {
@@ -68,7 +73,7 @@ struct Op {
   int64_t in_channels = 0;   // Conv: C_in; Linear: in_features; BN: channels; RNN: input_size
   int64_t out_channels = 0;  // Conv: C_out; Linear: out_features; RNN: hidden_size
   int64_t groups = 1;
-  bool bias = false;         // Conv/Linear: has a bias vector; RNN: has b_ih and b_hh; BN: affine
+  bool bias = false;         // Conv/Linear: has a bias vector; RNN: has b_ih and b_hh; BN, LayerNorm: affine
   // Conv / Pool geometry, (h, w); a 1-D op has h = 1 with kernel_h = stride_h = 1, no h padding.
   std::array<int64_t, 2> kernel{1, 1};
   std::array<int64_t, 2> stride{1, 1};
@@ -82,13 +87,17 @@ struct Op {
   RnnCell cell = RnnCell::LSTM;     // RNN
   bool bidirectional = false;       // RNN
 
-  int32_t axis = 0;            // Concat / Softmax / Slice / Mean (non-negative, batch excluded)
+  int32_t axis = 0;            // Concat / Softmax / Slice / Mean / Gather; LayerNorm: first normalized dim
+                               // (non-negative, batch excluded)
   bool keep_dims = false;      // GlobalPool / Mean
   int64_t start = 0;           // Slice
-  int64_t length = 0;          // Slice: elements kept along `axis`
+  int64_t length = 0;          // Slice: elements kept along `axis`; DFT: frequency bins kept
   bool squeeze = false;        // Slice: drop `axis` (integer indexing)
   std::vector<int64_t> perm;   // Transpose
-  std::vector<int64_t> param_shape;  // Mul by a parameter: its shape (broadcast against the input)
+  std::vector<int64_t> param_shape;  // Mul / Add with a parameter: its shape (broadcast against the input)
+  std::vector<int64_t> indices;      // Gather: the constant indices, row-major, each in [0, size of `axis`)
+  std::vector<int64_t> index_shape;  // Gather: their shape (empty: one scalar index, `axis` is dropped)
+  bool imag = false;                 // DFT: the imaginary part (sin table) instead of the real part
   bool mean = true;            // Mean: true = mean, false = sum
   int64_t extra_params = 0;    // trainable scalars/tensors owned by this op beyond the standard ones
   // How ptflops 0.7.5 sees the op's torch spelling, for `ptflops_macs` only: 0 = nn.Module or a

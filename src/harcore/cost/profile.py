@@ -21,7 +21,8 @@ from harcore.graph import Graph
 __all__ = ["Profile", "LayerCost", "TotalCost", "profile", "profile_graph", "batch", "BATCH_FIELDS", "CONVENTION"]
 
 CONVENTION = (
-    "MACs: 1 multiply-accumulate = 1 (conv, linear, RNN gates, activation matmuls; bias/BN/act/pool = 0); "
+    "MACs: 1 multiply-accumulate = 1 (conv, linear, RNN gates, activation matmuls, direct DFT per part read; "
+    "bias/BN/LayerNorm/act/pool = 0); "
     "ptflops: ptflops 0.7.5 pytorch-backend convention; flash/SRAM: int8 batch-1 CMSIS-NN deployment"
 )
 

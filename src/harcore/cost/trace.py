@@ -32,7 +32,7 @@ LEAF_MODULES: tuple[type, ...] = (
     nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d,
     nn.ReLU, nn.ReLU6, nn.Sigmoid, nn.Tanh, nn.LeakyReLU, nn.ELU, nn.GELU, nn.Hardtanh, nn.SiLU,
     nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.AlphaDropout, nn.Identity, nn.Flatten, nn.Unflatten,
-    nn.Softmax, nn.LogSoftmax,
+    nn.Softmax, nn.LogSoftmax, nn.LayerNorm,
 )
 
 
@@ -56,11 +56,28 @@ class _T:
 
 @dataclass
 class _Param:
-    """A parameter (or buffer) read with get_attr."""
+    """A parameter (or buffer) read with get_attr, possibly viewed (``bias.unsqueeze(1)``): ``tensor`` is the
+    parameter itself (for ownership), ``value`` what the model computes with."""
 
     path: str
     tensor: torch.Tensor
     is_param: bool
+    value: torch.Tensor | None = None
+
+    def __post_init__(self) -> None:
+        if self.value is None:
+            self.value = self.tensor
+
+
+@dataclass
+class _Complex:
+    """The complex result of ``torch.fft.fft/rfft`` on real data; only ``.real`` / ``.imag`` may be used,
+    each becoming one DFT op (a constant matrix of cos or sin values times the input)."""
+
+    x: "_T"
+    bins: int
+    fn: str
+    node_name: str
 
 
 @dataclass
@@ -108,8 +125,9 @@ def _tname(target: Any) -> str:
     return f"{mod}.{name}" if mod and mod != "builtins" else name
 
 
-def op_param_count(op: Op) -> int:
-    """Trainable parameters of one op by the rules of docs/cost-model.md (Python side, for checking)."""
+def op_param_count(op: Op, graph: Graph | None = None) -> int:
+    """Trainable parameters of one op by the rules of docs/cost-model.md (Python side, for checking).
+    ``graph`` (the op's graph) is needed for a layernorm, whose parameters follow its input shape."""
     k = op.kind
     if k == "conv":
         n = op.out_channels * (op.in_channels // op.groups) * op.kernel[0] * op.kernel[1]
@@ -123,8 +141,16 @@ def op_param_count(op: Op) -> int:
         h, i = op.out_channels, op.in_channels
         per_dir = g * h * (i + h) + (2 * g * h if op.bias else 0)
         return (2 if op.bidirectional else 1) * per_dir + op.extra_params
-    if k == "mul" and op.param_shape:
+    if k in ("mul", "add") and op.param_shape:
         return math.prod(op.param_shape) + op.extra_params
+    if k == "layernorm":
+        if not op.bias:
+            return op.extra_params
+        if graph is None:
+            raise ValueError(f"op '{op.name}' (layernorm): its parameter count depends on its input shape; pass the "
+                             "graph")
+        shape = graph.tensors[op.inputs[0]].shape
+        return 2 * math.prod(shape[op.axis:]) + op.extra_params
     return op.extra_params
 
 
@@ -141,6 +167,7 @@ class _Mapper:
         self.module_calls: dict[str, str] = {}
         self.node: fx.Node | None = None
         self._names: set[str] = set()
+        self._dft: dict[tuple[str, bool], _T] = {}  # (fft node, imag) -> its DFT op, emitted once
 
     # -- messages ----------------------------------------------------------------------------
     def where(self, node: fx.Node | None = None) -> str:
@@ -192,11 +219,15 @@ class _Mapper:
             self.owner[id(p)] = op_name
 
     # -- values ------------------------------------------------------------------------------
-    def val(self, a: Any) -> Any:
+    def val(self, a: Any, complex_ok: bool = False) -> Any:
         if isinstance(a, fx.Node):
             v = self.env.get(a)
             if isinstance(v, _Unsupported):
                 raise self.err(v.message)
+            if isinstance(v, _Complex) and not complex_ok:
+                raise self.err(f"uses the complex result of {v.fn} (fx node '{v.node_name}') directly; the harcore "
+                               "graph represents a transform of real data only through its .real and .imag parts "
+                               "(one DFT op each)")
             return v
         return a
 
@@ -359,8 +390,72 @@ class _Mapper:
             return self.emit_adaptive(node, x, shape, bd, "max" if is_max else "avg", nd, m.output_size)
         if isinstance(m, (nn.Flatten, nn.Unflatten)):
             return self.emit_reshape(node, x)
+        if isinstance(m, nn.LayerNorm):
+            if m.elementwise_affine and m.bias is None:
+                raise self.err("LayerNorm(bias=False) is not supported: the graph's layernorm has both or neither of "
+                               "weight and bias")
+            return emit("layernorm", axis=self.norm_axis(x, tuple(m.normalized_shape)), bias=m.elementwise_affine)
         raise self.err(f"module type {type(m).__module__}.{type(m).__qualname__} is not supported by harcore's "
                        "tracer (no op in the harcore graph)")
+
+    def norm_axis(self, x: _T, normalized_shape: tuple[int, ...]) -> int:
+        """Graph axis of the first normalized dim of a layer norm over the trailing ``normalized_shape``."""
+        k = len(normalized_shape)
+        if k == 0 or k >= x.ndim or x.bdim >= x.ndim - k:
+            raise self.err(f"layer norm over normalized_shape {normalized_shape} of a {x.ndim}-D input with the "
+                           f"batch on dim {x.bdim}: it must cover trailing dims only, not the batch")
+        return self.gaxis(-k, x, "first normalized dim")
+
+    def map_functional_layer_norm(self, node: fx.Node) -> _T:
+        x = self.tensor(node.args[0])
+        ns = self.val(self.arg(node, 1, "normalized_shape"))  # may be traced shape arithmetic
+        ns = (int(ns),) if isinstance(ns, int) else tuple(int(self.val(d)) for d in ns)
+        w = self.val(self.arg(node, 2, "weight", None))
+        b = self.val(self.arg(node, 3, "bias", None))
+        for what, v in (("weight", w), ("bias", b)):
+            if v is not None and not (isinstance(v, _Param) and v.is_param):
+                raise self.err(f"F.layer_norm with a {what} that is not a parameter is not supported")
+        if (w is None) != (b is None):
+            raise self.err("F.layer_norm with only one of weight and bias is not supported: the graph's layernorm "
+                           "has both or neither")
+        axis = self.norm_axis(x, ns)
+        shape, bd = self.out_t(node)
+        tid = self.emit("layernorm", node.name, [x], shape, axis=axis, bias=w is not None)
+        if w is not None:
+            self.own(self.g.ops[-1].name, [(w.path, w.tensor), (b.path, b.tensor)])
+        return _T(tid, bd, len(shape) + 1)
+
+    # -- torch.fft ----------------------------------------------------------------------------
+    def map_fft(self, node: fx.Node) -> _Complex:
+        fn = "torch.fft.fft" if node.target is torch.fft.fft else "torch.fft.rfft"
+        x = self.tensor(node.args[0])
+        if self.v1[node.args[0]].is_complex():
+            raise self.err(f"{fn} of complex data: the graph's DFT op transforms real data only")
+        n = self.arg(node, 1, "n", None)
+        dim = self.arg(node, 2, "dim", -1)
+        norm = self.arg(node, 3, "norm", None)
+        size = self.gshape(x)[-1]
+        if not isinstance(dim, int) or dim % x.ndim != x.ndim - 1 or x.bdim == x.ndim - 1:
+            raise self.err(f"{fn} along dim {dim!r}: only the last dim (not the batch) is supported; transpose first")
+        if n is not None and n != size:
+            raise self.err(f"{fn} with n={n} (padding or trimming the length-{size} signal) is not supported")
+        if norm not in (None, "backward"):
+            raise self.err(f"{fn} with norm={norm!r} is not supported: the graph's DFT is unnormalized ('backward')")
+        bins = size if fn == "torch.fft.fft" else size // 2 + 1
+        return _Complex(x, bins, fn, node.name)
+
+    def map_complex_part(self, node: fx.Node, imag: bool) -> _T:
+        src = node.args[0]
+        z = self.val(src, complex_ok=True)
+        if not isinstance(z, _Complex):
+            raise self.err(f"{'.imag' if imag else '.real'} of a value that is not the result of torch.fft.fft/rfft "
+                           "(the graph's tensors are real)")
+        key = (z.node_name, imag)
+        if key not in self._dft:
+            shape, bd = self.out_t(node)
+            tid = self.emit("dft", node.name, [z.x], shape, length=z.bins, imag=imag)
+            self._dft[key] = _T(tid, bd, len(shape) + 1)
+        return self._dft[key]
 
     def need_bdim0(self, x: _T) -> None:
         if x.bdim != 0:
@@ -437,6 +532,17 @@ class _Mapper:
 
         if t is operator.getitem:
             return self.map_getitem(node)
+        if not meth and t in (torch.fft.fft, torch.fft.rfft):
+            return self.map_fft(node)
+        if (t is getattr and node.args[1] in ("real", "imag")) or (not meth and t in (torch.real, torch.imag)):
+            return self.map_complex_part(node, (node.args[1] if t is getattr else t.__name__) == "imag")
+        if any(isinstance(self.env.get(a), _Complex) for a in node.all_input_nodes):
+            for a in node.all_input_nodes:
+                self.val(a)  # raises, naming the complex value
+        if ((meth and t in _RESHAPE_METHODS) or (not meth and t in _RESHAPE_FUNCS)) and \
+                isinstance(self.val(a0), _Param):
+            p = self.val(a0)  # a view of a parameter (bias.unsqueeze(1)) is still that parameter
+            return _Param(p.path, p.tensor, p.is_param, self.v1[node])
         if (meth and t in ("contiguous", "clone", "detach")) or t in (F.dropout, torch.dropout, torch.clone):
             return self.tensor(a0)
         if (meth and t in _ACT_METHODS) or (not meth and t in _ACT_FUNCS):
@@ -502,6 +608,8 @@ class _Mapper:
             return self.emit_adaptive(node, x, shape, bd, pool, nd, self.arg(node, 1, "output_size"))
         if not meth and t is F.linear:
             return self.map_functional_linear(node)
+        if not meth and t is F.layer_norm:
+            return self.map_functional_layer_norm(node)
         kind = "method" if meth else "function"
         raise self.err(f"{kind} '{_tname(t)}' is not supported by harcore's tracer (no op in the harcore graph)")
 
@@ -528,23 +636,22 @@ class _Mapper:
                                f"{a.bdim}, {b.bdim}): harcore's {kind} op broadcasts two activations of equal rank "
                                "with the batch on the same dim")
             return _T(self.emit(kind, node.name, [a, b], shape), bd, len(shape) + 1)
-        if kind == "mul" and isinstance(b, _Param) and b.is_param:
-            ps = self.param_shape(a, b.tensor)
+        if isinstance(b, _Param) and b.is_param:
+            ps = self.param_shape(a, b.value)
             if tuple(shape) != self.gshape(a):
-                raise self.err(f"parameter '{b.path}' of shape {tuple(b.tensor.shape)} broadcasts the activation "
+                raise self.err(f"parameter '{b.path}' of shape {tuple(b.value.shape)} broadcasts the activation "
                                f"{self.gshape(a)} to {tuple(shape)}; only a parameter that fits inside it is "
                                "supported")
-            tid = self.emit("mul", node.name, [a], shape, param_shape=ps)
+            tid = self.emit(kind, node.name, [a], shape, param_shape=ps)
             self.own(self.g.ops[-1].name, [(b.path, b.tensor)])
             return _T(tid, bd, len(shape) + 1)
         if isinstance(b, _Param):
-            raise self.err(f"elementwise {word} with the {'parameter' if b.is_param else 'buffer'} '{b.path}': "
-                           f"the harcore graph's {kind} op takes two activations"
-                           + ("" if kind == "add" else " or a trainable parameter"))
+            raise self.err(f"elementwise {word} with the buffer '{b.path}': the harcore graph's {kind} op takes two "
+                           "activations or an activation and a trainable parameter")
         raise self.err(
             f"elementwise {word} with the constant {b!r}: the harcore graph has no op for arithmetic with a "
-            "constant (add: two same-shape activations; mul: an activation or a trainable parameter). Fold the "
-            "constant into a neighbouring layer, or make it an nn.Parameter for a product")
+            "constant (add / mul: two activations, or an activation and a trainable parameter). Fold the "
+            "constant into a neighbouring layer, or make it an nn.Parameter")
 
     def param_shape(self, a: _T, p: torch.Tensor) -> tuple[int, ...]:
         ps = list(p.shape)
@@ -669,8 +776,11 @@ class _Mapper:
         for d, i in enumerate(idx):
             if isinstance(i, slice) and i == slice(None):
                 continue
-            if isinstance(i, bool) or not isinstance(i, (int, slice)):
-                raise self.err(f"index {i!r} on dim {d}: only integers and slices are supported")
+            if isinstance(i, (fx.Node, list, torch.Tensor)):
+                i = self.index_value(i, d)
+            if isinstance(i, bool) or not isinstance(i, (int, slice, torch.Tensor)):
+                raise self.err(f"index {i!r} on dim {d}: only integers, slices and constant integer index tensors "
+                               "(buffers) are supported")
             sel.append((d, i))
         if not sel:
             return _T(x.tid, bd, len(shape) + 1)
@@ -679,6 +789,12 @@ class _Mapper:
         d, i = sel[0]
         axis = self.gaxis(d, x, "indexed dim")
         n = sizes[d]
+        if isinstance(i, torch.Tensor):
+            if ((i < -n) | (i >= n)).any():
+                raise self.err(f"index tensor on dim {d} has values outside [-{n}, {n}) for size {n}")
+            flat = tuple(int(v) % n for v in i.reshape(-1).tolist())
+            return _T(self.emit("gather", node.name, [x], shape, axis=axis, indices=flat,
+                                index_shape=tuple(int(s) for s in i.shape)), bd, len(shape) + 1)
         if isinstance(i, int):
             if not -n <= i < n:
                 raise self.err(f"index {i} out of range for size {n}")
@@ -692,6 +808,30 @@ class _Mapper:
                 return _T(x.tid, bd, len(shape) + 1)
         return _T(self.emit("slice", node.name, [x], shape, axis=axis, start=start, length=length,
                             squeeze=squeeze), bd, len(shape) + 1)
+
+    def index_value(self, i: Any, d: int) -> Any:
+        """An index that is an fx value, a list or a tensor: an int (shape arithmetic) or a constant index tensor."""
+        what = f"index on dim {d}"
+        if isinstance(i, fx.Node):
+            v = self.val(i)
+            if isinstance(v, _T):
+                raise self.err(f"{what} is an activation (a data-dependent gather); the harcore graph's gather takes "
+                               "constant indices: register them as a buffer")
+            if isinstance(v, _Param):
+                if v.is_param:
+                    raise self.err(f"{what} is the trainable parameter '{v.path}'; indices must be a constant buffer")
+                i = v.value
+            else:
+                i = v
+        if isinstance(i, list):
+            if not all(isinstance(e, int) and not isinstance(e, bool) for e in i):
+                raise self.err(f"{what}: the list {i!r} is not a list of integers")
+            i = torch.tensor(i, dtype=torch.long)
+        if isinstance(i, torch.Tensor):
+            if i.is_floating_point() or i.is_complex() or i.dtype == torch.bool:
+                raise self.err(f"{what} is a {i.dtype} tensor; only integer index tensors are supported (no masks)")
+            return i.detach().cpu()
+        return i
 
     # -- products ----------------------------------------------------------------------------
     def map_matmul(self, node: fx.Node, an: Any, bn: Any) -> _T:
@@ -795,6 +935,51 @@ class _Mapper:
             raise self.err(f"einsum '{eq}': the output must keep the batch first")
         return _T(cur.tid, bd, len(shape) + 1)
 
+    def einsum_grouped(self, node, eq, x: _T, w: _Param, lx: str, lw: str, out: str) -> _T:
+        """A per-group weight, e.g. 'bcnt,ctf->bcnf' (one (t, f) matrix per channel c): a grouped 1x1 conv.
+
+        x is arranged as (g, k, m...) and viewed as (G*K, M), convolved with G*N filters in G groups, and the
+        (G*N, M) result is viewed as (g, n, m...) and permuted to the output's label order."""
+        msg = (f"einsum '{eq}' with the 3-D parameter '{w.path}': only a per-group weight (one label shared by the "
+               "activation, the weight and the output; one contracted; one new) is supported")
+        gl = [c for c in lw if c in lx and c in out]
+        kl = [c for c in lw if c in lx and c not in out]
+        nl = [c for c in lw if c not in lx and c in out]
+        if x.bdim != 0 or lx[0] in lw:
+            raise self.err(msg + "; the batch must be the activation's first dim and not a label of the weight")
+        if len(gl) != 1 or len(kl) != 1 or len(nl) != 1:
+            raise self.err(msg)
+        g, k, n = gl[0], kl[0], nl[0]
+        bl = lx[0]
+        glab = [c for c in lx if c != bl]
+        ml = [c for c in glab if c not in (g, k)]
+        final = [c for c in out if c != bl]
+        if sorted(final) != sorted([g, n] + ml) or out[0] != bl:
+            raise self.err(msg + f"; the output '{out}' must keep the batch first and every other label of x")
+        size = dict(zip(glab, self.gshape(x)))
+        size[n] = int(w.value.shape[lw.index(n)])
+        G, K, N = size[g], size[k], size[n]
+        M = math.prod(size[c] for c in ml)
+        cur = x
+        want = [g, k] + ml
+        if glab != want:
+            cur = _T(self.emit("transpose", f"{node.name}_inT", [cur], tuple(size[c] for c in want),
+                               perm=tuple(glab.index(c) for c in want)), 0, len(want) + 1)
+        cur = _T(self.emit("reshape", f"{node.name}_in", [cur], (G * K, M)), 0, 3)
+        tid = self.emit("conv", node.name, [cur], (G * N, M), in_channels=G * K, out_channels=G * N, groups=G,
+                        bias=False)
+        self.own(self.g.ops[-1].name, [(w.path, w.tensor)])
+        mid = [g, n] + ml
+        cur = _T(self.emit("reshape", f"{node.name}_out", [_T(tid, 0, 3)], tuple(size[c] for c in mid)), 0,
+                 len(mid) + 1)
+        if mid != final:
+            cur = _T(self.emit("transpose", f"{node.name}_outT", [cur], tuple(size[c] for c in final),
+                               perm=tuple(mid.index(c) for c in final)), 0, len(final) + 1)
+        shape, bd = self.out_t(node)
+        if self.gshape(cur) != tuple(shape):
+            raise self.err(msg)
+        return cur
+
     def einsum_arrange(self, node, t: _T, labels: str, want: list[str], size: dict, bl: str, tag: str,
                        insert_at: int | None) -> _T:
         have = [c for c in labels if c != bl]
@@ -812,6 +997,10 @@ class _Mapper:
         return cur
 
     def einsum_param(self, node, eq, x: _T, w: _Param, lx: str, lw: str, out: str) -> _T:
+        if w.value.dim() == 3 and len(lw) == 3:
+            return self.einsum_grouped(node, eq, x, w, lx, lw, out)
+        if w.value is not w.tensor:
+            raise self.err(f"einsum '{eq}' with a view of parameter '{w.path}' is not supported")
         if w.tensor.dim() != 2 or len(lw) != 2:
             raise self.err(f"einsum '{eq}' with parameter '{w.path}': only a 2-D weight is supported")
         kl = [c for c in lw if c in lx and c not in out]
@@ -1009,12 +1198,12 @@ def _check_params(root: nn.Module, g: Graph, mp: _Mapper, name: str) -> None:
         lst = ", ".join(f"'{n}' ({k} values)" for n, k in missing)
         raise ValueError(f"{name}: parameter(s) {lst} are not used by any traced op, so the graph would not "
                          "count them; every parameter must belong to exactly one op")
-    got = sum(op_param_count(op) for op in g.ops)
+    got = sum(op_param_count(op, g) for op in g.ops)
     want = sum(p.numel() for _, p in named)
     if got != want:
         per_op: dict[str, int] = {}
         for n, p in named:
             per_op[mp.owner[id(p)]] = per_op.get(mp.owner[id(p)], 0) + p.numel()
-        bad = [f"op '{op.name}' ({op.kind}): graph counts {op_param_count(op)}, module has {per_op.get(op.name, 0)}"
-               for op in g.ops if op_param_count(op) != per_op.get(op.name, 0)]
+        bad = [f"op '{op.name}' ({op.kind}): graph counts {op_param_count(op, g)}, module has {per_op.get(op.name, 0)}"
+               for op in g.ops if op_param_count(op, g) != per_op.get(op.name, 0)]
         raise ValueError(f"{name}: the graph counts {got} parameters but the module has {want}: " + "; ".join(bad))

@@ -20,7 +20,9 @@ Layout (E = 2F):
 4. Per channel: Linear(N*E -> E) -> LayerNorm -> ReLU; Linear(C*E -> num_classes).
 
 Notes. The FFT is ``torch.fft.fft``: torch.fx records it as a ``call_function`` node with a complex
-output (``.real``/``.imag`` are getattr nodes); no counting convention (ours, ptflops) costs it. The
+output (``.real``/``.imag`` are getattr nodes). Neither anchors.md's core MACs nor ptflops count it;
+harcore's cost model traces each part into a ``dft`` op costed as a direct DFT (n*n MACs per segment and
+part; on UCI 69,120 MACs on top of the figures below, docs/models.md). The
 reference cuts the segments with ``torch.cat`` + ``reshape`` in an order that interleaves segments of
 different channels before the per-channel projection; here each channel keeps its own segments (what the
 per-channel weights imply). Parameter and MAC counts are the same either way.
