@@ -393,13 +393,12 @@ bool fuses_act(const Op& op) {
 }
 
 // The cost model. `enabled` (nullable) marks ops that the batch API turned into identities.
-template <bool Checked>
-CostTotals compute(const Graph& g, const uint8_t* enabled, Workspace& ws, std::vector<OpCost>* rows) {
+// Phase 1, structure only (op kinds, ids, ranks; never sizes): readers, folding/fusion/aliasing,
+// buffer roots and live ranges. The batch API plans a template once and evaluates every row.
+void plan(const Graph& g, const uint8_t* enabled, Workspace& ws) {
   const size_t nt = g.tensors.size();
   const size_t no = g.ops.size();
   ws.reset(nt, no);
-  Arith<Checked> ar{g};
-
   auto on = [&](size_t i) { return enabled == nullptr || enabled[i] != 0; };
 
   for (size_t i = 0; i < no; ++i) {
@@ -444,7 +443,7 @@ CostTotals compute(const Graph& g, const uint8_t* enabled, Workspace& ws, std::v
     ws.buf[o] = low == kExec ? static_cast<int32_t>(o) : ws.buf[static_cast<size_t>(op.inputs[0])];
   }
 
-  // Buffer live ranges and sizes (an alias group is one buffer).
+  // Buffer live ranges (an alias group is one buffer).
   const auto last = static_cast<int32_t>(no) - 1;
   for (size_t t = 0; t < nt; ++t) {
     const int32_t p = ws.producer[t];
@@ -456,6 +455,22 @@ CostTotals compute(const Graph& g, const uint8_t* enabled, Workspace& ws, std::v
     int32_t e = std::max(p, ws.last_read[t]);
     if (ws.is_out[t]) e = last;
     ws.end[b] = std::max(ws.end[b], e);
+  }
+}
+
+// Phase 2, sizes: buffer bytes, live bytes per op, per-op costs and totals.
+template <bool Checked>
+CostTotals evaluate(const Graph& g, const uint8_t* enabled, Workspace& ws, std::vector<OpCost>* rows) {
+  const size_t nt = g.tensors.size();
+  const size_t no = g.ops.size();
+  Arith<Checked> ar{g};
+  auto on = [&](size_t i) { return enabled == nullptr || enabled[i] != 0; };
+
+  std::fill(ws.bytes.begin(), ws.bytes.end(), int64_t{0});
+  std::fill(ws.live.begin(), ws.live.end(), int64_t{0});
+  for (size_t t = 0; t < nt; ++t) {
+    if (ws.producer[t] < 0) continue;
+    const auto b = static_cast<size_t>(ws.buf[t]);
     ws.bytes[b] = std::max(ws.bytes[b], ar.numel(g.tensors[t].shape, "output"));
   }
   ar.op = -1;
@@ -498,6 +513,12 @@ CostTotals compute(const Graph& g, const uint8_t* enabled, Workspace& ws, std::v
     if (rows) (*rows)[i] = c;
   }
   return tot;
+}
+
+template <bool Checked>
+CostTotals compute(const Graph& g, const uint8_t* enabled, Workspace& ws, std::vector<OpCost>* rows) {
+  plan(g, enabled, ws);
+  return evaluate<Checked>(g, enabled, ws, rows);
 }
 
 bool applies(Field f, OpKind k) {
@@ -597,6 +618,9 @@ void cost_batch(const Graph& tmpl, const std::vector<Binding>& bindings, const i
   std::vector<uint8_t> enabled(tmpl.ops.size(), 1);
   Workspace ws;
   ShapeScratch scratch;
+  const bool fixed_structure =
+      std::none_of(bindings.begin(), bindings.end(), [](const Binding& b) { return b.field == Field::Enabled; });
+  if (fixed_structure) plan(tmpl, nullptr, ws);
 
   for (int64_t r = 0; r < n_rows; ++r) {
     try {
@@ -636,7 +660,8 @@ void cost_batch(const Graph& tmpl, const std::vector<Binding>& bindings, const i
                            }());
         }
       }
-      const CostTotals t = compute<true>(work, enabled.data(), ws, nullptr);
+      const CostTotals t = fixed_structure ? evaluate<true>(work, nullptr, ws, nullptr)
+                                           : compute<true>(work, enabled.data(), ws, nullptr);
       int64_t* o = out + r * 4;
       o[0] = t.macs;
       o[1] = t.params;
