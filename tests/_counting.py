@@ -5,6 +5,9 @@ Conv/Linear/LSTM/GRU plus a TorchFunctionMode for functional matmuls).
 * Conv1d/Conv2d: numel(out) * C_in/groups * prod(kernel); Linear: numel(out) * in_features. No bias.
 * LSTM/GRU: per time step, direction and layer 4*H*(I+H) (GRU 3*H*(I+H)); I = H*dirs above layer 0.
 * matmul/bmm/mm/@ and two-operand einsum: numel(out) * contracted size, reported separately ("attn").
+* torch.fft.fft/rfft, the way harcore's DFT op costs it (docs/cost-model.md): every part (.real / .imag) the
+  model reads costs numel(part) * n, a direct DFT of length n being a constant (bins x n) matrix product;
+  reported separately ("dft": anchors.md counts no FFT).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ class Counts:
     linear: int = 0
     rnn: int = 0
     attn: int = 0
+    dft: int = 0
 
     @property
     def core(self) -> int:
@@ -73,11 +77,24 @@ class _MatmulCounter(TorchFunctionMode):
     def __init__(self) -> None:
         super().__init__()
         self.macs = 0
+        self.dft = 0
+        self.spectra: dict[int, tuple[torch.Tensor, int]] = {}  # id(fft result) -> (result, transform length)
+        self.parts: set[tuple[int, str]] = set()
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
-        if func in self.MATMULS:
+        owner = getattr(func, "__self__", None)
+        part = "real" if func is torch.real or owner is torch.Tensor.real else \
+            "imag" if func is torch.imag or owner is torch.Tensor.imag else None
+        if func in (torch.fft.fft, torch.fft.rfft):
+            dim = kwargs.get("dim", args[2] if len(args) > 2 else -1)
+            self.spectra[id(out)] = (out, args[0].shape[dim])
+        elif part is not None and id(args[0]) in self.spectra:
+            if (id(args[0]), part) not in self.parts:
+                self.parts.add((id(args[0]), part))
+                self.dft += out.numel() * self.spectra[id(args[0])][1]
+        elif func in self.MATMULS:
             a = args[1] if func is torch.Tensor.__rmatmul__ else args[0]
             self.macs += out.numel() * a.shape[-1]
         elif func is torch.einsum or getattr(func, "__name__", "") == "einsum":
@@ -113,6 +130,7 @@ def count_macs(model: nn.Module, x: torch.Tensor) -> Counts:
         with torch.no_grad(), _MatmulCounter() as mm:
             model(x)
         c.attn = mm.macs
+        c.dft = mm.dft
     finally:
         for h in handles:
             h.remove()

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import math
 
 import pytest
 import torch
@@ -21,87 +20,18 @@ import torch.nn as nn
 import torch.nn.functional as F
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from torch.overrides import TorchFunctionMode
 
+from _counting import count_macs
 from harcore import cost
 
 # ---------------------------------------------------------------------------------------------
 # the oracle
 
 
-class _MatmulCounter(TorchFunctionMode):
-    def __init__(self):
-        super().__init__()
-        self.macs = 0
-        self.spectra: dict[int, tuple[torch.Tensor, int]] = {}  # id(fft result) -> (result, transform length)
-        self.parts: set[tuple[int, str]] = set()
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        out = func(*args, **kwargs)
-        name = getattr(func, "__name__", "")
-        owner = getattr(func, "__self__", None)
-        part = "real" if func is torch.real or owner is torch.Tensor.real else \
-            "imag" if func is torch.imag or owner is torch.Tensor.imag else None
-        if func in (torch.fft.fft, torch.fft.rfft):
-            dim = kwargs.get("dim", args[2] if len(args) > 2 else -1)
-            self.spectra[id(out)] = (out, args[0].shape[dim])
-        elif part is not None and id(args[0]) in self.spectra and (id(args[0]), part) not in self.parts:
-            self.parts.add((id(args[0]), part))
-            self.macs += out.numel() * self.spectra[id(args[0])][1]
-        elif name in ("matmul", "bmm", "__matmul__", "mm") and isinstance(out, torch.Tensor):
-            self.macs += out.numel() * args[0].shape[-1]
-        elif func is torch.einsum:
-            eq = args[0].replace(" ", "")
-            ops = args[1:] if not isinstance(args[1], (list, tuple)) else args[1]
-            if len(ops) == 2:
-                size = {}
-                for lab, t in zip(eq.split("->")[0].split(","), ops):
-                    size.update(zip(lab, t.shape))
-                self.macs += math.prod(size.values())
-        return out
-
-
 def hook_count(model: nn.Module, x: torch.Tensor) -> tuple[int, int]:
-    macs = 0
-
-    def conv_hook(m, inp, out):
-        nonlocal macs
-        macs += out.numel() * (m.in_channels // m.groups) * math.prod(m.kernel_size)
-
-    def linear_hook(m, inp, out):
-        nonlocal macs
-        macs += out.numel() * m.in_features
-
-    def rnn_hook(m, inp, out):
-        nonlocal macs
-        x0 = inp[0]
-        steps = x0.shape[1] if m.batch_first else x0.shape[0]
-        batch = x0.shape[0] if m.batch_first else x0.shape[1]
-        dirs = 2 if m.bidirectional else 1
-        gates = 4 if isinstance(m, nn.LSTM) else 3
-        h = m.hidden_size
-        for layer in range(m.num_layers):
-            i = m.input_size if layer == 0 else h * dirs
-            macs += batch * steps * dirs * gates * h * (i + h)
-
-    handles = []
-    for m in model.modules():
-        if isinstance(m, (nn.Conv1d, nn.Conv2d)):
-            handles.append(m.register_forward_hook(conv_hook))
-        elif isinstance(m, nn.Linear):
-            handles.append(m.register_forward_hook(linear_hook))
-        elif isinstance(m, (nn.LSTM, nn.GRU)):
-            handles.append(m.register_forward_hook(rnn_hook))
-    mode = _MatmulCounter()
-    model.eval()
-    try:
-        with torch.no_grad(), mode:
-            model(x)
-    finally:
-        for h in handles:
-            h.remove()
-    return macs + mode.macs, sum(p.numel() for p in model.parameters())
+    """(MACs, params) by execution: hooks + matmuls + DFT parts (tests/_counting.py)."""
+    c = count_macs(model, x)
+    return c.core + c.attn + c.dft, sum(p.numel() for p in model.parameters())
 
 
 def ptflops_count(model: nn.Module, shape: tuple[int, ...]) -> int:

@@ -182,8 +182,10 @@ def _split_lines(text: str) -> tuple[list[str], bool]:
     return lines, ends_nl
 
 
-def _diagnose(text: str, where: str, ncols: int | None, delimiter: str | None, first_line: int) -> None:
-    """Find the first bad line of a table and raise a DataError for it (or return if none found)."""
+def _diagnose(text: str, where: str, ncols: int | None, delimiter: str | None, first_line: int,
+              allow_nan: bool = False) -> None:
+    """Find the first bad line of a table and raise a DataError for it (or return if none found).
+    ``allow_nan``: NaN marks a missing value (PAMAP2, Opportunity ...); infinities are still errors."""
     lines, ends_nl = _split_lines(text)
     width = ncols
     for i, line in enumerate(lines):
@@ -203,8 +205,10 @@ def _diagnose(text: str, where: str, ncols: int | None, delimiter: str | None, f
                 v = float(t)
             except ValueError:
                 raise DataError(f"non-numeric value {t!r} in column {j + 1}{tail}", path=where, line=lineno) from None
-            if not np.isfinite(v):
-                raise DataError(f"non-finite value {t!r} (NaN or infinity) in column {j + 1}", path=where, line=lineno)
+            if np.isinf(v) or (np.isnan(v) and not allow_nan):
+                what = "infinite value" if np.isinf(v) or allow_nan else "non-finite value"
+                raise DataError(f"{what} {t!r} {'' if allow_nan else '(NaN or infinity) '}in column {j + 1}",
+                                path=where, line=lineno)
 
 
 def parse_table(data: bytes, where: str, *, ncols: int | None = None, delimiter: str | None = None,

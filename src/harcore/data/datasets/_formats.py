@@ -8,39 +8,9 @@ import io
 
 import numpy as np
 
+from .._io import _diagnose, _split_lines
 from ..errors import DataError
 from ..windows import majority_windows, segment_windows, segments_from_labels
-
-
-def _lines(text: str) -> tuple[list[str], bool]:
-    ends_nl = text.endswith("\n")
-    lines = text.split("\n")
-    if ends_nl:
-        lines.pop()
-    return lines, ends_nl
-
-
-def _diagnose_nan_table(lines: list[str], ends_nl: bool, where: str, ncols: int | None,
-                        delimiter: str | None, first_line: int) -> None:
-    width = ncols
-    for i, line in enumerate(lines):
-        lineno = first_line + i
-        tail = " (the file ends here without a newline: truncated?)" if i == len(lines) - 1 and not ends_nl else ""
-        s = line.strip()
-        if not s:
-            raise DataError("blank line inside the data (a row is missing?)", path=where, line=lineno)
-        toks = [t.strip() for t in s.split(delimiter)] if delimiter else s.split()
-        if width is None:
-            width = len(toks)
-        if len(toks) != width:
-            raise DataError(f"expected {width} columns, found {len(toks)}{tail}", path=where, line=lineno)
-        for j, t in enumerate(toks):
-            try:
-                v = float(t)
-            except ValueError:
-                raise DataError(f"non-numeric value {t!r} in column {j + 1}{tail}", path=where, line=lineno) from None
-            if np.isinf(v):
-                raise DataError(f"infinite value {t!r} in column {j + 1}", path=where, line=lineno)
 
 
 def parse_nan_table(data: bytes, where: str, *, ncols: int, delimiter: str | None = None,
@@ -57,16 +27,16 @@ def parse_nan_table(data: bytes, where: str, *, ncols: int, delimiter: str | Non
         nl = text.find("\n")
         text = "" if nl < 0 else text[nl + 1:]
         first_line = 2
-    lines, ends_nl = _lines(text)
+    lines, ends_nl = _split_lines(text)
     if not lines:
         raise DataError("empty file (no data rows)", path=where)
     try:
         arr = np.loadtxt(io.StringIO(text), delimiter=delimiter, dtype=np.float64, ndmin=2, comments=None)
     except ValueError as e:
-        _diagnose_nan_table(lines, ends_nl, where, ncols, delimiter, first_line)
+        _diagnose(text, where, ncols, delimiter, first_line, allow_nan=True)
         raise DataError(f"unparseable table ({e})", path=where) from e
     if arr.shape != (len(lines), ncols):
-        _diagnose_nan_table(lines, ends_nl, where, ncols, delimiter, first_line)
+        _diagnose(text, where, ncols, delimiter, first_line, allow_nan=True)
         raise DataError(f"table has shape {arr.shape}, expected {len(lines)} rows x {ncols} columns", path=where)
     inf = np.isinf(arr)
     if inf.any():
