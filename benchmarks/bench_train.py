@@ -97,7 +97,7 @@ def main() -> None:
             print(f"{key}: macro-F1 {100 * m.macro_f1:.2f}, acc {100 * m.accuracy:.2f}, "
                   f"{len(res.history)} epochs, {wall:.0f} s", flush=True)
 
-    print(f"\n| model | params | MACs | test macro-F1 (mean ± std) | accuracy | epochs | wall time / run | seeds |")
+    print("\n| model | params | MACs | test macro-F1 (mean ± std) | accuracy | epochs | wall time / run | seeds |")
     print("|---|---|---|---|---|---|---|---|")
     for name in args.models.split(","):
         runs = [r for r in results.values() if r["model"] == name and r.get("done")]

@@ -11,7 +11,7 @@ from scipy.io import savemat
 
 from harcore import data as hd
 from harcore.data import DataError
-from harcore.data.datasets import hhar, motionsense, opportunity, pamap2, skoda, unimib
+from harcore.data.datasets import hhar, motionsense, opportunity, pamap2, unimib
 
 
 def _edit_line(path, lineno, fn):

@@ -14,7 +14,7 @@ import inspect
 import math
 import operator
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import torch
 import torch.fx as fx
@@ -334,7 +334,6 @@ class _Mapper:
             raise self.err(f"{type(m).__name__} called with {len(ins)} arguments; expected one tensor")
         x = self.tensor(ins[0])
         shape, bd = self.out_t(node)
-        xs = self.gshape(x)
         base = node.name
 
         def emit(kind: str, **f: Any) -> _T:

@@ -212,13 +212,15 @@ def _diagnose(text: str, where: str, ncols: int | None, delimiter: str | None, f
 
 
 def parse_table(data: bytes, where: str, *, ncols: int | None = None, delimiter: str | None = None,
-                require_final_newline: bool = False, skip_header: bool = False) -> np.ndarray:
+                require_final_newline: bool = False, skip_header: bool = False,
+                allow_nan: bool = False) -> np.ndarray:
     """Parse a whitespace- (or ``delimiter``-) separated numeric table strictly.
 
     Returns float64 ``(rows, cols)``. Raises :class:`DataError` naming ``where`` and the 1-based
     line for: an empty file, blank lines, a wrong column count, non-numeric or non-finite values
     (``nan``, ``inf``), and (with ``require_final_newline``) a last line without its newline,
-    which is how a file cut short mid-line shows.
+    which is how a file cut short mid-line shows. ``allow_nan``: ``NaN`` (any case) marks a missing
+    value and is kept (infinities are still errors).
     """
     text = data.decode("latin-1").replace("\r\n", "\n")
     first_line = 1
@@ -232,15 +234,16 @@ def parse_table(data: bytes, where: str, *, ncols: int | None = None, delimiter:
     try:
         arr = np.loadtxt(io.StringIO(text), delimiter=delimiter, dtype=np.float64, ndmin=2, comments=None)
     except ValueError as e:
-        _diagnose(text, where, ncols, delimiter, first_line)
+        _diagnose(text, where, ncols, delimiter, first_line, allow_nan)
         raise DataError(f"unparseable table ({e})", path=where) from e
     if arr.shape[0] != len(lines) or (ncols is not None and arr.shape[1] != ncols):
-        _diagnose(text, where, ncols, delimiter, first_line)
+        _diagnose(text, where, ncols, delimiter, first_line, allow_nan)
         raise DataError(f"table has shape {arr.shape}, expected {len(lines)} rows x {ncols} columns", path=where)
-    finite = np.isfinite(arr)
-    if not finite.all():
-        r, c = np.argwhere(~finite)[0]
-        raise DataError(f"non-finite value (NaN or infinity) in column {c + 1}", path=where, line=first_line + int(r))
+    bad = np.isinf(arr) if allow_nan else ~np.isfinite(arr)
+    if bad.any():
+        r, c = np.argwhere(bad)[0]
+        what = "infinite value" if allow_nan else "non-finite value (NaN or infinity)"
+        raise DataError(f"{what} in column {c + 1}", path=where, line=first_line + int(r))
     if require_final_newline and not ends_nl:
         raise DataError("the file does not end with a newline: truncated copy?", path=where,
                         line=first_line + len(lines) - 1)

@@ -8,44 +8,17 @@ import io
 
 import numpy as np
 
-from .._io import _diagnose, _split_lines
+from .._io import parse_table
 from ..errors import DataError
 from ..windows import majority_windows, segment_windows, segments_from_labels
 
 
 def parse_nan_table(data: bytes, where: str, *, ncols: int, delimiter: str | None = None,
                     skip_header: bool = False) -> np.ndarray:
-    """A strict numeric table in which ``NaN`` (any case) marks a missing value.
-
-    Returns float64 ``(rows, ncols)`` with NaN kept. Raises :class:`DataError` naming ``where`` and
-    the 1-based line for: an empty file, a blank line, a wrong column count, a non-numeric token, an
-    infinity, and a last line without its newline (how a copy cut short mid-line shows; a cut that
-    happens to fall on a line end cannot be told from a shorter recording)."""
-    text = data.decode("latin-1").replace("\r\n", "\n")
-    first_line = 1
-    if skip_header:
-        nl = text.find("\n")
-        text = "" if nl < 0 else text[nl + 1:]
-        first_line = 2
-    lines, ends_nl = _split_lines(text)
-    if not lines:
-        raise DataError("empty file (no data rows)", path=where)
-    try:
-        arr = np.loadtxt(io.StringIO(text), delimiter=delimiter, dtype=np.float64, ndmin=2, comments=None)
-    except ValueError as e:
-        _diagnose(text, where, ncols, delimiter, first_line, allow_nan=True)
-        raise DataError(f"unparseable table ({e})", path=where) from e
-    if arr.shape != (len(lines), ncols):
-        _diagnose(text, where, ncols, delimiter, first_line, allow_nan=True)
-        raise DataError(f"table has shape {arr.shape}, expected {len(lines)} rows x {ncols} columns", path=where)
-    inf = np.isinf(arr)
-    if inf.any():
-        r, c = np.argwhere(inf)[0]
-        raise DataError(f"infinite value in column {c + 1}", path=where, line=first_line + int(r))
-    if not ends_nl:
-        raise DataError("the file does not end with a newline: truncated copy?", path=where,
-                        line=first_line + len(lines) - 1)
-    return arr
+    """A strict numeric table in which ``NaN`` (any case) marks a missing value (kept as NaN), the
+    last line ending with its newline (how a copy cut short mid-line shows): see ``parse_table``."""
+    return parse_table(data, where, ncols=ncols, delimiter=delimiter, skip_header=skip_header,
+                       require_final_newline=True, allow_nan=True)
 
 
 def fill_nan_linear(x: np.ndarray, max_gap: int | None,
