@@ -6,6 +6,7 @@ extracted to disk). Every error names the file, written ``archive:member`` insid
 
 from __future__ import annotations
 
+import abc
 import io
 import lzma
 import os
@@ -27,18 +28,19 @@ def is_archive(path: Path) -> bool:
     return path.is_file() and name.endswith(ARCHIVE_SUFFIXES)
 
 
-class Source:
+class Source(abc.ABC):
     """A dataset copy. ``files`` lists every regular file as a POSIX path relative to the copy."""
 
     display: str
     files: list[str]
 
-    def read(self, rel: str) -> bytes:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def read(self, rel: str) -> bytes:
+        """The bytes of one file of the copy."""
 
+    @abc.abstractmethod
     def where(self, rel: str) -> str:
         """How a file is named in error messages."""
-        raise NotImplementedError  # pragma: no cover
 
     def exists(self, rel: str) -> bool:
         return rel in self._fileset
