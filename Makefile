@@ -9,7 +9,7 @@ ASAN_ENV = LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-na
 
 install:
 	$(PIP) install -q torch==2.13.0   # the CPU wheel; pinned so no CUDA build is pulled
-	$(PIP) install -q -e ".[test]"
+	$(PIP) install -q -e ".[test,oracle]"
 
 demo: install
 	harcore profile tinyhar
@@ -20,7 +20,8 @@ test: install
 # The C++-facing tests once more against a build with AddressSanitizer + UBSan.
 # Installs a sanitized, non-editable build; `make install` restores the normal one.
 test-sanitize:
-	$(PIP) install -q torch==2.13.0 scikit-build-core pybind11 pytest hypothesis ptflops==0.7.5
+	$(PIP) install -q torch==2.13.0 scikit-build-core pybind11 pytest hypothesis ptflops==0.7.5 \
+		tensorflow-cpu==2.21.0 tflite-micro==0.dev20261023182759
 	$(PIP) install -q --no-build-isolation --no-deps . -Cbuild-dir=build/asan -Ccmake.define.HARCORE_SANITIZE=ON
 	cd /tmp && $(ASAN_ENV) $(PY) -m pytest -q -m sanitize -p no:cacheprovider --rootdir=$(CURDIR) $(CURDIR)/tests
 
