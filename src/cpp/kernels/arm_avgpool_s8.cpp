@@ -1,8 +1,12 @@
-// s8 average pooling: scratch size (cmsis-nn.md §4.5, §5). The kernel itself is added to this file later.
+// s8 average pooling and its scratch size (cmsis-nn.md §4.5, §5).
 // DSP builds sum each window per channel into an int32 accumulator row of C entries (4*C bytes);
-// pure C sums into a local and needs no buffer.
+// pure C sums into a local and needs no buffer. Sums the raw int8 values over the window clipped to the
+// input (count = valid elements), divides rounding half away from zero, clamps to the activation range.
+// Input and output share quantization (TFLite enforces it). Rejects windows that hold no input element.
+#include "kernels/arm_nn_pool_window.hpp"
 #include "kernels/arm_nn_size.hpp"
 #include "kernels/arm_nnfunctions.hpp"
+#include "kernels/arm_nnsupportfunctions.hpp"
 
 namespace harcore {
 namespace kernels {
@@ -21,6 +25,69 @@ int32_t arm_avgpool_s8_get_buffer_size(int32_t dim_dst_width, int32_t ch_src) {
   (void)ch_src;
   return 0;
 #endif
+}
+
+namespace {
+int8_t average(int32_t sum, int32_t count, const cmsis_nn_activation& act) {
+  const int32_t avg = sum > 0 ? (sum + count / 2) / count : (sum - count / 2) / count;
+  return arm_nn_sat_s8(arm_nn_clamp(avg, act.min, act.max));
+}
+}  // namespace
+
+arm_cmsis_nn_status arm_avgpool_s8(const cmsis_nn_context* ctx, const cmsis_nn_pool_params* pool_params,
+                                   const cmsis_nn_dims* input_dims, const int8_t* input_data,
+                                   const cmsis_nn_dims* filter_dims, const cmsis_nn_dims* output_dims,
+                                   int8_t* output_data) {
+  if (!pool_detail::pool_args_ok(pool_params, input_dims, input_data, filter_dims, output_dims, output_data)) {
+    return ARM_CMSIS_NN_ARG_ERROR;
+  }
+  // window sums stay far inside int32: at most 128 * KH * KW, and KH*KW must fit int32 / 256
+  if (size_detail::mul(size_detail::mul(filter_dims->h, filter_dims->w), 256) < 0) return ARM_CMSIS_NN_ARG_ERROR;
+  const int32_t c = input_dims->c;
+  const bool have_buf = ctx != nullptr && ctx->buf != nullptr;
+  int32_t* row = nullptr;
+  if (have_buf) {
+    const int32_t need = arm_avgpool_s8_get_buffer_size_dsp(output_dims->w, c);
+    if (need < 0 || ctx->size < need || !check_detail::buffer_aligned(ctx->buf, 4)) return ARM_CMSIS_NN_ARG_ERROR;
+    row = static_cast<int32_t*>(ctx->buf);
+  } else if (arm_avgpool_s8_get_buffer_size(output_dims->w, c) != 0) {
+    return ARM_CMSIS_NN_ARG_ERROR;
+  }
+  const cmsis_nn_activation act = pool_params->activation;
+  for (int32_t b = 0; b < input_dims->n; ++b) {
+    for (int32_t oy = 0; oy < output_dims->h; ++oy) {
+      const pool_detail::Range ry =
+          pool_detail::window(oy, pool_params->stride.h, pool_params->padding.h, filter_dims->h, input_dims->h);
+      for (int32_t ox = 0; ox < output_dims->w; ++ox) {
+        const pool_detail::Range rx =
+            pool_detail::window(ox, pool_params->stride.w, pool_params->padding.w, filter_dims->w, input_dims->w);
+        const int32_t count = (ry.end - ry.begin) * (rx.end - rx.begin);
+        int8_t* out = output_data + ((static_cast<int64_t>(b) * output_dims->h + oy) * output_dims->w + ox) * c;
+        if (row != nullptr) {
+          // DSP order: whole input pixels are added into the per-channel accumulator row
+          for (int32_t ch = 0; ch < c; ++ch) row[ch] = 0;
+          for (int32_t iy = ry.begin; iy < ry.end; ++iy) {
+            for (int32_t ix = rx.begin; ix < rx.end; ++ix) {
+              const int8_t* px = input_data + ((static_cast<int64_t>(b) * input_dims->h + iy) * input_dims->w + ix) * c;
+              for (int32_t ch = 0; ch < c; ++ch) row[ch] += px[ch];
+            }
+          }
+          for (int32_t ch = 0; ch < c; ++ch) out[ch] = average(row[ch], count, act);
+        } else {
+          for (int32_t ch = 0; ch < c; ++ch) {
+            int32_t sum = 0;
+            for (int32_t iy = ry.begin; iy < ry.end; ++iy) {
+              for (int32_t ix = rx.begin; ix < rx.end; ++ix) {
+                sum += input_data[((static_cast<int64_t>(b) * input_dims->h + iy) * input_dims->w + ix) * c + ch];
+              }
+            }
+            out[ch] = average(sum, count, act);
+          }
+        }
+      }
+    }
+  }
+  return ARM_CMSIS_NN_SUCCESS;
 }
 
 }  // namespace kernels

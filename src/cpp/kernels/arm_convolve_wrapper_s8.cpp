@@ -1,5 +1,5 @@
 // s8 convolution: the wrapper's dispatch and the scratch-buffer sizes of each path
-// (cmsis-nn.md §4.1, §5). The kernels themselves are added to this file later.
+// (cmsis-nn.md §4.1, §5), and the wrapper kernel.
 //
 // Paths (identical for pure C and DSP builds):
 //   1x1      : no padding, 1x1 filter, dilation 1, not grouped -> arm_convolve_1x1_s8_fast (stride 1) or
@@ -101,6 +101,29 @@ int32_t arm_convolve_wrapper_s8_get_buffer_size(const cmsis_nn_conv_params* conv
 #else
   return wrapper_size(conv_params, input_dims, filter_dims, output_dims, false);
 #endif
+}
+
+arm_cmsis_nn_status arm_convolve_wrapper_s8(const cmsis_nn_context* ctx, const cmsis_nn_conv_params* conv_params,
+                                            const cmsis_nn_per_channel_quant_params* quant_params,
+                                            const cmsis_nn_dims* input_dims, const int8_t* input_data,
+                                            const cmsis_nn_dims* filter_dims, const int8_t* filter_data,
+                                            const cmsis_nn_dims* bias_dims, const int32_t* bias_data,
+                                            const cmsis_nn_dims* output_dims, int8_t* output_data) {
+  if (conv_params == nullptr || input_dims == nullptr || filter_dims == nullptr) return ARM_CMSIS_NN_ARG_ERROR;
+  if (arm_nn_is_convolve_1x1(conv_params, input_dims, filter_dims)) {
+    if (conv_params->stride.w == 1 && conv_params->stride.h == 1) {
+      return arm_convolve_1x1_s8_fast(ctx, conv_params, quant_params, input_dims, input_data, filter_dims,
+                                      filter_data, bias_dims, bias_data, output_dims, output_data);
+    }
+    return arm_convolve_1x1_s8(ctx, conv_params, quant_params, input_dims, input_data, filter_dims, filter_data,
+                               bias_dims, bias_data, output_dims, output_data);
+  }
+  if (arm_nn_is_convolve_1_x_n(conv_params, input_dims, filter_dims)) {
+    return arm_convolve_1_x_n_s8(ctx, conv_params, quant_params, input_dims, input_data, filter_dims, filter_data,
+                                 bias_dims, bias_data, output_dims, output_data);
+  }
+  return arm_convolve_s8(ctx, conv_params, quant_params, input_dims, input_data, filter_dims, filter_data, bias_dims,
+                         bias_data, output_dims, output_data);
 }
 
 }  // namespace kernels

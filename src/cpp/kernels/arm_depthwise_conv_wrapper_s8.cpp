@@ -1,5 +1,5 @@
 // s8 depthwise convolution: the wrapper's dispatch and scratch sizes (cmsis-nn.md §4.2, §5).
-// The kernels themselves are added to this file later.
+// Also the wrapper kernel.
 //
 // Paths (pure C and DSP builds; one rule for "ch_mult 1": C_out == C_in, i.e. dw_conv_params->ch_mult == 1):
 //   ch_mult 1, batch 1, dilation 1, 3x3 filter, pad_w <= 1 and pad_h <= 1 -> arm_depthwise_conv_3x3_s8, no buffer;
@@ -72,6 +72,26 @@ int32_t arm_depthwise_conv_wrapper_s8_get_buffer_size(const cmsis_nn_dw_conv_par
   (void)output_dims;
   return 0;
 #endif
+}
+
+arm_cmsis_nn_status arm_depthwise_conv_wrapper_s8(const cmsis_nn_context* ctx,
+                                                  const cmsis_nn_dw_conv_params* dw_conv_params,
+                                                  const cmsis_nn_per_channel_quant_params* quant_params,
+                                                  const cmsis_nn_dims* input_dims, const int8_t* input_data,
+                                                  const cmsis_nn_dims* filter_dims, const int8_t* filter_data,
+                                                  const cmsis_nn_dims* bias_dims, const int32_t* bias_data,
+                                                  const cmsis_nn_dims* output_dims, int8_t* output_data) {
+  if (dw_conv_params == nullptr || input_dims == nullptr || filter_dims == nullptr) return ARM_CMSIS_NN_ARG_ERROR;
+  if (arm_nn_is_depthwise_conv_3x3(dw_conv_params, input_dims, filter_dims)) {
+    return arm_depthwise_conv_3x3_s8(ctx, dw_conv_params, quant_params, input_dims, input_data, filter_dims,
+                                     filter_data, bias_dims, bias_data, output_dims, output_data);
+  }
+  if (arm_nn_is_depthwise_conv_opt(dw_conv_params, input_dims, filter_dims)) {
+    return arm_depthwise_conv_s8_opt(ctx, dw_conv_params, quant_params, input_dims, input_data, filter_dims,
+                                     filter_data, bias_dims, bias_data, output_dims, output_data);
+  }
+  return arm_depthwise_conv_s8(ctx, dw_conv_params, quant_params, input_dims, input_data, filter_dims, filter_data,
+                               bias_dims, bias_data, output_dims, output_data);
 }
 
 }  // namespace kernels

@@ -62,9 +62,35 @@ struct cmsis_nn_pool_params {
   cmsis_nn_activation activation;
 };
 
+// Caller-owned scratch buffer (see each kernel's *_get_buffer_size). size is in bytes.
 struct cmsis_nn_context {
   void* buf;
   int32_t size;
+};
+
+struct cmsis_nn_fc_params {
+  int32_t input_offset;   // -zp_in
+  int32_t filter_offset;  // -zp_w (0 for TFLite int8 weights, which are symmetric)
+  int32_t output_offset;  // +zp_out
+  cmsis_nn_activation activation;
+};
+
+// One (multiplier, shift) per output channel; shift > 0 is a left shift (cmsis-nn.md §3.1).
+struct cmsis_nn_per_channel_quant_params {
+  int32_t* multiplier;
+  int32_t* shift;
+};
+
+struct cmsis_nn_per_tensor_quant_params {
+  int32_t multiplier;
+  int32_t shift;
+};
+
+// Per-tensor (one entry) or per-channel quantization, used by arm_fully_connected_wrapper_s8.
+struct cmsis_nn_quant_params {
+  int32_t* multiplier;
+  int32_t* shift;
+  int32_t is_per_channel;
 };
 
 }  // namespace kernels

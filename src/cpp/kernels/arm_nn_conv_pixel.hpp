@@ -1,0 +1,28 @@
+// One output pixel of a 1x1 convolution (internal to src/cpp/kernels): every output channel of the
+// pixel is the dot product of its C_in weights with the offset-added input pixel.
+#pragma once
+
+#include <stdint.h>
+
+#include "kernels/arm_nn_types.hpp"
+#include "kernels/arm_nnsupportfunctions.hpp"
+
+namespace harcore {
+namespace kernels {
+namespace conv_detail {
+
+inline void conv_1x1_pixel(const cmsis_nn_conv_params* p, const cmsis_nn_per_channel_quant_params* q,
+                           const int8_t* in_pixel, int32_t c_in, const int8_t* filter, int32_t c_out,
+                           const int32_t* bias, int8_t* out_pixel) {
+  for (int32_t oc = 0; oc < c_out; ++oc) {
+    const int8_t* w = filter + static_cast<int64_t>(oc) * c_in;
+    int64_t acc = bias != nullptr ? bias[oc] : 0;
+    for (int32_t c = 0; c < c_in; ++c) acc += static_cast<int32_t>(w[c]) * (in_pixel[c] + p->input_offset);
+    out_pixel[oc] = arm_nn_requantize_to_s8(arm_nn_wrap_s32(acc), q->multiplier[oc], q->shift[oc], p->output_offset,
+                                            p->activation.min, p->activation.max);
+  }
+}
+
+}  // namespace conv_detail
+}  // namespace kernels
+}  // namespace harcore

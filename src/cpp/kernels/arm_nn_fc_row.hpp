@@ -1,0 +1,41 @@
+// Shared body of the s8 fully-connected kernels (internal to src/cpp/kernels).
+#pragma once
+
+#include <stdint.h>
+
+#include "kernels/arm_nn_checks.hpp"
+#include "kernels/arm_nnsupportfunctions.hpp"
+
+namespace harcore {
+namespace kernels {
+namespace fc_detail {
+
+// input_dims->n batches of K = filter_dims->n values; C_out = filter_dims->c = output_dims->c.
+inline bool fc_args_ok(const cmsis_nn_fc_params* p, const cmsis_nn_dims* in, const int8_t* input,
+                       const cmsis_nn_dims* f, const int8_t* filter, const cmsis_nn_dims* out, const int8_t* output) {
+  if (p == nullptr || input == nullptr || filter == nullptr || output == nullptr) return false;
+  if (!check_detail::dims_positive(in) || !check_detail::dims_positive(out) || f == nullptr) return false;
+  if (f->n < 1 || f->c < 1 || out->c != f->c || out->n != in->n) return false;
+  if (size_detail::mul(size_detail::mul(in->h, in->w), in->c) != f->n) return false;
+  if (size_detail::mul(in->n, f->n) < 0 || size_detail::mul(f->n, f->c) < 0 || size_detail::mul(out->n, out->c) < 0) {
+    return false;
+  }
+  if (p->input_offset < -127 || p->input_offset > 128 || p->filter_offset < -127 || p->filter_offset > 128) {
+    return false;
+  }
+  return check_detail::activation_ok(p->activation);
+}
+
+// acc = bias[o] + sum_k (w[o][k] + filter_offset) * (x[k] + input_offset), for one batch row.
+inline int32_t fc_acc(const cmsis_nn_fc_params* p, const int8_t* x, const int8_t* w_row, int32_t k_depth,
+                      const int32_t* bias, int32_t o) {
+  int64_t acc = bias != nullptr ? bias[o] : 0;
+  for (int32_t k = 0; k < k_depth; ++k) {
+    acc += static_cast<int32_t>(w_row[k] + p->filter_offset) * (x[k] + p->input_offset);
+  }
+  return arm_nn_wrap_s32(acc);
+}
+
+}  // namespace fc_detail
+}  // namespace kernels
+}  // namespace harcore
