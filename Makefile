@@ -5,24 +5,29 @@ PIP = $(PY) -m pip
 ASAN_ENV = LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so) $$(gcc -print-file-name=libstdc++.so)" \
            ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
-.PHONY: install demo test test-sanitize bench
+.PHONY: install install-test demo test test-sanitize bench
 
 install:
 	$(PIP) install -q torch==2.13.0   # the CPU wheel; pinned so no CUDA build is pulled
+	$(PIP) install -q -e .
+
+# the tests' oracles too: ptflops, TensorFlow (to convert) and the TFLite Micro interpreter
+install-test:
+	$(PIP) install -q torch==2.13.0
 	$(PIP) install -q -e ".[test,oracle]"
 
 demo: install
 	harcore profile tinyhar
 
-test: install
+test: install-test
 	$(PY) -m pytest -q
 
 # The C++-facing tests once more against a build with AddressSanitizer + UBSan.
-# Installs a sanitized, non-editable build; `make install` restores the normal one.
+# Installs a sanitized, non-editable build; `make install` (or `make test`) restores the normal one.
 test-sanitize:
 	$(PIP) install -q torch==2.13.0 scikit-build-core pybind11 pytest hypothesis ptflops==0.7.5 \
 		tensorflow-cpu==2.21.0 tflite-micro==0.dev20261023182759
-	$(PIP) install -q --no-build-isolation --no-deps . -Cbuild-dir=build/asan -Ccmake.define.HARCORE_SANITIZE=ON
+	$(PIP) install -q --no-build-isolation . -Cbuild-dir=build/asan -Ccmake.define.HARCORE_SANITIZE=ON
 	cd /tmp && $(ASAN_ENV) $(PY) -m pytest -q -m sanitize -p no:cacheprovider --rootdir=$(CURDIR) $(CURDIR)/tests
 
 bench:
