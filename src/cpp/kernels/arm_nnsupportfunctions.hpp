@@ -113,8 +113,9 @@ inline int32_t arm_nn_exp_on_interval_between_negative_one_quarter_and_0_excl(in
 }
 
 // exp(a) for a <= 0 given in Q(int_bits).(31 - int_bits), result in Q0.31 (gemmlowp exp_on_negative_values).
-// int_bits in [1, 30]; softmax uses 5.
+// int_bits in [1, 29] (other values give 0); softmax uses 5.
 inline int32_t arm_nn_exp_on_negative_values(int32_t a, int32_t int_bits) {
+  if (int_bits < 1 || int_bits > 29) return 0;  // outside the supported formats (keeps every shift defined)
   const int32_t frac_bits = 31 - int_bits;
   const int32_t one_quarter = int32_t{1} << (frac_bits - 2);
   const int32_t mask = one_quarter - 1;
