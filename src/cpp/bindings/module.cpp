@@ -6,10 +6,12 @@ namespace py = pybind11;
 void bind_graph(py::module_& m);    // bind_graph.cpp: structs, enums, validate, shapes
 void bind_cost(py::module_& m);     // bind_cost.cpp: cost(), cost_batch()
 void bind_sftnas(py::module_& m);   // bind_sftnas.cpp: differentiable search-loss terms
+void bind_kernels(py::module_& m);  // bind_kernels.cpp: the s8 kernels as the submodule `kernels`
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "harcore C++ core: op graph, analytical cost model, int8 kernels";
   bind_graph(m);
   bind_cost(m);
   bind_sftnas(m);
+  bind_kernels(m);
 }
