@@ -3,9 +3,9 @@
 For each zoo model at UCI-HAR input (9 × 128, 6 classes), times per call (median of repeated single
 calls, ``perf_counter_ns``, one thread):
 
-* the peers, called the way a user calls them: a forward-hook counter (Conv/Linear/LSTM/GRU hooks +
-  a TorchFunctionMode for matmuls, as in ../shared/notes/baselines.md), ptflops 0.7.5 (pytorch backend),
-  thop, fvcore;
+* the peers, called the way a user calls them: a forward-hook counter (Conv/Linear/LSTM/GRU hooks, plus
+  a TorchFunctionMode for matmuls, as in ../shared/notes/baselines.md: ``harcore.cost.execution``, the same
+  oracle the tests use), ptflops 0.7.5 (pytorch backend), thop, fvcore;
 * harcore: ``_core.cost`` on the traced graph (the per-estimate cost a search pays: the graph is
   built once per search space, candidates are re-costed), and the one-off ``trace`` + ``profile``;
 * the batch API: candidates of a ~10-layer HAR architecture per second.
@@ -28,10 +28,10 @@ import warnings
 
 import numpy as np
 import torch
-from torch.overrides import TorchFunctionMode
 
 import harcore
 from harcore import _core, cost, models
+from harcore.cost.execution import count_macs
 
 torch.set_num_threads(1)
 warnings.filterwarnings("ignore")
@@ -50,74 +50,10 @@ def timed(fn, min_seconds: float = 1.0, min_calls: int = 7, max_calls: int = 200
     return statistics.median(samples) / 1e3
 
 
-class _MatmulCounter(TorchFunctionMode):
-    def __init__(self):
-        super().__init__()
-        self.macs = 0
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        if func in (torch.matmul, torch.bmm, torch.Tensor.matmul, torch.Tensor.__matmul__, torch.einsum):
-            ops = [a for a in args if isinstance(a, torch.Tensor)]
-            if func is torch.einsum:
-                ops = [a for a in args[1:] if isinstance(a, torch.Tensor)]
-            if len(ops) == 2 and isinstance(out, torch.Tensor):
-                # inner dim = product of contracted sizes = numel(a)·numel(b) / (numel(out)·batch) is not
-                # general; the zoo's products are plain (…, M, K) @ (…, K, N) or two-operand einsums.
-                k = ops[0].shape[-1] if func is not torch.einsum else _einsum_inner(args[0], ops)
-                self.macs += out.numel() * k
-        return out
-
-
-def _einsum_inner(eq: str, ops) -> int:
-    lhs, rhs = eq.replace(" ", "").split("->")
-    a, b = lhs.split(",")
-    inner = 1
-    for ch in set(a) & set(b):
-        if ch not in rhs:
-            inner *= ops[0].shape[a.index(ch)]
-    return inner
-
-
 def hook_count(model: torch.nn.Module, x: torch.Tensor, fnmode: bool = True) -> tuple[int, int]:
-    """Core MACs and params by execution: module hooks, plus functional matmuls when ``fnmode``."""
-    macs = 0
-
-    def conv_hook(m, inp, out):
-        nonlocal macs
-        macs += out.numel() * (m.in_channels // m.groups) * int(np.prod(m.kernel_size))
-
-    def linear_hook(m, inp, out):
-        nonlocal macs
-        macs += out.numel() * m.in_features
-
-    def rnn_hook(m, inp, out):
-        nonlocal macs
-        gates = 4 if isinstance(m, torch.nn.LSTM) else 3
-        x_in = inp[0]
-        steps = x_in.shape[1] if m.batch_first else x_in.shape[0]
-        batch = x_in.shape[0] if m.batch_first else x_in.shape[1]
-        dirs = 2 if m.bidirectional else 1
-        h = m.hidden_size
-        for layer in range(m.num_layers):
-            i = m.input_size if layer == 0 else h * dirs
-            macs += batch * steps * dirs * gates * h * (i + h)
-
-    handles = []
-    for m in model.modules():
-        if isinstance(m, (torch.nn.Conv1d, torch.nn.Conv2d)):
-            handles.append(m.register_forward_hook(conv_hook))
-        elif isinstance(m, torch.nn.Linear):
-            handles.append(m.register_forward_hook(linear_hook))
-        elif isinstance(m, (torch.nn.LSTM, torch.nn.GRU)):
-            handles.append(m.register_forward_hook(rnn_hook))
-    mode = _MatmulCounter() if fnmode else contextlib.nullcontext()
-    with torch.no_grad(), mode:
-        model(x)
-    for h in handles:
-        h.remove()
-    params = sum(p.numel() for p in model.parameters())
-    return macs + (mode.macs if fnmode else 0), params
+    """Core MACs (+ functional matmuls and DFT parts when ``fnmode``) and params, by execution."""
+    c = count_macs(model, x, functional=fnmode)
+    return c.core + c.attn + c.dft, sum(p.numel() for p in model.parameters())
 
 
 def bench_models(names: list[str], seconds: float) -> list[dict]:

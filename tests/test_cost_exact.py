@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from _counting import count_macs
+from harcore.cost.execution import count_macs
 from harcore import cost
 
 # ---------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ import torch.fx as fx
 import torch.nn as nn
 
 from harcore import models
-from _counting import count_macs, count_params, ptflops_macs
+from harcore.cost.execution import count_macs, count_params, ptflops_macs
 
 torch.set_num_threads(1)
 

@@ -1,4 +1,6 @@
-"""Count parameters and MACs by running a model, in the "core MACs" convention of
+"""Counting by execution — the oracle the analytical cost model is checked against.
+
+Counts parameters and MACs by running a model, in the "core MACs" convention of
 shared/notes/anchors.md §0 (the way shared/notes/baselines.md §1 counted them: forward hooks on
 Conv/Linear/LSTM/GRU plus a TorchFunctionMode for functional matmuls).
 
@@ -12,6 +14,7 @@ Conv/Linear/LSTM/GRU plus a TorchFunctionMode for functional matmuls).
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 
@@ -103,8 +106,9 @@ class _MatmulCounter(TorchFunctionMode):
         return out
 
 
-def count_macs(model: nn.Module, x: torch.Tensor) -> Counts:
-    """Run ``model(x)`` once (eval, no grad) and count its MACs and parameters."""
+def count_macs(model: nn.Module, x: torch.Tensor, functional: bool = True) -> Counts:
+    """Run ``model(x)`` once (eval, no grad) and count its MACs and parameters. ``functional=False`` counts
+    module hooks only (no functional matmuls / einsum / FFT): the plain-hooks counter users write."""
     c = Counts(params=count_params(model))
 
     def conv_hook(m, inp, out):
@@ -127,10 +131,11 @@ def count_macs(model: nn.Module, x: torch.Tensor) -> Counts:
     was_training = model.training
     model.eval()
     try:
-        with torch.no_grad(), _MatmulCounter() as mm:
+        mm = _MatmulCounter() if functional else None
+        with torch.no_grad(), (mm if mm is not None else contextlib.nullcontext()):
             model(x)
-        c.attn = mm.macs
-        c.dft = mm.dft
+        if mm is not None:
+            c.attn, c.dft = mm.macs, mm.dft
     finally:
         for h in handles:
             h.remove()
