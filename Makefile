@@ -15,6 +15,7 @@ install:
 install-test:
 	$(PIP) install -q torch==2.13.0
 	$(PIP) install -q -e ".[test,oracle]"
+	$(PIP) install -q --no-deps tf-keras==2.21.0   # Keras 2, for the fused LSTM; its metadata asks for full tensorflow
 
 demo: install
 	harcore profile tinyhar
@@ -27,6 +28,7 @@ test: install-test
 test-sanitize:
 	$(PIP) install -q torch==2.13.0 scikit-build-core pybind11 pytest hypothesis ptflops==0.7.5 \
 		tensorflow-cpu==2.21.0 tflite-micro==0.dev20261023182759
+	$(PIP) install -q --no-deps tf-keras==2.21.0
 	$(PIP) install -q --no-build-isolation . -Cbuild-dir=build/asan -Ccmake.define.HARCORE_SANITIZE=ON
 	cd /tmp && $(ASAN_ENV) $(PY) -m pytest -q -m sanitize -p no:cacheprovider --rootdir=$(CURDIR) $(CURDIR)/tests
 

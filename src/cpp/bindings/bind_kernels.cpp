@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "kernels/arm_nn_lstm.hpp"
 #include "kernels/arm_nnfunctions.hpp"
 #include "kernels/arm_nnsupportfunctions.hpp"
 
@@ -379,6 +380,27 @@ py::array_t<int32_t> map2(const std::string& name, const py::handle& a_h, const 
   return r;
 }
 
+// ---- LSTM ---------------------------------------------------------------------------------------------
+
+using MS = std::pair<int64_t, int64_t>;  // (multiplier, shift)
+
+void lstm_quant(const std::string& kernel, const std::string& arg, const MS& q, int32_t* m, int32_t* s) {
+  *m = i32(kernel, arg + "[0] (multiplier)", q.first, 0, std::numeric_limits<int32_t>::max());
+  *s = i32(kernel, arg + "[1] (shift)", q.second, -31, 30);
+}
+
+// (4, n) / (4,) int32 per-gate arrays and (4, H, K) int8 weights, gates in the order input, forget, cell, output.
+void check_gate_shape(const std::string& kernel, const std::string& arg, const py::array& a,
+                      const std::vector<py::ssize_t>& want) {
+  bool ok = a.ndim() == static_cast<py::ssize_t>(want.size());
+  for (size_t i = 0; ok && i < want.size(); ++i) ok = a.shape(static_cast<py::ssize_t>(i)) == want[i];
+  if (!ok) {
+    std::string w = "(";
+    for (size_t i = 0; i < want.size(); ++i) w += (i ? ", " : "") + std::to_string(want[i]);
+    fail(kernel, arg, "must have shape " + w + (want.size() == 1 ? ",)" : ")") + ", got " + shape_str(a));
+  }
+}
+
 }  // namespace
 
 void bind_kernels(py::module_& parent) {
@@ -706,4 +728,111 @@ void bind_kernels(py::module_& parent) {
         return r;
       },
       py::arg("a"), "1/(1+x) for x in [0, 1) in Q0.31, elementwise.");
+
+  m.def(
+      "lstm_unidirectional_s8",
+      [](const py::handle& input_h, const py::handle& input_weights_h, const py::handle& hidden_weights_h,
+         const py::handle& input_bias_h, const py::handle& hidden_bias_h, const py::handle& input_mult_h,
+         const py::handle& input_shift_h, const py::handle& hidden_mult_h, const py::handle& hidden_shift_h,
+         int64_t input_offset, int64_t output_offset, MS forget_to_cell, MS input_to_cell, MS output_quant,
+         int64_t cell_scale_power, int64_t cell_clip, bool time_major) {
+        const std::string kernel = "arm_lstm_unidirectional_s8";
+        const auto input = typed<int8_t>(kernel, "input", input_h, 3);
+        const auto w_in = typed<int8_t>(kernel, "input_weights", input_weights_h, 3);
+        const auto w_h = typed<int8_t>(kernel, "hidden_weights", hidden_weights_h, 3);
+        const auto eb_in = typed<int32_t>(kernel, "input_effective_bias", input_bias_h, 2);
+        const auto eb_h = typed<int32_t>(kernel, "hidden_effective_bias", hidden_bias_h, 2);
+        const auto m_in = typed<int32_t>(kernel, "input_multiplier", input_mult_h, 1);
+        const auto s_in = typed<int32_t>(kernel, "input_shift", input_shift_h, 1);
+        const auto m_h = typed<int32_t>(kernel, "hidden_multiplier", hidden_mult_h, 1);
+        const auto s_h = typed<int32_t>(kernel, "hidden_shift", hidden_shift_h, 1);
+        const int32_t in_size = dim(input, 2);
+        const int32_t hidden = dim(w_in, 1);
+        if (hidden > 65536 || in_size > 65536) fail(kernel, "input_weights", "hidden and input sizes must be <= 65536");
+        check_gate_shape(kernel, "input_weights", w_in, {4, hidden, in_size});
+        check_gate_shape(kernel, "hidden_weights", w_h, {4, hidden, hidden});
+        check_gate_shape(kernel, "input_effective_bias", eb_in, {4, hidden});
+        check_gate_shape(kernel, "hidden_effective_bias", eb_h, {4, hidden});
+        check_gate_shape(kernel, "input_multiplier", m_in, {4});
+        check_gate_shape(kernel, "input_shift", s_in, {4});
+        check_gate_shape(kernel, "hidden_multiplier", m_h, {4});
+        check_gate_shape(kernel, "hidden_shift", s_h, {4});
+        for (int g = 0; g < 4; ++g) {
+          if (m_in.data()[g] < 0) fail(kernel, "input_multiplier", "values must be >= 0");
+          if (m_h.data()[g] < 0) fail(kernel, "hidden_multiplier", "values must be >= 0");
+          if (s_in.data()[g] < -31 || s_in.data()[g] > 30) {
+            fail(kernel, "input_shift", "values must be in [-31, 30], got " + std::to_string(s_in.data()[g]));
+          }
+          if (s_h.data()[g] < -31 || s_h.data()[g] > 30) {
+            fail(kernel, "hidden_shift", "values must be in [-31, 30], got " + std::to_string(s_h.data()[g]));
+          }
+        }
+        if (int64_t{dim(input, 0)} * dim(input, 1) * std::max(in_size, hidden) > std::numeric_limits<int32_t>::max()) {
+          fail(kernel, "input", "is too large for int32 indexing");
+        }
+        k::cmsis_nn_lstm_params p{};
+        p.time_major = time_major ? 1 : 0;
+        p.batch_size = time_major ? dim(input, 1) : dim(input, 0);
+        p.time_steps = time_major ? dim(input, 0) : dim(input, 1);
+        p.input_size = in_size;
+        p.hidden_size = hidden;
+        p.input_offset = i32(kernel, "input_offset", input_offset, -127, 128);
+        p.output_offset = i32(kernel, "output_offset", output_offset, -128, 127);
+        lstm_quant(kernel, "forget_to_cell", forget_to_cell, &p.forget_to_cell_multiplier, &p.forget_to_cell_shift);
+        lstm_quant(kernel, "input_to_cell", input_to_cell, &p.input_to_cell_multiplier, &p.input_to_cell_shift);
+        lstm_quant(kernel, "output_quant", output_quant, &p.output_multiplier, &p.output_shift);
+        p.cell_scale_power = i32(kernel, "cell_scale_power", cell_scale_power, -43, 18);
+        p.cell_clip = i32(kernel, "cell_clip", cell_clip, 0, 32767);
+        k::cmsis_nn_lstm_gate* gates[4] = {&p.input_gate, &p.forget_gate, &p.cell_gate, &p.output_gate};
+        for (int g = 0; g < 4; ++g) {
+          k::cmsis_nn_lstm_gate& gt = *gates[g];
+          gt.input_multiplier = m_in.data()[g];
+          gt.input_shift = s_in.data()[g];
+          gt.input_weights = w_in.data() + static_cast<py::ssize_t>(g) * hidden * in_size;
+          gt.input_effective_bias = eb_in.data() + static_cast<py::ssize_t>(g) * hidden;
+          gt.hidden_multiplier = m_h.data()[g];
+          gt.hidden_shift = s_h.data()[g];
+          gt.hidden_weights = w_h.data() + static_cast<py::ssize_t>(g) * hidden * hidden;
+          gt.hidden_effective_bias = eb_h.data() + static_cast<py::ssize_t>(g) * hidden;
+          gt.activation_type = g == 2 ? k::ARM_TANH : k::ARM_SIGMOID;
+        }
+        const int32_t need = k::arm_lstm_unidirectional_s8_get_buffer_size(p.hidden_size, p.batch_size);
+        Scratch scratch(kernel, need, std::nullopt);
+        py::array_t<int8_t> output({input.shape(0), input.shape(1), static_cast<py::ssize_t>(hidden)});
+        check_status(k::arm_lstm_unidirectional_s8(&scratch.ctx, input.data(), &p, output.mutable_data()), kernel,
+                     "arguments rejected; " + ctx_hint(scratch, need));
+        return output;
+      },
+      py::arg("input"), py::arg("input_weights"), py::arg("hidden_weights"), py::arg("input_effective_bias"),
+      py::arg("hidden_effective_bias"), py::arg("input_multiplier"), py::arg("input_shift"),
+      py::arg("hidden_multiplier"), py::arg("hidden_shift"), py::kw_only(), py::arg("input_offset"),
+      py::arg("output_offset"), py::arg("forget_to_cell"), py::arg("input_to_cell"), py::arg("output_quant"),
+      py::arg("cell_scale_power"), py::arg("cell_clip") = 0, py::arg("time_major") = false,
+      "arm_lstm_unidirectional_s8 (TFLM 8x8->16 integer LSTM): input (B, T, I) int8 ((T, B, I) with "
+      "time_major), weights (4, H, I) / (4, H, H) int8 and effective biases (4, H) int32 in gate order input, "
+      "forget, cell, output; per-gate (4,) int32 multiplier/shift to Q3.12; (multiplier, shift) pairs "
+      "forget_to_cell, input_to_cell, output_quant. Sigmoid gates, tanh cell gate. State starts at zero. "
+      "Returns the hidden state of every step, shaped like input with H last.");
+  m.def(
+      "activation_s16",
+      [](const py::handle& input_h, int64_t left_shift, const std::string& type) {
+        const std::string kernel = "arm_nn_activation_s16";
+        if (input_h.is_none() || !py::isinstance<py::array>(input_h)) fail(kernel, "input", "must be a numpy array");
+        const py::array a = py::reinterpret_borrow<py::array>(input_h);
+        if (!a.dtype().is(py::dtype::of<int16_t>())) {
+          fail(kernel, "input", "must have dtype int16, got " + std::string(py::str(a.dtype())));
+        }
+        if (a.size() > std::numeric_limits<int32_t>::max()) fail(kernel, "input", "is too large for int32 indexing");
+        if (type != "sigmoid" && type != "tanh") fail(kernel, "type", "must be 'sigmoid' or 'tanh', got '" + type + "'");
+        const auto v = py::array_t<int16_t, py::array::c_style>::ensure(a);
+        const int32_t ls = i32(kernel, "left_shift", left_shift, -31, 30);
+        py::array_t<int16_t> r(std::vector<py::ssize_t>(v.shape(), v.shape() + v.ndim()));
+        check_status(k::arm_nn_activation_s16(v.data(), r.mutable_data(), static_cast<int32_t>(v.size()), ls,
+                                              type == "sigmoid" ? k::ARM_SIGMOID : k::ARM_TANH),
+                     kernel, "arguments rejected");
+        return r;
+      },
+      py::arg("input"), py::arg("left_shift") = 0, py::arg("type") = "sigmoid",
+      "int16 sigmoid/tanh of TFLM's integer LSTM: Q3.12 input (left_shift 0) or scale 2^p (left_shift p + 12), "
+      "Q0.15 output, elementwise.");
 }
