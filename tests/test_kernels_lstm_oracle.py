@@ -300,3 +300,19 @@ def test_lstm_cell_clip_bounds_the_cell_state():
     clipped = K.lstm_unidirectional_s8(x, w_in, *pos[1:], **kw, cell_clip=1024)
     assert np.all(clipped[0, -1] < free[0, -1])
     assert np.all(clipped[0, 20:] == clipped[0, -1])
+
+
+def test_sigmoid_table_is_generated_by_the_documented_rule():
+    """The kernel's interpolation table equals tools/gen_sigmoid_table.py's output entry for entry."""
+    import importlib.util
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("gen_sigmoid_table", root / "tools" / "gen_sigmoid_table.py")
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    src = (root / "src" / "cpp" / "kernels" / "arm_lstm_unidirectional_s8.cpp").read_text()
+    body = src[src.index("kSigmoidTable[256] = {"):]
+    table = [int(v) for v in re.findall(r"\d+", body[body.index("{") + 1:body.index("}")])]
+    assert table == gen.sigmoid_table()
