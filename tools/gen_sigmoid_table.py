@@ -4,7 +4,8 @@
 Entry i samples sigmoid at x = i / 24 and is lowered by half the linear-interpolation error at the
 midpoint to the next sample, so that interpolating between entries errs equally at the samples and in
 between: t[i] = round(S*s(x) - e/2), e = (S*s(x) + S*s(x + h))/2 - S*s(x + h/2), S = 65536, h = 1/24.
-The last entry has no successor inside the table, so it is the sample alone, saturated to 65535 (uint16). This is the table the TFLite/TFLM integer sigmoid/tanh
+The last entry is pinned to 65535, the uint16 maximum: sigmoid's limit 1.0 is 65536 in Q0.16, and the
+interpolation toward larger inputs saturates there. This is the table the TFLite/TFLM integer sigmoid/tanh
 interpolate in, so the int8 LSTM needs it exactly; tests/test_kernels_lstm_oracle.py checks the source.
 """
 
@@ -19,7 +20,7 @@ def sigmoid_table() -> list[int]:
         x = i * h
         err = (S * s(x) + S * s(x + h)) / 2 - S * s(x + h / 2)
         out.append(min(max(round(S * s(x) - err / 2), 0), 65535))
-    out.append(min(round(S * s(255 * h)), 65535))
+    out.append(65535)
     return out
 
 
