@@ -63,7 +63,7 @@ def _einsum_macs(equation: str, operands) -> int:
     lhs, _, rhs = eq.partition("->")
     terms = lhs.split(",")
     if len(terms) != 2 or "..." in eq or not rhs:
-        raise NotImplementedError(f"only explicit two-operand einsum is counted, got {equation!r}")
+        raise ValueError(f"only explicit two-operand einsum is counted, got {equation!r}")
     sizes: dict[str, int] = {}
     for term, op in zip(terms, operands):
         for ch, n in zip(term, op.shape):
