@@ -18,18 +18,8 @@ arm_cmsis_nn_status arm_fully_connected_per_channel_s8(const cmsis_nn_context* c
       !fc_detail::fc_args_ok(fc_params, input_dims, input_data, filter_dims, filter_data, output_dims, output_data)) {
     return ARM_CMSIS_NN_ARG_ERROR;
   }
-  const int32_t k_depth = filter_dims->n;
-  const int32_t c_out = output_dims->c;
-  for (int32_t b = 0; b < input_dims->n; ++b) {
-    const int8_t* x = input_data + static_cast<int64_t>(b) * k_depth;
-    for (int32_t o = 0; o < c_out; ++o) {
-      const int32_t acc = fc_detail::fc_acc(fc_params, x, filter_data + static_cast<int64_t>(o) * k_depth, k_depth,
-                                            bias_data, o);
-      output_data[static_cast<int64_t>(b) * c_out + o] =
-          arm_nn_requantize_to_s8(acc, quant_params->multiplier[o], quant_params->shift[o], fc_params->output_offset,
-                                  fc_params->activation.min, fc_params->activation.max);
-    }
-  }
+  fc_detail::fc_run(fc_params, input_dims, input_data, filter_dims, filter_data, bias_data, output_dims, output_data,
+                    quant_params->multiplier, quant_params->shift, 1);
   return ARM_CMSIS_NN_SUCCESS;
 }
 

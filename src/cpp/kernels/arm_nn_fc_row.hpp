@@ -36,6 +36,24 @@ inline int32_t fc_acc(const cmsis_nn_fc_params* p, const int8_t* x, const int8_t
   return arm_nn_wrap_s32(acc);
 }
 
+// Every batch row times every weight row, requantized to int8. `mult_step` is 0 for one per-tensor
+// (multiplier, shift) and 1 for per-channel arrays: the two CMSIS-NN kernels differ only in that.
+inline void fc_run(const cmsis_nn_fc_params* p, const cmsis_nn_dims* in, const int8_t* input, const cmsis_nn_dims* f,
+                   const int8_t* filter, const int32_t* bias, const cmsis_nn_dims* out, int8_t* output,
+                   const int32_t* multiplier, const int32_t* shift, int32_t mult_step) {
+  const int32_t k_depth = f->n;
+  const int32_t c_out = out->c;
+  for (int32_t b = 0; b < in->n; ++b) {
+    const int8_t* x = input + static_cast<int64_t>(b) * k_depth;
+    for (int32_t o = 0; o < c_out; ++o) {
+      const int32_t acc = fc_acc(p, x, filter + static_cast<int64_t>(o) * k_depth, k_depth, bias, o);
+      output[static_cast<int64_t>(b) * c_out + o] =
+          arm_nn_requantize_to_s8(acc, multiplier[o * mult_step], shift[o * mult_step], p->output_offset,
+                                  p->activation.min, p->activation.max);
+    }
+  }
+}
+
 }  // namespace fc_detail
 }  // namespace kernels
 }  // namespace harcore
