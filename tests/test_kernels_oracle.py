@@ -225,12 +225,12 @@ def conv_model(convert, key):
     return convert("conv:" + key, lambda x: layer(x), [shape], "CONV_2D")
 
 
-def conv_args(m: OpModel, key):
-    rank, _, _, strides, dilation, padding, _, act, _, _ = CONV_CASES[key]
-    x_d, w_d, o_d = m.input(0), m.input(1), m.output()
-    (s_in,), (zp_in,) = scale_zp(x_d)
-    w_scales, _ = scale_zp(w_d)
-    (s_out,), (zp_out,) = scale_zp(o_d)
+def filter_op_args(m: OpModel, rank, strides, dilation, padding, act):
+    """Kernel arguments of a conv / depthwise op as TFLM's prepare derives them: per-channel
+    (multiplier, shift), offsets, geometry and the activation range."""
+    (s_in,), (zp_in,) = scale_zp(m.input(0))
+    w_scales, _ = scale_zp(m.input(1))
+    (s_out,), (zp_out,) = scale_zp(m.output())
     mult, shift = per_channel_quant(s_in, w_scales, s_out)
     weights = m.const(1)
     bias = m.bias()
@@ -249,7 +249,12 @@ def conv_args(m: OpModel, key):
         activation=activation_range({None: "NONE", "relu": "RELU", "relu6": "RELU6"}[act], s_out, zp_out),
         output_shape=(int(oh), int(ow)),
     )
-    return weights, bias, mult, shift, kwargs, m.nhwc_in()[1:]
+    return weights, bias, mult, shift, kwargs
+
+
+def conv_args(m: OpModel, key):
+    rank, _, _, strides, dilation, padding, _, act, _, _ = CONV_CASES[key]
+    return (*filter_op_args(m, rank, strides, dilation, padding, act), m.nhwc_in()[1:])
 
 
 CONV_PATH_KERNELS = {
@@ -314,28 +319,7 @@ DW_PATH_KERNELS = {"opt": K.depthwise_conv_s8_opt, "3x3": K.depthwise_conv_3x3_s
 def test_depthwise_matches_tflm(convert, key):
     rank, _, strides, dilation, padding, _, act, _, path = DW_CASES[key]
     m = dw_model(convert, key)
-    x_d, o_d = m.input(0), m.output()
-    (s_in,), (zp_in,) = scale_zp(x_d)
-    w_scales, _ = scale_zp(m.input(1))
-    (s_out,), (zp_out,) = scale_zp(o_d)
-    weights = m.const(1)
-    mult, shift = per_channel_quant(s_in, w_scales, s_out)
-    bias = m.bias()
-    _, h, w, _ = m.nhwc_in()
-    _, oh, ow, _ = m.nhwc_out()
-    _, kh, kw, _ = weights.shape
-    sh, sw = (1, strides) if rank == 1 else ((strides, strides) if np.isscalar(strides) else strides)
-    dh, dw = (1, dilation) if rank == 1 else ((dilation, dilation) if np.isscalar(dilation) else dilation)
-    pad = (same_pad(h, oh, kh, sh, dh), same_pad(w, ow, kw, sw, dw)) if padding == "same" else (0, 0)
-    kwargs = dict(
-        input_offset=-int(zp_in),
-        output_offset=int(zp_out),
-        stride=(sh, sw),
-        padding=pad,
-        dilation=(dh, dw),
-        activation=activation_range({None: "NONE", "relu": "RELU", "relu6": "RELU6"}[act], s_out, zp_out),
-        output_shape=(int(oh), int(ow)),
-    )
+    weights, bias, mult, shift, kwargs = filter_op_args(m, rank, strides, dilation, padding, act)
     xs = int8_batch(m.model_input_shapes()[0][1:], seed=len(key))
     ref = oracle_batch(m, xs[:, None])
     x4 = xs.reshape((xs.shape[0],) + m.nhwc_in()[1:])
