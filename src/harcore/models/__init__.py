@@ -130,6 +130,7 @@ from . import (  # noqa: E402,F401
     deepconvlstm,
     mlp_har,
     mubiconvlstm,
+    sftnas,
     tinierhar,
     tinyhar,
 )
