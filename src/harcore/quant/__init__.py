@@ -1,0 +1,13 @@
+"""harcore's int8 path: the int8 graph (``QGraph``), PTQ, lowering to the C++ runtime, and simulation.
+
+    >>> from harcore import quant
+    >>> g = quant.quantize(model, calibration_x)   # (N, C, T) float windows
+    >>> g.save("model.hq8"); g = quant.load("model.hq8")
+    >>> y = quant.simulate(g, x, dequantize=True)
+
+Specification: ``docs/int8.md``.
+"""
+
+from harcore.quant.qgraph import FORMAT, VERSION, QGraph, QOp, QParams, load
+
+__all__ = ["QGraph", "QOp", "QParams", "load", "FORMAT", "VERSION"]
