@@ -129,6 +129,7 @@ class _Op:
     inputs: list[int]
     outputs: list[int]
     options: dict[str, Any]
+    intermediates: list[int]
 
 
 class TFLiteBuilder:
@@ -223,8 +224,11 @@ class TFLiteBuilder:
 
     # ---- operators --------------------------------------------------------------------------------------
 
-    def op(self, name: str, inputs: Sequence[int | None], outputs: Sequence[int], **options: Any) -> None:
-        """Append a builtin operator. `None` in `inputs` is an absent optional input (-1 in the file)."""
+    def op(self, name: str, inputs: Sequence[int | None], outputs: Sequence[int], *,
+           intermediates: Sequence[int] = (), **options: Any) -> None:
+        """Append a builtin operator. `None` in `inputs` is an absent optional input (-1 in the file);
+        `intermediates` are the operator's intermediate tensors (TFLite's integer LSTM reads its gate
+        scales from them; TFLM ignores them)."""
         spec = OPS.get(name)
         if spec is None:
             raise ValueError(f"tflite op: unknown or unsupported builtin {name!r} (supported: {', '.join(OPS)})")
@@ -240,6 +244,8 @@ class TFLiteBuilder:
             else:
                 self._check_index(i, f"tflite op {name} input {k}")
                 ins.append(int(i))
+        for k, i in enumerate(intermediates):
+            self._check_index(i, f"tflite op {name} intermediate {k}")
         for k, o in enumerate(outputs):
             t = self._check_index(o, f"tflite op {name} output {k}")
             if t.data is not None:
@@ -271,7 +277,7 @@ class TFLiteBuilder:
                 else:
                     raise ValueError(f"tflite op {name}: option {key} must be a number, bool or enum name, "
                                      f"got {value!r}")
-        self._ops.append(_Op(name, ins, [int(o) for o in outputs], opts))
+        self._ops.append(_Op(name, ins, [int(o) for o in outputs], opts, [int(i) for i in intermediates]))
 
     # ---- serialization ----------------------------------------------------------------------------------
 
@@ -370,10 +376,13 @@ class TFLiteBuilder:
                 opt_off = getattr(mod, f"{spec.options}End")(b)
             ins = ivec(Op.OperatorStartInputsVector, op.inputs)
             outs = ivec(Op.OperatorStartOutputsVector, op.outputs)
+            inter = ivec(Op.OperatorStartIntermediatesVector, op.intermediates) if op.intermediates else None
             Op.OperatorStart(b)
             Op.OperatorAddOpcodeIndex(b, codes.index(op.name))
             Op.OperatorAddInputs(b, ins)
             Op.OperatorAddOutputs(b, outs)
+            if inter is not None:
+                Op.OperatorAddIntermediates(b, inter)
             if opt_off is not None:
                 Op.OperatorAddBuiltinOptionsType(b, getattr(schema["BuiltinOptions"].BuiltinOptions, spec.options))
                 Op.OperatorAddBuiltinOptions(b, opt_off)
