@@ -1,0 +1,313 @@
+"""The bi-level SFTNAS search (Sec. IV-C), checkpointed after every epoch and resumable.
+
+DARTS-style alternating optimization, first-order: for every training batch, one Adam step on the
+architecture logits ``alpha`` with a validation batch (upper level, Eq. 8), then one Adam step on the weights
+``w`` and the DCS parameters ``v`` with the training batch (lower level, Eq. 9). Both levels minimise Eq. 10,
+``CE + beta1 * L_complexity + beta2 * L_memory``; the hardware terms and their gradients come from the C++ cost
+model through ``harcore.cost.hw_loss`` (:mod:`harcore.nas.derive` for the tail terms). Each step samples one
+architecture per batch with the Gumbel-max trick (Eq. 5-7) at ``tau = tau0 * exp(-0.05 * epoch)``.
+
+Defaults are the paper's (Sec. V-A4): Adam lr 1e-4 for w and v, decayed by 0.9 after 10 epochs without
+improvement (here: of the validation macro-F1 of the current architecture), at most 200 epochs, batch 256;
+Adam lr 5e-3, betas (0.5, 0.999), weight decay 1e-3 for alpha, alpha initialised to 1e-3; tau0 = 5.
+harcore's own choices where the paper gives none: beta1 = 1 with L_complexity normalised by the full-size
+network's MACs, beta2 = 1, DCS parameters initialised to 0.75, an optional MAC limit as an Eq. 13-style
+``log(M / limit)`` hinge.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from harcore.cost import hw_loss, hw_terms, profile
+from harcore.train.metrics import metrics_from_predictions
+from harcore.train.trainer import _atomic_save
+
+from .derive import Arch, arch_inputs, build, cost_space, derive
+from .gumbel import TAU0, TAU_DECAY, temperature
+from .supernet import Supernet
+
+CHECKPOINT_FORMAT = "harcore.nas.search/1"
+# may change between a run and its resumption
+RESUME_FREE = frozenset({"progress", "num_threads"})
+
+
+@dataclass
+class SearchConfig:
+    """Hyper-parameters of one search (see the module doc for where each default comes from)."""
+
+    backbone: str = "tinyhar"
+    filters: int | None = None          # per-layer filters of the searchable stage; None: the backbone's own
+    epochs: int = 200
+    batch_size: int = 256
+    lr_w: float = 1e-4
+    lr_plateau_factor: float = 0.9
+    lr_plateau_patience: int = 10
+    lr_alpha: float = 5e-3
+    alpha_betas: tuple[float, float] = (0.5, 0.999)
+    alpha_weight_decay: float = 1e-3
+    tau0: float = TAU0
+    tau_decay: float = TAU_DECAY
+    beta1: float = 1.0
+    beta2: float = 1.0
+    sram: int | None = 96_000           # L_Mem in bytes; None: no memory term
+    macs: int | None = None             # optional MAC limit (hinge)
+    beta_macs: float = 1.0
+    dcs_init: float = 0.75
+    seed: int = 0
+    num_threads: int | None = 1
+    progress: bool = True
+    tail: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.alpha_betas = tuple(float(b) for b in self.alpha_betas)
+        for name in ("epochs", "batch_size", "lr_plateau_patience"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"SearchConfig.{name}: must be an integer >= 1 (got {v!r})")
+        for name in ("lr_w", "lr_alpha", "tau0"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"SearchConfig.{name}: must be > 0 (got {getattr(self, name)!r})")
+        for name in ("beta1", "beta2", "beta_macs", "tau_decay", "alpha_weight_decay"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
+                raise ValueError(f"SearchConfig.{name}: must be a finite number >= 0 (got {v!r})")
+        for name in ("sram", "macs"):
+            v = getattr(self, name)
+            if v is not None and not (isinstance(v, (int, float)) and v > 0):
+                raise ValueError(f"SearchConfig.{name}: must be None or > 0 (got {v!r})")
+        if not 0 < self.lr_plateau_factor < 1:
+            raise ValueError(f"SearchConfig.lr_plateau_factor: must be in (0, 1) (got {self.lr_plateau_factor})")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["alpha_betas"] = list(self.alpha_betas)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "SearchConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        bad = set(d) - names
+        if bad:
+            raise ValueError(f"SearchConfig: unknown field(s) {sorted(bad)}")
+        return cls(**d)
+
+
+@dataclass
+class SearchResult:
+    arch: Arch
+    history: list[dict[str, Any]]
+    epochs_run: int
+    resumed_from_epoch: int | None
+    supernet: Supernet
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"arch": self.arch.to_dict(), "history": self.history, "epochs_run": self.epochs_run,
+                "resumed_from_epoch": self.resumed_from_epoch, "seconds": self.seconds}
+
+
+def _xy(split: Any, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+    x, y = (split.x, split.y) if hasattr(split, "x") else split
+    x = torch.as_tensor(np.ascontiguousarray(x), dtype=torch.float32)
+    y = torch.as_tensor(np.asarray(y), dtype=torch.long)
+    if x.dim() != 3 or y.shape != (x.shape[0],) or x.shape[0] == 0:
+        raise ValueError(f"{name}: expected x (N, C, T) and y (N,) with N > 0, got {tuple(x.shape)} / {tuple(y.shape)}")
+    return x, y
+
+
+def full_arch(net: Supernet) -> Arch:
+    """Every sensor and filter, the largest kernel everywhere, no identity: the normalisation of L_complexity."""
+    layers = [{"op": "conv", "kernel": max(l.kernels), "stride": l.stride, "filters": l.filters,
+               "kept": list(range(l.filters))} for l in net.layout.layers]
+    return Arch(net.backbone, net.in_channels, net.seq_len, net.num_classes, list(range(net.in_channels)), layers,
+                dict(net.tail_cfg))
+
+
+@torch.no_grad()
+def _evaluate(net: Supernet, x: torch.Tensor, y: torch.Tensor, batch: int = 512) -> tuple[float, float]:
+    was = net.training
+    net.eval()
+    logits = torch.cat([net(x[i:i + batch])[0] for i in range(0, len(x), batch)])
+    net.train(was)
+    m = metrics_from_predictions(y.numpy(), logits.argmax(1).numpy(), net.num_classes,
+                                 float(F.cross_entropy(logits, y)))
+    return m.macro_f1, m.loss
+
+
+def arch_figures(net: Supernet, arch: Arch) -> dict[str, Any]:
+    """Cost-model figures of ``arch`` (MACs, params, peak SRAM, flash) and the hw terms' view of it."""
+    p = profile(build(arch), (arch.in_channels, arch.seq_len)).total
+    return {"macs": p.macs, "params": p.params, "peak_sram": p.peak_sram, "flash": p.flash}
+
+
+def search(train: Any, val: Any, config: SearchConfig | None = None, *, run_dir: str | Path | None = None,
+           resume: bool = False, on_epoch_end: Callable[[dict[str, Any]], Any] | None = None,
+           console=None) -> SearchResult:
+    """Search an architecture on ``train`` (weights, DCS) and ``val`` (alpha); splits have ``.x`` (N, C, T)
+    float and ``.y`` (N,) int, or are ``(x, y)`` pairs.
+
+    With ``run_dir`` the full state (supernet, both optimizers, scheduler, RNG states, history) is written
+    atomically to ``run_dir/search_last.pt`` after every epoch; ``resume=True`` continues from it exactly
+    (same config required, apart from ``progress`` / ``num_threads``). ``on_epoch_end(record)`` returning
+    ``True`` stops after that epoch's checkpoint (the run can be resumed).
+    """
+    cfg = SearchConfig() if config is None else config
+    prev_threads = torch.get_num_threads()
+    if cfg.num_threads is not None:
+        torch.set_num_threads(cfg.num_threads)
+    try:
+        return _search(train, val, cfg, Path(run_dir) if run_dir is not None else None, resume, on_epoch_end,
+                       console)
+    finally:
+        torch.set_num_threads(prev_threads)
+
+
+def _search(train, val, cfg, run_dir, resume, on_epoch_end, console) -> SearchResult:
+    t_start = time.perf_counter()
+    xt, yt = _xy(train, "train")
+    xv, yv = _xy(val, "val")
+    if xv.shape[1:] != xt.shape[1:]:
+        raise ValueError(f"val.x: window shape {tuple(xv.shape[1:])} differs from train.x {tuple(xt.shape[1:])}")
+    num_classes = int(max(yt.max(), yv.max())) + 1
+    c0, s0 = int(xt.shape[1]), int(xt.shape[2])
+
+    torch.manual_seed(cfg.seed)
+    np.random.seed(cfg.seed % 2**32)
+    net = Supernet(cfg.backbone, c0, s0, num_classes, filters=cfg.filters, dcs_init=cfg.dcs_init, tail=cfg.tail)
+    opt_w = torch.optim.Adam(net.weight_parameters(), lr=cfg.lr_w)
+    opt_a = torch.optim.Adam(net.arch_parameters(), lr=cfg.lr_alpha, betas=cfg.alpha_betas,
+                             weight_decay=cfg.alpha_weight_decay)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt_w, mode="max", factor=cfg.lr_plateau_factor,
+                                                       patience=cfg.lr_plateau_patience)
+    g_shuffle = torch.Generator().manual_seed(cfg.seed)
+    g_gumbel = torch.Generator().manual_seed(cfg.seed + 1)
+    scale = float(profile(build(full_arch(net)), (c0, s0)).total.macs)
+    mem_limit = float(cfg.sram) if cfg.sram is not None else float("inf")
+    beta2 = cfg.beta2 if cfg.sram is not None else 0.0
+    meta = {"c0": c0, "s0": s0, "num_classes": num_classes, "n_train": len(xt), "n_val": len(xv)}
+
+    epoch, history, resumed_from = 0, [], None
+    ck_path = run_dir / "search_last.pt" if run_dir is not None else None
+    if resume:
+        if ck_path is None:
+            raise ValueError("search: resume=True needs a run folder")
+        if ck_path.exists():
+            ck = torch.load(ck_path, map_location="cpu", weights_only=False)
+            if ck.get("format") != CHECKPOINT_FORMAT:
+                raise ValueError(f"{ck_path}: not a harcore search checkpoint (field 'format')")
+            old, new = ck["config"], cfg.to_dict()
+            for k in new:
+                if k not in RESUME_FREE and old.get(k) != new[k]:
+                    raise ValueError(f"config.{k}: {ck_path} was written with {old.get(k)!r}, resuming with {new[k]!r}")
+            for k, v in meta.items():
+                if ck["meta"].get(k) != v:
+                    raise ValueError(f"{k}: {ck_path} was written with {ck['meta'].get(k)!r}, resuming with {v!r}")
+            net.load_state_dict(ck["net"])
+            opt_w.load_state_dict(ck["opt_w"])
+            opt_a.load_state_dict(ck["opt_a"])
+            sched.load_state_dict(ck["sched"])
+            g_shuffle.set_state(ck["g_shuffle"])
+            g_gumbel.set_state(ck["g_gumbel"])
+            torch.set_rng_state(ck["torch_rng"])
+            epoch, history, resumed_from = ck["epoch"], ck["history"], ck["epoch"]
+
+    progress = None
+    if cfg.progress:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        console = console or Console(file=sys.stdout)
+        if console.is_terminal:
+            progress = Progress(TextColumn("[bold]search"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                                TextColumn("{task.fields[status]}"), console=console)
+            task = progress.add_task("search", total=cfg.epochs, completed=epoch, status="")
+            progress.start()
+        if resumed_from is not None:
+            console.print(f"search: resumed after epoch {resumed_from} from {ck_path}")
+
+    def step(x, y, opt, tau) -> tuple[float, dict]:
+        probs = net.sample(tau, g_gumbel)
+        logits, b0, masks = net(x, probs)
+        ce = F.cross_entropy(logits, y)
+        stats: dict = {}
+        if cfg.macs is None:
+            hw = hw_loss(space, b0, masks, probs, scale=scale, mem_limit=mem_limit, beta1=cfg.beta1, beta2=beta2,
+                         stats=stats)
+        else:
+            t = hw_terms(space, b0, masks, probs, scale=scale, mem_limit=mem_limit)
+            hinge = torch.log(t.macs / cfg.macs) if float(t.macs) > cfg.macs else t.macs * 0.0
+            hw = cfg.beta1 * t.complexity + beta2 * t.mem_loss + cfg.beta_macs * hinge
+            stats = {k: float(getattr(t, k)) for k in ("macs", "complexity", "pmem", "mem_loss")}
+        loss = ce + hw.to(ce.dtype)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"search epoch {epoch + 1}: loss became {float(loss)}")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return float(loss), stats
+
+    try:
+        while epoch < cfg.epochs:
+            t0 = time.perf_counter()
+            net.train()
+            tau = temperature(epoch, cfg.tau0, cfg.tau_decay)
+            space = cost_space(net.layout, derive(net), net.filters)
+            perm = torch.randperm(len(xt), generator=g_shuffle)
+            vperm = torch.randperm(len(xv), generator=g_shuffle)
+            vpos, losses_w, losses_a, stats = 0, [], [], {}
+            for i in range(0, len(xt), cfg.batch_size):
+                idx = perm[i:i + cfg.batch_size]
+                if idx.numel() < 2:
+                    continue  # BatchNorm cannot train on one window
+                if vpos + cfg.batch_size > len(xv) and vpos > 0:
+                    vperm, vpos = torch.randperm(len(xv), generator=g_shuffle), 0
+                vidx = vperm[vpos:vpos + cfg.batch_size]
+                vpos += cfg.batch_size
+                la, _ = step(xv[vidx], yv[vidx], opt_a, tau)          # upper level: alpha on validation
+                lw, stats = step(xt[idx], yt[idx], opt_w, tau)       # lower level: w, v on training
+                losses_a.append(la)
+                losses_w.append(lw)
+            arch = derive(net)
+            val_f1, val_loss = _evaluate(net, xv, yv)
+            sched.step(val_f1)
+            fig = arch_figures(net, arch)
+            epoch += 1
+            rec = {"epoch": epoch, "tau": tau, "loss_train": float(np.mean(losses_w)), "loss_val": float(np.mean(losses_a)),
+                   "val_macro_f1": val_f1, "val_loss": val_loss, "lr_w": float(opt_w.param_groups[0]["lr"]),
+                   "sampled": stats, "arch": arch.summary(), "sensors": len(arch.channels), **fig,
+                   "seconds": time.perf_counter() - t0}
+            history.append(rec)
+            if ck_path is not None:
+                _atomic_save({"format": CHECKPOINT_FORMAT, "epoch": epoch, "net": net.state_dict(),
+                              "opt_w": opt_w.state_dict(), "opt_a": opt_a.state_dict(), "sched": sched.state_dict(),
+                              "g_shuffle": g_shuffle.get_state(), "g_gumbel": g_gumbel.get_state(),
+                              "torch_rng": torch.get_rng_state(), "history": history, "config": cfg.to_dict(),
+                              "meta": meta}, ck_path)
+            status = (f"val F1 {val_f1:.3f}  {fig['macs'] / 1e6:.3f} MMACs  {fig['peak_sram']:,} B SRAM  "
+                      f"{fig['params']:,} params  tau {tau:.2f}")
+            if progress is not None:
+                progress.update(task, advance=1, status=status)
+            elif cfg.progress:
+                console.print(f"search epoch {epoch}/{cfg.epochs}: {status}")
+            if on_epoch_end is not None and on_epoch_end(dict(rec)) is True:
+                break
+    finally:
+        if progress is not None:
+            progress.stop()
+    arch = derive(net)
+    if run_dir is not None:
+        (run_dir / "arch.json").write_text(arch.to_json())
+        (run_dir / "search_history.json").write_text(json.dumps(history, indent=2))
+    return SearchResult(arch, history, epoch, resumed_from, net, time.perf_counter() - t_start)
