@@ -8,6 +8,7 @@
 Specification: ``docs/int8.md``.
 """
 
+from harcore.quant.ptq import quantize
 from harcore.quant.qgraph import FORMAT, VERSION, QGraph, QOp, QParams, load
 
-__all__ = ["QGraph", "QOp", "QParams", "load", "FORMAT", "VERSION"]
+__all__ = ["quantize", "QGraph", "QOp", "QParams", "load", "FORMAT", "VERSION"]

@@ -1,0 +1,389 @@
+"""Post-training quantization: trace, fold BN, fuse ReLU/ReLU6, calibrate, quantize (docs/int8.md).
+
+``FloatGraph`` executes the folded graph in float with torch — the calibration engine, and a check that
+folding and fusion reproduce the model (its output is compared with ``model(x)``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from harcore.graph import Graph, Op
+from harcore.quant.qgraph import (GRU_INTERMEDIATES, SOFTMAX_QPARAMS, SUPPORTED_KINDS, QGraph, QOp, QParams)
+
+__all__ = ["quantize", "fold", "FloatGraph", "range_qparams"]
+
+_FOLD_INTO = ("conv", "linear")
+_FUSE_INTO = ("conv", "linear", "add", "pool")
+
+
+def range_qparams(lo: float, hi: float) -> QParams:
+    """TFLite's converter rule: the range always includes 0; scale = span / 255, zero point nudged into int8."""
+    lo, hi = min(0.0, float(lo)), max(0.0, float(hi))
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        raise ValueError(f"calibration range [{lo}, {hi}] is not finite")
+    if hi - lo < 1e-8:
+        hi = lo + 1e-8
+    scale = float(np.float32((hi - lo) / 255.0))
+    zp = int(round(-128 - lo / scale))
+    return QParams(scale, max(-128, min(127, zp)))
+
+
+# ---- folding -----------------------------------------------------------------------------------------
+
+
+def _module(model: nn.Module, op: Op) -> nn.Module:
+    try:
+        return model.get_submodule(op.source)
+    except (AttributeError, ValueError):
+        raise ValueError(f"op '{op.name}' ({op.kind}): its parameters are not held by a module (source "
+                         f"'{op.source}'); the int8 path reads weights from nn.Conv/Linear/BatchNorm/LSTM/GRU "
+                         "modules") from None
+
+
+def _float_params(model: nn.Module, op: Op) -> dict[str, torch.Tensor]:
+    m = _module(model, op)
+    if op.kind == "conv":
+        w = m.weight.detach().double()
+        if w.dim() == 3:
+            w = w.unsqueeze(2)  # (C_out, C_in/g, 1, K): the graph's 1-D conv is (h=1, w=K)
+        b = m.bias.detach().double() if m.bias is not None else torch.zeros(w.shape[0], dtype=torch.float64)
+        return {"weight": w, "bias": b}
+    if op.kind == "linear":
+        w = m.weight.detach().double()
+        b = m.bias.detach().double() if m.bias is not None else torch.zeros(w.shape[0], dtype=torch.float64)
+        return {"weight": w, "bias": b}
+    if op.kind == "batchnorm":
+        if not isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)) or m.running_mean is None:
+            raise ValueError(f"op '{op.name}': BatchNorm without running statistics cannot be folded")
+        g = m.weight.detach().double() if m.affine else torch.ones(m.num_features, dtype=torch.float64)
+        beta = m.bias.detach().double() if m.affine else torch.zeros(m.num_features, dtype=torch.float64)
+        inv = g / torch.sqrt(m.running_var.detach().double() + m.eps)
+        return {"scale": inv, "shift": beta - m.running_mean.detach().double() * inv}
+    if op.kind == "rnn":
+        out: dict[str, torch.Tensor] = {}
+        layer = 0
+        if isinstance(m, (nn.LSTM, nn.GRU)) and m.num_layers > 1:
+            layer = int(op.name.rsplit("_l", 1)[1]) if "_l" in op.name else 0
+        for d, sfx in enumerate(["", "_reverse"][: 2 if op.bidirectional else 1]):
+            for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+                p = getattr(m, f"{n}_l{layer}{sfx}", None)
+                if p is None:
+                    rows = (4 if op.cell == "lstm" else 3) * op.out_channels
+                    p = torch.zeros(rows)
+                out[f"{n}{d}"] = p.detach().double()
+        return out
+    return {}
+
+
+def fold(graph: Graph, model: nn.Module) -> tuple[Graph, dict[str, dict[str, torch.Tensor]], dict[str, str]]:
+    """BN folding and activation fusion (docs/int8.md). Returns the folded graph, float parameters by op
+    name (float64, torch layout) and the fused activation by op name. Unsupported ops raise ValueError."""
+    consumers: dict[int, list[Op]] = {}
+    for op in graph.ops:
+        for t in op.inputs:
+            consumers.setdefault(t, []).append(op)
+    producer = {op.output: op for op in graph.ops}
+    remap: dict[int, int] = {}  # old tensor id -> old tensor id that now carries it
+    params: dict[str, dict[str, torch.Tensor]] = {}
+    acts: dict[str, str] = {}
+    keep: list[Op] = []
+
+    def src(t: int) -> int:
+        while t in remap:
+            t = remap[t]
+        return t
+
+    for op in graph.ops:
+        ins = [src(t) for t in op.inputs]
+        if op.kind == "batchnorm":
+            p = producer.get(ins[0])
+            foldable = (p is not None and p.kind in _FOLD_INTO and len(consumers.get(p.output, [])) == 1
+                        and p.name not in acts and (p.kind == "conv" or len(graph.tensors[p.output].shape) == 1))
+            if not foldable:
+                raise ValueError(f"op '{op.name}' (batchnorm): cannot be folded (its input is not a conv, or a linear "
+                                 "with a 1-D output, consumed by it alone); the int8 path has no standalone BatchNorm")
+            bn = _float_params(model, op)
+            fp = params[p.name]
+            shape = (-1,) + (1,) * (fp["weight"].dim() - 1)
+            fp["weight"] = fp["weight"] * bn["scale"].reshape(shape)
+            fp["bias"] = fp["bias"] * bn["scale"] + bn["shift"]
+            p.bias = True
+            remap[op.output] = ins[0]
+            continue
+        if op.kind == "activation" and op.act in ("relu", "relu6", "identity"):
+            p = producer.get(ins[0])
+            if op.act == "identity":
+                remap[op.output] = ins[0]
+                continue
+            if p is not None and p.kind in _FUSE_INTO and len(consumers.get(p.output, [])) == 1 and p.name not in acts:
+                acts[p.name] = op.act
+                remap[op.output] = ins[0]
+                continue
+        if op.kind not in SUPPORTED_KINDS or (op.kind == "activation" and op.act not in ("relu", "relu6")):
+            what = f"activation '{op.act}'" if op.kind == "activation" else f"kind '{op.kind}'"
+            raise ValueError(f"op '{op.name}' ({op.kind}): {what} is not supported by the int8 path")
+        if op.kind in ("add", "mul") and len(op.inputs) != 2:
+            raise ValueError(f"op '{op.name}' ({op.kind}): {op.kind} with a parameter is not supported by the int8 "
+                             "path (two activations only)")
+        if op.kind == "pool" and op.ceil_mode:
+            raise ValueError(f"op '{op.name}' (pool): ceil_mode is not supported by the int8 path")
+        if op.kind == "pool" and op.pool == "avg" and any(op.pad) and op.count_include_pad:
+            raise ValueError(f"op '{op.name}' (pool): padded average pooling counting the padding is not supported "
+                             "by the int8 path (arm_avgpool_s8 excludes padding)")
+        if op.kind == "pool" and tuple(op.dilation) != (1, 1):
+            raise ValueError(f"op '{op.name}' (pool): dilated pooling is not supported by the int8 path")
+        new = replace(op, inputs=ins)
+        producer[op.output] = new
+        if op.kind in ("conv", "linear", "rnn"):
+            params[op.name] = _float_params(model, op)
+        keep.append(new)
+
+    # renumber tensors
+    g = Graph()
+    tid: dict[int, int] = {}
+    for op in keep:
+        new = replace(op, inputs=[tid[t] for t in op.inputs])
+        tid[op.output] = g.add_op(new, graph.tensors[op.output].shape)
+        g.tensors[tid[op.output]].name = graph.tensors[op.output].name
+    g.outputs = [tid[src(t)] for t in graph.outputs]
+    g.validate()
+    return g, params, acts
+
+
+# ---- float execution ---------------------------------------------------------------------------------
+
+
+class _Range:
+    __slots__ = ("lo", "hi")
+
+    def __init__(self) -> None:
+        self.lo, self.hi = math.inf, -math.inf
+
+    def add(self, x: torch.Tensor) -> None:
+        if x.numel():
+            self.lo = min(self.lo, float(x.min()))
+            self.hi = max(self.hi, float(x.max()))
+
+
+class FloatGraph:
+    """The folded graph in float (torch, float64), recording every tensor's range and RNN internals."""
+
+    def __init__(self, graph: Graph, params: dict[str, dict[str, torch.Tensor]], acts: dict[str, str]):
+        self.graph, self.params, self.acts = graph, params, acts
+        self.ranges = [_Range() for _ in graph.tensors]
+        self.internal: dict[str, _Range] = {}  # "<op>/<name><d>" -> range
+
+    def _rec(self, op: Op, name: str, v: torch.Tensor) -> None:
+        self.internal.setdefault(f"{op.name}/{name}", _Range()).add(v)
+
+    @torch.no_grad()
+    def run(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Values of every tensor for the batch ``x`` (N, *input shape)."""
+        g = self.graph
+        vals: list[Any] = [None] * len(g.tensors)
+        for op in g.ops:
+            ins = [vals[t] for t in op.inputs]
+            y = self._op(op, ins, x)
+            act = self.acts.get(op.name) or (op.act if op.kind == "activation" else None)
+            if act == "relu":
+                y = torch.relu(y)
+            elif act == "relu6":
+                y = torch.clamp(y, 0.0, 6.0)
+            vals[op.output] = y
+            self.ranges[op.output].add(y)
+        return vals
+
+    def _op(self, op: Op, ins: list[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+        k = op.kind
+        if k == "input":
+            return x.double()
+        a = ins[0]
+        n = a.shape[0]
+        if k == "conv":
+            p = self.params[op.name]
+            x4 = a.reshape(n, a.shape[1], 1, a.shape[2]) if a.dim() == 3 else a
+            top, bottom, left, right = op.pad
+            x4 = F.pad(x4, (left, right, top, bottom))
+            y = F.conv2d(x4, p["weight"], p["bias"], stride=tuple(op.stride), dilation=tuple(op.dilation),
+                         groups=op.groups)
+            return y.reshape(n, y.shape[1], y.shape[3]) if a.dim() == 3 else y
+        if k == "linear":
+            p = self.params[op.name]
+            return F.linear(a, p["weight"], p["bias"])
+        if k == "pool":
+            x4 = a.reshape(n, a.shape[1], 1, a.shape[2]) if a.dim() == 3 else a
+            pad = (op.pad[0], op.pad[2])
+            if op.pool == "max":
+                y = F.max_pool2d(x4, tuple(op.kernel), tuple(op.stride), pad)
+            else:
+                y = F.avg_pool2d(x4, tuple(op.kernel), tuple(op.stride), pad, count_include_pad=op.count_include_pad)
+            return y.reshape(n, y.shape[1], y.shape[3]) if a.dim() == 3 else y
+        if k == "activation":
+            return a
+        if k == "add":
+            return a + ins[1]
+        if k == "mul":
+            return a * ins[1]
+        if k == "reshape":
+            return a.reshape(n, *self.graph.tensors[op.output].shape)
+        if k == "transpose":
+            return a.permute(0, *[p + 1 for p in op.perm])
+        if k == "slice":
+            y = a.narrow(op.axis + 1, op.start, op.length)
+            return y.squeeze(op.axis + 1) if op.squeeze else y
+        if k == "softmax":
+            return torch.softmax(a, dim=op.axis + 1)
+        if k == "mean":
+            return a.mean(op.axis + 1, keepdim=op.keep_dims) if op.mean else a.sum(op.axis + 1, keepdim=op.keep_dims)
+        if k == "rnn":
+            return self._rnn(op, a)
+        raise ValueError(f"op '{op.name}' ({k}): not supported by the int8 path")
+
+    def _rnn(self, op: Op, a: torch.Tensor) -> torch.Tensor:
+        p = self.params[op.name]
+        H = op.out_channels
+        outs = []
+        for d in range(2 if op.bidirectional else 1):
+            w_ih, w_hh, b_ih, b_hh = (p[f"{n}{d}"] for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+            T = a.shape[1]
+            h = torch.zeros(a.shape[0], H, dtype=torch.float64)
+            c = torch.zeros_like(h)
+            seq: list[torch.Tensor] = [None] * T  # type: ignore[list-item]
+            for t in (range(T) if d == 0 else range(T - 1, -1, -1)):
+                xt = a[:, t]
+                if op.cell == "lstm":
+                    gates = F.linear(xt, w_ih, b_ih) + F.linear(h, w_hh, b_hh)
+                    i, f, gg, o = gates.chunk(4, dim=1)
+                    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(gg)
+                    h = torch.sigmoid(o) * torch.tanh(c)
+                    self._rec(op, f"cell{d}", c)
+                else:
+                    gx = F.linear(xt, w_ih, b_ih)
+                    gh = F.linear(h, w_hh, b_hh)
+                    gx_r, gx_z, gx_n = gx.chunk(3, dim=1)
+                    gh_r, gh_z, gh_n = gh.chunk(3, dim=1)
+                    r_pre, z_pre = gx_r + gh_r, gx_z + gh_z
+                    r, z = torch.sigmoid(r_pre), torch.sigmoid(z_pre)
+                    rn = r * gh_n
+                    n_pre = gx_n + rn
+                    nn_ = torch.tanh(n_pre)
+                    dd = h - nn_
+                    zd = z * dd
+                    for name, v in zip(GRU_INTERMEDIATES, (gx_r, gx_z, gx_n, gh_r, gh_z, gh_n, r_pre, z_pre, rn,
+                                                           n_pre, dd, zd)):
+                        self._rec(op, f"{name}{d}", v)
+                    h = nn_ + zd
+                seq[t] = h
+            outs.append(torch.stack(seq, dim=1))
+        return torch.cat(outs, dim=2)
+
+
+# ---- quantization ------------------------------------------------------------------------------------
+
+
+def _sym_per_row(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Symmetric int8 per row (first axis): scales float32, values in [-127, 127]."""
+    flat = w.reshape(w.shape[0], -1)
+    mx = np.abs(flat).max(axis=1)
+    scale = np.where(mx > 0, mx / 127.0, 1.0).astype(np.float32)
+    q = np.clip(np.round(flat / scale.astype(np.float64)[:, None]), -127, 127).astype(np.int8)
+    return q.reshape(w.shape), scale
+
+
+def _bias_i32(b: np.ndarray, scale: np.ndarray, where: str) -> np.ndarray:
+    q = np.round(b / scale.astype(np.float64))
+    if np.any(np.abs(q) > 2**31 - 1):
+        raise ValueError(f"{where}: a bias does not fit in int32 at scale s_in * s_w (input scale too small)")
+    return q.astype(np.int32)
+
+
+def _quantize_ops(g: Graph, params, acts, qp: list[QParams], fg: FloatGraph) -> dict[str, QOp]:
+    ops: dict[str, QOp] = {}
+    for op in g.ops:
+        q = QOp(act=acts.get(op.name, "none"))
+        if op.kind in ("conv", "linear"):
+            p = params[op.name]
+            w, s = _sym_per_row(p["weight"].numpy())
+            s_in = np.float64(qp[op.inputs[0]].scale)
+            q.arrays = {"weight": w, "weight_scale": s,
+                        "bias": _bias_i32(p["bias"].numpy(), s_in * s.astype(np.float64), f"op '{op.name}'")}
+        elif op.kind == "rnn":
+            p = params[op.name]
+            s_in = np.float64(qp[op.inputs[0]].scale)
+            s_h = np.float64(qp[op.output].scale)
+            H = op.out_channels
+            for d in range(2 if op.bidirectional else 1):
+                w_ih, w_hh = p[f"weight_ih{d}"].numpy(), p[f"weight_hh{d}"].numpy()
+                b_ih, b_hh = p[f"bias_ih{d}"].numpy(), p[f"bias_hh{d}"].numpy()
+                if op.cell == "lstm":
+                    qi, si = _sym_per_row(w_ih.reshape(4, H * w_ih.shape[1]))
+                    qh, sh = _sym_per_row(w_hh.reshape(4, H * H))
+                    q.arrays[f"w_ih{d}"] = qi.reshape(w_ih.shape)
+                    q.arrays[f"w_hh{d}"] = qh.reshape(w_hh.shape)
+                    q.arrays[f"w_ih_scale{d}"], q.arrays[f"w_hh_scale{d}"] = si, sh
+                    q.arrays[f"bias{d}"] = _bias_i32(b_ih + b_hh, s_in * np.repeat(si.astype(np.float64), H),
+                                                     f"op '{op.name}' bias{d}")
+                    r = fg.internal.get(f"{op.name}/cell{d}")
+                    mx = max(abs(r.lo), abs(r.hi), 2.0**-10) if r else 1.0
+                    q.attrs[f"cell_scale{d}"] = float(2.0 ** (math.ceil(math.log2(mx)) - 15))
+                else:
+                    qi, si = _sym_per_row(w_ih)
+                    qh, sh = _sym_per_row(w_hh)
+                    q.arrays.update({f"w_ih{d}": qi, f"w_hh{d}": qh, f"w_ih_scale{d}": si, f"w_hh_scale{d}": sh,
+                                     f"b_ih{d}": _bias_i32(b_ih, s_in * si.astype(np.float64), f"op '{op.name}' b_ih{d}"),
+                                     f"b_hh{d}": _bias_i32(b_hh, s_h * sh.astype(np.float64), f"op '{op.name}' b_hh{d}")})
+                    inter = {}
+                    for name in GRU_INTERMEDIATES:
+                        r = fg.internal[f"{op.name}/{name}{d}"]
+                        qq = range_qparams(r.lo, r.hi)
+                        inter[name] = [qq.scale, qq.zero_point]
+                    q.attrs[f"intermediates{d}"] = inter
+        if q.act != "none" or q.arrays or q.attrs:
+            ops[op.name] = q
+    return ops
+
+
+def quantize(model: nn.Module, calibration_x: Any, *, batch_size: int = 256, check_tolerance: float = 1e-3) -> QGraph:
+    """PTQ of ``model`` (taking (N, C, T) floats) calibrated on ``calibration_x`` (N, C, T) -> :class:`QGraph`."""
+    from harcore.cost import trace
+
+    x = torch.as_tensor(np.asarray(calibration_x), dtype=torch.float32)
+    if x.dim() < 2 or x.shape[0] < 1:
+        raise ValueError(f"quantize: calibration_x must be (N, C, T) windows with N >= 1, got shape {tuple(x.shape)}")
+    was_training = model.training
+    model.eval()
+    try:
+        graph = trace(model, tuple(x.shape[1:]))
+        g, params, acts = fold(graph, model)
+        fg = FloatGraph(g, params, acts)
+        worst = 0.0
+        with torch.no_grad():
+            for i in range(0, x.shape[0], batch_size):
+                xb = x[i:i + batch_size]
+                vals = fg.run(xb)
+                ref = model(xb).double()
+                out = vals[g.outputs[0]]
+                worst = max(worst, float((out - ref).abs().max() / (ref.abs().max() + 1e-12)))
+    finally:
+        model.train(was_training)
+    if worst > check_tolerance:
+        raise ValueError(f"quantize: the folded graph does not reproduce the model (relative error {worst:.2e}); "
+                         "this is a harcore bug or an op the tracer mis-describes")
+    qp: list[QParams] = [range_qparams(r.lo, r.hi) for r in fg.ranges]
+    for op in g.ops:  # ops that must not requantize, in graph order so chains propagate
+        if op.kind in ("pool", "reshape", "transpose", "slice"):
+            qp[op.output] = qp[op.inputs[0]]
+        elif op.kind == "softmax":
+            qp[op.output] = QParams(float(np.float32(SOFTMAX_QPARAMS[0])), SOFTMAX_QPARAMS[1])
+    ops = _quantize_ops(g, params, acts, qp, fg)
+    qg = QGraph(g, qp, ops, {"calibration_windows": int(x.shape[0]), "source_model": type(model).__name__})
+    qg.validate()
+    return qg
