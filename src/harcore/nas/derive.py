@@ -121,10 +121,28 @@ def _inherit(model: SftnasNet, net, arch: Arch) -> None:
         for name in ("weight", "bias", "running_mean", "running_var"):
             getattr(dst[1], name).copy_(getattr(src[1], name)[kept])
         prev = kept
+    # the tail: slice what depends on the kept filters (kf) and sensors (ch); copy what did not change
+    kf, ch, c0, f0 = prev, torch.tensor(arch.channels), net.in_channels, net.filters
+    fc = torch.tensor([int(c) * f0 + int(f) for c in ch for f in kf])   # (C, F) flattened
+    cf = torch.tensor([int(f) * c0 + int(c) for f in kf for c in ch])   # (F, C) flattened
+    rules = {
+        "tinyhar": {"channel_interaction.query.weight": (kf, kf), "channel_interaction.key.weight": (kf, kf),
+                    "channel_interaction.value.weight": (kf, kf), "channel_fusion.weight": (None, fc)},
+        "deepconvlstm": {"lstm_layers.0.weight_ih_l0": (None, cf)},
+        "attend_discriminate": {"sa.value.weight": (kf, kf), "rnn.weight_ih_l0": (None, cf)},
+    }[arch.backbone]
+    if arch.backbone == "attend_discriminate" and net.tail.sa.query.weight.shape[0] == f0:  # sa_div 1
+        rules.update({"sa.query.weight": (kf, kf), "sa.key.weight": (kf, kf)})
     src_tail = dict(net.tail.state_dict())
-    own = model.tail.state_dict()
-    model.tail.load_state_dict({k: (src_tail[k] if k in src_tail and src_tail[k].shape == v.shape else v)
-                                for k, v in own.items()})
+    new = {}
+    for k, v in model.tail.state_dict().items():
+        w = src_tail.get(k)
+        if k in rules and w is not None:
+            rows, cols = rules[k]
+            w = w if rows is None else w[rows]
+            w = w if cols is None else w[:, cols]
+        new[k] = w if w is not None and w.shape == v.shape else v
+    model.tail.load_state_dict(new)
 
 
 def _variant(arch: Arch, filters: int, channels: int) -> Arch:

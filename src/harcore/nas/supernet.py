@@ -10,7 +10,8 @@
   parameter ``v`` in the layout of ``harcore.cost.hw_loss`` (layer, candidate, filter).
 * One architecture logit per candidate (``alpha``, flat, the probs layout of ``hw_loss``).
 * The backbone's later stages (``harcore.models.sftnas.make_tail``) at full size: pruned sensors and filters
-  reach them as zeros.
+  reach them as zeros (the sensor mask is applied to the window, Eq. 1, and again to the stage output: a
+  convolution's bias would otherwise turn a pruned sensor's zeros into features the derived network lacks).
 
 Forward: only the sampled candidate of each layer runs (single path, Eq. 6).
 """
@@ -114,4 +115,6 @@ class Supernet(nn.Module):
                 h = p[j] * (ops[j](h) * layer_masks[j].view(1, -1, 1, 1))
             else:  # identity
                 h = p[j] * h
+        # a pruned sensor must not reach the later stages: its conv features are bias-only, not zero
+        h = h * b0.reshape(1, 1, 1, -1)
         return self.tail(h), b0.reshape(-1), masks
