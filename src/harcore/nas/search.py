@@ -256,7 +256,7 @@ def _search(train, val, cfg, run_dir, resume, on_epoch_end, console) -> SearchRe
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        return float(loss), stats
+        return float(loss.detach()), stats
 
     try:
         while epoch < cfg.epochs:
