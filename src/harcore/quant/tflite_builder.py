@@ -77,6 +77,8 @@ OPS: dict[str, OpSpec] = {
     "MEAN": OpSpec("ReducerOptions", (), {"keep_dims": False}, (2, 2)),
     "LOGISTIC": OpSpec(None),
     "TANH": OpSpec(None),
+    "RELU": OpSpec(None),
+    "RELU6": OpSpec(None),
     "QUANTIZE": OpSpec(None),
     "DEQUANTIZE": OpSpec(None),
     "PAD": OpSpec("PadOptions", (), {}, (2, 2)),
@@ -216,6 +218,15 @@ class TFLiteBuilder:
 
     def shape(self, index: int) -> tuple[int, ...]:
         return self._check_index(index, "shape").shape
+
+    def quant(self, index: int) -> dict[str, Any]:
+        """The tensor's quantization as `tensor()` keywords (empty when it has none)."""
+        t = self._check_index(index, "quant")
+        if t.scale is None:
+            return {}
+        if t.scale.size == 1:
+            return {"scale": float(t.scale[0]), "zero_point": int(t.zero_point[0])}
+        return {"scale": t.scale.copy(), "zero_point": t.zero_point.copy(), "axis": t.axis}
 
     def _check_index(self, index: int, where: str) -> _Tensor:
         if not isinstance(index, (int, np.integer)) or not 0 <= int(index) < len(self._tensors):
