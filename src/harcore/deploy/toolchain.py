@@ -1,0 +1,217 @@
+"""The Cortex-M33 cross toolchain and QEMU: finding them, building a firmware image, sizing and running it.
+
+The firmware is the CMake project in ``firmware/`` of the source tree; an image is configured from a folder
+of generated sources (``HARCORE_APP_DIR``) and built with Debian's ``arm-none-eabi`` GCC. QEMU runs the
+``qemu-m33`` image on the ``mps2-an505`` machine with semihosting (console on stdout, exit status from the
+guest); ``firmware/tools/insn_between.c`` is a TCG plugin that counts guest instructions between the
+``harcore_perf_begin``/``harcore_perf_end`` markers.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = [
+    "ToolchainError", "FirmwareError", "BOARDS", "Board", "firmware_dir", "require_tools", "build_image",
+    "ImageSize", "image_size", "QemuRun", "run_qemu", "symbol_address",
+]
+
+APT_HINT = ("install it with: apt-get install -y --no-install-recommends gcc-arm-none-eabi "
+            "libnewlib-arm-none-eabi libstdc++-arm-none-eabi-dev qemu-system-arm")
+
+
+class ToolchainError(RuntimeError):
+    """A tool the firmware needs (arm-none-eabi GCC, CMake, qemu-system-arm, a host C compiler) is missing."""
+
+
+class FirmwareError(RuntimeError):
+    """The firmware failed to configure, build, link or run; the message carries the tool's output."""
+
+
+@dataclass(frozen=True)
+class Board:
+    name: str
+    flash_bytes: int
+    ram_bytes: int
+    # RAM the harness itself takes besides the arena: stack + newlib heap reserve of common/sections.ld
+    # plus console/harness statics (measured on the linked images; see docs/firmware.md).
+    harness_ram_bytes: int
+    # Flash taken by startup, console, kernels and runtime code besides the model's weights and the windows.
+    harness_flash_bytes: int
+
+
+BOARDS: dict[str, Board] = {
+    "qemu-m33": Board("qemu-m33", 512 * 1024, 256 * 1024, 12 * 1024 + 1024, 48 * 1024),
+    "stm32l552": Board("stm32l552", 512 * 1024, 256 * 1024, 12 * 1024 + 1024, 48 * 1024),
+}
+
+
+def firmware_dir() -> Path:
+    """``firmware/`` of the source tree: ``$HARCORE_FIRMWARE_DIR``, else the tree of an editable install."""
+    env = os.environ.get("HARCORE_FIRMWARE_DIR")
+    d = Path(env) if env else Path(__file__).resolve().parents[3] / "firmware"
+    if not (d / "CMakeLists.txt").is_file():
+        raise FirmwareError(f"firmware sources not found at {d}: harcore.deploy needs the source tree "
+                            "(pip install -e ., or set HARCORE_FIRMWARE_DIR to its firmware/ folder)")
+    return d.resolve()
+
+
+def require_tools(*, qemu: bool = False, host_cc: bool = False) -> dict[str, str]:
+    """Paths of the tools; a ToolchainError naming every missing one and how to install it."""
+    names = ["arm-none-eabi-gcc", "arm-none-eabi-g++", "arm-none-eabi-size", "arm-none-eabi-objcopy",
+             "arm-none-eabi-nm", "cmake"]
+    if qemu:
+        names.append("qemu-system-arm")
+    if host_cc:
+        names.append("gcc")
+    found = {n: shutil.which(n) for n in names}
+    missing = [n for n, p in found.items() if p is None]
+    if missing:
+        raise ToolchainError(f"the Cortex-M33 firmware toolchain is missing: {', '.join(missing)} not found on PATH; "
+                             + APT_HINT)
+    return {n: str(p) for n, p in found.items()}
+
+
+def _run(cmd: list[str], what: str, timeout: float, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    try:
+        r = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as e:
+        raise FirmwareError(f"{what}: timed out after {timeout:.0f} s: {' '.join(cmd)}") from e
+    if r.returncode != 0:
+        tail = (r.stdout + r.stderr)[-4000:]
+        raise FirmwareError(f"{what} failed (exit {r.returncode}): {' '.join(cmd)}\n{tail}")
+    return r
+
+
+def build_image(app_dir: Path, build_dir: Path, *, board: str = "qemu-m33", app: str = "infer",
+                timeout: float = 600.0, jobs: int = 2) -> Path:
+    """Configure and build the firmware for ``board`` from the generated sources in ``app_dir``; the ELF."""
+    if board not in BOARDS:
+        raise ValueError(f"board must be one of {', '.join(BOARDS)}, got {board!r}")
+    tools = require_tools()
+    gen = ["-G", "Ninja"] if shutil.which("ninja") else []
+    build_dir = Path(build_dir)
+    _run([tools["cmake"], "-S", str(firmware_dir()), "-B", str(build_dir), *gen, "-DCMAKE_BUILD_TYPE=Release",
+          f"-DHARCORE_BOARD={board}", f"-DHARCORE_APP={app}", f"-DHARCORE_APP_DIR={Path(app_dir).resolve()}"],
+         f"firmware configure ({board})", timeout)
+    r = _run([tools["cmake"], "--build", str(build_dir), "-j", str(jobs)], f"firmware build ({board})", timeout)
+    if "overflowed" in r.stdout + r.stderr:  # pragma: no cover - a link overflow fails the build above
+        raise FirmwareError(r.stdout + r.stderr)
+    elf = build_dir / f"harcore-{app}-{board}.elf"
+    if not elf.is_file():
+        raise FirmwareError(f"firmware build ({board}) produced no {elf.name}")
+    return elf
+
+
+@dataclass
+class ImageSize:
+    """``arm-none-eabi-size`` (Berkeley) figures; flash = text + data, RAM = data + bss (incl. stack/heap)."""
+    text: int
+    data: int
+    bss: int
+    sections: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def flash(self) -> int:
+        return self.text + self.data
+
+    @property
+    def ram(self) -> int:
+        return self.data + self.bss
+
+    def to_dict(self) -> dict:
+        return {"text": self.text, "data": self.data, "bss": self.bss, "flash": self.flash, "ram": self.ram,
+                "sections": dict(self.sections)}
+
+
+def image_size(elf: Path) -> ImageSize:
+    """Berkeley and per-section sizes of an ELF."""
+    size = require_tools()["arm-none-eabi-size"]
+    out = _run([size, str(elf)], "arm-none-eabi-size", 60).stdout.splitlines()
+    text, data, bss = (int(v) for v in out[1].split()[:3])
+    sections = {}
+    for line in _run([size, "-A", str(elf)], "arm-none-eabi-size -A", 60).stdout.splitlines():
+        m = re.match(r"^(\.\S+)\s+(\d+)\s+(\d+)", line)
+        if m:
+            sections[m.group(1)] = int(m.group(2))
+    return ImageSize(text, data, bss, sections)
+
+
+def symbol_address(elf: Path, name: str) -> int:
+    """Address of a symbol (Thumb bit cleared), via arm-none-eabi-nm."""
+    nm = require_tools()["arm-none-eabi-nm"]
+    for line in _run([nm, str(elf)], "arm-none-eabi-nm", 60).stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[2] == name:
+            return int(parts[0], 16) & ~1
+    raise FirmwareError(f"symbol {name!r} not found in {elf}")
+
+
+def symbol_sizes(elf: Path) -> dict[str, int]:
+    """Sizes of the ELF's sized symbols (arm-none-eabi-nm -S), name -> bytes."""
+    nm = require_tools()["arm-none-eabi-nm"]
+    sizes: dict[str, int] = {}
+    for line in _run([nm, "-S", "--size-sort", str(elf)], "arm-none-eabi-nm -S", 60).stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 4:
+            sizes[parts[3]] = int(parts[1], 16)
+    return sizes
+
+
+def _plugin(build_dir: Path) -> Path:
+    src = firmware_dir() / "tools" / "insn_between.c"
+    so = Path(build_dir) / "libinsn_between.so"
+    if not so.is_file() or so.stat().st_mtime < src.stat().st_mtime:
+        cc = require_tools(host_cc=True)["gcc"]
+        _run([cc, "-O2", "-shared", "-fPIC", "-fvisibility=hidden", "-o", str(so), str(src)],
+             "building the QEMU instruction-count plugin", 120)
+    return so
+
+
+@dataclass
+class QemuRun:
+    """A finished QEMU run: the guest's console (stdout), exit status, and the per-marker instruction counts."""
+    stdout: str
+    returncode: int
+    insns: list[int]
+    total_insns: int | None
+
+
+def run_qemu(elf: Path, *, timeout: float = 120.0, count_insns: bool = False) -> QemuRun:
+    """Run a ``qemu-m33`` image on ``mps2-an505`` with semihosting; ``count_insns`` loads the counting plugin.
+
+    A guest that does not exit within ``timeout`` seconds is a FirmwareError, as is a fault report; the
+    exit status is returned for the caller to judge.
+    """
+    tools = require_tools(qemu=True, host_cc=count_insns)
+    elf = Path(elf)
+    cmd = [tools["qemu-system-arm"], "-M", "mps2-an505", "-display", "none", "-monitor", "none",
+           "-serial", "none", "-chardev", "stdio,id=sh0",
+           "-semihosting-config", "enable=on,target=native,chardev=sh0", "-kernel", str(elf)]
+    log = elf.with_suffix(".plugin.log")
+    if count_insns:
+        begin = symbol_address(elf, "harcore_perf_begin")
+        end = symbol_address(elf, "harcore_perf_end")
+        cmd += ["-plugin", f"{_plugin(elf.parent)},begin={begin:#x},end={end:#x}", "-d", "plugin", "-D", str(log)]
+        log.unlink(missing_ok=True)
+    try:
+        r = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout,
+                           env={**os.environ, "QEMU_AUDIO_DRV": "none"})
+    except subprocess.TimeoutExpired as e:
+        raise FirmwareError(f"qemu-system-arm: {elf.name} did not finish within {timeout:.0f} s") from e
+    if "FAULT" in r.stdout or r.returncode == 134:
+        raise FirmwareError(f"qemu-system-arm: {elf.name} faulted (exit {r.returncode}):\n"
+                            f"{(r.stdout + r.stderr)[-3000:]}")
+    insns: list[int] = []
+    total = None
+    if count_insns:
+        text = log.read_text() if log.is_file() else ""
+        insns = [int(m) for m in re.findall(r"insn_between seq=\d+ insns=(\d+)", text)]
+        m = re.search(r"insn_between total=(\d+)", text)
+        total = int(m.group(1)) if m else None
+    return QemuRun(r.stdout, r.returncode, insns, total)

@@ -1,0 +1,23 @@
+"""Shared set-up of the firmware tests (no tests here): the toolchain must be there in CI (HARCORE_REQUIRE_FIRMWARE=1)."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def require_firmware_toolchain(monkeypatch) -> None:
+    """Skip when the cross toolchain/QEMU is missing locally; fail when CI requires the firmware tests."""
+    from harcore.deploy import ToolchainError
+    from harcore.deploy.toolchain import require_tools
+
+    # sanitized CI runs use a non-editable install: point harcore.deploy at this checkout's firmware/
+    monkeypatch.setenv("HARCORE_FIRMWARE_DIR", str(REPO / "firmware"))
+    try:
+        require_tools(qemu=True, host_cc=True)
+    except ToolchainError as e:
+        if os.environ.get("HARCORE_REQUIRE_FIRMWARE") == "1":
+            pytest.fail(f"HARCORE_REQUIRE_FIRMWARE=1 but {e}")
+        pytest.skip(str(e))
