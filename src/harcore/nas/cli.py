@@ -1,0 +1,85 @@
+"""``harcore search``: the main job (and sweeps) from the command line. Registered in ``harcore.cli``."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+_UNITS = {"": 1, "b": 1, "kb": 1000, "k": 1000, "kib": 1024, "mb": 1000_000, "m": 1000_000, "mib": 1024 * 1024}
+
+
+def parse_size(text: Optional[str], what: str) -> Optional[int]:
+    """``96KB`` -> 96000, ``96KiB`` -> 98304, ``0.77M`` -> 770000, ``12345`` -> 12345 (case-insensitive)."""
+    if text is None:
+        return None
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:e[0-9]+)?)\s*([a-zA-Z]*)\s*", text)
+    if not m or m.group(2).lower() not in _UNITS:
+        raise typer.BadParameter(f"{text!r} is not a size (e.g. 96KB, 96KiB, 512kb, 0.77M, 12345)", param_hint=what)
+    v = float(m.group(1)) * _UNITS[m.group(2).lower()]
+    if v <= 0:
+        raise typer.BadParameter(f"{text!r} must be > 0", param_hint=what)
+    return int(round(v))
+
+
+def _floats(text: Optional[str], what: str) -> list[float]:
+    try:
+        return [float(t) for t in text.split(",") if t.strip()] if text else []
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not a comma-separated list of numbers", param_hint=what) from None
+
+
+def search(
+    dataset: Optional[str] = typer.Option(None, "--dataset", help="dataset name (harcore.data.DATASETS); default: the built-in HAPT subset"),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="folder or archive of the dataset"),
+    backbone: str = typer.Option("tinyhar", "--backbone", help="tinyhar | deepconvlstm | attend_discriminate"),
+    sram: Optional[str] = typer.Option("96KB", "--sram", help="peak SRAM limit L_Mem (e.g. 96KB; 'none' for no limit)"),
+    flash: Optional[str] = typer.Option(None, "--flash", help="flash limit, checked on the derived model (e.g. 512KB)"),
+    macs: Optional[str] = typer.Option(None, "--macs", help="MAC limit (e.g. 0.77M): a log(M/limit) hinge in the loss and a check"),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="search epochs (default: the preset's)"),
+    finetune_epochs: Optional[int] = typer.Option(None, "--finetune-epochs", help="fine-tuning epochs (default: the preset's)"),
+    beta1: float = typer.Option(1.0, "--beta1", help="weight of L_complexity (Eq. 10)"),
+    beta2: float = typer.Option(1.0, "--beta2", help="weight of L_memory (Eq. 10)"),
+    filters: Optional[int] = typer.Option(None, "--filters", help="filters per searchable layer (default: the backbone's)"),
+    seed: int = typer.Option(0, "--seed"),
+    preset: Optional[str] = typer.Option(None, "--preset", help="quick | paper (default: quick for the built-in data)"),
+    out: Path = typer.Option(Path("runs/search"), "--out", help="run folder"),
+    resume: bool = typer.Option(False, "--resume", help="continue an interrupted run in --out"),
+    sweep_beta1: Optional[str] = typer.Option(None, "--sweep-beta1", help="comma-separated beta1 values: a sweep through Ray"),
+    seeds: Optional[str] = typer.Option(None, "--seeds", help="comma-separated seeds for a sweep"),
+    backbones: Optional[str] = typer.Option(None, "--backbones", help="comma-separated backbones for a sweep"),
+    parallel: int = typer.Option(2, "--parallel", help="searches at once (Ray workers)"),
+    address: Optional[str] = typer.Option(None, "--address", help="an existing Ray cluster (default: local)"),
+) -> None:
+    """The main job: data -> SFTNAS search -> derive -> fine-tune -> int8 -> deploy -> validate -> report."""
+    from rich.console import Console
+
+    from harcore.nas.pipeline import JobConfig
+
+    sram_b = None if sram is not None and sram.strip().lower() == "none" else parse_size(sram, "--sram")
+    cfg = JobConfig(dataset=dataset, data_dir=str(data_dir) if data_dir else None, backbone=backbone, sram=sram_b,
+                    flash=parse_size(flash, "--flash"), macs=parse_size(macs, "--macs"), search_epochs=epochs,
+                    finetune_epochs=finetune_epochs, beta1=beta1, beta2=beta2, filters=filters, seed=seed,
+                    preset=preset, out=str(out))
+    try:
+        cfg.resolved_preset()
+        cfg.search_config()
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
+    console = Console()
+    if sweep_beta1 or seeds or backbones:
+        from harcore.nas.sweep import run_sweep
+
+        b1s = _floats(sweep_beta1, "--sweep-beta1") or [beta1]
+        sd = [int(s) for s in _floats(seeds, "--seeds")] or [seed]
+        bbs = [b.strip() for b in backbones.split(",")] if backbones else [backbone]
+        r = run_sweep(cfg, beta1s=b1s, seeds=sd, backbones=bbs, parallel=parallel, address=address, resume=resume,
+                      console=console)
+        console.print(f"sweep: {len(r['runs'])} runs finished, {len(r['failures'])} failed; report {r['report'][1]}")
+        raise typer.Exit(1 if r["failures"] else 0)
+    from harcore.nas.pipeline import run_job
+
+    res = run_job(cfg, resume=resume, console=console)
+    raise typer.Exit(0 if res.ok else 1)

@@ -1,0 +1,348 @@
+"""harcore's main job: data -> search -> derive -> fine-tune -> int8 -> deploy -> validate -> report.
+
+Every step is a *stage* (:data:`STAGES`) that records ``ok`` / ``failed`` / ``skipped`` with the reason, its
+wall time and its figures in ``run_dir/job.json``; a failed stage is reported in the CLI output and in the
+report (never papered over), and the stages that need its output are skipped with that reason.
+
+The int8 and firmware stages call the APIs of ``harcore.quant`` and ``harcore.deploy`` when they exist:
+``quant.quantize(model, calib_x) -> QGraph``, ``QGraph.save(path)``, ``quant.simulate(g, x)``,
+``deploy.deploy(g, out_dir, ...)``, ``deploy.validate(...)``. Each stage function below is self-contained, so
+wiring a new or changed API is a change to that function only.
+
+Resuming (``resume=True``) continues an interrupted search from its last epoch checkpoint and an interrupted
+fine-tuning from its own (``harcore.train.fit``); later stages are cheap and run again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import platform
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from harcore.cost import profile
+
+from .derive import Arch, BudgetError, build, check_budget, smallest_arch
+from .search import SearchConfig, search
+from .supernet import Supernet
+
+STAGES = ("data", "budget", "search", "derive", "finetune", "evaluate", "fit", "int8", "int8-eval", "deploy",
+          "validate", "report")
+
+#: What each stage needs (a failed or skipped dependency skips the stage).
+NEEDS = {"budget": ("data",), "search": ("budget",), "derive": ("search",), "finetune": ("derive",),
+         "evaluate": ("finetune",), "fit": ("derive",), "int8": ("finetune",), "int8-eval": ("int8",),
+         "deploy": ("int8",), "validate": ("deploy",)}
+
+
+@dataclass
+class JobConfig:
+    """One run of the main job. ``None`` for ``search_epochs`` / ``finetune_epochs`` picks the preset's.
+
+    Presets: ``quick`` (the built-in default dataset: a few minutes on 2 cores; short search and fine-tuning
+    with larger learning rates than the paper's) and ``paper`` (the paper's search hyper-parameters, Sec. V-A4).
+    ``preset=None`` picks ``quick`` for the built-in dataset and ``paper`` otherwise.
+    """
+
+    dataset: str | None = None
+    data_dir: str | None = None
+    backbone: str = "tinyhar"
+    sram: int | None = 96_000
+    flash: int | None = None
+    macs: int | None = None
+    search_epochs: int | None = None
+    finetune_epochs: int | None = None
+    beta1: float = 1.0
+    beta2: float = 1.0
+    filters: int | None = None
+    seed: int = 0
+    preset: str | None = None
+    out: str = "runs/search"
+    num_threads: int = 1
+    progress: bool = True
+
+    def resolved_preset(self) -> str:
+        p = self.preset or ("quick" if self.dataset in (None, "default") else "paper")
+        if p not in ("quick", "paper"):
+            raise ValueError(f"JobConfig.preset: must be 'quick' or 'paper', got {p!r}")
+        return p
+
+    def search_config(self) -> SearchConfig:
+        quick = self.resolved_preset() == "quick"
+        kw: dict[str, Any] = dict(backbone=self.backbone, filters=self.filters, beta1=self.beta1, beta2=self.beta2,
+                                  sram=self.sram, macs=self.macs, seed=self.seed, num_threads=self.num_threads,
+                                  progress=self.progress)
+        if quick:
+            kw.update(epochs=12, batch_size=64, lr_w=2e-3, lr_plateau_patience=3)
+        if self.search_epochs is not None:
+            kw["epochs"] = self.search_epochs
+        return SearchConfig(**kw)
+
+    def train_config(self, checkpoint_dir: Path):
+        from harcore.train import TrainConfig
+
+        quick = self.resolved_preset() == "quick"
+        epochs = self.finetune_epochs if self.finetune_epochs is not None else (30 if quick else 100)
+        # harcore's fine-tuning setting (the paper does not give one): Adam, cosine, early stopping on val F1
+        return TrainConfig(optimizer="adam", lr=2e-3 if quick else 1e-3, weight_decay=0.0,
+                           batch_size=64 if quick else 256, epochs=epochs, schedule="cosine",
+                           early_stopping_patience=None if quick else 20, seed=self.seed,
+                           num_threads=self.num_threads, checkpoint_dir=str(checkpoint_dir), progress=self.progress)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class StageResult:
+    name: str
+    status: str                 # "ok" | "failed" | "skipped"
+    detail: str = ""
+    seconds: float = 0.0
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+class StageError(RuntimeError):
+    """A stage could not do its job; the message says why."""
+
+
+@dataclass
+class JobResult:
+    config: JobConfig
+    run_dir: Path
+    stages: dict[str, StageResult]
+    arch: Arch | None = None
+
+    @property
+    def ok(self) -> bool:
+        return all(s.status == "ok" for s in self.stages.values())
+
+    def failed(self) -> list[StageResult]:
+        return [s for s in self.stages.values() if s.status == "failed"]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"config": self.config.to_dict(), "run_dir": str(self.run_dir), "ok": self.ok,
+                "arch": self.arch.to_dict() if self.arch else None,
+                "stages": {k: dataclasses.asdict(v) for k, v in self.stages.items()}}
+
+
+# ---- data --------------------------------------------------------------------------------------
+
+def load_data(cfg: JobConfig):
+    """The dataset with train / val / test splits (a validation split is made by subject if missing)."""
+    from harcore import data as hd
+
+    name = cfg.dataset or "default"
+    opts: dict[str, Any] = {}
+    if name == "hapt":
+        opts["variant"] = "uci9"
+    root = None if name == "default" else cfg.data_dir
+    ds = hd.load(name, root, **opts)
+    if ds.val is None:
+        ds = hd.load(name, root, val_fraction=0.25, **opts)
+    if ds.val is None:
+        raise StageError(f"dataset {name!r}: no validation split could be made (alpha is trained on one)")
+    return ds
+
+
+def stage_int8(model: torch.nn.Module, calib_x: np.ndarray, out: Path):
+    """PTQ with ``harcore.quant.quantize``; writes ``model.hq8``. Returns the QGraph."""
+    try:
+        from harcore import quant
+    except ImportError as e:
+        raise StageError(f"harcore.quant is not importable ({e})") from None
+    if not hasattr(quant, "quantize"):
+        raise StageError("harcore.quant.quantize is not available yet")
+    g = quant.quantize(model, calib_x)
+    g.save(out / "model.hq8")
+    return g
+
+
+def stage_int8_eval(g, x: np.ndarray, y: np.ndarray, num_classes: int, class_names):
+    """int8 metrics on the test split with ``harcore.quant.simulate`` (the C++ kernels on the host)."""
+    from harcore import quant
+    from harcore.train import metrics_from_predictions
+
+    if not hasattr(quant, "simulate"):
+        raise StageError("harcore.quant.simulate is not available yet (int8 accuracy cannot be measured)")
+    out = np.asarray(quant.simulate(g, x))
+    return metrics_from_predictions(y, out.reshape(len(y), -1).argmax(1), num_classes, class_names=class_names)
+
+
+def stage_deploy(g, out: Path):
+    """Firmware sources for the Cortex-M33 with ``harcore.deploy.deploy``."""
+    from harcore import deploy
+
+    if not hasattr(deploy, "deploy"):
+        raise StageError("harcore.deploy.deploy is not available yet (no firmware sources can be generated)")
+    return deploy.deploy(g, out / "firmware")
+
+
+def stage_validate(g, deployed, x: np.ndarray):
+    """Run the firmware on the emulated M33 and compare with the host int8 simulation
+    (``harcore.deploy.validate``)."""
+    from harcore import deploy
+
+    if not hasattr(deploy, "validate"):
+        raise StageError("harcore.deploy.validate is not available yet (the firmware cannot be checked on QEMU)")
+    return deploy.validate(g, deployed, x)
+
+
+# ---- the job ----------------------------------------------------------------------------------
+
+def run_job(cfg: JobConfig, *, resume: bool = False, console=None,
+            on_search_epoch: Callable[[dict], Any] | None = None) -> JobResult:
+    """Run the main job into ``cfg.out`` and write ``job.json`` + ``report.md`` / ``report.html`` there."""
+    from rich.console import Console
+
+    console = console or Console(file=sys.stdout)
+    torch.set_num_threads(cfg.num_threads)
+    run = Path(cfg.out)
+    run.mkdir(parents=True, exist_ok=True)
+    res = JobResult(cfg, run, {})
+    ctx: dict[str, Any] = {}
+
+    def stage(name: str, fn: Callable[[], tuple[str, dict] | str]) -> None:
+        blocked = [n for n in NEEDS.get(name, ()) if res.stages.get(n) is None or res.stages[n].status != "ok"]
+        if blocked:
+            res.stages[name] = StageResult(name, "skipped", f"needs {', '.join(blocked)}")
+            console.print(f"[yellow]- {name}: skipped (needs {', '.join(blocked)})[/yellow]")
+            return
+        t0 = time.perf_counter()
+        try:
+            out = fn()
+            detail, data = (out, {}) if isinstance(out, str) else out
+            res.stages[name] = StageResult(name, "ok", detail, time.perf_counter() - t0, data)
+            console.print(f"[green]✓ {name}[/green]: {detail}")
+        except KeyboardInterrupt:
+            raise
+        except BaseException as e:  # noqa: BLE001 — every failure is recorded and shown, none is hidden
+            why = str(e) if isinstance(e, (StageError, BudgetError)) else f"{type(e).__name__}: {e}"
+            res.stages[name] = StageResult(name, "failed", why, time.perf_counter() - t0,
+                                           {"traceback": traceback.format_exc()})
+            console.print(f"[bold red]✗ {name} FAILED[/bold red]: {why}")
+        (run / "job.json").write_text(json.dumps(res.to_dict(), indent=2, default=str))
+
+    scfg = cfg.search_config()
+    console.print(f"[bold]harcore search[/bold] — backbone {cfg.backbone}, dataset {cfg.dataset or 'default (built-in)'}, "
+                  f"preset {cfg.resolved_preset()}: {scfg.epochs} search epochs, "
+                  f"{cfg.train_config(run / 'finetune').epochs} fine-tuning epochs; budget "
+                  f"SRAM {cfg.sram if cfg.sram else '-'} B, flash {cfg.flash or '-'} B, MACs {cfg.macs or '-'}; "
+                  f"run folder {run}" + (" (resuming)" if resume else ""))
+    if cfg.resolved_preset() == "quick":
+        console.print("  (quick preset: a few minutes on 2 CPU cores; `--preset paper` for the paper's 200 epochs)")
+
+    def s_data():
+        ds = ctx["ds"] = load_data(cfg)
+        return (f"{ds.name}: {len(ds.train.y)} train / {len(ds.val.y)} val / {len(ds.test.y)} test windows, "
+                f"{ds.train.x.shape[1]} channels x {ds.train.x.shape[2]} samples, {len(ds.classes)} classes",
+                {"name": ds.name, "train": len(ds.train.y), "val": len(ds.val.y), "test": len(ds.test.y),
+                 "channels": list(ds.channels), "classes": list(ds.classes)})
+
+    def s_budget():
+        ds = ctx["ds"]
+        c0, s0, k = ds.train.x.shape[1], ds.train.x.shape[2], len(ds.classes)
+        net = Supernet(cfg.backbone, c0, s0, k, filters=cfg.filters)
+        floor = check_budget(smallest_arch(cfg.backbone, c0, s0, k, net.layout, scfg.tail), sram=cfg.sram,
+                             flash=cfg.flash, macs=cfg.macs)
+        return (f"feasible: the smallest architecture needs {floor['peak_sram']:,} B SRAM, {floor['flash']:,} B flash, "
+                f"{floor['macs']:,} MACs", {"smallest": floor})
+
+    def s_search():
+        ds = ctx["ds"]
+        r = ctx["search"] = search(ds.train, ds.val, scfg, run_dir=run, resume=resume, on_epoch_end=on_search_epoch,
+                                   console=console)
+        if r.epochs_run < scfg.epochs:
+            raise StageError(f"search stopped after epoch {r.epochs_run} of {scfg.epochs} (resume with --resume)")
+        return (f"{r.epochs_run} epochs in {r.seconds:.0f} s" + (f" (resumed after epoch {r.resumed_from_epoch})"
+                if r.resumed_from_epoch else ""), {"history": r.history, "seconds": r.seconds,
+                                                   "resumed_from_epoch": r.resumed_from_epoch})
+
+    def s_derive():
+        r = ctx["search"]
+        res.arch = r.arch
+        model = ctx["model"] = build(r.arch, r.supernet)
+        p = ctx["profile"] = profile(model, (r.arch.in_channels, r.arch.seq_len))
+        (run / "profile.json").write_text(p.to_json(indent=2))
+        return (f"{r.arch.summary()} — {p.total.macs:,} MACs, {p.total.params:,} params, {p.total.peak_sram:,} B "
+                f"peak SRAM, {p.total.flash:,} B flash", {"arch": r.arch.to_dict(), "total": dataclasses.asdict(p.total)})
+
+    def s_finetune():
+        from harcore.models import sftnas as zoo
+        from harcore.train import fit
+
+        ds = ctx["ds"]
+        tcfg = cfg.train_config(run / "finetune")
+        tr = fit(ctx["model"], ds.train, ds.val, tcfg, resume=resume)
+        zoo.save(ctx["model"], run / "model.pt")
+        return (f"{tr.epochs_run} epochs, best val macro-F1 {tr.best_val_macro_f1:.4f} (epoch {tr.best_epoch}); "
+                f"saved {run / 'model.pt'}", {"history": tr.history, "best_val_macro_f1": tr.best_val_macro_f1})
+
+    def s_evaluate():
+        from harcore.train import evaluate
+
+        ds = ctx["ds"]
+        m = ctx["float_metrics"] = evaluate(ctx["model"], ds.test, class_names=list(ds.classes))
+        return f"float test macro-F1 {m.macro_f1:.4f}, accuracy {m.accuracy:.4f}", {"metrics": m.to_dict()}
+
+    def s_fit():
+        t = ctx["profile"].total
+        checks = [("peak SRAM", t.peak_sram, cfg.sram, "B"), ("flash", t.flash, cfg.flash, "B"),
+                  ("MACs", t.macs, cfg.macs, "")]
+        over = [f"{n} {v:,}{u} > limit {lim:,}{u}" for n, v, lim, u in checks if lim is not None and v > lim]
+        if over:
+            raise StageError("the derived model does not fit the budget: " + "; ".join(over)
+                             + " (raise beta2 / beta1 or search longer)")
+        return ("fits: " + ", ".join(f"{n} {v:,}{u} <= {lim:,}{u}" for n, v, lim, u in checks if lim is not None)
+                or "no limits given", {})
+
+    def s_int8():
+        ds = ctx["ds"]
+        ctx["qgraph"] = stage_int8(ctx["model"], ds.train.x[:512], run)
+        return f"PTQ (harcore.quant.quantize, 512 calibration windows) -> {run / 'model.hq8'}", {}
+
+    def s_int8_eval():
+        ds = ctx["ds"]
+        m = ctx["int8_metrics"] = stage_int8_eval(ctx["qgraph"], ds.test.x, ds.test.y, len(ds.classes),
+                                                  list(ds.classes))
+        return f"int8 test macro-F1 {m.macro_f1:.4f}", {"metrics": m.to_dict()}
+
+    def s_deploy():
+        ctx["deployed"] = stage_deploy(ctx["qgraph"], run)
+        return f"firmware sources in {run / 'firmware'}", {}
+
+    def s_validate():
+        out = stage_validate(ctx["qgraph"], ctx["deployed"], ctx["ds"].test.x[:64])
+        return f"validated on the emulated Cortex-M33: {out}", {"result": str(out)}
+
+    for name, fn in (("data", s_data), ("budget", s_budget), ("search", s_search), ("derive", s_derive),
+                     ("finetune", s_finetune), ("evaluate", s_evaluate), ("fit", s_fit), ("int8", s_int8),
+                     ("int8-eval", s_int8_eval), ("deploy", s_deploy), ("validate", s_validate)):
+        stage(name, fn)
+
+    def s_report():
+        from .report import write_job_report
+
+        paths = write_job_report(res, ctx)
+        return f"{paths[0]} and {paths[1]}", {"files": [str(p) for p in paths]}
+
+    stage("report", s_report)
+    (run / "job.json").write_text(json.dumps(res.to_dict(), indent=2, default=str))
+    bad = res.failed()
+    if bad:
+        console.print("[bold red]INCOMPLETE[/bold red]: " + "; ".join(f"stage {s.name} failed: {s.detail}" for s in bad))
+    else:
+        console.print(f"[bold green]done[/bold green]: every stage passed; report in {run / 'report.html'}")
+    return res
+
+
+def environment() -> dict[str, str]:
+    return {"python": platform.python_version(), "torch": torch.__version__, "machine": platform.machine()}

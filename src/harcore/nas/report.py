@@ -1,0 +1,262 @@
+"""Markdown + HTML reports of a job and of a sweep, with matplotlib plots (PNG beside the report).
+
+One list of blocks (headings, paragraphs, tables, images) is rendered to both formats, so they always agree.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+
+def _mpl():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+class Doc:
+    def __init__(self, title: str):
+        self.blocks: list[tuple[str, Any]] = [("h1", title)]
+
+    def h(self, text: str) -> None:
+        self.blocks.append(("h2", text))
+
+    def p(self, text: str) -> None:
+        self.blocks.append(("p", text))
+
+    def table(self, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        self.blocks.append(("table", (list(header), [[str(c) for c in r] for r in rows])))
+
+    def img(self, path: str, alt: str) -> None:
+        self.blocks.append(("img", (path, alt)))
+
+    def pre(self, text: str) -> None:
+        self.blocks.append(("pre", text))
+
+    def markdown(self) -> str:
+        out = []
+        for kind, v in self.blocks:
+            if kind == "h1":
+                out.append(f"# {v}\n")
+            elif kind == "h2":
+                out.append(f"## {v}\n")
+            elif kind == "p":
+                out.append(f"{v}\n")
+            elif kind == "pre":
+                out.append(f"```\n{v}\n```\n")
+            elif kind == "img":
+                out.append(f"![{v[1]}]({v[0]})\n")
+            else:
+                head, rows = v
+                out.append("| " + " | ".join(head) + " |\n|" + "---|" * len(head) + "\n"
+                           + "".join("| " + " | ".join(c.replace("|", "\\|") for c in r) + " |\n" for r in rows))
+        return "\n".join(out)
+
+    def html(self) -> str:
+        e = html.escape
+        out = ["<!doctype html><html><head><meta charset='utf-8'><title>" + e(self.blocks[0][1]) + "</title>",
+               "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse}"
+               "td,th{border:1px solid #bbb;padding:2px 6px;text-align:right}th{background:#eee}"
+               ".failed{color:#b00;font-weight:bold}.ok{color:#070}img{max-width:100%}</style></head><body>"]
+        for kind, v in self.blocks:
+            if kind in ("h1", "h2"):
+                out.append(f"<{kind}>{e(v)}</{kind}>")
+            elif kind == "p":
+                out.append(f"<p>{e(v)}</p>")
+            elif kind == "pre":
+                out.append(f"<pre>{e(v)}</pre>")
+            elif kind == "img":
+                out.append(f"<p><img src='{e(v[0])}' alt='{e(v[1])}'></p>")
+            else:
+                head, rows = v
+                cells = "".join(f"<th>{e(h)}</th>" for h in head)
+                body = "".join("<tr>" + "".join(
+                    f"<td class='{'failed' if c == 'failed' else 'ok' if c == 'ok' else ''}'>{e(c)}</td>" for c in r)
+                    + "</tr>" for r in rows)
+                out.append(f"<table><tr>{cells}</tr>{body}</table>")
+        out.append("</body></html>")
+        return "\n".join(out)
+
+    def write(self, folder: Path, stem: str = "report") -> tuple[Path, Path]:
+        md, ht = folder / f"{stem}.md", folder / f"{stem}.html"
+        md.write_text(self.markdown())
+        ht.write_text(self.html())
+        return md, ht
+
+
+def plot_confusion(conf: np.ndarray, names: Sequence[str], title: str, path: Path) -> None:
+    plt = _mpl()
+    fig, ax = plt.subplots(figsize=(5.5, 4.8))
+    ax.imshow(conf, cmap="Blues")
+    for i in range(conf.shape[0]):
+        for j in range(conf.shape[1]):
+            ax.text(j, i, int(conf[i, j]), ha="center", va="center", fontsize=8,
+                    color="white" if conf[i, j] > conf.max() / 2 else "black")
+    ax.set_xticks(range(len(names)), [n[:10] for n in names], rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(len(names)), [n[:10] for n in names], fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_search(history: list[dict], path: Path) -> None:
+    plt = _mpl()
+    ep = [h["epoch"] for h in history]
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    ax.plot(ep, [h["val_macro_f1"] for h in history], "o-", label="val macro-F1 (argmax arch)")
+    ax.set_xlabel("search epoch")
+    ax.set_ylabel("macro-F1")
+    ax2 = ax.twinx()
+    ax2.plot(ep, [h["macs"] / 1e6 for h in history], "s--", color="tab:red", label="MMACs")
+    ax2.plot(ep, [h["peak_sram"] / 1e3 for h in history], "^:", color="tab:green", label="peak SRAM (kB)")
+    ax2.set_ylabel("MMACs / kB")
+    fig.legend(loc="upper center", ncol=3, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def pareto_mask(points: np.ndarray) -> np.ndarray:
+    """Non-dominated rows of ``points`` (columns: maximise first, minimise the rest)."""
+    n = len(points)
+    keep = np.ones(n, bool)
+    for i in range(n):
+        for j in range(n):
+            if i == j:
+                continue
+            better_eq = points[j, 0] >= points[i, 0] and np.all(points[j, 1:] <= points[i, 1:])
+            strictly = points[j, 0] > points[i, 0] or np.any(points[j, 1:] < points[i, 1:])
+            if better_eq and strictly:
+                keep[i] = False
+                break
+    return keep
+
+
+def plot_pareto(rows: list[dict], path: Path) -> None:
+    """macro-F1 vs MACs (marker size / colour: peak SRAM), Pareto-optimal runs joined."""
+    plt = _mpl()
+    f1 = np.array([r["macro_f1"] for r in rows])
+    macs = np.array([r["macs"] for r in rows], dtype=float)
+    sram = np.array([r["peak_sram"] for r in rows], dtype=float)
+    front = pareto_mask(np.stack([f1, macs, sram], 1))
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    sc = ax.scatter(macs / 1e6, f1, c=sram / 1e3, s=60, cmap="viridis", edgecolors="k")
+    order = np.argsort(macs[front])
+    ax.plot(macs[front][order] / 1e6, f1[front][order], "r--", lw=1, label="Pareto front (F1, MACs, SRAM)")
+    for r, x, y in zip(rows, macs / 1e6, f1):
+        ax.annotate(r["label"], (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    fig.colorbar(sc, label="peak SRAM (kB)")
+    ax.set_xlabel("MMACs")
+    ax.set_ylabel("test macro-F1 (float)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _fmt(v: Any) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.4f}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return str(v)
+
+
+def write_job_report(res, ctx: dict[str, Any], pareto_rows: list[dict] | None = None) -> tuple[Path, Path]:
+    """``report.md`` / ``report.html`` (+ PNGs) for one job (``res``: :class:`~harcore.nas.pipeline.JobResult`)."""
+    run, cfg = res.run_dir, res.config
+    doc = Doc(f"harcore search — {cfg.backbone} on {cfg.dataset or 'default'}")
+    doc.p(f"Budget: peak SRAM {_fmt(cfg.sram)} B, flash {_fmt(cfg.flash)} B, MACs {_fmt(cfg.macs)}. "
+          f"beta1 {cfg.beta1}, beta2 {cfg.beta2}, seed {cfg.seed}, preset {cfg.resolved_preset()}.")
+    failed = res.failed()
+    if failed:
+        doc.p("INCOMPLETE — " + "; ".join(f"stage '{s.name}' failed: {s.detail}" for s in failed))
+    doc.h("Stages")
+    doc.table(["stage", "status", "seconds", "detail"],
+              [[s.name, s.status, f"{s.seconds:.1f}", s.detail] for s in res.stages.values()])
+    if res.arch is not None:
+        doc.h("Architecture")
+        doc.p(res.arch.summary())
+        doc.table(["layer", "op", "kernel", "stride", "filters"],
+                  [[i, l["op"], l.get("kernel", "-"), l["stride"], l.get("filters", "-")]
+                   for i, l in enumerate(res.arch.layers)])
+    # float vs int8 vs target
+    fm, im, prof = ctx.get("float_metrics"), ctx.get("int8_metrics"), ctx.get("profile")
+    if prof is not None or fm is not None:
+        doc.h("Float vs int8 vs target")
+        t = prof.total if prof is not None else None
+        rows = [["test macro-F1", _fmt(fm.macro_f1 if fm else None), _fmt(im.macro_f1 if im else None), "-"],
+                ["test accuracy", _fmt(fm.accuracy if fm else None), _fmt(im.accuracy if im else None), "-"]]
+        if t is not None:
+            rows += [["MACs", _fmt(t.macs), _fmt(t.macs), _fmt(cfg.macs)],
+                     ["parameters", _fmt(t.params), _fmt(t.params), "-"],
+                     ["peak SRAM (B, int8 deployment)", "-", _fmt(t.peak_sram), _fmt(cfg.sram)],
+                     ["flash (B, int8 deployment)", "-", _fmt(t.flash), _fmt(cfg.flash)]]
+        doc.table(["figure", "float", "int8", "target"], rows)
+        if im is None:
+            st = res.stages.get("int8-eval")
+            doc.p(f"int8 metrics: not measured ({st.status}: {st.detail})" if st else "int8 metrics: not measured")
+    hist = res.stages.get("search").data.get("history") if res.stages.get("search") else None
+    if hist:
+        plot_search(hist, run / "search.png")
+        doc.h("Search")
+        doc.img("search.png", "search history")
+        doc.table(["epoch", "tau", "val F1", "MACs", "peak SRAM", "params", "sensors", "arch"],
+                  [[h["epoch"], f"{h['tau']:.2f}", f"{h['val_macro_f1']:.3f}", _fmt(h["macs"]), _fmt(h["peak_sram"]),
+                    _fmt(h["params"]), h["sensors"], h["arch"].split("| ", 1)[-1]] for h in hist])
+    if fm is not None:
+        plot_confusion(fm.confusion, fm.class_names or [str(i) for i in range(fm.num_classes)],
+                       "float, test split", run / "confusion_float.png")
+        doc.h("Confusion matrix")
+        doc.img("confusion_float.png", "confusion matrix (float)")
+        if im is not None:
+            plot_confusion(im.confusion, im.class_names or [str(i) for i in range(im.num_classes)],
+                           "int8, test split", run / "confusion_int8.png")
+            doc.img("confusion_int8.png", "confusion matrix (int8)")
+    if pareto_rows:
+        plot_pareto(pareto_rows, run / "pareto.png")
+        doc.h("Pareto front")
+        doc.img("pareto.png", "Pareto front")
+    if prof is not None:
+        doc.h("Per-layer cost (harcore.cost.profile, int8 CMSIS-NN deployment)")
+        doc.table(["#", "layer", "kind", "output", "MACs", "params", "flash B", "scratch B", "mem B", "deploy"],
+                  [[i, r.name, r.kind, "x".join(map(str, r.shape)), _fmt(r.macs), _fmt(r.params), _fmt(r.flash),
+                    _fmt(r.scratch), _fmt(r.mem), ("fused" if r.fused else "alias" if r.alias else "")
+                    + (" PEAK" if i == prof.total.peak_op else "")] for i, r in enumerate(prof.layers)])
+        doc.p(f"total: {prof.total.macs:,} MACs, {prof.total.params:,} params, {prof.total.flash:,} B flash, "
+              f"{prof.total.peak_sram:,} B peak SRAM. {prof.convention}")
+    return doc.write(run)
+
+
+def write_sweep_report(folder: Path, rows: list[dict], failures: list[dict], seconds: float) -> tuple[Path, Path]:
+    """Sweep summary: one row per run, the Pareto front (macro-F1 vs MACs vs peak SRAM) and its plot."""
+    doc = Doc("harcore search — sweep")
+    doc.p(f"{len(rows) + len(failures)} runs in {seconds:.0f} s wall time (Ray).")
+    if rows:
+        pts = np.array([[r["macro_f1"], r["macs"], r["peak_sram"]] for r in rows], dtype=float)
+        front = pareto_mask(pts)
+        plot_pareto(rows, folder / "pareto.png")
+        doc.h("Pareto front")
+        doc.img("pareto.png", "Pareto front")
+        doc.table(["run", "backbone", "beta1", "seed", "test macro-F1", "MACs", "params", "peak SRAM B", "flash B",
+                   "fits", "Pareto", "arch"],
+                  [[r["label"], r["backbone"], r["beta1"], r["seed"], f"{r['macro_f1']:.4f}", _fmt(r["macs"]),
+                    _fmt(r["params"]), _fmt(r["peak_sram"]), _fmt(r["flash"]), r["fits"], "yes" if f else "",
+                    r["arch"]] for r, f in zip(rows, front)])
+    if failures:
+        doc.h("Failed runs")
+        doc.table(["run", "stage", "why"], [[f["label"], f["stage"], f["detail"]] for f in failures])
+    return doc.write(folder, "sweep")
