@@ -47,6 +47,11 @@ def list_models() -> None:
         typer.echo(name)
 
 
+from harcore.nas.cli import search as _search  # noqa: E402  (the main job; torch is imported lazily)
+
+app.command("search")(_search)
+
+
 def main() -> None:
     app()
 
