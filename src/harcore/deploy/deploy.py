@@ -1,0 +1,257 @@
+"""``harcore deploy``: an int8 graph to firmware sources for a Cortex-M33 board.
+
+The output folder holds ``src/model.cpp`` (``harcore.quant.lower(g).emit_cpp()``: weights as const arrays
+in flash, the step program), ``src/harness_data.cpp`` (N real test windows quantized with the model's input
+qparams, the one static arena of ``program.arena_size`` bytes, the output buffer), ``CMakeLists.txt``
+(configures ``firmware/`` of the source tree for the chosen board, app ``infer``) and ``deploy.json``
+(what was deployed: board, budget check, windows' labels, qparams). It is written into a temporary folder
+beside ``out`` and moved into place at the end, so a refusal or an error never leaves a half-written folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .cgen import c_array
+from .toolchain import BOARDS, Board, firmware_dir
+
+__all__ = ["DeployError", "BudgetError", "UnsupportedOpError", "Deployment", "Budget", "FIRMWARE_OP_KINDS",
+           "deploy", "load_graph", "quantize_windows", "check_budget", "check_ops"]
+
+#: Op kinds of an int8 graph that the firmware runtime (src/cpp/runtime) executes.
+FIRMWARE_OP_KINDS = ("input", "conv", "linear", "activation", "pool", "add", "mul", "reshape", "transpose",
+                     "slice", "rnn", "softmax", "mean")
+
+
+class DeployError(ValueError):
+    """The graph cannot be deployed as asked (budget, op support, arguments, output folder)."""
+
+
+class BudgetError(DeployError):
+    """The model does not fit the board's flash or SRAM; the message carries the figures."""
+
+
+class UnsupportedOpError(DeployError):
+    """The graph holds an op the firmware runtime lacks."""
+
+
+@dataclass
+class Budget:
+    """Flash/SRAM of a deployment against a board: estimates before building (the image's real figures
+    come from ``arm-none-eabi-size`` after the build)."""
+    board: str
+    flash_capacity: int
+    ram_capacity: int
+    weights_flash: int         # the cost model's int8 flash estimate (weights, biases, requant tables)
+    windows_flash: int         # embedded test windows
+    harness_flash: int         # startup, console, kernels, runtime code (reserve)
+    arena: int                 # program.arena_size
+    harness_ram: int           # stack, newlib heap reserve, console/harness statics
+    peak_sram_estimate: int    # the cost model's peak SRAM
+
+    @property
+    def flash(self) -> int:
+        return self.weights_flash + self.windows_flash + self.harness_flash
+
+    @property
+    def ram(self) -> int:
+        return self.arena + self.harness_ram
+
+    @property
+    def fits(self) -> bool:
+        return self.flash <= self.flash_capacity and self.ram <= self.ram_capacity
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(asdict(self), flash=self.flash, ram=self.ram, fits=self.fits)
+
+
+@dataclass
+class Deployment:
+    """What ``deploy`` wrote."""
+    out: Path
+    board: str
+    windows: int
+    budget: Budget
+    labels: np.ndarray
+    inputs: np.ndarray        # (N, input_size) int8, in the model's input byte order
+    float_inputs: np.ndarray  # (N, C, T) float32, the windows before quantization
+    files: list[str] = field(default_factory=list)
+
+
+def load_graph(graph: Any):
+    """A QGraph from a QGraph or a path written by ``QGraph.save`` (errors name the file)."""
+    from harcore import quant
+
+    if isinstance(graph, (str, os.PathLike)):
+        p = Path(graph)
+        if not p.is_file():
+            raise DeployError(f"int8 graph file '{p}' not found")
+        return quant.load(p)
+    if not hasattr(graph, "graph") or not hasattr(graph, "qparams"):
+        raise DeployError(f"expected a harcore int8 graph (QGraph) or its file, got {type(graph).__name__}")
+    return graph
+
+
+def check_ops(qg) -> None:
+    """UnsupportedOpError naming every op whose kind the firmware runtime lacks."""
+    bad = [(op.name, op.kind) for op in qg.graph.ops if op.kind not in FIRMWARE_OP_KINDS]
+    if bad:
+        ops = ", ".join(f"'{n}' ({k})" for n, k in bad)
+        raise UnsupportedOpError(f"the firmware cannot run op(s) {ops}: the Cortex-M33 runtime executes only "
+                                 f"{', '.join(FIRMWARE_OP_KINDS)}")
+
+
+def quantize_windows(x: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    """Float windows to int8 with the input qparams: ``clamp(round(x / scale) + zp)``, TFLite's rounding
+    (half away from zero) in float32."""
+    v = np.asarray(x, np.float32) / np.float32(scale)
+    r = np.sign(v) * np.floor(np.abs(v) + np.float32(0.5))
+    return np.clip(r + zero_point, -128, 127).astype(np.int8)
+
+
+def check_budget(qg, program, board: Board, windows: int) -> Budget:
+    """The deployment's flash/SRAM estimate against ``board``; BudgetError with the figures if over."""
+    from harcore import cost
+
+    prof = cost.profile_graph(qg.graph)
+    b = Budget(board=board.name, flash_capacity=board.flash_bytes, ram_capacity=board.ram_bytes,
+               weights_flash=int(prof.total.flash), windows_flash=int(windows * program.input_size),
+               harness_flash=board.harness_flash_bytes, arena=int(program.arena_size),
+               harness_ram=board.harness_ram_bytes, peak_sram_estimate=int(prof.total.peak_sram))
+    if not b.fits:
+        parts = []
+        if b.flash > b.flash_capacity:
+            parts.append(f"flash {b.flash:,} B > {b.flash_capacity:,} B (weights {b.weights_flash:,} B by the cost "
+                         f"model + {windows} test windows {b.windows_flash:,} B + harness code {b.harness_flash:,} B)")
+        if b.ram > b.ram_capacity:
+            parts.append(f"SRAM {b.ram:,} B > {b.ram_capacity:,} B (arena {b.arena:,} B + harness "
+                         f"{b.harness_ram:,} B)")
+        raise BudgetError(f"the model does not fit {board.name}: " + "; ".join(parts))
+    return b
+
+
+def _default_windows(n: int, dataset: Any) -> tuple[np.ndarray, np.ndarray]:
+    from harcore import data
+
+    ds = data.load("default") if dataset is None else dataset
+    split = getattr(ds, "test", ds)
+    x, y = np.asarray(split.x, np.float32), np.asarray(split.y)
+    if n > len(x):
+        raise DeployError(f"--windows {n}: the test split has only {len(x)} windows")
+    return x[:n], y[:n]
+
+
+def _harness_source(inputs: np.ndarray, arena: int, output_size: int, profile_steps: bool) -> str:
+    n, size = inputs.shape
+    return "\n".join([
+        "// Generated by harcore deploy: the harness's test windows (int8, the model's input order) and arena.",
+        "#include <stdint.h>", "",
+        f"extern const int32_t harcore_harness_windows = {n};",
+        f"extern const int32_t harcore_harness_input_size = {size};",
+        f"extern const int32_t harcore_harness_output_size = {output_size};",
+        f"extern const int32_t harcore_harness_profile_steps = {int(profile_steps)};",
+        "extern const int8_t harcore_harness_inputs[];",
+        c_array("harcore_harness_inputs", inputs, static=False, align=4).rstrip(),
+        "// The one static arena: every tensor and kernel scratch lives here (program.arena_size bytes).",
+        f"alignas(8) int8_t harcore_arena[{max(arena, 4)}];",
+        f"extern const int32_t harcore_arena_capacity = {max(arena, 4)};",
+        f"alignas(4) int8_t harcore_harness_output[{max(output_size, 4)}];", ""])
+
+
+def _cmake_source(board: str, graph_name: str) -> str:
+    fw = firmware_dir().as_posix()
+    return f"""# Generated by harcore deploy ({graph_name}, board {board}). Build:
+#   cmake -S . -B build -G Ninja && cmake --build build     -> build/firmware/harcore-infer-{board}.elf
+# The kernels and the runtime are compiled from the harcore source tree ({fw}/..), never copied.
+cmake_minimum_required(VERSION 3.20)
+set(HARCORE_BOARD "{board}" CACHE STRING "qemu-m33 or stm32l552")
+set(HARCORE_APP "infer" CACHE STRING "")
+set(HARCORE_APP_DIR "${{CMAKE_CURRENT_LIST_DIR}}/src" CACHE PATH "")
+set(CMAKE_TOOLCHAIN_FILE "{fw}/cmake/arm-none-eabi.cmake")
+if(NOT CMAKE_BUILD_TYPE)
+  set(CMAKE_BUILD_TYPE Release CACHE STRING "" FORCE)
+endif()
+project(harcore_deploy C CXX ASM)
+add_subdirectory("{fw}" firmware)
+"""
+
+
+def deploy(graph: Any, *, board: str = "qemu-m33", out: str | os.PathLike, windows: int = 100, dataset: Any = None,
+           x: np.ndarray | None = None, y: np.ndarray | None = None, overwrite: bool = False,
+           profile_steps: bool = True) -> Deployment:
+    """Write firmware sources for ``graph`` (a QGraph or its file) on ``board`` into the folder ``out``.
+
+    The harness embeds ``windows`` real test windows: ``x``/``y`` if given (float (N, C, T) and labels), else
+    the test split of ``dataset`` (a ``harcore.data`` Dataset), else of ``harcore.data.load("default")``.
+    Raises BudgetError (with the figures) when the model does not fit, UnsupportedOpError for an op the
+    firmware lacks, DeployError for bad arguments or an existing ``out`` (unless ``overwrite``).
+    """
+    from harcore import quant
+
+    if board not in BOARDS:
+        raise DeployError(f"--board must be one of {', '.join(BOARDS)}, got {board!r}")
+    if not isinstance(windows, (int, np.integer)) or windows < 1:
+        raise DeployError(f"--windows must be a positive integer, got {windows!r}")
+    out = Path(out)
+    if out.exists() and not overwrite and (not out.is_dir() or any(out.iterdir())):
+        raise DeployError(f"output folder '{out}' exists and is not empty (pass overwrite=True / --force)")
+    graph_name = str(graph) if isinstance(graph, (str, os.PathLike)) else "QGraph"
+    qg = load_graph(graph)
+    check_ops(qg)
+    try:
+        program = quant.lower(qg)
+    except ValueError as e:
+        raise UnsupportedOpError(f"the firmware cannot run this graph: {e}") from None
+    budget = check_budget(qg, program, BOARDS[board], int(windows))
+
+    if x is None:
+        xf, labels = _default_windows(int(windows), dataset)
+    else:
+        xf = np.asarray(x, np.float32)[:windows]
+        labels = np.asarray(y)[:windows] if y is not None else np.full(len(xf), -1)
+        if len(xf) < windows:
+            raise DeployError(f"--windows {windows}: only {len(xf)} windows were given")
+    iq = program.input_qparams
+    xq = quantize_windows(xf, iq.scale, iq.zero_point)
+    inputs = xq.reshape(len(xq), -1)
+    if inputs.shape[1] != program.input_size:
+        raise DeployError(f"the windows have {inputs.shape[1]} values each, the model's input takes "
+                          f"{program.input_size} bytes")
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        (tmp / "src").mkdir()
+        (tmp / "src" / "model.cpp").write_text(program.emit_cpp(symbol="harcore_model"))
+        (tmp / "src" / "harness_data.cpp").write_text(
+            _harness_source(inputs, program.arena_size, program.output_size, profile_steps))
+        (tmp / "CMakeLists.txt").write_text(_cmake_source(board, graph_name))
+        meta = {
+            "format": "harcore-deployment", "version": 1, "graph": graph_name, "board": board,
+            "windows": int(len(inputs)), "labels": [int(v) for v in labels],
+            "input_qparams": [float(iq.scale), int(iq.zero_point)],
+            "output_qparams": [float(program.output_qparams.scale), int(program.output_qparams.zero_point)],
+            "input_size": int(program.input_size), "output_size": int(program.output_size),
+            "arena_size": int(program.arena_size), "budget": budget.to_dict(),
+        }
+        (tmp / "deploy.json").write_text(json.dumps(meta, indent=1))
+        files = sorted(str(p.relative_to(tmp)) for p in tmp.rglob("*") if p.is_file())
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
+            os.replace(out, old / out.name)
+            os.replace(tmp, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return Deployment(out, board, len(inputs), budget, np.asarray(labels), inputs, xf, files)
