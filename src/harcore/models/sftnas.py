@@ -208,6 +208,15 @@ class SftnasNet(nn.Module):
             x = block(x)                                     # (B, F, T', C)
         return self.tail(x)
 
+    def without_gather(self) -> "SftnasNet":
+        """The same network taking only the kept sensors ``(B, len(channels), T)`` as its input (what the
+        firmware reads: pruned sensors are never sampled). Shares no storage with ``self``."""
+        net = SftnasNet(self.channels, self.seq_len, self.num_classes,
+                        arch={"channels": list(range(self.channels)), "layers": self.arch["layers"]},
+                        backbone=self.backbone, tail=self.tail_cfg)
+        net.load_state_dict({k: v.clone() for k, v in self.state_dict().items()})
+        return net.train(self.training)
+
     def config(self) -> dict[str, Any]:
         """Everything :func:`harcore.models.create` needs to rebuild this network (JSON-serialisable)."""
         return {"name": "sftnas", "in_channels": self.in_channels, "seq_len": self.seq_len,

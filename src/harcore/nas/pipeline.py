@@ -153,17 +153,28 @@ def load_data(cfg: JobConfig):
     return ds
 
 
+def deploy_model(model) -> tuple[torch.nn.Module, list[int] | None]:
+    """The network the chip runs: with pruned sensors, the variant that takes only the kept ones (the firmware
+    never samples the others, and there is no gather to run). Returns it and the kept channel indices (None:
+    all)."""
+    if getattr(model, "gather", False):
+        return model.without_gather(), list(model.arch["channels"])
+    return model, None
+
+
 def stage_int8(model: torch.nn.Module, calib_x: np.ndarray, out: Path):
-    """PTQ with ``harcore.quant.quantize``; writes ``model.hq8``. Returns the QGraph."""
+    """PTQ with ``harcore.quant.quantize`` of :func:`deploy_model`; writes ``model.hq8``.
+    Returns the QGraph and the kept channels (``None``: all)."""
     try:
         from harcore import quant
     except ImportError as e:
         raise StageError(f"harcore.quant is not importable ({e})") from None
     if not hasattr(quant, "quantize"):
         raise StageError("harcore.quant.quantize is not available yet")
-    g = quant.quantize(model, calib_x)
+    net, channels = deploy_model(model)
+    g = quant.quantize(net, calib_x if channels is None else calib_x[:, channels])
     g.save(out / "model.hq8")
-    return g
+    return g, channels
 
 
 def stage_int8_eval(g, x: np.ndarray, y: np.ndarray, num_classes: int, class_names):
@@ -306,12 +317,15 @@ def run_job(cfg: JobConfig, *, resume: bool = False, console=None,
 
     def s_int8():
         ds = ctx["ds"]
-        ctx["qgraph"] = stage_int8(ctx["model"], ds.train.x[:512], run)
-        return f"PTQ (harcore.quant.quantize, 512 calibration windows) -> {run / 'model.hq8'}", {}
+        ctx["qgraph"], ch = stage_int8(ctx["model"], ds.train.x[:512], run)
+        ctx["sel"] = (lambda x: x) if ch is None else (lambda x: x[:, ch])
+        return (f"PTQ (harcore.quant.quantize, 512 calibration windows; post-training, harcore.quant has no QAT) "
+                f"-> {run / 'model.hq8'}; input: " + ("all sensors" if ch is None else f"kept sensors {ch}"),
+                {"input_channels": ch})
 
     def s_int8_eval():
         ds = ctx["ds"]
-        m = ctx["int8_metrics"] = stage_int8_eval(ctx["qgraph"], ds.test.x, ds.test.y, len(ds.classes),
+        m = ctx["int8_metrics"] = stage_int8_eval(ctx["qgraph"], ctx["sel"](ds.test.x), ds.test.y, len(ds.classes),
                                                   list(ds.classes))
         return f"int8 test macro-F1 {m.macro_f1:.4f}", {"metrics": m.to_dict()}
 
@@ -320,7 +334,7 @@ def run_job(cfg: JobConfig, *, resume: bool = False, console=None,
         return f"firmware sources in {run / 'firmware'}", {}
 
     def s_validate():
-        out = stage_validate(ctx["qgraph"], ctx["deployed"], ctx["ds"].test.x[:64])
+        out = stage_validate(ctx["qgraph"], ctx["deployed"], ctx["sel"](ctx["ds"].test.x[:64]))
         return f"validated on the emulated Cortex-M33: {out}", {"result": str(out)}
 
     for name, fn in (("data", s_data), ("budget", s_budget), ("search", s_search), ("derive", s_derive),
