@@ -51,6 +51,11 @@ from harcore.nas.cli import search as _search  # noqa: E402  (the main job; torc
 
 app.command("search")(_search)
 
+from harcore.deploy.cli import deploy as _deploy, validate as _validate  # noqa: E402
+
+app.command("deploy")(_deploy)
+app.command("validate")(_validate)
+
 
 def main() -> None:
     app()
