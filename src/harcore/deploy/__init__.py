@@ -1,9 +1,19 @@
 """harcore.deploy: int8 graphs to Cortex-M33 firmware sources, built, run under QEMU and validated.
 
+    >>> from harcore import deploy
+    >>> deploy.deploy("model.hq8", board="stm32l552", out="fw-out", windows=100)   # sources + CMakeLists
+    >>> r = deploy.validate("model.hq8", windows=100, float_model=net)            # QEMU vs host int8 vs float
+    >>> print(r.render()); r.bit_exact
+
 Firmware tooling lives in :mod:`harcore.deploy.toolchain` (build, size, run), the kernel self-test in
-:mod:`harcore.deploy.selftest`.
+:mod:`harcore.deploy.selftest`. Details: ``docs/firmware.md``.
 """
 
+from .deploy import (FIRMWARE_OP_KINDS, Budget, BudgetError, Deployment, DeployError, UnsupportedOpError, deploy,
+                     quantize_windows)
 from .toolchain import BOARDS, FirmwareError, ToolchainError
+from .validate import StepProfile, ValidationReport, validate
 
-__all__ = ["BOARDS", "FirmwareError", "ToolchainError"]
+__all__ = ["deploy", "validate", "Deployment", "ValidationReport", "StepProfile", "Budget", "BOARDS",
+           "FIRMWARE_OP_KINDS", "DeployError", "BudgetError", "UnsupportedOpError", "FirmwareError", "ToolchainError",
+           "quantize_windows"]

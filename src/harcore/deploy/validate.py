@@ -1,0 +1,249 @@
+"""``harcore validate``: the deployed image under QEMU against the host's int8 simulation, window by window.
+
+The report follows X-CUBE-AI's validate: outputs compared value by value (exact-match windows, differing
+values, max abs difference), accuracy and macro-F1 of the target, the host int8 simulation and — when the
+float model is passed — the float model, the image's flash/RAM from ``arm-none-eabi-size`` next to the cost
+model's estimates, and instructions per inference (QEMU TCG plugin; a proxy for cycles), per step too.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import toolchain
+from .deploy import Deployment, DeployError, deploy, load_graph
+
+__all__ = ["ValidationReport", "StepProfile", "validate", "parse_infer_output", "WEIGHTS_FLASH_TOLERANCE"]
+
+#: The cost model's weights flash estimate vs the model's linked read-only data (relative): the cost model
+#: counts weights, biases and requantization tables; the emitted source adds the step program and kernel
+#: argument structs.
+WEIGHTS_FLASH_TOLERANCE = 0.10
+
+_OUT = re.compile(r"^out (\d+) status=(-?\d+) cycles=(\d+) y=([0-9a-f]*)$")
+_STEP = re.compile(r"^step (\d+) kind=(-?\d+) cycles=(\d+)$")
+
+STEP_KIND_NAMES = {1: "conv", 2: "depthwise", 3: "fully_connected", 4: "max_pool", 5: "avg_pool", 6: "add",
+                   7: "mul", 8: "softmax", 9: "reduce_sum", 10: "clamp", 11: "lstm", 12: "gru", 13: "copy",
+                   14: "gather"}
+
+
+@dataclass
+class StepProfile:
+    index: int
+    kind: str
+    insns: int
+    layer: str = ""
+    macs: int = 0
+
+    @property
+    def insns_per_mac(self) -> float | None:
+        return self.insns / self.macs if self.macs else None
+
+
+@dataclass
+class ValidationReport:
+    """Target (QEMU) vs host int8 vs float; see the module docstring."""
+    graph: str
+    board: str
+    windows: int
+    exact_windows: int
+    differing_values: int
+    total_values: int
+    max_abs_diff: int
+    statuses_nonzero: int
+    accuracy: dict[str, float | None]
+    macro_f1: dict[str, float | None]
+    image: dict[str, int]
+    estimates: dict[str, Any]
+    insns_per_inference: dict[str, float]
+    steps: list[StepProfile] = field(default_factory=list)
+    target_outputs: np.ndarray | None = None
+    host_outputs: np.ndarray | None = None
+
+    @property
+    def bit_exact(self) -> bool:
+        return self.exact_windows == self.windows and self.statuses_nonzero == 0
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {k: v for k, v in asdict(self).items() if k not in ("target_outputs", "host_outputs", "steps")}
+        d["bit_exact"] = self.bit_exact
+        d["steps"] = [dict(asdict(s), insns_per_mac=s.insns_per_mac) for s in self.steps]
+        return d
+
+    def to_json(self, **kw: Any) -> str:
+        return json.dumps(self.to_dict(), **kw)
+
+    def render(self, width: int = 120) -> str:
+        """Rich tables (summary, metrics, memory, per-step instructions) as text."""
+        import io
+
+        from rich.console import Console
+        from rich.table import Table
+
+        buf = io.StringIO()
+        con = Console(file=buf, width=width, color_system=None, force_terminal=False)
+        t = Table(title=f"harcore validate — {self.graph} on {self.board} (QEMU mps2-an505)", show_header=False)
+        t.add_column("", no_wrap=True)
+        t.add_column("", justify="right", no_wrap=True)
+        t.add_row("windows", str(self.windows))
+        t.add_row("exact-match windows (target == host int8)", f"{self.exact_windows}/{self.windows}")
+        t.add_row("differing values", f"{self.differing_values}/{self.total_values}")
+        t.add_row("max abs difference (int8 LSB)", str(self.max_abs_diff))
+        t.add_row("non-zero invoke statuses", str(self.statuses_nonzero))
+        ipi = self.insns_per_inference
+        if ipi:
+            t.add_row("instructions / inference (mean, QEMU)", f"{ipi['mean']:,.0f}")
+        con.print(t)
+        m = Table(title="classification")
+        for col in ("", "target (int8, QEMU)", "host int8", "float"):
+            m.add_column(col, justify="right" if col else "left")
+        fmt = (lambda v: "—" if v is None else f"{v:.4f}")
+        m.add_row("accuracy", *(fmt(self.accuracy.get(k)) for k in ("target", "host_int8", "float")))
+        m.add_row("macro-F1", *(fmt(self.macro_f1.get(k)) for k in ("target", "host_int8", "float")))
+        con.print(m)
+        s = Table(title="memory (bytes)")
+        for col in ("", "image (arm-none-eabi-size)", "cost model / plan"):
+            s.add_column(col, justify="right" if col else "left")
+        e = self.estimates
+        s.add_row("flash (text + data)", f"{self.image['flash']:,}", f"{e['budget_flash']:,} (budget estimate)")
+        s.add_row("RAM (data + bss, incl. stack/heap)", f"{self.image['ram']:,}", f"{e['budget_ram']:,} (budget estimate)")
+        s.add_row("arena (linked symbol)", f"{e['arena_linked']:,}", f"{e['peak_sram']:,} (peak SRAM)")
+        s.add_row("model read-only data (linked)", f"{e['weights_linked']:,}", f"{e['weights_flash']:,} (flash)")
+        con.print(s)
+        if self.steps:
+            p = Table(title="instructions per step (window 0)")
+            for col, j in (("#", "right"), ("kind", "left"), ("layer", "left"), ("insns", "right"),
+                           ("MACs", "right"), ("insns/MAC", "right")):
+                p.add_column(col, justify=j, no_wrap=True)
+            for st in self.steps:
+                ipm = st.insns_per_mac
+                p.add_row(str(st.index), st.kind, st.layer, f"{st.insns:,}", f"{st.macs:,}" if st.macs else "",
+                          f"{ipm:.2f}" if ipm else "")
+            con.print(p)
+        return buf.getvalue()
+
+
+def parse_infer_output(text: str, windows: int, output_size: int) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int]]]:
+    """(outputs (N, output_size) int8, statuses (N,), [(step, kind)]) from the harness console."""
+    outs = np.zeros((windows, output_size), np.int8)
+    status = np.full(windows, -9999, np.int64)
+    seen = np.zeros(windows, bool)
+    steps: list[tuple[int, int]] = []
+    for line in text.splitlines():
+        m = _OUT.match(line.strip())
+        if m:
+            w = int(m.group(1))
+            y = np.frombuffer(bytes.fromhex(m.group(4)), np.int8)
+            if w >= windows or y.size != output_size:
+                raise toolchain.FirmwareError(f"harness output line for window {w} has {y.size} values, "
+                                              f"expected {output_size}")
+            outs[w], status[w], seen[w] = y, int(m.group(2)), True
+            continue
+        m = _STEP.match(line.strip())
+        if m:
+            steps.append((int(m.group(1)), int(m.group(2))))
+    if not seen.all():
+        missing = np.flatnonzero(~seen)
+        raise toolchain.FirmwareError(f"the harness printed no output for {missing.size} window(s) "
+                                      f"(first: {missing[:5].tolist()}); console tail:\n{text[-2000:]}")
+    return outs, status, steps
+
+
+def _metrics(pred: np.ndarray, labels: np.ndarray) -> tuple[float | None, float | None]:
+    from sklearn.metrics import f1_score
+
+    if labels.size == 0 or (labels < 0).any():
+        return None, None
+    return float(np.mean(pred == labels)), float(f1_score(labels, pred, average="macro", zero_division=0))
+
+
+def _host_int8(qg, dep: Deployment) -> np.ndarray:
+    """The host simulation's int8 outputs for exactly the bytes the firmware got."""
+    from harcore import quant
+
+    y = quant.simulate(qg, dep.float_inputs)
+    return np.asarray(y).reshape(dep.windows, -1).astype(np.int8)
+
+
+def _step_layers(program, n_steps: int) -> list[tuple[str, int]]:
+    """(layer name, MACs) per runtime step where the Program says which graph op a step runs."""
+    names = getattr(program, "step_ops", None) or [getattr(s, "op", "") for s in getattr(program, "steps", [])]
+    names = list(names) + [""] * (n_steps - len(names))
+    return [(str(n or ""), 0) for n in names[:n_steps]]
+
+
+def validate(graph: Any, *, windows: int = 100, dataset: Any = None, x: np.ndarray | None = None,
+             y: np.ndarray | None = None, float_model: Any = None, timeout: float = 300.0,
+             work_dir: str | Path | None = None) -> ValidationReport:
+    """Deploy ``graph`` for qemu-m33 into a temporary folder, build, run under QEMU with a time limit, compare
+    every window's int8 outputs with ``harcore.quant.simulate`` and report (see ValidationReport)."""
+    from harcore import cost, quant
+
+    toolchain.require_tools(qemu=True, host_cc=True)
+    graph_name = str(graph) if not hasattr(graph, "graph") else "QGraph"
+    qg = load_graph(graph)
+    with tempfile.TemporaryDirectory(prefix="harcore-validate-", dir=work_dir) as tmp:
+        dep = deploy(qg, board="qemu-m33", out=Path(tmp) / "deploy", windows=windows, dataset=dataset, x=x, y=y)
+        program = quant.lower(qg)
+        build = Path(tmp) / "deploy" / "build"
+        elf = toolchain.build_image(None, build, board="qemu-m33", app="infer", source_dir=dep.out)
+        run = toolchain.run_qemu(elf, timeout=timeout, count_insns=True)
+        outs, status, step_kinds = parse_infer_output(run.stdout, dep.windows, program.output_size)
+        if run.returncode not in (0, 1):
+            raise toolchain.FirmwareError(f"the harness exited with status {run.returncode}:\n{run.stdout[-2000:]}")
+        size = toolchain.image_size(elf)
+        syms = toolchain.symbol_sizes(elf)
+        map_file = elf.with_suffix(".map")
+        weights_linked = toolchain.linked_bytes(map_file, "model.cpp.obj")
+    host = _host_int8(qg, dep)
+    diff = np.abs(outs.astype(np.int32) - host.astype(np.int32))
+    prof = cost.profile_graph(qg.graph)
+
+    labels = np.asarray(dep.labels)
+    acc, f1 = {}, {}
+    acc["target"], f1["target"] = _metrics(outs.argmax(axis=1), labels)
+    acc["host_int8"], f1["host_int8"] = _metrics(host.argmax(axis=1), labels)
+    acc["float"], f1["float"] = None, None
+    if float_model is not None:
+        import torch
+
+        with torch.no_grad():
+            was = float_model.training
+            float_model.eval()
+            pf = float_model(torch.as_tensor(dep.float_inputs)).argmax(dim=1).numpy()
+            float_model.train(was)
+        acc["float"], f1["float"] = _metrics(pf, labels)
+
+    n = dep.windows
+    per_window = run.insns[:n]
+    steps: list[StepProfile] = []
+    prof_records = run.insns[n:]
+    if step_kinds and len(prof_records) == len(step_kinds) + 1:
+        layers = _step_layers(program, len(step_kinds))
+        macs_by_layer = {layer.name: layer.macs for layer in prof.layers}
+        for (i, kind), count, (layer, _) in zip(step_kinds, prof_records, layers):
+            steps.append(StepProfile(i, STEP_KIND_NAMES.get(kind, str(kind)), int(count), layer,
+                                     int(macs_by_layer.get(layer, 0))))
+    return ValidationReport(
+        graph=graph_name, board="qemu-m33", windows=n,
+        exact_windows=int(np.sum((diff == 0).all(axis=1) & (status == 0))),
+        differing_values=int(np.count_nonzero(diff)), total_values=int(diff.size),
+        max_abs_diff=int(diff.max()) if diff.size else 0, statuses_nonzero=int(np.count_nonzero(status)),
+        accuracy=acc, macro_f1=f1, image={k: v for k, v in size.to_dict().items() if k != "sections"},
+        estimates={
+            "peak_sram": int(prof.total.peak_sram), "weights_flash": int(prof.total.flash),
+            "arena_plan": int(program.arena_size), "arena_linked": int(syms.get("harcore_arena", 0)),
+            "weights_linked": int(weights_linked), "weights_tolerance": WEIGHTS_FLASH_TOLERANCE,
+            "budget_flash": int(dep.budget.flash), "budget_ram": int(dep.budget.ram),
+        },
+        insns_per_inference=({"mean": float(np.mean(per_window)), "min": int(min(per_window)),
+                              "max": int(max(per_window))} if per_window else {}),
+        steps=steps, target_outputs=outs, host_outputs=host)
