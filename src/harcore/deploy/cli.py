@@ -26,7 +26,7 @@ def deploy(
     from harcore.deploy import DeployError, FirmwareError, ToolchainError, deploy as do_deploy, toolchain
 
     try:
-        dep = do_deploy(graph, board=board, out=out, windows=windows, overwrite=force)
+        dep = do_deploy(graph, out, board=board, windows=windows, overwrite=force)
     except (DeployError, ValueError, FileNotFoundError) as e:
         _fail(str(e))
     b = dep.budget

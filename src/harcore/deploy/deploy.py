@@ -184,7 +184,7 @@ add_subdirectory("{fw}" firmware)
 """
 
 
-def deploy(graph: Any, *, board: str = "qemu-m33", out: str | os.PathLike, windows: int = 100, dataset: Any = None,
+def deploy(graph: Any, out: str | os.PathLike, *, board: str = "qemu-m33", windows: int = 100, dataset: Any = None,
            x: np.ndarray | None = None, y: np.ndarray | None = None, overwrite: bool = False,
            profile_steps: bool = True) -> Deployment:
     """Write firmware sources for ``graph`` (a QGraph or its file) on ``board`` into the folder ``out``.

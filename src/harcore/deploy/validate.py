@@ -180,29 +180,38 @@ def _step_layers(program, n_steps: int) -> list[tuple[str, int]]:
     return [(str(n or ""), 0) for n in names[:n_steps]]
 
 
-def validate(graph: Any, *, windows: int = 100, dataset: Any = None, x: np.ndarray | None = None,
-             y: np.ndarray | None = None, float_model: Any = None, timeout: float = 300.0,
+def validate(graph: Any, deployment: Deployment | None = None, x: np.ndarray | None = None, *, windows: int = 100,
+             y: np.ndarray | None = None, dataset: Any = None, float_model: Any = None, timeout: float = 300.0,
              work_dir: str | Path | None = None) -> ValidationReport:
-    """Deploy ``graph`` for qemu-m33 into a temporary folder, build, run under QEMU with a time limit, compare
-    every window's int8 outputs with ``harcore.quant.simulate`` and report (see ValidationReport)."""
+    """Build ``graph`` for qemu-m33, run it under QEMU with a time limit, compare every window's int8 outputs
+    with ``harcore.quant.simulate`` and report (see ValidationReport).
+
+    The windows: those of ``deployment`` (a qemu-m33 ``deploy`` result, built as it is), else ``x``/``y``
+    (float (N, C, T) windows and labels; all of them), else ``windows`` test windows of ``dataset`` or of
+    ``harcore.data.load("default")``. Everything is built in a temporary folder.
+    """
     from harcore import cost, quant
 
     toolchain.require_tools(qemu=True, host_cc=True)
     graph_name = str(graph) if not hasattr(graph, "graph") else "QGraph"
     qg = load_graph(graph)
     with tempfile.TemporaryDirectory(prefix="harcore-validate-", dir=work_dir) as tmp:
-        dep = deploy(qg, board="qemu-m33", out=Path(tmp) / "deploy", windows=windows, dataset=dataset, x=x, y=y)
+        if deployment is not None and deployment.board == "qemu-m33" and x is None:
+            dep = deployment
+        else:
+            if deployment is not None and x is None:
+                x, y = deployment.float_inputs, deployment.labels
+            n = len(x) if x is not None else windows
+            dep = deploy(qg, Path(tmp) / "deploy", board="qemu-m33", windows=n, dataset=dataset, x=x, y=y)
         program = quant.lower(qg)
-        build = Path(tmp) / "deploy" / "build"
-        elf = toolchain.build_image(None, build, board="qemu-m33", app="infer", source_dir=dep.out)
+        elf = toolchain.build_image(None, Path(tmp) / "build", board="qemu-m33", app="infer", source_dir=dep.out)
         run = toolchain.run_qemu(elf, timeout=timeout, count_insns=True)
         outs, status, step_kinds = parse_infer_output(run.stdout, dep.windows, program.output_size)
         if run.returncode not in (0, 1):
             raise toolchain.FirmwareError(f"the harness exited with status {run.returncode}:\n{run.stdout[-2000:]}")
         size = toolchain.image_size(elf)
         syms = toolchain.symbol_sizes(elf)
-        map_file = elf.with_suffix(".map")
-        weights_linked = toolchain.linked_bytes(map_file, "model.cpp.obj")
+        weights_linked = toolchain.linked_bytes(elf.with_suffix(".map"), "model.cpp.obj")
     host = _host_int8(qg, dep)
     diff = np.abs(outs.astype(np.int32) - host.astype(np.int32))
     prof = cost.profile_graph(qg.graph)
