@@ -8,7 +8,9 @@
 Specification: ``docs/int8.md``.
 """
 
+from harcore.quant.lower import Program, lower
 from harcore.quant.ptq import quantize
 from harcore.quant.qgraph import FORMAT, VERSION, QGraph, QOp, QParams, load
+from harcore.quant.simulate import simulate
 
-__all__ = ["quantize", "QGraph", "QOp", "QParams", "load", "FORMAT", "VERSION"]
+__all__ = ["quantize", "lower", "simulate", "Program", "QGraph", "QOp", "QParams", "load", "FORMAT", "VERSION"]

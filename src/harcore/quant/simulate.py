@@ -1,0 +1,69 @@
+"""``simulate``: run an int8 graph batch-wise on the C++ runtime (the firmware's ``harcore::rt::invoke``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from harcore.quant.lower import Program, lower
+from harcore.quant.qgraph import QGraph
+
+__all__ = ["simulate", "quantize_input", "program"]
+
+
+def program(g: QGraph) -> Program:
+    """The lowered program of ``g``, built once and kept on the graph object."""
+    p = getattr(g, "_program", None)
+    if p is None:
+        p = lower(g)
+        g._program = p  # type: ignore[attr-defined]
+    return p
+
+
+def quantize_input(g: QGraph, x: Any) -> np.ndarray:
+    """Float windows (N, *input shape) -> int8 with the graph's input quantization (int8 input passes through)."""
+    shape = g.graph.tensors[g.graph.ops[0].output].shape
+    a = np.asarray(x)
+    if a.shape[1:] != tuple(shape):
+        if a.shape == tuple(shape):
+            a = a[None]
+        else:
+            raise ValueError(f"simulate: input must have shape (N, {', '.join(map(str, shape))}), got {a.shape}")
+    if a.dtype == np.int8:
+        return a
+    if not np.issubdtype(a.dtype, np.floating):
+        raise ValueError(f"simulate: input must be float windows or int8, got dtype {a.dtype}")
+    q = g.input_qparams
+    return np.clip(np.round(a.astype(np.float64) / q.scale) + q.zero_point, -128, 127).astype(np.int8)
+
+
+def simulate(g: QGraph, x: Any, *, dequantize: bool = False, return_intermediates: bool = False):
+    """Run ``g`` on windows ``x`` (N, C, T) float (quantized with the input qparams) or int8.
+
+    Returns the int8 outputs (N, *output shape); with ``dequantize`` also the dequantized float outputs, with
+    ``return_intermediates`` also a dict op name -> int8 output of that op (N, *its shape), in this order
+    as a tuple.
+    """
+    p = program(g)
+    xq = quantize_input(g, x)
+    n = xq.shape[0]
+    phys = np.empty((n, p.input_size), np.int8)
+    phys[:, p.input_offsets] = xq.reshape(n, -1)
+    out, caps = p.core().run(phys, return_intermediates)
+    out_shape = g.graph.tensors[g.graph.outputs[0]].shape
+    y = np.asarray(out).reshape(n, *out_shape)
+    res: list[Any] = [y]
+    if dequantize:
+        q = g.output_qparams
+        res.append((y.astype(np.float64) - q.zero_point) * q.scale)
+    if return_intermediates:
+        writer = {s.output: i for i, s in enumerate(p.steps)}
+        inter: dict[str, np.ndarray] = {}
+        for op in g.graph.ops:
+            b, offs = p.tensor_loc[op.output]
+            shape = g.graph.tensors[op.output].shape
+            src = phys if b == p.input_buf and b not in writer else np.asarray(caps[writer[b]])
+            inter[op.name] = src[:, offs].reshape(n, *shape)
+        res.append(inter)
+    return res[0] if len(res) == 1 else tuple(res)
