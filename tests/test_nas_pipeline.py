@@ -1,0 +1,131 @@
+"""The main job (harcore search): stages, report, failures shown, budget error, resume after a kill, Ray sweep."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from harcore.nas.pipeline import JobConfig, run_job
+
+torch.set_num_threads(1)
+
+
+def quiet_console():
+    import io
+
+    from rich.console import Console
+
+    return Console(file=io.StringIO(), width=200, color_system=None)
+
+
+def tiny(tmp_path: Path, **kw) -> JobConfig:
+    base = dict(backbone="deepconvlstm", filters=4, search_epochs=1, finetune_epochs=1, out=str(tmp_path / "run"),
+                progress=False)
+    base.update(kw)
+    return JobConfig(**base)
+
+
+@pytest.mark.sanitize
+def test_job_runs_every_stage_and_reports_each_honestly(tmp_path):
+    con = quiet_console()
+    res = run_job(tiny(tmp_path), console=con)
+    st = res.stages
+    for name in ("data", "budget", "search", "derive", "finetune", "evaluate", "fit", "report"):
+        assert st[name].status == "ok", (name, st[name].detail)
+    # int8 / firmware stages: either they ran, or they failed / were skipped with a reason — never silently
+    for name in ("int8", "int8-eval", "deploy", "validate"):
+        assert st[name].status in ("ok", "failed", "skipped")
+        if st[name].status != "ok":
+            assert st[name].detail
+    out = con.file.getvalue()
+    for s in res.failed():
+        assert f"{s.name} FAILED" in out and "INCOMPLETE" in out
+        assert f"stage '{s.name}' failed" in (res.run_dir / "report.md").read_text()
+    job = json.loads((res.run_dir / "job.json").read_text())
+    assert job["stages"]["derive"]["status"] == "ok"
+    md = (res.run_dir / "report.md").read_text()
+    assert "## Per-layer cost" in md and "confusion_float.png" in md and "## Float vs int8 vs target" in md
+    assert (res.run_dir / "report.html").read_text().startswith("<!doctype html>")
+    for png in ("confusion_float.png", "search.png"):
+        assert (res.run_dir / png).stat().st_size > 1000
+    # the derived model was saved as an ordinary reloadable model, and its cost is what the report says
+    from harcore.cost import profile
+    from harcore.models import sftnas
+
+    m = sftnas.load(res.run_dir / "model.pt")
+    assert profile(m, (9, 128)).total.macs == job["stages"]["derive"]["data"]["total"]["macs"]
+
+
+def test_impossible_budget_fails_the_budget_stage_before_searching(tmp_path):
+    con = quiet_console()
+    res = run_job(tiny(tmp_path, sram=500), console=con)
+    assert res.stages["budget"].status == "failed"
+    assert "impossible budget: --sram 500B is below" in res.stages["budget"].detail
+    assert res.stages["search"].status == "skipped" and not (res.run_dir / "search_last.pt").exists()
+    assert "budget FAILED" in con.file.getvalue()
+
+
+def test_cli_bad_size_is_a_usage_error():
+    from typer.testing import CliRunner
+
+    from harcore.cli import app
+
+    r = CliRunner().invoke(app, ["search", "--sram", "lots"])
+    assert r.exit_code == 2 and "is not a size" in r.output
+
+
+@pytest.mark.slow
+def test_killed_cli_run_resumes_where_it_stopped(tmp_path):
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "harcore.cli", "search", "--backbone", "deepconvlstm", "--filters", "4",
+           "--epochs", "4", "--finetune-epochs", "1", "--out", str(out)]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True)
+    ck = out / "search_last.pt"
+    t0 = time.time()
+    while not ck.exists() and time.time() - t0 < 240 and p.poll() is None:
+        time.sleep(0.2)
+    assert ck.exists(), "no checkpoint was written"
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    done = torch.load(ck, weights_only=False)["epoch"]
+    assert 1 <= done < 4, done
+    r = subprocess.run(cmd + ["--resume"], capture_output=True, text=True, env=env, timeout=600)
+    job = json.loads((out / "job.json").read_text())
+    search = job["stages"]["search"]
+    assert search["status"] == "ok", r.stdout + r.stderr
+    assert search["data"]["resumed_from_epoch"] == done
+    assert [h["epoch"] for h in search["data"]["history"]] == [1, 2, 3, 4]
+    assert f"resumed after epoch {done}" in r.stdout
+
+
+@pytest.mark.slow
+def test_ray_sweep_two_workers_pareto(tmp_path):
+    from harcore.nas.sweep import run_sweep
+
+    base = tiny(tmp_path, out=str(tmp_path / "sweep"))
+    r = run_sweep(base, beta1s=[0.0, 10.0], seeds=[0], parallel=2)
+    assert not r["failures"], r["failures"]
+    assert sorted(x["label"] for x in r["runs"]) == ["deepconvlstm_beta1-0_seed0", "deepconvlstm_beta1-10_seed0"]
+    for x in r["runs"]:
+        assert (Path(x["run_dir"]) / "report.md").exists() and (Path(x["run_dir"]) / "job.log").exists()
+    assert (tmp_path / "sweep" / "pareto.png").stat().st_size > 1000
+    assert "## Pareto front" in (tmp_path / "sweep" / "sweep.md").read_text()
+
+
+def test_pareto_mask_keeps_exactly_the_non_dominated_runs():
+    import numpy as np
+
+    from harcore.nas.report import pareto_mask
+
+    # (macro-F1 up, MACs down, SRAM down)
+    pts = np.array([[0.90, 100, 10], [0.85, 50, 10], [0.80, 60, 10], [0.90, 100, 12], [0.70, 40, 20]])
+    assert pareto_mask(pts).tolist() == [True, True, False, False, True]
