@@ -17,8 +17,9 @@ install-test:
 	$(PIP) install -q -e ".[test,oracle]"
 	$(PIP) install -q --no-deps tf-keras==2.21.0   # Keras 2, for the fused LSTM; its metadata asks for full tensorflow
 
+# the main job on the built-in data: search, fine-tune, int8, firmware, report in runs/demo (a few minutes)
 demo: install
-	harcore profile tinyhar
+	harcore search --out runs/demo
 
 test: install-test
 	$(PY) -m pytest -q
