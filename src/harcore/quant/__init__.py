@@ -12,5 +12,6 @@ from harcore.quant.lower import Program, lower
 from harcore.quant.ptq import quantize
 from harcore.quant.qgraph import FORMAT, VERSION, QGraph, QOp, QParams, load
 from harcore.quant.simulate import simulate
+from harcore.quant.tflite_export import to_tflite
 
-__all__ = ["quantize", "lower", "simulate", "Program", "QGraph", "QOp", "QParams", "load", "FORMAT", "VERSION"]
+__all__ = ["quantize", "lower", "simulate", "to_tflite", "Program", "QGraph", "QOp", "QParams", "load", "FORMAT", "VERSION"]
