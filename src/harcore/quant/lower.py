@@ -591,23 +591,51 @@ class _Lowerer:
         p.bufs[ob].last = max(n - 1, 0)
         if ib == ob:
             p.bufs[ib].first, p.bufs[ib].last = 0, max(n - 1, 0)
-        placed: list[_Buf] = []
-        order = sorted((bf for bf in p.bufs if bf.last >= 0 and bf.size > 0), key=lambda bf: (-bf.size, bf.first))
-        for bf in order:
-            live = sorted((o for o in placed if not (o.last < bf.first or o.first > bf.last)), key=lambda o: o.offset)
-            off = 0
-            for o in live:
-                off = -(-off // bf.align) * bf.align
-                if off + bf.size <= o.offset:
-                    break
-                off = max(off, o.offset + o.size)
-            off = -(-off // bf.align) * bf.align
-            bf.offset = off
-            placed.append(bf)
+        live_bufs = [bf for bf in p.bufs if bf.last >= 0 and bf.size > 0]
+        # TFLM-style greedy placement; several orders are tried and the smallest arena kept, since no single
+        # order reaches the live-size lower bound on every graph
+        orders = [
+            lambda bf: (-bf.size, bf.first),
+            lambda bf: (bf.first, -bf.size),
+            lambda bf: (-(bf.last - bf.first + 1) * bf.size, bf.first),
+            lambda bf: (-(bf.last - bf.first), -bf.size),
+            lambda bf: (bf.first, bf.last),
+        ]
+        n_steps = max(len(p.steps), 1)
+        bound = max((sum(bf.size for bf in live_bufs if bf.first <= i <= bf.last) for i in range(n_steps)), default=0)
+        candidates = [sorted(live_bufs, key=key) for key in orders]
+        rng = np.random.default_rng(0)  # deterministic: the same graph always gets the same plan
+        best: dict[int, int] | None = None
+        best_size = 0
+        for k in range(len(candidates) + 400):
+            order = candidates[k] if k < len(candidates) else [live_bufs[j] for j in rng.permutation(len(live_bufs))]
+            offsets = self._place(order)
+            size = max((offsets[id(bf)] + bf.size for bf in live_bufs), default=0)
+            if best is None or size < best_size:
+                best, best_size = offsets, size
+            if best_size <= bound:
+                break
         for bf in p.bufs:
-            if bf.offset < 0:
-                bf.offset = 0
-        p.arena_size = max((bf.offset + bf.size for bf in placed), default=0)
+            bf.offset = best.get(id(bf), 0) if best else 0
+        p.arena_size = best_size
+
+    @staticmethod
+    def _place(order: list[_Buf]) -> dict[int, int]:
+        placed: list[tuple[_Buf, int]] = []
+        offsets: dict[int, int] = {}
+        for bf in order:
+            live = sorted(((o, off) for o, off in placed if not (o.last < bf.first or o.first > bf.last)),
+                          key=lambda t: t[1])
+            off = 0
+            for o, o_off in live:
+                off = -(-off // bf.align) * bf.align
+                if off + bf.size <= o_off:
+                    break
+                off = max(off, o_off + o.size)
+            off = -(-off // bf.align) * bf.align
+            offsets[id(bf)] = off
+            placed.append((bf, off))
+        return offsets
 
 
 def lower(g: QGraph) -> Program:
