@@ -64,7 +64,7 @@ BREAKDOWN_UCI = {
 }
 
 ALL = [(n, {}) for n in ["attend_discriminate", "cnn", "cnn_student", "deepconvlstm", "mlp_har",
-                         "mubiconvlstm", "tinierhar", "tinyhar"]] + [("deepconvlstm", {"variant": "teco"})]
+                         "mubiconvlstm", "sftnas", "tinierhar", "tinyhar"]] + [("deepconvlstm", {"variant": "teco"})]
 
 
 def _id(case) -> str:
