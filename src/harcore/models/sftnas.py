@@ -22,7 +22,7 @@ and fuses the ReLU at int8 deployment, so it costs nothing on the chip.
 ``arch["channels"]`` are the kept input channels (the model still takes the full ``(B, in_channels, T)``
 window and gathers them; when all are kept there is no gather). Each layer is ``{"op": "conv", "kernel",
 "stride", "filters"}`` or ``{"op": "identity", "stride": 1}``; extra keys (e.g. the kept filter indices a
-search recorded) are ignored here.
+search recorded) are ignored here. Without ``arch``, :func:`default_arch` (unsearched) is built.
 """
 
 from __future__ import annotations
@@ -38,6 +38,19 @@ from .attend_discriminate import SelfAttention, TemporalAttention
 from .tinyhar import CrossChannelSelfAttention, TemporalWeightedAggregation
 
 BACKBONES = ("tinyhar", "deepconvlstm", "attend_discriminate")
+#: Filters of each backbone's original first stage (TinyHAR 20, DeepConvLSTM / A&D 64).
+DEFAULT_FILTERS = {"tinyhar": 20, "deepconvlstm": 64, "attend_discriminate": 64}
+
+
+def default_arch(in_channels: int, seq_len: int, backbone: str = "tinyhar") -> dict[str, Any]:
+    """A neutral, unsearched architecture (``arch=None``): every sensor; ``N = floor(log2(seq_len/4))`` (at least
+    1) stride-2 convs with k = 5 and the backbone's original filter count, interleaved with identities."""
+    n = max(1, (max(seq_len, 1) // 4).bit_length() - 1)
+    f = DEFAULT_FILTERS.get(backbone, 20)
+    layers: list[dict[str, Any]] = []
+    for _ in range(n):
+        layers += [{"op": "conv", "kernel": 5, "stride": 2, "filters": f}, {"op": "identity", "stride": 1}]
+    return {"channels": list(range(in_channels)), "layers": layers}
 
 _REFERENCE = {
     "paper": "Y. Zhou et al., 'Enhancing Efficiency in HAR Models: NAS Meets Pruning' (SFTNAS)",
@@ -177,11 +190,13 @@ def check_arch(arch: Mapping[str, Any], in_channels: int, seq_len: int) -> tuple
 class SftnasNet(nn.Module):
     """An SFTNAS-searched first stage (kept sensors, conv k/stride/filters per layer) + a backbone's later stages."""
 
-    def __init__(self, in_channels: int, seq_len: int, num_classes: int, *, arch: Mapping[str, Any],
+    def __init__(self, in_channels: int, seq_len: int, num_classes: int, *, arch: Mapping[str, Any] | None = None,
                  backbone: str = "tinyhar", tail: Mapping[str, Any] | None = None):
         super().__init__()
         if backbone not in BACKBONES:
             raise ValueError(f"sftnas: unknown backbone {backbone!r}; available: {', '.join(BACKBONES)}")
+        if arch is None:
+            arch = default_arch(in_channels, seq_len, backbone)
         channels, layers = check_arch(arch, in_channels, seq_len)
         self.arch = {"channels": channels, "layers": layers}
         self.backbone = backbone

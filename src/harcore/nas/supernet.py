@@ -24,13 +24,10 @@ import torch
 import torch.nn as nn
 
 from harcore.cost import KERNELS, SftnasSpace, sftnas_strides
-from harcore.models.sftnas import BACKBONES, conv_block, make_tail
+from harcore.models.sftnas import BACKBONES, DEFAULT_FILTERS, conv_block, make_tail
 
 from .dcs import DCS, THRESHOLD, ste_binarize
 from .gumbel import gumbel_choices
-
-#: Full-size filters of each backbone's first stage (the originals: TinyHAR 20, DeepConvLSTM / A&D 64).
-DEFAULT_FILTERS = {"tinyhar": 20, "deepconvlstm": 64, "attend_discriminate": 64}
 
 ALPHA_INIT = 1e-3
 
