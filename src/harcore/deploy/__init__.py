@@ -9,11 +9,9 @@ Firmware tooling lives in :mod:`harcore.deploy.toolchain` (build, size, run), th
 :mod:`harcore.deploy.selftest`. Details: ``docs/firmware.md``.
 """
 
-from .deploy import (FIRMWARE_OP_KINDS, Budget, BudgetError, Deployment, DeployError, UnsupportedOpError, deploy,
-                     quantize_windows)
+from .deploy import (FIRMWARE_OP_KINDS, Budget, BudgetError, Deployment, DeployError, UnsupportedOpError, deploy)
 from .toolchain import BOARDS, FirmwareError, ToolchainError
 from .validate import StepProfile, ValidationReport, validate
 
 __all__ = ["deploy", "validate", "Deployment", "ValidationReport", "StepProfile", "Budget", "BOARDS",
-           "FIRMWARE_OP_KINDS", "DeployError", "BudgetError", "UnsupportedOpError", "FirmwareError", "ToolchainError",
-           "quantize_windows"]
+           "FIRMWARE_OP_KINDS", "DeployError", "BudgetError", "UnsupportedOpError", "FirmwareError", "ToolchainError"]

@@ -24,7 +24,7 @@ from .cgen import c_array
 from .toolchain import BOARDS, Board, firmware_dir
 
 __all__ = ["DeployError", "BudgetError", "UnsupportedOpError", "Deployment", "Budget", "FIRMWARE_OP_KINDS",
-           "deploy", "load_graph", "quantize_windows", "check_budget", "check_ops"]
+           "deploy", "load_graph", "check_budget", "check_ops"]
 
 #: Op kinds of an int8 graph that the firmware runtime (src/cpp/runtime) executes.
 FIRMWARE_OP_KINDS = ("input", "conv", "linear", "activation", "pool", "add", "mul", "reshape", "transpose",
@@ -81,8 +81,9 @@ class Deployment:
     windows: int
     budget: Budget
     labels: np.ndarray
-    inputs: np.ndarray        # (N, input_size) int8, in the model's input byte order
+    inputs: np.ndarray        # (N, input_size) int8, in the runtime's input byte order (what the image embeds)
     float_inputs: np.ndarray  # (N, C, T) float32, the windows before quantization
+    int8_inputs: np.ndarray   # (N, C, T) int8, quantized with the input qparams (logical order)
     files: list[str] = field(default_factory=list)
 
 
@@ -109,14 +110,6 @@ def check_ops(qg) -> None:
                                  f"{', '.join(FIRMWARE_OP_KINDS)}")
 
 
-def quantize_windows(x: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
-    """Float windows to int8 with the input qparams: ``clamp(round(x / scale) + zp)``, TFLite's rounding
-    (half away from zero) in float32."""
-    v = np.asarray(x, np.float32) / np.float32(scale)
-    r = np.sign(v) * np.floor(np.abs(v) + np.float32(0.5))
-    return np.clip(r + zero_point, -128, 127).astype(np.int8)
-
-
 def check_budget(qg, program, board: Board, windows: int) -> Budget:
     """The deployment's flash/SRAM estimate against ``board``; BudgetError with the figures if over."""
     from harcore import cost
@@ -138,6 +131,38 @@ def check_budget(qg, program, board: Board, windows: int) -> Budget:
     return b
 
 
+def _lower(qg):
+    """``harcore.quant.lower`` (the int8 core's contract), cached on the graph as simulate does."""
+    from harcore.quant.simulate import program
+
+    return program(qg)
+
+
+def _quantize_input(qg, xf: np.ndarray) -> np.ndarray:
+    """(N, C, T) float -> int8 exactly as harcore.quant.simulate quantizes its input."""
+    from harcore.quant.simulate import quantize_input
+
+    try:
+        return quantize_input(qg, xf)
+    except ValueError as e:
+        raise DeployError(f"the test windows do not fit the model: {e}") from None
+
+
+def _physical_input(program, xq: np.ndarray) -> np.ndarray:
+    """The int8 windows in the byte order invoke() expects (``program.input_offsets``, the runtime's layout)."""
+    n = len(xq)
+    flat = xq.reshape(n, -1)
+    if flat.shape[1] != program.input_size:
+        raise DeployError(f"the windows have {flat.shape[1]} values each, the model's input takes "
+                          f"{program.input_size} bytes")
+    offs = getattr(program, "input_offsets", None)
+    if offs is None or len(offs) == 0:
+        return np.ascontiguousarray(flat)
+    phys = np.zeros((n, program.input_size), np.int8)
+    phys[:, np.asarray(offs)] = flat
+    return phys
+
+
 def _default_windows(n: int, dataset: Any) -> tuple[np.ndarray, np.ndarray]:
     from harcore import data
 
@@ -146,7 +171,9 @@ def _default_windows(n: int, dataset: Any) -> tuple[np.ndarray, np.ndarray]:
     x, y = np.asarray(split.x, np.float32), np.asarray(split.y)
     if n > len(x):
         raise DeployError(f"--windows {n}: the test split has only {len(x)} windows")
-    return x[:n], y[:n]
+    # evenly spaced over the split (which is ordered by subject and activity), so every class shows up
+    idx = np.round(np.linspace(0, len(x) - 1, n)).astype(np.int64)
+    return x[idx], y[idx]
 
 
 def _harness_source(inputs: np.ndarray, arena: int, output_size: int, profile_steps: bool) -> str:
@@ -194,8 +221,6 @@ def deploy(graph: Any, out: str | os.PathLike, *, board: str = "qemu-m33", windo
     Raises BudgetError (with the figures) when the model does not fit, UnsupportedOpError for an op the
     firmware lacks, DeployError for bad arguments or an existing ``out`` (unless ``overwrite``).
     """
-    from harcore import quant
-
     if board not in BOARDS:
         raise DeployError(f"--board must be one of {', '.join(BOARDS)}, got {board!r}")
     if not isinstance(windows, (int, np.integer)) or windows < 1:
@@ -207,7 +232,7 @@ def deploy(graph: Any, out: str | os.PathLike, *, board: str = "qemu-m33", windo
     qg = load_graph(graph)
     check_ops(qg)
     try:
-        program = quant.lower(qg)
+        program = _lower(qg)
     except ValueError as e:
         raise UnsupportedOpError(f"the firmware cannot run this graph: {e}") from None
     budget = check_budget(qg, program, BOARDS[board], int(windows))
@@ -220,12 +245,8 @@ def deploy(graph: Any, out: str | os.PathLike, *, board: str = "qemu-m33", windo
         if len(xf) < windows:
             raise DeployError(f"--windows {windows}: only {len(xf)} windows were given")
     iq = program.input_qparams
-    xq = quantize_windows(xf, iq.scale, iq.zero_point)
-    inputs = xq.reshape(len(xq), -1)
-    if inputs.shape[1] != program.input_size:
-        raise DeployError(f"the windows have {inputs.shape[1]} values each, the model's input takes "
-                          f"{program.input_size} bytes")
-
+    xq = _quantize_input(qg, xf)
+    inputs = _physical_input(program, xq)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
@@ -254,4 +275,4 @@ def deploy(graph: Any, out: str | os.PathLike, *, board: str = "qemu-m33", windo
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return Deployment(out, board, len(inputs), budget, np.asarray(labels), inputs, xf, files)
+    return Deployment(out, board, len(inputs), budget, np.asarray(labels), inputs, xf, xq, files)

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from . import toolchain
-from .deploy import Deployment, DeployError, deploy, load_graph
+from .deploy import Deployment, _lower, deploy, load_graph
 
 __all__ = ["ValidationReport", "StepProfile", "validate", "parse_infer_output", "WEIGHTS_FLASH_TOLERANCE"]
 
@@ -167,9 +167,9 @@ def _metrics(pred: np.ndarray, labels: np.ndarray) -> tuple[float | None, float 
 
 def _host_int8(qg, dep: Deployment) -> np.ndarray:
     """The host simulation's int8 outputs for exactly the bytes the firmware got."""
-    from harcore import quant
+    from harcore.quant.simulate import simulate
 
-    y = quant.simulate(qg, dep.float_inputs)
+    y = simulate(qg, dep.int8_inputs)
     return np.asarray(y).reshape(dep.windows, -1).astype(np.int8)
 
 
@@ -190,7 +190,7 @@ def validate(graph: Any, deployment: Deployment | None = None, x: np.ndarray | N
     (float (N, C, T) windows and labels; all of them), else ``windows`` test windows of ``dataset`` or of
     ``harcore.data.load("default")``. Everything is built in a temporary folder.
     """
-    from harcore import cost, quant
+    from harcore import cost
 
     toolchain.require_tools(qemu=True, host_cc=True)
     graph_name = str(graph) if not hasattr(graph, "graph") else "QGraph"
@@ -203,7 +203,7 @@ def validate(graph: Any, deployment: Deployment | None = None, x: np.ndarray | N
                 x, y = deployment.float_inputs, deployment.labels
             n = len(x) if x is not None else windows
             dep = deploy(qg, Path(tmp) / "deploy", board="qemu-m33", windows=n, dataset=dataset, x=x, y=y)
-        program = quant.lower(qg)
+        program = _lower(qg)
         elf = toolchain.build_image(None, Path(tmp) / "build", board="qemu-m33", app="infer", source_dir=dep.out)
         run = toolchain.run_qemu(elf, timeout=timeout, count_insns=True)
         outs, status, step_kinds = parse_infer_output(run.stdout, dep.windows, program.output_size)
