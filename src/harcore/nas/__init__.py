@@ -11,27 +11,14 @@ Pruning") and harcore's main job. See ``docs/nas.md``.
 * :mod:`~harcore.nas.sweep` — beta1 / seed / backbone sweeps in parallel with Ray, Pareto front
 """
 
-from importlib import import_module
-from typing import Any
+from .dcs import DCS, ste_binarize
+from .derive import Arch, BudgetError, arch_inputs, build, check_budget, cost_space, derive, smallest_arch, tail_terms
+from .gumbel import gumbel_choice, gumbel_choices, temperature
+from .search import SearchConfig, SearchResult, search
+from .supernet import Supernet, search_space
+from .pipeline import JobConfig, run_job  # noqa: E402
+from .sweep import run_sweep  # noqa: E402
 
-# lazy: ``harcore.nas.cli`` (imported by the ``harcore`` command) must not import torch at start-up
-_EXPORTS = {
-    "DCS": "dcs", "ste_binarize": "dcs",
-    "Arch": "derive", "BudgetError": "derive", "arch_inputs": "derive", "build": "derive", "check_budget": "derive",
-    "cost_space": "derive", "derive": "derive", "smallest_arch": "derive", "tail_terms": "derive",
-    "gumbel_choice": "gumbel", "gumbel_choices": "gumbel", "temperature": "gumbel",
-    "SearchConfig": "search", "SearchResult": "search", "search": "search",
-    "Supernet": "supernet", "search_space": "supernet",
-    "JobConfig": "pipeline", "run_job": "pipeline", "run_sweep": "sweep",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'harcore.nas' has no attribute {name!r}")
-    mod = import_module(f".{_EXPORTS[name]}", __name__)
-    # the submodule "derive"/"search" shadows the function of the same name once imported: fetch from it
-    return getattr(mod, name)
-
-
-__all__ = sorted(_EXPORTS)
+__all__ = ["Arch", "BudgetError", "DCS", "JobConfig", "SearchConfig", "SearchResult", "Supernet", "arch_inputs",
+           "build", "check_budget", "cost_space", "derive", "gumbel_choice", "gumbel_choices", "run_job", "run_sweep",
+           "search", "search_space", "smallest_arch", "ste_binarize", "tail_terms", "temperature"]
