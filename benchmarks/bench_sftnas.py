@@ -1,0 +1,82 @@
+"""TinyHAR + SFTNAS and DeepConvLSTM + SFTNAS on UCI-HAR-equivalent windows built from HAPT (issue 6).
+
+Protocol: ``harcore.data.load("hapt", <archive>, variant="uci9")`` (9 channels x 128 samples, 6 classes, UCI-HAR's
+test subjects), validation = 25 % of the training subjects (the split alpha is trained on), then the main job
+(:func:`harcore.nas.pipeline.run_job`) per backbone: SFTNAS search with the paper's hyper-parameters (200 epochs,
+batch 256, Adam 1e-4 / 5e-3), L_Mem = 96 KB, fine-tuning, int8, deploy, report. The beta1 sweep runs through Ray
+(``--parallel`` searches at once) and gives the Pareto front (test macro-F1 vs MACs vs peak SRAM).
+
+Goal (TinyHAR): macro-F1 >= 94 at <= 0.77 MMACs and <= 96 KB peak SRAM; the paper: 94.36, 0.767 MMACs, 13.96k
+parameters.
+
+``--quick`` runs every backbone once with 2 search and 2 fine-tuning epochs at the quick preset's learning
+rates: it proves the benchmark runs, its figures are not results. Writes ``--out-dir/bench_sftnas.json`` and
+prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("HARCORE_SHARED") or REPO.parent / "shared" / "datasets")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--backbones", default="tinyhar,deepconvlstm")
+    ap.add_argument("--beta1", default="0,0.3,1,3", help="comma-separated beta1 values (the sweep)")
+    ap.add_argument("--seeds", default="0")
+    ap.add_argument("--parallel", type=int, default=2)
+    ap.add_argument("--address", default=None, help="an existing Ray cluster")
+    ap.add_argument("--hapt", default=str(SHARED / "hapt_v2.1_rawdata.tar.xz"))
+    ap.add_argument("--out-dir", default=str(REPO / "runs" / "bench_sftnas"))
+    ap.add_argument("--quick", action="store_true", help="2 + 2 epochs, one beta1: a smoke run, not a result")
+    ap.add_argument("--resume", action="store_true")
+    args = ap.parse_args()
+
+    import torch
+
+    from harcore.nas.pipeline import JobConfig, run_job
+    from harcore.nas.sweep import run_sweep, summarize
+
+    torch.set_num_threads(1)
+    out = Path(args.out_dir)
+    backbones = [b.strip() for b in args.backbones.split(",")]
+    t0 = time.perf_counter()
+    if args.quick:
+        rows = []
+        for bb in backbones:
+            cfg = JobConfig(dataset="hapt", data_dir=args.hapt, backbone=bb, sram=96_000, search_epochs=2,
+                            finetune_epochs=2, preset="quick", out=str(out / f"quick_{bb}"), progress=False)
+            res = run_job(cfg, resume=args.resume)
+            row = summarize(res)
+            row["search_seconds"] = res.stages["search"].seconds if "search" in res.stages else None
+            rows.append(row)
+        result = {"mode": "quick", "runs": rows, "seconds": time.perf_counter() - t0}
+    else:
+        base = JobConfig(dataset="hapt", data_dir=args.hapt, backbone=backbones[0], sram=96_000, preset="paper",
+                         out=str(out))
+        result = run_sweep(base, beta1s=[float(b) for b in args.beta1.split(",")],
+                           seeds=[int(s) for s in args.seeds.split(",")], backbones=backbones,
+                           parallel=args.parallel, address=args.address, resume=args.resume)
+        result["mode"] = "full"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "bench_sftnas.json").write_text(json.dumps(result, indent=2, default=str))
+    print("| run | test macro-F1 (float) | MMACs | params | peak SRAM (B) | flash (B) | fits | search s | arch |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in result["runs"]:
+        if "macro_f1" not in r:
+            print(f"| {r['label']} | FAILED at {r.get('failed_stage')}: {r.get('detail')} |")
+            continue
+        print(f"| {r['label']} | {100 * r['macro_f1']:.2f} | {r['macs'] / 1e6:.3f} | {r['params']:,} | "
+              f"{r['peak_sram']:,} | {r['flash']:,} | {r['fits']} | {r['search_seconds']:.0f} | {r['arch']} |")
+    print(f"total wall time {result['seconds']:.0f} s; details in {out / 'bench_sftnas.json'}")
+
+
+if __name__ == "__main__":
+    main()
