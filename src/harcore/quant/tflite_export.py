@@ -30,7 +30,7 @@ import numpy as np
 
 from harcore.quant.tflite_builder import TFLiteBuilder
 
-__all__ = ["to_tflite", "to_tflite_bytes"]
+__all__ = ["to_tflite", "to_tflite_bytes", "export", "torch_order"]
 
 _ACTS = {"none": "NONE", "relu": "RELU", "relu6": "RELU6"}
 _GATE_SLOTS_LSTM = {"w_in": (1, 2, 3, 4), "w_h": (5, 6, 7, 8), "bias": (12, 13, 14, 15)}
@@ -45,10 +45,26 @@ def to_tflite(g, path: str | Path, *, batch_size: int = 1) -> Path:
 
 def to_tflite_bytes(g, *, batch_size: int = 1) -> bytes:
     """The `.tflite` flatbuffer of `g` as bytes (see the module docstring for the mapping)."""
+    return export(g, batch_size=batch_size)[0]
+
+
+def export(g, *, batch_size: int = 1) -> tuple[bytes, dict[int, tuple[int, tuple]]]:
+    """The flatbuffer and, per harcore tensor id, one TFLite tensor holding it: ``(index, key)``, where
+    ``key`` names, per stored axis after the batch, the torch axis it holds (None: an inserted unit axis).
+    For debugging against ``simulate(..., return_intermediates=True)``; see `torch_order`."""
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"to_tflite: batch_size must be a positive int, got {batch_size!r}")
     g.validate("to_tflite")
-    return _Exporter(g, batch_size).run()
+    ex = _Exporter(g, batch_size)
+    fb = ex.run()
+    return fb, {t: next(iter(v.items()))[::-1] for t, v in ex.views.items()}
+
+
+def torch_order(data: np.ndarray, key: tuple) -> np.ndarray:
+    """A TFLite tensor's data (B, *stored axes) in torch order (B, *torch shape), given its layout key."""
+    axes = [a for a in key if a is not None]
+    a = np.asarray(data).reshape(data.shape[0], *[n for n, k in zip(data.shape[1:], key) if k is not None])
+    return a.transpose(0, *[1 + axes.index(i) for i in range(len(axes))])
 
 
 class _Exporter:
