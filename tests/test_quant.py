@@ -298,8 +298,13 @@ def test_simulate_rejects_wrong_input_shape(trained, ds):
 
 
 @pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++")
-@pytest.mark.parametrize("key", ["mubiconvlstm", "tinierhar"])
-def test_emitted_cpp_builds_and_matches_simulate(trained, ds, tmp_path, key):
+@pytest.mark.parametrize("key,flags", [("mubiconvlstm", []), ("tinierhar", []),
+                                       ("tinierhar", ["-g", "-fsanitize=address,undefined",
+                                                      "-fno-sanitize-recover=undefined"])],
+                         ids=["mubiconvlstm", "tinierhar", "tinierhar-asan-ubsan"])
+def test_emitted_cpp_builds_and_matches_simulate(trained, ds, tmp_path, key, flags):
+    """The firmware path: the emitted model + runtime + kernels built as a plain program (one variant under
+    ASan/UBSan with an arena of exactly arena_size bytes) gives simulate's bytes."""
     _, g = trained(key)
     p = program(g)
     src = p.emit_cpp("harcore_model")
@@ -307,16 +312,19 @@ def test_emitted_cpp_builds_and_matches_simulate(trained, ds, tmp_path, key):
     (tmp_path / "model.cpp").write_text(src)
     (tmp_path / "main.cpp").write_text(r'''
 #include <cstdio>
+#include <cstdlib>
 #include "runtime/harcore_runtime.hpp"
 extern const harcore::rt::Model harcore_model;
 extern const int32_t harcore_model_arena_size, harcore_model_input_size, harcore_model_output_size;
-alignas(4) static int8_t arena[1 << 20];
 int main() {
   static int8_t in[1 << 16], out[1 << 16];
+  // exactly arena_size bytes on the heap, so that a sanitized build catches any access past the plan
+  int8_t* arena = static_cast<int8_t*>(std::malloc(static_cast<size_t>(harcore_model_arena_size)));
   while (std::fread(in, 1, harcore_model_input_size, stdin) == (size_t)harcore_model_input_size) {
     if (harcore::rt::invoke(harcore_model, in, out, arena, harcore_model_arena_size) != 0) return 2;
     std::fwrite(out, 1, harcore_model_output_size, stdout);
   }
+  std::free(arena);
   return 0;
 }
 ''')
@@ -324,7 +332,7 @@ int main() {
     srcs += sorted(str(f) for f in (ROOT / "src/cpp/kernels").glob("*.cpp"))
     exe = tmp_path / "harness"
     subprocess.run(["g++", "-std=c++17", "-O1", "-fno-exceptions", "-fno-rtti", "-Wall", "-Werror", "-Wno-unused",
-                    f"-I{ROOT / 'src/cpp'}", *srcs, "-o", str(exe)], check=True, capture_output=True)
+                    *flags, f"-I{ROOT / 'src/cpp'}", *srcs, "-o", str(exe)], check=True, capture_output=True)
     x = ds.test.x[:40]
     xq = quantize_input(g, x)
     phys = np.empty((len(x), p.input_size), np.int8)
