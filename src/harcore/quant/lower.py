@@ -95,9 +95,7 @@ def _affine(src: np.ndarray, max_dims: int = 4) -> tuple[int, list[int], list[in
     strides: list[int] = []
     size = 1
     while size < n:
-        stride = int(src[size] - src[0]) if size > 1 or n > 1 else 1
-        if size == 1:
-            stride = int(src[1] - src[0])
+        stride = int(src[size] - src[0])
         e = 1
         while (e + 1) * size <= n and np.array_equal(src[e * size:(e + 1) * size], src[:size] + e * stride):
             e += 1
@@ -419,8 +417,9 @@ class _Lowerer:
             grid = base + sum(np.arange(full.shape[d]).reshape([-1 if i == d else 1 for i in range(4)]) * st[d]
                               for d in range(4))
             if base != 0 or not np.array_equal(np.broadcast_to(grid, full.shape), full):
-                b = self.require(op, t, np.arange(len(offs)))
-                return self._mul_retry(op)
+                # not a strided view: give this input the plain layout, then lower again
+                self.require(op, t, np.arange(len(offs)))
+                return self.op_mul(op)
             strides.append(st)
             bufs.append(b)
         n = int(np.prod(ys))
@@ -429,9 +428,6 @@ class _Lowerer:
                                        "act_max": 127, "dims": list(pad + tuple(ys)), "input0_strides": strides[0],
                                        "input1_strides": strides[1]})
         self.set_out(op, ob, np.arange(n))
-
-    def _mul_retry(self, op: Op) -> None:
-        self.op_mul(op)
 
     def op_softmax(self, op: Op) -> None:
         x = op.inputs[0]
