@@ -1,7 +1,7 @@
 """harcore.deploy: int8 graphs to Cortex-M33 firmware sources, built, run under QEMU and validated.
 
     >>> from harcore import deploy
-    >>> deploy.deploy("model.hq8", board="stm32l552", out="fw-out", windows=100)   # sources + CMakeLists
+    >>> deploy.deploy("model.hq8", "fw-out", board="stm32l552", windows=100)       # sources + CMakeLists
     >>> r = deploy.validate("model.hq8", windows=100, float_model=net)            # QEMU vs host int8 vs float
     >>> print(r.render()); r.bit_exact
 
@@ -9,9 +9,9 @@ Firmware tooling lives in :mod:`harcore.deploy.toolchain` (build, size, run), th
 :mod:`harcore.deploy.selftest`. Details: ``docs/firmware.md``.
 """
 
-from .deploy import (FIRMWARE_OP_KINDS, Budget, BudgetError, Deployment, DeployError, UnsupportedOpError, deploy)
+from .writer import (FIRMWARE_OP_KINDS, Budget, BudgetError, Deployment, DeployError, UnsupportedOpError, deploy)
 from .toolchain import BOARDS, FirmwareError, ToolchainError
-from .validate import StepProfile, ValidationReport, validate
+from .validation import StepProfile, ValidationReport, validate
 
 __all__ = ["deploy", "validate", "Deployment", "ValidationReport", "StepProfile", "Budget", "BOARDS",
            "FIRMWARE_OP_KINDS", "DeployError", "BudgetError", "UnsupportedOpError", "FirmwareError", "ToolchainError"]

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from . import toolchain
-from .deploy import Deployment, _lower, deploy, load_graph
+from .writer import Deployment, _lower, deploy, load_graph
 
 __all__ = ["ValidationReport", "StepProfile", "validate", "parse_infer_output", "WEIGHTS_FLASH_TOLERANCE"]
 

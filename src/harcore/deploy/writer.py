@@ -235,7 +235,6 @@ def deploy(graph: Any, out: str | os.PathLike, *, board: str = "qemu-m33", windo
         program = _lower(qg)
     except ValueError as e:
         raise UnsupportedOpError(f"the firmware cannot run this graph: {e}") from None
-    budget = check_budget(qg, program, BOARDS[board], int(windows))
 
     if x is None:
         xf, labels = _default_windows(int(windows), dataset)
@@ -244,6 +243,7 @@ def deploy(graph: Any, out: str | os.PathLike, *, board: str = "qemu-m33", windo
         labels = np.asarray(y)[:windows] if y is not None else np.full(len(xf), -1)
         if len(xf) < windows:
             raise DeployError(f"--windows {windows}: only {len(xf)} windows were given")
+    budget = check_budget(qg, program, BOARDS[board], int(windows))
     iq = program.input_qparams
     xq = _quantize_input(qg, xf)
     inputs = _physical_input(program, xq)
