@@ -34,6 +34,9 @@ from .derive import Arch, BudgetError, build, check_budget, smallest_arch
 from .search import SearchConfig, search
 from .supernet import Supernet
 
+#: Test windows embedded in the firmware harness (they take flash: C x T bytes each).
+DEPLOY_WINDOWS = 16
+
 STAGES = ("data", "budget", "search", "derive", "finetune", "evaluate", "fit", "int8", "int8-eval", "deploy",
           "validate", "report")
 
@@ -188,23 +191,27 @@ def stage_int8_eval(g, x: np.ndarray, y: np.ndarray, num_classes: int, class_nam
     return metrics_from_predictions(y, out.reshape(len(y), -1).argmax(1), num_classes, class_names=class_names)
 
 
-def stage_deploy(g, out: Path):
-    """Firmware sources for the Cortex-M33 with ``harcore.deploy.deploy``."""
+def stage_deploy(g, out: Path, x: np.ndarray, y: np.ndarray):
+    """Firmware sources for the emulated Cortex-M33 (``harcore.deploy.deploy``, board ``qemu-m33``) with the
+    given test windows embedded in the harness; into ``out/firmware``."""
     from harcore import deploy
 
     if not hasattr(deploy, "deploy"):
         raise StageError("harcore.deploy.deploy is not available yet (no firmware sources can be generated)")
-    return deploy.deploy(g, out / "firmware")
+    return deploy.deploy(g, out / "firmware", board="qemu-m33", windows=len(x), x=x, y=y, overwrite=True)
 
 
-def stage_validate(g, deployed, x: np.ndarray):
-    """Run the firmware on the emulated M33 and compare with the host int8 simulation
-    (``harcore.deploy.validate``)."""
+def stage_validate(g, deployed):
+    """Build and run the firmware under QEMU and compare every window with the host int8 simulation
+    (``harcore.deploy.validate``). Fails unless the firmware's outputs are bit-exact."""
     from harcore import deploy
 
     if not hasattr(deploy, "validate"):
         raise StageError("harcore.deploy.validate is not available yet (the firmware cannot be checked on QEMU)")
-    return deploy.validate(g, deployed, x)
+    r = deploy.validate(g, deployed)
+    if not getattr(r, "bit_exact", False):
+        raise StageError("the firmware's int8 outputs differ from the host simulation:\n" + r.render())
+    return r
 
 
 # ---- the job ----------------------------------------------------------------------------------
@@ -330,12 +337,14 @@ def run_job(cfg: JobConfig, *, resume: bool = False, console=None,
         return f"int8 test macro-F1 {m.macro_f1:.4f}", {"metrics": m.to_dict()}
 
     def s_deploy():
-        ctx["deployed"] = stage_deploy(ctx["qgraph"], run)
-        return f"firmware sources in {run / 'firmware'}", {}
+        ds = ctx["ds"]
+        ctx["deployed"] = stage_deploy(ctx["qgraph"], run, ctx["sel"](ds.test.x[:DEPLOY_WINDOWS]),
+                                       ds.test.y[:DEPLOY_WINDOWS])
+        return f"firmware sources for qemu-m33 ({DEPLOY_WINDOWS} test windows in the harness) in {run / 'firmware'}", {}
 
     def s_validate():
-        out = stage_validate(ctx["qgraph"], ctx["deployed"], ctx["sel"](ctx["ds"].test.x[:64]))
-        return f"validated on the emulated Cortex-M33: {out}", {"result": str(out)}
+        r = stage_validate(ctx["qgraph"], ctx["deployed"])
+        return "firmware on the emulated Cortex-M33 is bit-exact with the host int8 simulation", {"report": r.render()}
 
     for name, fn in (("data", s_data), ("budget", s_budget), ("search", s_search), ("derive", s_derive),
                      ("finetune", s_finetune), ("evaluate", s_evaluate), ("fit", s_fit), ("int8", s_int8),
