@@ -77,9 +77,15 @@ def require_tools(*, qemu: bool = False, host_cc: bool = False) -> dict[str, str
     return {n: str(p) for n, p in found.items()}
 
 
+def _tool_env() -> dict[str, str]:
+    """The environment for external tools: without LD_PRELOAD (the sanitized test run preloads ASan/UBSan
+    for harcore's extension; cmake, gcc and QEMU are not ours to sanitize)."""
+    return {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+
+
 def _run(cmd: list[str], what: str, timeout: float, cwd: Path | None = None) -> subprocess.CompletedProcess:
     try:
-        r = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+        r = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=_tool_env())
     except subprocess.TimeoutExpired as e:
         raise FirmwareError(f"{what}: timed out after {timeout:.0f} s: {' '.join(cmd)}") from e
     if r.returncode != 0:
@@ -239,7 +245,7 @@ def run_qemu(elf: Path, *, timeout: float = 120.0, count_insns: bool = False) ->
         log.unlink(missing_ok=True)
     try:
         r = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout,
-                           env={**os.environ, "QEMU_AUDIO_DRV": "none"})
+                           env={**_tool_env(), "QEMU_AUDIO_DRV": "none"})
     except subprocess.TimeoutExpired as e:
         raise FirmwareError(f"qemu-system-arm: {elf.name} did not finish within {timeout:.0f} s") from e
     if "FAULT" in r.stdout or r.returncode == 134:
