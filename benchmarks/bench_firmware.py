@@ -50,7 +50,7 @@ def main() -> None:
     torch.set_num_threads(1)
 
     from harcore import data, models, quant
-    from harcore.deploy import selftest, toolchain, validate
+    from harcore.deploy import deploy, selftest, toolchain, validate
 
     ds = data.load("default")
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
@@ -68,13 +68,17 @@ def main() -> None:
         t_val = time.perf_counter() - t0
         d = rep.to_dict()
         d["seconds"] = {"train": round(t_train, 1), "validate": round(t_val, 1)}
+        with tempfile.TemporaryDirectory() as tmp:  # the same deployment linked for the STM32L552
+            dep = deploy(g, Path(tmp) / "stm32", board="stm32l552", windows=args.windows)
+            elf = toolchain.build_image(None, Path(tmp) / "build", board="stm32l552", app="infer", source_dir=dep.out)
+            d["stm32l552_image"] = {k: v for k, v in toolchain.image_size(elf).to_dict().items() if k != "sections"}
         res["models"][name] = d
         print(rep.render())
         e = rep.estimates
         print(f"{name}: arena linked {e['arena_linked']} B vs peak SRAM {e['peak_sram']} B; model rodata "
               f"{e['weights_linked']} B vs weights flash {e['weights_flash']} B "
               f"({(e['weights_linked'] / e['weights_flash'] - 1) * 100:+.1f} %); "
-              f"{rep.insns_per_inference.get('mean', 0):,.0f} insns/inference")
+              f"{rep.insns_per_inference.get('mean', 0):,.0f} insns/inference; STM32L552 image {d['stm32l552_image']}")
 
     cases = selftest.generate(0)
     with tempfile.TemporaryDirectory() as tmp:
