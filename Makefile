@@ -5,7 +5,7 @@ PIP = $(PY) -m pip
 ASAN_ENV = LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so) $$(gcc -print-file-name=libstdc++.so)" \
            ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
-.PHONY: install install-test demo test test-sanitize bench
+.PHONY: install install-test toolchain demo test test-sanitize bench
 
 install:
 	$(PIP) install -q torch==2.13.0   # the CPU wheel; pinned so no CUDA build is pulled
@@ -17,11 +17,19 @@ install-test:
 	$(PIP) install -q -e ".[test,oracle]"
 	$(PIP) install -q --no-deps tf-keras==2.21.0   # Keras 2, for the fused LSTM; its metadata asks for full tensorflow
 
+# Cortex-M33 cross toolchain + QEMU for firmware and validation (minimal set, no recommends), if missing.
+toolchain:
+	@if ! command -v arm-none-eabi-g++ >/dev/null || ! command -v qemu-system-arm >/dev/null; then \
+	  SUDO=$$(command -v sudo >/dev/null && [ "$$(id -u)" != 0 ] && echo sudo || true); \
+	  $$SUDO apt-get update && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y --no-install-recommends \
+	    gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-dev qemu-system-arm; \
+	fi
+
 # the main job on the built-in data: search, fine-tune, int8, firmware, report in runs/demo (a few minutes)
-demo: install
+demo: install toolchain
 	harcore search --out runs/demo
 
-test: install-test
+test: install-test toolchain
 	$(PY) -m pytest -q
 
 # The C++-facing tests once more against a build with AddressSanitizer + UBSan.
