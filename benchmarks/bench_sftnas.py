@@ -37,6 +37,10 @@ def main() -> None:
     ap.add_argument("--out-dir", default=str(REPO / "runs" / "bench_sftnas"))
     ap.add_argument("--quick", action="store_true", help="2 + 2 epochs, one beta1: a smoke run, not a result")
     ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--preset", choices=("paper", "quick"), default="paper",
+                    help="search hyper-parameters: the paper's (Sec. V-A4) or the quick preset's (batch 64, lr 2e-3)")
+    ap.add_argument("--search-epochs", type=int, default=None, help="default: the preset's (paper: 200)")
+    ap.add_argument("--finetune-epochs", type=int, default=None, help="default: the preset's")
     args = ap.parse_args()
 
     import torch
@@ -59,12 +63,14 @@ def main() -> None:
             rows.append(row)
         result = {"mode": "quick", "runs": rows, "seconds": time.perf_counter() - t0}
     else:
-        base = JobConfig(dataset="hapt", data_dir=args.hapt, backbone=backbones[0], sram=96_000, preset="paper",
-                         out=str(out))
+        base = JobConfig(dataset="hapt", data_dir=args.hapt, backbone=backbones[0], sram=96_000, preset=args.preset,
+                         search_epochs=args.search_epochs, finetune_epochs=args.finetune_epochs, out=str(out))
         result = run_sweep(base, beta1s=[float(b) for b in args.beta1.split(",")],
                            seeds=[int(s) for s in args.seeds.split(",")], backbones=backbones,
                            parallel=args.parallel, address=args.address, resume=args.resume)
-        result["mode"] = "full"
+        result["mode"] = "full" if args.preset == "paper" and args.search_epochs is None else "reduced"
+        result["preset"], result["search_epochs"], result["finetune_epochs"] = (
+            args.preset, args.search_epochs, args.finetune_epochs)
     out.mkdir(parents=True, exist_ok=True)
     (out / "bench_sftnas.json").write_text(json.dumps(result, indent=2, default=str))
     print("| run | test macro-F1 (float) | MMACs | params | peak SRAM (B) | flash (B) | fits | search s | arch |")
