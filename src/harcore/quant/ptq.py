@@ -18,10 +18,12 @@ import torch.nn.functional as F
 from harcore.graph import Graph, Op
 from harcore.quant.qgraph import (GRU_INTERMEDIATES, SOFTMAX_QPARAMS, SUPPORTED_KINDS, QGraph, QOp, QParams)
 
-__all__ = ["quantize", "fold", "FloatGraph", "range_qparams"]
+__all__ = ["quantize", "fold", "FloatGraph", "range_qparams", "TIED_QPARAMS_KINDS"]
 
 _FOLD_INTO = ("conv", "linear")
 _FUSE_INTO = ("conv", "linear", "add", "pool")
+# Ops whose output keeps its input's quantization (no requantization); QAT places no fake-quant there.
+TIED_QPARAMS_KINDS = ("pool", "reshape", "transpose", "slice")
 
 
 def range_qparams(lo: float, hi: float) -> QParams:
@@ -351,8 +353,14 @@ def _quantize_ops(g: Graph, params, acts, qp: list[QParams], fg: FloatGraph) -> 
     return ops
 
 
-def quantize(model: nn.Module, calibration_x: Any, *, batch_size: int = 256, check_tolerance: float = 1e-3) -> QGraph:
-    """PTQ of ``model`` (taking (N, C, T) floats) calibrated on ``calibration_x`` (N, C, T) -> :class:`QGraph`."""
+def quantize(model: nn.Module, calibration_x: Any, *, batch_size: int = 256, check_tolerance: float = 1e-3,
+             ranges: dict[int, tuple[float, float]] | None = None, meta: dict[str, Any] | None = None) -> QGraph:
+    """PTQ of ``model`` (taking (N, C, T) floats) calibrated on ``calibration_x`` (N, C, T) -> :class:`QGraph`.
+
+    ``ranges`` (folded-graph tensor id -> (lo, hi)) replaces the calibrated min/max of those tensors, e.g. by
+    the ranges learned in QAT (``harcore.quant.qat``); calibration still gives every other range (RNN
+    internals included). ``meta`` is merged into the graph's ``meta``.
+    """
     from harcore.cost import trace
 
     x = torch.as_tensor(np.asarray(calibration_x), dtype=torch.float32)
@@ -377,13 +385,34 @@ def quantize(model: nn.Module, calibration_x: Any, *, batch_size: int = 256, che
     if worst > check_tolerance:
         raise ValueError(f"quantize: the folded graph does not reproduce the model (relative error {worst:.2e}); "
                          "this is a harcore bug or an op the tracer mis-describes")
-    qp: list[QParams] = [range_qparams(r.lo, r.hi) for r in fg.ranges]
+    given = _check_ranges(ranges, g)
+    qp: list[QParams] = [range_qparams(*given[t]) if t in given else range_qparams(r.lo, r.hi)
+                         for t, r in enumerate(fg.ranges)]
     for op in g.ops:  # ops that must not requantize, in graph order so chains propagate
-        if op.kind in ("pool", "reshape", "transpose", "slice"):
+        if op.kind in TIED_QPARAMS_KINDS:
             qp[op.output] = qp[op.inputs[0]]
         elif op.kind == "softmax":
             qp[op.output] = QParams(float(np.float32(SOFTMAX_QPARAMS[0])), SOFTMAX_QPARAMS[1])
     ops = _quantize_ops(g, params, acts, qp, fg)
-    qg = QGraph(g, qp, ops, {"calibration_windows": int(x.shape[0]), "source_model": type(model).__name__})
+    qg = QGraph(g, qp, ops, {"calibration_windows": int(x.shape[0]), "source_model": type(model).__name__,
+                             **(meta or {})})
     qg.validate()
     return qg
+
+
+def _check_ranges(ranges: dict[int, tuple[float, float]] | None, g: Graph) -> dict[int, tuple[float, float]]:
+    out: dict[int, tuple[float, float]] = {}
+    for t, r in (ranges or {}).items():
+        if not (isinstance(t, (int, np.integer)) and 0 <= int(t) < len(g.tensors)):
+            raise ValueError(f"quantize: ranges: tensor id {t!r} is not a tensor of the folded graph "
+                             f"(0..{len(g.tensors) - 1})")
+        try:
+            lo, hi = (float(v) for v in r)
+        except (TypeError, ValueError):
+            raise ValueError(f"quantize: ranges[{t}] (tensor '{g.tensors[int(t)].name}'): expected (lo, hi), "
+                             f"got {r!r}") from None
+        if not (math.isfinite(lo) and math.isfinite(hi) and lo <= hi):
+            raise ValueError(f"quantize: ranges[{t}] (tensor '{g.tensors[int(t)].name}'): ({lo}, {hi}) is not a "
+                             "finite range with lo <= hi")
+        out[int(t)] = (lo, hi)
+    return out

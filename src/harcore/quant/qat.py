@@ -1,0 +1,401 @@
+"""Quantization-aware training (docs/int8.md, "QAT").
+
+``prepare_qat(model, calib_x)`` wraps a float model in :class:`QATModel`, which executes the *folded* int8
+graph (the same ``fold`` as PTQ: same ops, same tensors) in float with fake-quantization where the int8
+graph quantizes: BN folded into the conv/linear weights (the folded weights are fake-quantized, symmetric
+per channel), every requantizing op's output after its fused activation (asymmetric per-tensor, EMA min/max
+ranges that include 0), the RNN input/output and the RNN weights. Gradients pass by the straight-through
+estimator (torch's fake-quant ops). ``convert(qm, calib_x)`` is PTQ's :func:`~harcore.quant.quantize` on the
+fine-tuned model with the learned ranges; ``qat(...)`` = prepare + :func:`harcore.train.fit` + convert.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.ao.quantization import FakeQuantize, FixedQParamsFakeQuantize, FixedQParamsObserver
+from torch.ao.quantization.observer import MovingAverageMinMaxObserver
+from torch.func import functional_call
+
+from harcore.graph import Graph, Op
+from harcore.quant.ptq import TIED_QPARAMS_KINDS, FloatGraph, fold, quantize, range_qparams
+from harcore.quant.qgraph import SOFTMAX_QPARAMS, QGraph
+
+__all__ = ["qat", "prepare_qat", "convert", "QATModel", "DEFAULT_CALIBRATION_WINDOWS"]
+
+DEFAULT_CALIBRATION_WINDOWS = 1000
+
+
+class RangeObserver(MovingAverageMinMaxObserver):
+    """torch.ao's EMA min/max observer whose qparams are the converter's (:func:`range_qparams`: TFLite's
+    rule, 0 included), so the fake-quant grid during training is the one the int8 graph gets.
+
+    With ``accumulate = True`` it keeps the plain running min/max instead (initial calibration, as PTQ)."""
+
+    def __init__(self, averaging_constant: float = 0.01, **kwargs: Any) -> None:
+        kwargs.update(dtype=torch.qint8, qscheme=torch.per_tensor_affine, quant_min=-128, quant_max=127)
+        super().__init__(averaging_constant=averaging_constant, **kwargs)
+        self.accumulate = False
+
+    def forward(self, x_orig: torch.Tensor) -> torch.Tensor:
+        if not self.accumulate or x_orig.numel() == 0:
+            return super().forward(x_orig)
+        lo, hi = torch.aminmax(x_orig.detach().to(self.min_val.dtype))
+        self.min_val.copy_(torch.minimum(lo, self.min_val))
+        self.max_val.copy_(torch.maximum(hi, self.max_val))
+        return x_orig
+
+    @torch.jit.export
+    def calculate_qparams(self) -> tuple[torch.Tensor, torch.Tensor]:
+        q = range_qparams(float(self.min_val), float(self.max_val))
+        return torch.tensor([q.scale], dtype=torch.float32), torch.tensor([q.zero_point], dtype=torch.int32)
+
+
+def fake_quant_weight(w: torch.Tensor, groups: int) -> torch.Tensor:
+    """Symmetric int8 fake-quant of ``w`` with one scale per group of rows (``groups`` = rows for per-channel;
+    4 for an LSTM matrix: one scale per gate), in [-127, 127], ``scale = max|w| / 127`` as PTQ.
+
+    The scale comes from the current weights on every call (not an observer's running or EMA range) because
+    the converter takes max|W| of the final weights."""
+    flat = w.reshape(groups, -1)
+    mx = flat.detach().abs().amax(dim=1)
+    scale = torch.where(mx > 0, mx / 127.0, torch.ones_like(mx)).float()
+    zp = torch.zeros(groups, dtype=torch.int32)
+    return torch.fake_quantize_per_channel_affine(flat, scale, zp, 0, -127, 127).reshape(w.shape)
+
+
+def _bcast(v: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return v.reshape(1, -1, *([1] * (y.dim() - 2)))
+
+
+class QATModel(nn.Module):
+    """The folded int8 graph in float with fake-quantization; trains the wrapped model's parameters.
+
+    ``model`` is the float model (its conv/linear/BN/RNN modules hold the trained parameters and BN running
+    statistics); ``graph`` the folded graph, identical to PTQ's. Input and output as ``model``: (B, C, T)
+    windows -> logits (fake-quantized with the output quantization). Observers update only in train mode and
+    until :meth:`freeze_ranges`; BatchNorm uses batch statistics in train mode until :meth:`freeze_bn`.
+    """
+
+    def __init__(self, model: nn.Module, input_shape: tuple[int, ...], *, averaging_constant: float = 0.01):
+        super().__init__()
+        from harcore.cost import trace
+
+        if not (0.0 < float(averaging_constant) <= 1.0):
+            raise ValueError(f"averaging_constant: must be in (0, 1] (got {averaging_constant})")
+        was_training = model.training
+        model.eval()
+        try:
+            traced = trace(model, tuple(input_shape))
+            self.graph, _, self.acts = fold(traced, model)
+        finally:
+            model.train(was_training)
+        self.model = model
+        self.input_shape = tuple(input_shape)
+        self.bn_of = _folded_batchnorms(traced)
+        self.bn_frozen = False
+        self.ranges_frozen = False
+        self._fg = FloatGraph(self.graph, {}, self.acts)  # executes the parameterless ops, as PTQ does
+        # one fake-quant per tensor that owns its quantization; tied tensors point at their owner
+        self.owner: list[int] = list(range(len(self.graph.tensors)))
+        self.fq = nn.ModuleDict()
+        for op in self.graph.ops:
+            t = op.output
+            if op.kind in TIED_QPARAMS_KINDS:
+                self.owner[t] = self.owner[op.inputs[0]]
+            elif op.kind == "softmax":
+                s, zp = SOFTMAX_QPARAMS
+                obs = FixedQParamsObserver.with_args(scale=s, zero_point=zp, dtype=torch.qint8, quant_min=-128,
+                                                     quant_max=127)
+                self.fq[str(t)] = FixedQParamsFakeQuantize(observer=obs)
+            else:
+                self.fq[str(t)] = FakeQuantize(observer=RangeObserver, quant_min=-128, quant_max=127, dtype=torch.qint8,
+                                               averaging_constant=float(averaging_constant))
+        # single-layer RNN modules whose parameters are substituted (functional_call) by the fake-quantized ones
+        self._rnn: dict[str, tuple[nn.Module, int]] = {}
+        for op in self.graph.ops:
+            if op.kind == "rnn":
+                m = model.get_submodule(op.source)
+                layer = int(op.name.rsplit("_l", 1)[1]) if m.num_layers > 1 and "_l" in op.name else 0
+                cls = nn.LSTM if op.cell == "lstm" else nn.GRU
+                in_size = m.input_size if layer == 0 else m.hidden_size * (2 if m.bidirectional else 1)
+                shadow = cls(in_size, m.hidden_size, bias=m.bias, batch_first=True, bidirectional=op.bidirectional)
+                self._rnn[op.name] = (shadow.requires_grad_(False), layer)
+
+    # ---- modes -----------------------------------------------------------------------------------
+
+    def _range_fqs(self) -> list[FakeQuantize]:
+        return [m for m in self.fq.values() if not isinstance(m, FixedQParamsFakeQuantize)]
+
+    def train(self, mode: bool = True) -> "QATModel":
+        super().train(mode)
+        for m in self._range_fqs():
+            m.enable_observer(bool(mode) and not self.ranges_frozen)
+        return self
+
+    def freeze_bn(self) -> None:
+        """Use (and stop updating) the BatchNorm running statistics: the forward is then exactly the folded one."""
+        self.bn_frozen = True
+
+    def freeze_ranges(self) -> None:
+        """Stop updating the activation ranges (observers)."""
+        self.ranges_frozen = True
+        for m in self._range_fqs():
+            m.disable_observer()
+
+    def enable_fake_quant(self, enabled: bool = True) -> None:
+        for m in self.fq.values():
+            m.enable_fake_quant(enabled)
+
+    def ranges(self) -> dict[int, tuple[float, float]]:
+        """Learned (lo, hi) of every tensor that owns its quantization (folded-graph tensor ids), for PTQ."""
+        out = {}
+        for key, m in self.fq.items():
+            if not isinstance(m, FixedQParamsFakeQuantize):
+                obs = m.activation_post_process
+                out[int(key)] = (float(obs.min_val), float(obs.max_val))
+        return out
+
+    # ---- parameters --------------------------------------------------------------------------------
+
+    def _bn_fold(self, op: Op) -> tuple[torch.Tensor, torch.Tensor, nn.Module, torch.Tensor]:
+        """(folded weight, conv/linear bias, the BN or None, BN scale) from the live modules."""
+        m = self.model.get_submodule(op.source)
+        w = m.weight
+        if op.kind == "conv" and w.dim() == 3:
+            w = w.unsqueeze(2)  # the graph's 1-D conv is (h = 1, w = K), as in PTQ
+        b = m.bias if m.bias is not None else torch.zeros(w.shape[0], dtype=w.dtype)
+        bn = self.model.get_submodule(self.bn_of[op.name]) if op.name in self.bn_of else None
+        if bn is None:
+            return w, b, None, torch.ones_like(b)
+        gamma = bn.weight if bn.affine else torch.ones_like(bn.running_var)
+        s = gamma / torch.sqrt(bn.running_var + bn.eps)
+        return w * s.reshape(-1, *([1] * (w.dim() - 1))), b, bn, s
+
+    def _bn_bias(self, b: torch.Tensor, bn: nn.Module | None, s: torch.Tensor) -> torch.Tensor:
+        if bn is None:
+            return b
+        beta = bn.bias if bn.affine else torch.zeros_like(bn.running_mean)
+        return (b - bn.running_mean) * s + beta
+
+    @torch.no_grad()
+    def folded_params(self) -> dict[str, dict[str, torch.Tensor]]:
+        """The folded (BN-absorbed) float weight and bias of every conv/linear op: what is fake-quantized."""
+        out = {}
+        for op in self.graph.ops:
+            if op.kind in ("conv", "linear"):
+                w, b, bn, s = self._bn_fold(op)
+                out[op.name] = {"weight": w.detach().clone(), "bias": self._bn_bias(b, bn, s).detach().clone()}
+        return out
+
+    # ---- forward -----------------------------------------------------------------------------------
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        g = self.graph
+        vals: list[Any] = [None] * len(g.tensors)
+        for op in g.ops:
+            ins = [vals[t] for t in op.inputs]
+            if op.kind == "input":
+                y = x.float()
+            elif op.kind in ("conv", "linear"):
+                y = self._affine(op, ins[0])
+            elif op.kind == "rnn":
+                y = self._rnn_forward(op, ins[0])
+            else:
+                y = self._fg._op(op, ins, x)
+            act = self.acts.get(op.name) or (op.act if op.kind == "activation" else None)
+            if act == "relu":
+                y = torch.relu(y)
+            elif act == "relu6":
+                y = torch.clamp(y, 0.0, 6.0)
+            vals[op.output] = self._quant(op, y)
+        return vals[g.outputs[0]]
+
+    def _quant(self, op: Op, y: torch.Tensor) -> torch.Tensor:
+        key = str(op.output)
+        if key in self.fq:
+            return self.fq[key](y)
+        if op.kind == "pool" and op.pool == "avg":  # requantized onto its input's grid (same qparams)
+            fq = self.fq[str(self.owner[op.output])]
+            if fq.fake_quant_enabled[0] == 1:
+                return torch.fake_quantize_per_tensor_affine(y, fq.scale, fq.zero_point, -128, 127)
+        return y  # max pool, reshape, transpose, slice: values stay on the input's grid
+
+    def _affine(self, op: Op, a: torch.Tensor) -> torch.Tensor:
+        w, b, bn, s = self._bn_fold(op)
+        fake = self.fq[str(op.output)].fake_quant_enabled[0] == 1
+        wq = fake_quant_weight(w, w.shape[0]) if fake else w
+        if op.kind == "linear":
+            y = F.linear(a, wq)
+        else:
+            n = a.shape[0]
+            x4 = a.reshape(n, a.shape[1], 1, a.shape[2]) if a.dim() == 3 else a
+            top, bottom, left, right = op.pad
+            y = F.conv2d(F.pad(x4, (left, right, top, bottom)), wq, None, stride=tuple(op.stride),
+                         dilation=tuple(op.dilation), groups=op.groups)
+            y = y.reshape(n, y.shape[1], y.shape[3]) if a.dim() == 3 else y
+        if bn is not None and self.training and not self.bn_frozen:
+            # torch.ao's ConvBn scheme: undo the running-std scaling, then BN with batch statistics
+            # (which also updates the running ones); once frozen, the exact folded form below.
+            return bn(y / _bcast(s, y) + _bcast(b, y))
+        return y + _bcast(self._bn_bias(b, bn, s), y)
+
+    def _rnn_forward(self, op: Op, a: torch.Tensor) -> torch.Tensor:
+        shadow, layer = self._rnn[op.name]
+        m = self.model.get_submodule(op.source)
+        fake = self.fq[str(op.output)].fake_quant_enabled[0] == 1
+        H = op.out_channels
+        params = {}
+        for d, sfx in enumerate(["", "_reverse"][: 2 if op.bidirectional else 1]):
+            for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+                p = getattr(m, f"{n}_l{layer}{sfx}", None)
+                if p is None:
+                    continue
+                if fake and n.startswith("weight"):
+                    # LSTM: one scale per gate and matrix (TFLite's LSTM); GRU: one per row (docs/int8.md)
+                    p = fake_quant_weight(p, 4 if op.cell == "lstm" else 3 * H)
+                params[f"{n}_l0{sfx}"] = p
+        y, _ = functional_call(shadow, params, (a,))
+        return y
+
+
+def _folded_batchnorms(traced: Graph) -> dict[str, str]:
+    """conv/linear op name -> source module of the BatchNorm that ``fold`` absorbs into it."""
+    producer = {op.output: op for op in traced.ops}
+    out = {}
+    for op in traced.ops:
+        if op.kind != "batchnorm":
+            continue
+        p = producer.get(op.inputs[0])
+        while p is not None and p.kind == "activation" and p.act == "identity":
+            p = producer.get(p.inputs[0])
+        if p is not None and p.kind in ("conv", "linear"):
+            out[p.name] = op.source
+    return out
+
+
+def _windows(x: Any, what: str) -> torch.Tensor:
+    try:
+        t = torch.as_tensor(np.asarray(x), dtype=torch.float32)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{what}: expected float windows (N, C, T): {e}") from None
+    if t.dim() < 2 or t.shape[0] < 1:
+        raise ValueError(f"{what}: expected windows (N, C, T) with N >= 1, got shape {tuple(t.shape)}")
+    if not torch.isfinite(t).all():
+        raise ValueError(f"{what}: contains NaN or infinite values")
+    return t
+
+
+@torch.no_grad()
+def _calibrate(qm: QATModel, x: torch.Tensor, batch_size: int, check_tolerance: float) -> None:
+    """Initial ranges = plain min/max of the float folded graph over ``x`` (what PTQ would use), and a check
+    that the QAT executor reproduces the model."""
+    qm.eval()
+    qm.enable_fake_quant(False)
+    obs = [m.activation_post_process for m in qm._range_fqs()]
+    for o in obs:
+        o.accumulate = True
+    for m in qm._range_fqs():
+        m.enable_observer(True)
+    worst = 0.0
+    try:
+        for i in range(0, x.shape[0], batch_size):
+            xb = x[i:i + batch_size]
+            out, ref = qm(xb), qm.model(xb)
+            worst = max(worst, float((out - ref).abs().max() / (ref.abs().max() + 1e-12)))
+    finally:
+        for o in obs:
+            o.accumulate = False
+        qm.enable_fake_quant(True)
+        qm.eval()  # observers off outside train mode
+    if worst > check_tolerance:
+        raise ValueError(f"prepare_qat: the QAT graph does not reproduce the model (relative error {worst:.2e}); "
+                         "this is a harcore bug or an op the tracer mis-describes")
+
+
+def prepare_qat(model: nn.Module, calib_x: Any, *, averaging_constant: float = 0.01, copy_model: bool = True,
+                batch_size: int = 256, check_tolerance: float = 1e-3) -> QATModel:
+    """Wrap ``model`` for QAT; activation ranges start at the min/max over ``calib_x`` (N, C, T), then follow an
+    EMA (``averaging_constant``) of the batch min/max while training. ``copy_model=False`` trains ``model``
+    itself (else a deep copy). Unsupported ops raise the same ``ValueError`` as PTQ."""
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
+    x = _windows(calib_x, "calib_x")
+    m = copy.deepcopy(model) if copy_model else model
+    qm = QATModel(m, tuple(x.shape[1:]), averaging_constant=averaging_constant)
+    _calibrate(qm, x, batch_size, check_tolerance)
+    return qm
+
+
+def convert(qm: QATModel, calib_x: Any, **meta: Any) -> QGraph:
+    """The int8 graph of a QAT model: PTQ (:func:`harcore.quant.quantize`) of its fine-tuned float model with the
+    learned activation ranges. ``calib_x`` only supplies what QAT does not learn: the RNN internals (LSTM cell
+    scale, GRU intermediates). ``meta`` goes into the graph's ``meta``."""
+    if not isinstance(qm, QATModel):
+        raise ValueError(f"qm: expected a QATModel from prepare_qat, got {type(qm).__name__}")
+    x = _windows(calib_x, "calib_x")
+    if tuple(x.shape[1:]) != qm.input_shape:
+        raise ValueError(f"calib_x: windows of shape {tuple(x.shape[1:])}, the QAT model takes {qm.input_shape}")
+    was_training = qm.training
+    try:
+        g = quantize(qm.model, x, ranges=qm.ranges(), meta={"qat": True, **meta})
+    finally:
+        qm.train(was_training)
+    a = [(op.kind, op.name, op.inputs, op.output) for op in g.graph.ops]
+    b = [(op.kind, op.name, op.inputs, op.output) for op in qm.graph.ops]
+    if a != b:  # the learned ranges are keyed by tensor id: both folds must be the same graph
+        raise ValueError("convert: PTQ folded the fine-tuned model into another graph than QAT trained")
+    return g
+
+
+def _train_x(train: Any) -> Any:
+    if hasattr(train, "x"):
+        return train.x
+    if isinstance(train, (tuple, list)) and len(train) == 2:
+        return train[0]
+    raise ValueError("train: expected a split with .x/.y or an (x, y) pair")
+
+
+def qat(model: nn.Module, train: Any, val: Any = None, *, epochs: int = 3, calib_x: Any = None,
+        freeze_bn_epochs: int = 1, freeze_ranges_epochs: int = 1, averaging_constant: float = 0.01,
+        return_model: bool = False, **train_opts: Any) -> QGraph | tuple[QGraph, QATModel]:
+    """Quantization-aware fine-tuning of a trained float ``model``, then conversion -> :class:`QGraph`.
+
+    ``train`` / ``val`` as for :func:`harcore.train.fit`; ``calib_x`` (N, C, T) defaults to up to 1000
+    evenly spaced training windows. BatchNorm statistics are frozen for the last ``freeze_bn_epochs``
+    epochs and the activation ranges for the last ``freeze_ranges_epochs``. ``train_opts`` are
+    :class:`~harcore.train.TrainConfig` fields; QAT defaults: lr 1e-4, cosine schedule, no early stopping.
+    With ``val`` the weights (and ranges) of the best validation epoch are converted, as ``fit`` does.
+    ``model`` itself is left unchanged; ``return_model=True`` also returns the fine-tuned :class:`QATModel`.
+    """
+    from harcore.train import TrainConfig, fit
+
+    if not (isinstance(epochs, (int, np.integer)) and not isinstance(epochs, bool) and epochs >= 1):
+        raise ValueError(f"epochs: must be an integer >= 1 (got {epochs!r})")
+    for name, v in (("freeze_bn_epochs", freeze_bn_epochs), ("freeze_ranges_epochs", freeze_ranges_epochs)):
+        if not (isinstance(v, (int, np.integer)) and not isinstance(v, bool) and 0 <= v <= epochs):
+            raise ValueError(f"{name}: must be an integer in [0, epochs={epochs}] (got {v!r})")
+    if calib_x is None:
+        tx = np.asarray(_train_x(train))
+        calib_x = tx[np.linspace(0, len(tx) - 1, min(len(tx), DEFAULT_CALIBRATION_WINDOWS)).round().astype(int)]
+    opts: dict[str, Any] = {"lr": 1e-4, "schedule": "cosine", "early_stopping_patience": None, "progress": False}
+    opts.update(train_opts)
+    cfg = TrainConfig(epochs=int(epochs), **opts)
+    qm = prepare_qat(model, calib_x, averaging_constant=averaging_constant)
+
+    def freeze(done: int) -> None:
+        if done >= epochs - freeze_bn_epochs:
+            qm.freeze_bn()
+        if done >= epochs - freeze_ranges_epochs:
+            qm.freeze_ranges()
+
+    freeze(0)
+    res = fit(qm, train, val, cfg, on_epoch_end=lambda rec: freeze(rec["epoch"]))
+    g = convert(qm, calib_x, qat_epochs=int(res.epochs_run), qat_best_epoch=res.best_epoch, qat_lr=float(cfg.lr),
+                qat_freeze_bn_epochs=int(freeze_bn_epochs), qat_freeze_ranges_epochs=int(freeze_ranges_epochs))
+    return (g, qm) if return_model else g

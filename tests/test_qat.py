@@ -1,0 +1,238 @@
+"""harcore.quant QAT: fake-quant forward vs the int8 graph, BN folding, ranges, conversion through PTQ, errors.
+
+Measured on the built-in HAPT subset (864 test windows; float models trained 3 epochs, QAT 1 epoch, seed 0):
+QAT fake-quant logits vs ``simulate``'s dequantized logits, in units of the output scale (LSB): small CNN
+100 % argmax agreement, mean 0.09 LSB, max 1 LSB; µBi-ConvLSTM 99.9 %, mean 0.05 LSB (the LSTM's int16
+gates / cell and int8 recurrence are not fake-quantized, see docs/int8.md).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+
+from harcore import data, models, quant
+from harcore.cost import trace
+from harcore.quant.ptq import fold, range_qparams
+from harcore.quant.qat import QATModel, RangeObserver, fake_quant_weight
+from harcore.train import TrainConfig, fit
+
+torch.set_num_threads(1)
+
+ZOO = {"cnn": {"widths": (16, 32)}, "mubiconvlstm": {}, "tinierhar": {}}
+
+
+@pytest.fixture(scope="module")
+def ds():
+    return data.load("default")
+
+
+@pytest.fixture(scope="module")
+def trained(ds):
+    cache = {}
+
+    def get(name):
+        if name not in cache:
+            torch.manual_seed(0)
+            m = models.create(name, 9, 128, 6, **ZOO[name])
+            fit(m, ds.train, None, TrainConfig(epochs=3, lr=3e-3, progress=False, seed=0))
+            cache[name] = m.eval()
+        return cache[name]
+
+    return get
+
+
+# ---- the QAT forward is the int8 graph ------------------------------------------------------------
+
+
+@pytest.mark.sanitize
+@pytest.mark.parametrize("name,mean_lsb,p99_lsb", [("cnn", 0.3, 1.0), ("mubiconvlstm", 0.3, 2.0)])
+def test_qat_forward_agrees_with_simulate(trained, ds, name, mean_lsb, p99_lsb):
+    m = trained(name)
+    g, qm = quant.qat(m, ds.train, ds.val, epochs=1, calib_x=ds.train.x[::8], seed=0, return_model=True)
+    assert g.meta["qat"] is True and g.meta["qat_epochs"] == 1
+    y, logits = quant.simulate(g, ds.test.x, dequantize=True)
+    assert y.dtype == np.int8 and y.shape == (len(ds.test.x), 6)
+    qm.eval()
+    with torch.no_grad():
+        fq = qm(torch.as_tensor(ds.test.x)).double().numpy()
+    agree = float((fq.argmax(1) == logits.argmax(1)).mean())
+    assert agree >= 0.97, f"{name}: QAT forward and int8 graph agree on {agree:.3f} of the windows"
+    lsb = np.round(np.abs(fq - logits) / g.output_qparams.scale)  # both lie on the output grid
+    assert lsb.mean() <= mean_lsb and np.percentile(lsb, 99) <= p99_lsb, (lsb.mean(), np.percentile(lsb, 99))
+    # QAT changed the weights and kept the caller's model as it was
+    assert not torch.equal(qm.model.fc.weight, m.fc.weight)
+    acc = float((y.argmax(1) == ds.test.y).mean())
+    assert acc > 0.6, f"{name}: int8 accuracy after QAT {acc:.3f}"
+
+
+@pytest.mark.sanitize
+@pytest.mark.parametrize("name", ["cnn", "mubiconvlstm", "tinierhar"])
+def test_untrained_qat_converts_to_the_ptq_graph(trained, ds, name):
+    """Before fine-tuning the learned ranges are the calibration min/max: convert == quantize (up to the
+    float32 vs float64 evaluation of the ranges)."""
+    m, cal = trained(name), ds.train.x[::8]
+    g_ptq = quant.quantize(m, cal)
+    g_qat = quant.convert(quant.prepare_qat(m, cal), cal)
+    assert [op.name for op in g_qat.graph.ops] == [op.name for op in g_ptq.graph.ops]
+    for a, b in zip(g_qat.qparams, g_ptq.qparams):
+        assert abs(a.scale - b.scale) <= 1e-5 * b.scale and abs(a.zero_point - b.zero_point) <= 1
+    for op, q in g_ptq.ops.items():
+        for k, v in q.arrays.items():
+            if v.dtype == np.int8:  # weights depend on the weights only: identical
+                np.testing.assert_array_equal(g_qat.ops[op].arrays[k], v, err_msg=f"{op}/{k}")
+    yq, yp = quant.simulate(g_qat, ds.test.x), quant.simulate(g_ptq, ds.test.x)
+    assert float((yq.argmax(1) == yp.argmax(1)).mean()) >= 0.99
+
+
+# ---- BN folding, freezing, ranges -----------------------------------------------------------------
+
+
+def _bn_model() -> nn.Module:
+    torch.manual_seed(1)
+    m = models.create("cnn", 9, 128, 6, widths=(8, 16))
+    with torch.no_grad():
+        for bn in (m.features[1], m.features[4]):
+            bn.weight.uniform_(0.5, 2.0)
+            bn.bias.uniform_(-0.5, 0.5)
+            bn.running_mean.uniform_(-1.0, 1.0)
+            bn.running_var.uniform_(0.2, 3.0)
+    return m.eval()
+
+
+@pytest.mark.sanitize
+def test_bn_folding_equals_ptq_folding(ds):
+    m = _bn_model()
+    qm = quant.prepare_qat(m, ds.train.x[:64])
+    _, ref, _ = fold(trace(m, (9, 128)), m)
+    got = qm.folded_params()
+    assert set(got) == {"features_0", "features_3", "fc"}
+    for name, p in got.items():
+        for k in ("weight", "bias"):
+            np.testing.assert_allclose(p[k].double().numpy(), ref[name][k].numpy(), rtol=1e-5, atol=1e-6,
+                                       err_msg=f"{name}/{k}")
+
+
+@pytest.mark.sanitize
+def test_bn_uses_batch_statistics_until_frozen(ds):
+    qm = quant.prepare_qat(_bn_model(), ds.train.x[:64])
+    x = torch.as_tensor(ds.train.x[:32])
+    bn = qm.model.features[1]
+    mean0 = bn.running_mean.clone()
+    qm.freeze_ranges()
+    qm.train()
+    with torch.no_grad():
+        y_batch = qm(x)
+    assert not torch.equal(bn.running_mean, mean0)  # batch statistics updated the running ones
+    qm.freeze_bn()
+    mean1 = bn.running_mean.clone()
+    with torch.no_grad():
+        y_train = qm(x)
+        y_eval = qm.eval()(x)
+    assert torch.equal(bn.running_mean, mean1)
+    torch.testing.assert_close(y_train, y_eval, rtol=0, atol=0)  # frozen: the folded forward exactly
+    assert not torch.allclose(y_batch, y_eval)
+
+
+@pytest.mark.sanitize
+def test_ranges_follow_an_ema_and_freeze(ds):
+    qm = quant.prepare_qat(_bn_model(), ds.train.x[:64])
+    fq = qm.fq["0"]  # the input tensor
+    obs = fq.activation_post_process
+    lo0, hi0 = float(obs.min_val), float(obs.max_val)
+    np.testing.assert_allclose((lo0, hi0), (ds.train.x[:64].min(), ds.train.x[:64].max()), rtol=1e-6)
+    x = torch.as_tensor(ds.train.x[64:96])
+    qm.train()
+    with torch.no_grad():
+        qm(x)
+    c = 0.01
+    assert float(obs.min_val) == pytest.approx(lo0 + c * (float(x.min()) - lo0), rel=1e-5)
+    assert float(obs.max_val) == pytest.approx(hi0 + c * (float(x.max()) - hi0), rel=1e-5)
+    q = range_qparams(float(obs.min_val), float(obs.max_val))
+    assert float(fq.scale) == q.scale and int(fq.zero_point) == q.zero_point
+    qm.eval()
+    with torch.no_grad():
+        qm(torch.as_tensor(ds.train.x[96:128]) * 3)
+    assert float(obs.max_val) == pytest.approx(hi0 + c * (float(x.max()) - hi0), rel=1e-5)  # eval: no update
+    qm.freeze_ranges()
+    qm.train()
+    with torch.no_grad():
+        qm(torch.as_tensor(ds.train.x[96:128]) * 3)
+    assert float(obs.max_val) == pytest.approx(hi0 + c * (float(x.max()) - hi0), rel=1e-5)  # frozen
+    # fused-ReLU outputs: ranges [0, hi], so their zero point is -128 (0 included, nothing below it)
+    ranges = qm.ranges()
+    for op in qm.graph.ops:
+        if qm.acts.get(op.name) == "relu":
+            assert ranges[op.output][0] == 0.0 and range_qparams(*ranges[op.output]).zero_point == -128
+
+
+def test_range_observer_qparams_are_the_converters():
+    o = RangeObserver()
+    o(torch.tensor([0.5, 3.0]))  # positive only: 0 is included
+    s, zp = o.calculate_qparams()
+    q = range_qparams(0.0, 3.0)
+    assert float(s) == q.scale and int(zp) == q.zero_point == -128
+
+
+def test_weight_fake_quant_is_symmetric_per_group_with_ste():
+    torch.manual_seed(0)
+    w = torch.randn(8, 5, requires_grad=True)
+    wq = fake_quant_weight(w, 8)
+    scale = w.detach().abs().amax(1, keepdim=True) / 127
+    q = wq.detach() / scale
+    np.testing.assert_allclose(q.numpy(), q.round().numpy(), atol=1e-3)
+    assert q.abs().max() <= 127 + 1e-3 and (wq - w).abs().max() <= scale.max() / 2 + 1e-6
+    wq.sum().backward()
+    torch.testing.assert_close(w.grad, torch.ones_like(w))  # straight-through
+    # LSTM-style: one scale per gate block of rows
+    g = fake_quant_weight(torch.randn(4 * 3, 2), 4)
+    assert g.shape == (12, 2)
+
+
+# ---- bad input ---------------------------------------------------------------------------------------
+
+
+class _Sigmoid(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(9 * 8, 6)
+
+    def forward(self, x):
+        return self.fc(torch.sigmoid(x).flatten(1))
+
+
+@pytest.mark.sanitize
+def test_bad_input_errors(trained, ds):
+    m, cal = trained("mubiconvlstm"), ds.train.x[:16]
+    with pytest.raises(ValueError, match="model: expected a torch.nn.Module"):
+        quant.prepare_qat("model", cal)
+    with pytest.raises(ValueError, match=r"calib_x: expected windows \(N, C, T\)"):
+        quant.prepare_qat(m, np.zeros(5, np.float32))
+    bad = cal.copy()
+    bad[0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="calib_x: contains NaN"):
+        quant.prepare_qat(m, bad)
+    with pytest.raises(ValueError, match="averaging_constant"):
+        quant.prepare_qat(m, cal, averaging_constant=0.0)
+    with pytest.raises(ValueError, match="sigmoid"):
+        quant.prepare_qat(_Sigmoid(), np.zeros((2, 9, 8), np.float32))
+    with pytest.raises(ValueError, match="qm: expected a QATModel"):
+        quant.convert(m, cal)
+    qm = quant.prepare_qat(m, cal)
+    with pytest.raises(ValueError, match=r"calib_x: windows of shape \(9, 64\)"):
+        quant.convert(qm, cal[:, :, :64])
+    with pytest.raises(ValueError, match="epochs: must be an integer >= 1"):
+        quant.qat(m, ds.train, epochs=0)
+    with pytest.raises(ValueError, match="freeze_bn_epochs"):
+        quant.qat(m, ds.train, epochs=2, freeze_bn_epochs=3)
+    with pytest.raises(ValueError, match="TrainConfig.lr"):
+        quant.qat(m, ds.train, epochs=1, calib_x=cal, lr=-1.0)
+    with pytest.raises(ValueError, match="train: expected a split"):
+        quant.qat(m, "train", epochs=1)
+    with pytest.raises(ValueError, match="ranges: tensor id 99"):
+        quant.quantize(m, cal, ranges={99: (0.0, 1.0)})
+    with pytest.raises(ValueError, match=r"ranges\[1\] \(tensor 'features_0'\).*lo <= hi"):
+        quant.quantize(m, cal, ranges={1: (1.0, 0.0)})
+    assert isinstance(qm, QATModel)
