@@ -128,6 +128,63 @@ def test_model_matches_tflm(name, default_data, tmp_path):
     assert len({tuple(r) for r in quant.simulate(g, real)}) > 1
 
 
+class _Convs(torch.nn.Module):
+    """Mappings the zoo models leave out: a stride-2 conv and an even kernel (no TFLite SAME: PAD + VALID),
+    a depthwise conv with multiplier 2 and fused ReLU6, average pool, mean over time, softmax output."""
+
+    def __init__(self):
+        super().__init__()
+        nn = torch.nn
+        self.c1 = nn.Conv1d(9, 8, 3, stride=2, padding=1)
+        self.dw = nn.Conv1d(8, 16, 5, padding=2, groups=8)
+        self.c2 = nn.Conv1d(16, 8, 4, padding=2)
+        self.pool = nn.AvgPool1d(2)
+        self.fc = nn.Linear(8, 6)
+
+    def forward(self, x):
+        x = torch.relu(self.c1(x))
+        x = torch.nn.functional.relu6(self.dw(x))
+        x = self.pool(torch.relu(self.c2(x)))
+        return torch.softmax(self.fc(x.mean(dim=2)), dim=1)
+
+
+class _Rnns(torch.nn.Module):
+    """Unidirectional GRU then LSTM on a time slice, last step."""
+
+    def __init__(self):
+        super().__init__()
+        self.gru = torch.nn.GRU(9, 12, batch_first=True)
+        self.lstm = torch.nn.LSTM(12, 10, batch_first=True)
+        self.fc = torch.nn.Linear(10, 6)
+
+    def forward(self, x):
+        x, _ = self.gru(x.transpose(1, 2)[:, :24])
+        x, _ = self.lstm(x)
+        return self.fc(x[:, -1])
+
+
+@pytest.mark.parametrize("cls", [_Convs, _Rnns])
+def test_more_mappings_match_tflm(cls, default_data):
+    torch.manual_seed(0)
+    g = quant.quantize(cls().eval(), default_data.train.x[::16][:128])
+    fb, _ = export(g)
+    xs = np.concatenate([quantize_input(g, default_data.test.x[:64]),
+                         np.random.default_rng(1).integers(-128, 128, (16, 9, 128), dtype=np.int8)])
+    ours, ref = quant.simulate(g, xs), tflm_run(fb, xs)
+    TOTALS["values"] += ours.size
+    TOTALS["differing"] += int(np.count_nonzero(ours != ref))
+    print(f"{cls.__name__}: {ours.size} values compared, {int(np.count_nonzero(ours != ref))} differ")
+    if np.any(ours != ref):
+        pytest.fail(first_differing_op(g, xs[int(np.flatnonzero((ours != ref).any(axis=1))[0])]))
+    if cls is _Convs:
+        import tflite
+
+        m = tflite.Model.GetRootAs(fb, 0)
+        codes = [m.OperatorCodes(m.Subgraphs(0).Operators(i).OpcodeIndex()).BuiltinCode()
+                 for i in range(m.Subgraphs(0).OperatorsLength())]
+        assert codes.count(tflite.BuiltinOperator.PAD) == 2 and tflite.BuiltinOperator.DEPTHWISE_CONV_2D in codes
+
+
 def test_intermediates_match_tflm_op_by_op(default_data):
     """Every graph op's int8 output (not only the logits) equals the TFLM tensor that holds it."""
     g = quantized_model("mubiconvlstm", default_data)
