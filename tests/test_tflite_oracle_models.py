@@ -45,6 +45,13 @@ def default_data():
     return data.load("default")
 
 
+@pytest.fixture(scope="module", autouse=True)
+def report_totals():
+    yield
+    print(f"\nsimulate vs TFLM, whole models: {TOTALS['values']} output values compared, "
+          f"{TOTALS['differing']} differ")
+
+
 def quantized_model(name: str, ds) -> quant.QGraph:
     torch.set_num_threads(1)
     torch.manual_seed(zlib.crc32(name.encode()))

@@ -449,8 +449,8 @@ class _Exporter:
             b.op("STRIDED_SLICE", [x, b.const_i32(n(f"begin{t}"), [0, t, 0]), b.const_i32(n(f"end{t}"), [B, t + 1, I]),
                                    strides], [xt], shrink_axis_mask=2)
 
-            def t_(k, shape=(B, H), **q):
-                return b.tensor(n(f"{k}{t}"), shape, np.int8, **(q or qi(k)))
+            def t_(k, step=t, **q):  # a (B, H) int8 tensor of this step, with qparams q or the calibrated ones
+                return b.tensor(n(f"{k}{step}"), (B, H), np.int8, **(q or qi(k)))
 
             gx = [t_(f"gx_{g}") for g in "rzn"]
             gh = [t_(f"gh_{g}") for g in "rzn"]
