@@ -16,17 +16,27 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
-from torch.ao.quantization import FakeQuantize, FixedQParamsFakeQuantize, FixedQParamsObserver
+from torch import nn
+from torch.ao.quantization import (
+    FakeQuantize,
+    FixedQParamsFakeQuantize,
+    FixedQParamsObserver,
+)
 from torch.ao.quantization.observer import MovingAverageMinMaxObserver
 from torch.func import functional_call
 
 from harcore.graph import Graph, Op
-from harcore.quant.ptq import TIED_QPARAMS_KINDS, FloatGraph, fold, quantize, range_qparams
+from harcore.quant.ptq import (
+    TIED_QPARAMS_KINDS,
+    FloatGraph,
+    fold,
+    quantize,
+    range_qparams,
+)
 from harcore.quant.qgraph import SOFTMAX_QPARAMS, QGraph
 
-__all__ = ["qat", "prepare_qat", "convert", "QATModel", "DEFAULT_CALIBRATION_WINDOWS"]
+__all__ = ["DEFAULT_CALIBRATION_WINDOWS", "QATModel", "convert", "prepare_qat", "qat"]
 
 DEFAULT_CALIBRATION_WINDOWS = 1000
 
@@ -132,7 +142,7 @@ class QATModel(nn.Module):
     def _range_fqs(self) -> list[FakeQuantize]:
         return [m for m in self.fq.values() if not isinstance(m, FixedQParamsFakeQuantize)]
 
-    def train(self, mode: bool = True) -> "QATModel":
+    def train(self, mode: bool = True) -> QATModel:
         super().train(mode)
         for m in self._range_fqs():
             m.enable_observer(bool(mode) and not self.ranges_frozen)
