@@ -127,6 +127,8 @@ class OwnedModel {
   std::deque<rt::GruArgs> gru_;
   std::deque<rt::CopyArgs> copy_;
   std::deque<rt::GatherArgs> gather_;
+  std::deque<rt::BatchMatMulArgs> bmm_;
+  std::deque<rt::LutArgs> lut_;
   std::vector<py::array> keep_;  // arrays the structs point into
 
   static int32_t geti(const py::dict& d, const char* key, const std::string& where) {
@@ -273,6 +275,8 @@ class OwnedModel {
       four(a, "dims", c.dims, w);
       four(a, "input0_strides", c.input0_strides, w);
       four(a, "input1_strides", c.input1_strides, w);
+      c.input1_data = a.contains("input1_data") && !a["input1_data"].is_none() ? arr<int8_t>(a, "input1_data", w)
+                                                                               : nullptr;
       return &c;
     }
     if (kind == "softmax") {
@@ -371,6 +375,26 @@ class OwnedModel {
       *k_out = rt::kGather;
       gather_.push_back({geti(a, "size", w), arr<int32_t>(a, "index", w)});
       return &gather_.back();
+    }
+    if (kind == "batch_matmul") {
+      *k_out = rt::kBatchMatMul;
+      rt::BatchMatMulArgs& c = bmm_.emplace_back();
+      const py::dict p = sub(a, "bmm");
+      const py::dict fc = sub(p, "fc_params");
+      c.bmm = {geti(p, "adj_x", w), geti(p, "adj_y", w),
+               {geti(fc, "input_offset", w), geti(fc, "filter_offset", w), geti(fc, "output_offset", w),
+                act(fc, "activation", w)}};
+      const py::dict q = sub(a, "quant");
+      c.quant = {geti(q, "multiplier", w), geti(q, "shift", w)};
+      c.lhs_dims = dims(a, "lhs_dims", w);
+      c.rhs_dims = dims(a, "rhs_dims", w);
+      c.output_dims = dims(a, "output_dims", w);
+      return &c;
+    }
+    if (kind == "tanh" || kind == "logistic") {
+      *k_out = kind == "tanh" ? rt::kTanh : rt::kLogistic;
+      lut_.push_back({geti(a, "size", w), lutp(sub(a, "p"), w)});
+      return &lut_.back();
     }
     fail(w, "unknown step kind '" + kind + "'");
   }
