@@ -49,7 +49,8 @@ SPECS: dict[str, tuple[str, str, list]] = {
     "max_pool": ("kMaxPool", "PoolArgs", [("pool", [("stride", _TILE), ("padding", _TILE), ("activation", _ACT)]),
                                           ("input_dims", _DIMS), ("filter_dims", _DIMS), ("output_dims", _DIMS)]),
     "add": ("kAdd", "AddArgs", [("p", _ADD), "act_min", "act_max", "size", "subtract"]),
-    "mul": ("kMul", "MulArgs", [("p", _MUL), "act_min", "act_max", "dims", "input0_strides", "input1_strides"]),
+    "mul": ("kMul", "MulArgs", [("p", _MUL), "act_min", "act_max", "dims", "input0_strides", "input1_strides",
+                                "input1_data"]),
     "softmax": ("kSoftmax", "SoftmaxArgs", ["rows", "row_size", "mult", "shift", "diff_min"]),
     "reduce_sum": ("kReduceSum", "ReduceSumArgs", ["outer", "reduce", "inner", "input_offset", "output_offset", "mult",
                                                    "shift"]),
@@ -58,7 +59,14 @@ SPECS: dict[str, tuple[str, str, list]] = {
     "gru": ("kGru", "GruArgs", [("dir", [_GRU, _GRU]), "num_directions"]),
     "copy": ("kCopy", "CopyArgs", ["src_offset", "extents", "strides"]),
     "gather": ("kGather", "GatherArgs", ["size", "index"]),
+    "batch_matmul": ("kBatchMatMul", "BatchMatMulArgs",
+                     [("bmm", ["adj_x", "adj_y", ("fc_params", ["input_offset", "filter_offset", "output_offset",
+                                                                ("activation", _ACT)])]),
+                      ("quant", ["multiplier", "shift"]), ("lhs_dims", _DIMS), ("rhs_dims", _DIMS),
+                      ("output_dims", _DIMS)]),
+    "tanh": ("kTanh", "LutArgs", ["size", ("p", _LUT)]),
 }
+SPECS["logistic"] = ("kLogistic", "LutArgs", SPECS["tanh"][2])
 SPECS["avg_pool"] = ("kAvgPool", "PoolArgs", SPECS["max_pool"][2])
 
 _CTYPE = {np.dtype(np.int8): "int8_t", np.dtype(np.int32): "int32_t"}
@@ -109,6 +117,8 @@ class _Emitter:
             name, sub = f
             return self.value(sub, d[name], f"{hint}_{name}")
         v = d[f]
+        if v is None:  # an absent pointer (e.g. MulArgs.input1_data for two activations)
+            return "nullptr"
         if f == "activation_type":
             return {"sigmoid": "kernels::ARM_SIGMOID", "tanh": "kernels::ARM_TANH"}[v]
         if isinstance(v, np.ndarray):
