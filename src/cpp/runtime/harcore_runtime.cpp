@@ -4,6 +4,7 @@
 
 #include <stdint.h>
 
+#include "kernels/arm_nn_batch_matmul.hpp"
 #include "kernels/arm_nn_gru.hpp"
 #include "kernels/arm_nn_lstm.hpp"
 #include "kernels/arm_nnfunctions.hpp"
@@ -85,6 +86,7 @@ int32_t run_step(const Step& s, int8_t* arena) {
     }
     case kMul: {
       const MulArgs& a = *static_cast<const MulArgs*>(s.args);
+      if (in1 == nullptr) in1 = a.input1_data;  // a constant operand lives in flash, not in the arena
       if (in1 == nullptr) return k::ARM_CMSIS_NN_ARG_ERROR;
       const k::cmsis_nn_mul_params& p = a.p;
       const bool rows = a.input0_strides[3] == 1 && a.input1_strides[3] == 1;
@@ -177,6 +179,16 @@ int32_t run_step(const Step& s, int8_t* arena) {
       const GatherArgs& a = *static_cast<const GatherArgs*>(s.args);
       for (int32_t i = 0; i < a.size; ++i) out[i] = in0[a.index[i]];
       return k::ARM_CMSIS_NN_SUCCESS;
+    }
+    case kBatchMatMul: {
+      const BatchMatMulArgs& a = *static_cast<const BatchMatMulArgs*>(s.args);
+      if (in1 == nullptr) return k::ARM_CMSIS_NN_ARG_ERROR;
+      return k::arm_batch_matmul_s8(&ctx, &a.bmm, &a.quant, &a.lhs_dims, in0, &a.rhs_dims, in1, &a.output_dims, out);
+    }
+    case kTanh:
+    case kLogistic: {
+      const LutArgs& a = *static_cast<const LutArgs*>(s.args);
+      return s.kind == kTanh ? k::arm_tanh_s8(in0, out, a.size, &a.p) : k::arm_logistic_s8(in0, out, a.size, &a.p);
     }
     default:
       return kBadModel;

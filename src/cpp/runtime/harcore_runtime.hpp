@@ -13,6 +13,7 @@
 
 #include <stdint.h>
 
+#include "kernels/arm_nn_batch_matmul.hpp"
 #include "kernels/arm_nn_gru.hpp"
 #include "kernels/arm_nn_lstm.hpp"
 #include "kernels/arm_nn_types.hpp"
@@ -45,6 +46,9 @@ enum StepKind : int32_t {
   kGru = 12,            // arm_gru_unidirectional_s8, 1 or 2 dirs       GruArgs
   kCopy = 13,           // strided int8 copy (slice, relayout)          CopyArgs
   kGather = 14,         // int8 gather by an index table                GatherArgs
+  kBatchMatMul = 15,    // arm_batch_matmul_s8 (two activations)        BatchMatMulArgs
+  kTanh = 16,           // arm_tanh_s8 (standalone TANH)                LutArgs
+  kLogistic = 17,       // arm_logistic_s8 (standalone LOGISTIC)        LutArgs
 };
 
 struct ConvArgs {
@@ -89,13 +93,16 @@ struct AddArgs {
 };
 
 // Broadcasting MUL over up to 4 dims: output is contiguous over `dims`; input k element (i0..i3) is at
-// input_k + sum(i_j * strides_k[j]) (stride 0 on a broadcast dim).
+// input_k + sum(i_j * strides_k[j]) (stride 0 on a broadcast dim). A constant second operand (a model
+// parameter, e.g. TinyHAR's gamma: TFLite MUL with an int8 constant tensor) is `input1_data` with the
+// step's input1 = -1; NULL when input1 is an arena tensor.
 struct MulArgs {
   kernels::cmsis_nn_mul_params p;
   int32_t act_min, act_max;
   int32_t dims[4];
   int32_t input0_strides[4];
   int32_t input1_strides[4];
+  const int8_t* input1_data;
 };
 
 struct SoftmaxArgs {
@@ -141,6 +148,20 @@ struct CopyArgs {
 struct GatherArgs {
   int32_t size;
   const int32_t* index;  // out[i] = in[index[i]]
+};
+
+// lhs (n, h, M, K) at input0, rhs transposed (n, h, N, K) at input1, output (n, h, M, N); see
+// arm_nn_batch_matmul.hpp. The lowering picks which torch operand is lhs so that both are row-contiguous.
+struct BatchMatMulArgs {
+  kernels::cmsis_nn_bmm_params bmm;
+  kernels::cmsis_nn_per_tensor_quant_params quant;
+  kernels::cmsis_nn_dims lhs_dims, rhs_dims, output_dims;
+};
+
+// Standalone TANH / LOGISTIC over `size` bytes (TFLM's int8 scheme; output (1/128, 0) / (1/256, -128)).
+struct LutArgs {
+  int32_t size;
+  kernels::cmsis_nn_lut_act_params p;
 };
 
 struct Step {

@@ -198,6 +198,7 @@ class _Lowerer:
         self.p = Program(g)
         self.loc: dict[int, tuple[int, np.ndarray]] = {}
         self.consumers: dict[int, int] = {}
+        self.producer: dict[int, Op] = {}
 
     def buf(self, size: int, align: int = 1) -> int:
         self.p.bufs.append(_Buf(int(size), align))
@@ -240,6 +241,7 @@ class _Lowerer:
     def run(self) -> Program:
         g = self.g.graph
         for op in g.ops:
+            self.producer[op.output] = op
             for t in op.inputs:
                 self.consumers[t] = self.consumers.get(t, 0) + 1
         for op in g.ops:
@@ -395,16 +397,39 @@ class _Lowerer:
         self.set_out(op, ob, offs)
 
     def op_mul(self, op: Op) -> None:
-        a, c = op.inputs
+        a = op.inputs[0]
         ys = self.shape(op.output)
         if len(ys) > 4:
             raise ValueError(f"op '{op.name}' (mul): more than 4 dims")
+        qop = self.g.ops.get(op.name)
+        const = len(op.inputs) == 1
+        if const:  # TFLite MUL by an int8 constant tensor (a model parameter, symmetric, its own scale)
+            param = np.ascontiguousarray(qop.arrays["param"]).reshape(-1)
+            q1 = QParams(float(qop.arrays["param_scale"][0]), 0)
+        else:
+            q1 = self.q(op.inputs[1])
+        p = _mul_params(self.q(a), q1, self.q(op.output))
+        b, offs = self.loc[a]
+        if const and param.size == 1 and self.shape(a) == ys and np.array_equal(np.sort(offs), np.arange(len(offs))):
+            # a scalar: elementwise over the input's bytes, whatever its layout (the output keeps it)
+            n = len(offs)
+            ob = self.buf(n)
+            self.emit("mul", op, [b], ob, {"p": p, "act_min": -128, "act_max": 127, "dims": [1, 1, 1, n],
+                                           "input0_strides": [0, 0, 0, 1], "input1_strides": [0, 0, 0, 0],
+                                           "input1_data": param})
+            self.set_out(op, ob, offs)
+            return
         pad = (1,) * (4 - len(ys))
         strides = []
         bufs = []
-        for t in (a, c):
-            b, offs = self.loc[t]
-            full = np.broadcast_to(offs.reshape(self.shape(t)), ys).reshape(pad + tuple(ys))
+        operands = [(a, self.shape(a))] + ([(None, tuple(op.param_shape))] if const else [(op.inputs[1], None)])
+        for t, tshape in operands:
+            if t is None:
+                b, offs = -1, np.arange(param.size)
+            else:
+                b, offs = self.loc[t]
+                tshape = self.shape(t)
+            full = np.broadcast_to(offs.reshape(tshape), ys).reshape(pad + tuple(ys))
             st = []
             base = full.reshape(-1)[0]
             for d in range(4):
@@ -421,13 +446,93 @@ class _Lowerer:
                 self.require(op, t, np.arange(len(offs)))
                 return self.op_mul(op)
             strides.append(st)
-            bufs.append(b)
+            if b >= 0:
+                bufs.append(b)
         n = int(np.prod(ys))
         ob = self.buf(n)
-        self.emit("mul", op, bufs, ob, {"p": _mul_params(self.q(a), self.q(c), self.q(op.output)), "act_min": -128,
-                                       "act_max": 127, "dims": list(pad + tuple(ys)), "input0_strides": strides[0],
-                                       "input1_strides": strides[1]})
+        self.emit("mul", op, bufs, ob, {"p": p, "act_min": -128, "act_max": 127, "dims": list(pad + tuple(ys)),
+                                       "input0_strides": strides[0], "input1_strides": strides[1],
+                                       "input1_data": param if const else None})
         self.set_out(op, ob, np.arange(n))
+
+    def peek_offs(self, tid: int) -> np.ndarray | None:
+        """The layout tensor ``tid`` has or will have without a step of its own (lowered already, or an alias
+        (reshape / transpose) of such a tensor); None otherwise."""
+        if tid in self.loc:
+            return self.loc[tid][1]
+        op = self.producer.get(tid)
+        if op is None or op.kind not in ("reshape", "transpose"):
+            return None
+        src = self.peek_offs(op.inputs[0])
+        if src is None or op.kind == "reshape":
+            return src
+        return src.reshape(self.shape(op.inputs[0])).transpose(op.perm).reshape(-1)
+
+    def wanted_layout(self, tid: int) -> list[np.ndarray]:
+        """Layouts the consumers of ``tid`` would take without a copy (a softmax: its axis contiguous; an add
+        reached through layout-keeping ops: its other operand's layout), most wanted first."""
+        out: list[np.ndarray] = []
+        seen = 0
+        while seen < 8:
+            seen += 1
+            cons = [o for o in self.g.graph.ops if tid in o.inputs]
+            if len(cons) != 1:
+                return out
+            c = cons[0]
+            shape = self.shape(tid)
+            if c.kind == "softmax":
+                n = int(np.prod(shape))
+                want = np.empty(n, np.int64)
+                want[np.moveaxis(np.arange(n).reshape(shape), c.axis, -1).reshape(-1)] = np.arange(n)
+                return [want]
+            if c.kind == "add":
+                other = c.inputs[1] if c.inputs[0] == tid else c.inputs[0]
+                o = self.peek_offs(other)
+                return [o] if o is not None and self.shape(other) == shape else []
+            keeps = (c.kind == "mul" and len(c.inputs) == 1 and int(np.prod(c.param_shape)) == 1) or \
+                (c.kind == "activation" and c.act in ("tanh", "sigmoid", "relu", "relu6"))
+            if not keeps:
+                return out
+            tid = c.output
+        return out
+
+    def op_matmul(self, op: Op) -> None:
+        """TFLite BATCH_MATMUL: arm_batch_matmul_s8 wants lhs rows and (transposed) rhs rows contiguous over the
+        depth K. ``a @ b`` is computed as lhs = a, rhs^T = b^T (output (B, M, N)) or, the same inputs read the
+        other way round, lhs = b^T, rhs^T = a (output (B, N, M) = the transpose); the orientation the consumer
+        takes without a copy wins. Operands in another layout get one strided copy first."""
+        a, c = op.inputs
+        sa, sc, ys = self.shape(a), self.shape(c), self.shape(op.output)
+        if len(sa) < 2 or len(sa) != len(sc) or sa[:-2] != sc[:-2] or sa[-1] != sc[-2]:
+            raise ValueError(f"op '{op.name}' (matmul): shapes {sa} @ {sc}: the int8 path multiplies two activations "
+                             "of equal rank with equal batch dims (no broadcasting)")
+        M, K, N = sa[-2], sa[-1], sc[-1]
+        B = int(np.prod(sa[:-2])) if len(sa) > 2 else 1
+        want_a = np.arange(B * M * K)
+        want_c = np.arange(B * K * N).reshape(B, N, K).transpose(0, 2, 1).reshape(-1)  # b^T rows contiguous
+        ba = self.require(op, a, want_a)
+        bc = self.require(op, c, want_c)
+        n = B * M * N
+        plain = np.arange(n)
+        flipped = np.arange(n).reshape(B, N, M).transpose(0, 2, 1).reshape(-1)
+        swap = any(np.array_equal(w, flipped) for w in self.wanted_layout(op.output)) and \
+            not any(np.array_equal(w, plain) for w in self.wanted_layout(op.output))
+        qa, qc, qo = self.q(a), self.q(c), self.q(op.output)
+        m, sh = _qm(float(qa.scale) * float(qc.scale) / float(qo.scale))
+        dims = lambda rows, cols: {"n": 1, "h": B, "w": rows, "c": cols}  # noqa: E731
+        if swap:
+            lhs, rhs, lq, rq, rows, cols = bc, ba, qc, qa, N, M
+        else:
+            lhs, rhs, lq, rq, rows, cols = ba, bc, qa, qc, M, N
+        ob = self.buf(n)
+        args = {"bmm": {"adj_x": 0, "adj_y": 1, "fc_params": {"input_offset": -lq.zero_point,
+                                                              "filter_offset": -rq.zero_point,
+                                                              "output_offset": qo.zero_point,
+                                                              "activation": {"min": -128, "max": 127}}},
+                "quant": {"multiplier": m, "shift": sh}, "lhs_dims": dims(rows, K), "rhs_dims": dims(cols, K),
+                "output_dims": dims(rows, cols)}
+        self.emit("batch_matmul", op, [lhs, rhs], ob, args)
+        self.set_out(op, ob, flipped if swap else plain)
 
     def op_softmax(self, op: Op) -> None:
         x = op.inputs[0]
@@ -469,6 +574,12 @@ class _Lowerer:
         x = op.inputs[0]
         b, offs = self.loc[x]
         qi, qo = self.q(x), self.q(op.output)
+        if op.act in ("tanh", "sigmoid"):  # TFLM TANH / LOGISTIC, elementwise in the input's layout
+            ob = self.buf(len(offs))
+            self.emit("tanh" if op.act == "tanh" else "logistic", op, [b], ob,
+                      {"size": len(offs), "p": _lut_params(qi, f"op '{op.name}' ({op.act})")})
+            self.set_out(op, ob, offs)
+            return
         mult, shift = _qm(float(np.float32(qi.scale) / np.float32(qo.scale)))
         act = _act(op.act, qo)
         ob = self.buf(len(offs))

@@ -16,7 +16,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from harcore.graph import Graph, Op
-from harcore.quant.qgraph import (GRU_INTERMEDIATES, SOFTMAX_QPARAMS, SUPPORTED_KINDS, QGraph, QOp, QParams)
+from harcore.quant.qgraph import (ACTIVATIONS, GRU_INTERMEDIATES, LOGISTIC_QPARAMS, SOFTMAX_QPARAMS, SUPPORTED_KINDS,
+                                  TANH_QPARAMS, QGraph, QOp, QParams)
 
 __all__ = ["quantize", "fold", "FloatGraph", "range_qparams", "TIED_QPARAMS_KINDS"]
 
@@ -50,7 +51,26 @@ def _module(model: nn.Module, op: Op) -> nn.Module:
                          "modules") from None
 
 
+def _mul_param(model: nn.Module, op: Op) -> torch.Tensor:
+    """The parameter of a one-input ``mul``: the tracer names the module whose code multiplies (source
+    ``"<module path>:<node>"``), and the parameter is that module's own one of ``param_shape``'s size."""
+    path = op.source.split(":", 1)[0] if ":" in op.source else ""
+    try:
+        m = model.get_submodule(path)
+    except (AttributeError, ValueError):
+        m = None
+    n = math.prod(op.param_shape)
+    found = [p for _, p in m.named_parameters(recurse=False) if p.numel() == n] if m is not None else []
+    if len(found) != 1:
+        raise ValueError(f"op '{op.name}' (mul): cannot identify its parameter (source '{op.source}': "
+                         f"{len(found)} direct parameters of {n} values in module '{path}'); the int8 path needs "
+                         "exactly one")
+    return found[0].detach().double().reshape(op.param_shape)
+
+
 def _float_params(model: nn.Module, op: Op) -> dict[str, torch.Tensor]:
+    if op.kind == "mul":
+        return {"param": _mul_param(model, op)}
     m = _module(model, op)
     if op.kind == "conv":
         w = m.weight.detach().double()
@@ -110,8 +130,21 @@ def fold(graph: Graph, model: nn.Module) -> tuple[Graph, dict[str, dict[str, tor
             foldable = (p is not None and p.kind in _FOLD_INTO and len(consumers.get(p.output, [])) == 1
                         and p.name not in acts and (p.kind == "conv" or len(graph.tensors[p.output].shape) == 1))
             if not foldable:
-                raise ValueError(f"op '{op.name}' (batchnorm): cannot be folded (its input is not a conv, or a linear "
-                                 "with a 1-D output, consumed by it alone); the int8 path has no standalone BatchNorm")
+                # docs/cost-model.md: a BatchNorm that cannot be folded runs as a depthwise 1x1 conv
+                shape = graph.tensors[ins[0]].shape
+                if len(shape) not in (2, 3):
+                    raise ValueError(f"op '{op.name}' (batchnorm): cannot be folded (its input is not a conv, or a "
+                                     "linear with a 1-D output, consumed by it alone), and a standalone BatchNorm "
+                                     f"runs as a depthwise 1x1 conv, which needs a (C, T) or (C, H, W) input, not "
+                                     f"{shape}")
+                c = shape[0]
+                bn = _float_params(model, op)
+                dw = Op("conv", op.name, inputs=ins, output=op.output, in_channels=c, out_channels=c, groups=c,
+                        bias=True, kernel=(1, 1), source=op.source)
+                params[op.name] = {"weight": bn["scale"].reshape(c, 1, 1, 1), "bias": bn["shift"]}
+                producer[op.output] = dw
+                keep.append(dw)
+                continue
             bn = _float_params(model, op)
             fp = params[p.name]
             shape = (-1,) + (1,) * (fp["weight"].dim() - 1)
@@ -129,12 +162,15 @@ def fold(graph: Graph, model: nn.Module) -> tuple[Graph, dict[str, dict[str, tor
                 acts[p.name] = op.act
                 remap[op.output] = ins[0]
                 continue
-        if op.kind not in SUPPORTED_KINDS or (op.kind == "activation" and op.act not in ("relu", "relu6")):
+        if op.kind not in SUPPORTED_KINDS or (op.kind == "activation" and op.act not in ACTIVATIONS):
             what = f"activation '{op.act}'" if op.kind == "activation" else f"kind '{op.kind}'"
             raise ValueError(f"op '{op.name}' ({op.kind}): {what} is not supported by the int8 path")
-        if op.kind in ("add", "mul") and len(op.inputs) != 2:
-            raise ValueError(f"op '{op.name}' ({op.kind}): {op.kind} with a parameter is not supported by the int8 "
-                             "path (two activations only)")
+        if op.kind == "add" and len(op.inputs) != 2:
+            raise ValueError(f"op '{op.name}' (add): add with a parameter is not supported by the int8 path (two "
+                             "activations only)")
+        if op.kind == "mul" and len(op.inputs) not in (1, 2):
+            raise ValueError(f"op '{op.name}' (mul): {len(op.inputs)} operands; the int8 path multiplies two "
+                             "activations or an activation by a parameter")
         if op.kind == "pool" and op.ceil_mode:
             raise ValueError(f"op '{op.name}' (pool): ceil_mode is not supported by the int8 path")
         if op.kind == "pool" and op.pool == "avg" and any(op.pad) and op.count_include_pad:
@@ -144,7 +180,7 @@ def fold(graph: Graph, model: nn.Module) -> tuple[Graph, dict[str, dict[str, tor
             raise ValueError(f"op '{op.name}' (pool): dilated pooling is not supported by the int8 path")
         new = replace(op, inputs=ins)
         producer[op.output] = new
-        if op.kind in ("conv", "linear", "rnn"):
+        if op.kind in ("conv", "linear", "rnn") or (op.kind == "mul" and len(op.inputs) == 1):
             params[op.name] = _float_params(model, op)
         keep.append(new)
 
@@ -199,6 +235,10 @@ class FloatGraph:
                 y = torch.relu(y)
             elif act == "relu6":
                 y = torch.clamp(y, 0.0, 6.0)
+            elif act == "tanh":
+                y = torch.tanh(y)
+            elif act == "sigmoid":
+                y = torch.sigmoid(y)
             vals[op.output] = y
             self.ranges[op.output].add(y)
         return vals
@@ -233,7 +273,9 @@ class FloatGraph:
         if k == "add":
             return a + ins[1]
         if k == "mul":
-            return a * ins[1]
+            return a * (ins[1] if len(ins) > 1 else self.params[op.name]["param"])
+        if k == "matmul":
+            return torch.matmul(a, ins[1])
         if k == "reshape":
             return a.reshape(n, *self.graph.tensors[op.output].shape)
         if k == "transpose":
@@ -317,6 +359,10 @@ def _quantize_ops(g: Graph, params, acts, qp: list[QParams], fg: FloatGraph) -> 
             s_in = np.float64(qp[op.inputs[0]].scale)
             q.arrays = {"weight": w, "weight_scale": s,
                         "bias": _bias_i32(p["bias"].numpy(), s_in * s.astype(np.float64), f"op '{op.name}'")}
+        elif op.kind == "mul" and len(op.inputs) == 1:
+            v = params[op.name]["param"].numpy()
+            w, sc = _sym_per_row(v.reshape(1, -1))  # one symmetric scale for the whole parameter
+            q.arrays = {"param": w.reshape(v.shape), "param_scale": sc}
         elif op.kind == "rnn":
             p = params[op.name]
             s_in = np.float64(qp[op.inputs[0]].scale)
@@ -393,6 +439,9 @@ def quantize(model: nn.Module, calibration_x: Any, *, batch_size: int = 256, che
             qp[op.output] = qp[op.inputs[0]]
         elif op.kind == "softmax":
             qp[op.output] = QParams(float(np.float32(SOFTMAX_QPARAMS[0])), SOFTMAX_QPARAMS[1])
+        elif op.kind == "activation" and op.act in ("tanh", "sigmoid"):
+            fixed = TANH_QPARAMS if op.act == "tanh" else LOGISTIC_QPARAMS
+            qp[op.output] = QParams(float(np.float32(fixed[0])), fixed[1])
     ops = _quantize_ops(g, params, acts, qp, fg)
     qg = QGraph(g, qp, ops, {"calibration_windows": int(x.shape[0]), "source_model": type(model).__name__,
                              **(meta or {})})

@@ -9,6 +9,9 @@ read it); in short, weights keep torch's layout:
 * ``linear``: ``weight`` int8 (out, in), ``weight_scale`` float32 (out,), ``bias`` int32 (out,)
 * ``rnn``:    per direction ``d`` (0 forward, 1 backward): ``w_ih{d}``, ``w_hh{d}``, their ``*_scale{d}``, biases
               (see docs/int8.md for the LSTM and GRU schemes)
+* ``mul`` by a parameter (one input): ``param`` int8 (param_shape), ``param_scale`` float32 (1,) (symmetric)
+
+A BatchNorm that cannot be folded is a depthwise 1x1 ``conv`` (groups = C) in this graph.
 
 Weights are symmetric (zero point 0, values in [-127, 127]); activations asymmetric per tensor.
 """
@@ -27,14 +30,16 @@ import numpy as np
 
 from harcore.graph import Graph
 
-__all__ = ["QParams", "QOp", "QGraph", "load", "FORMAT", "VERSION", "FUSED_ACTS", "SUPPORTED_KINDS"]
+__all__ = ["QParams", "QOp", "QGraph", "load", "FORMAT", "VERSION", "FUSED_ACTS", "SUPPORTED_KINDS", "ACTIVATIONS"]
 
 FORMAT = "harcore-int8-graph"
 VERSION = 1
 FUSED_ACTS = ("none", "relu", "relu6")
 # op kinds the int8 path executes (after folding/fusion); anything else is a ValueError naming the op
 SUPPORTED_KINDS = ("input", "conv", "linear", "activation", "pool", "add", "mul", "reshape", "transpose", "slice",
-                   "rnn", "softmax", "mean")
+                   "rnn", "softmax", "mean", "matmul")
+# standalone activations: relu / relu6 requantize and clamp; tanh / sigmoid are TFLite's TANH / LOGISTIC
+ACTIVATIONS = ("relu", "relu6", "identity", "tanh", "sigmoid")
 
 # fixed output quantization of int8 ops whose output range TFLite fixes
 SOFTMAX_QPARAMS = (1.0 / 256.0, -128)
@@ -97,6 +102,8 @@ def expected_arrays(op) -> dict[str, tuple[str, tuple[int, ...]]]:
                 "bias": ("int32", (op.out_channels,))}
     if op.kind == "rnn":
         return _rnn_arrays(op)
+    if op.kind == "mul" and len(op.inputs) == 1:
+        return {"param": ("int8", tuple(op.param_shape)), "param_scale": ("float32", (1,))}
     return {}
 
 
@@ -153,7 +160,7 @@ class QGraph:
             w = f"{where}: op '{op.name}' ({op.kind})"
             if op.kind not in SUPPORTED_KINDS:
                 raise ValueError(f"{w}: kind '{op.kind}' is not supported by the int8 path")
-            if op.kind == "activation" and op.act not in ("relu", "relu6", "identity"):
+            if op.kind == "activation" and op.act not in ACTIVATIONS:
                 raise ValueError(f"{w}: activation '{op.act}' is not supported by the int8 path")
             qop = self.ops.get(op.name, QOp())
             if qop.act not in FUSED_ACTS:
@@ -176,7 +183,11 @@ class QGraph:
                 raise ValueError(f"{w}: unexpected array(s) {sorted(extra)}")
             if op.kind == "rnn":
                 self._check_rnn_attrs(op, qop, w)
+            if op.kind == "add" and len(op.inputs) != 2:
+                raise ValueError(f"{w}: add with a parameter is not supported by the int8 path")
             fixed = {"softmax": SOFTMAX_QPARAMS}.get(op.kind)
+            if op.kind == "activation":
+                fixed = {"tanh": TANH_QPARAMS, "sigmoid": LOGISTIC_QPARAMS}.get(op.act)
             if fixed is not None:
                 q = self.qparams[op.output]
                 if (q.scale, q.zero_point) != (float(np.float32(fixed[0])), fixed[1]):
