@@ -2,6 +2,7 @@
 // pixel (y*stride_h, x*stride_w). Buffer-less (ctx may be NULL).
 #include "kernels/arm_nn_checks.hpp"
 #include "kernels/arm_nn_conv_pixel.hpp"
+#include "kernels/arm_nn_host_gemm.hpp"
 #include "kernels/arm_nnfunctions.hpp"
 
 namespace harcore {
@@ -25,6 +26,12 @@ arm_cmsis_nn_status arm_convolve_1x1_s8(const cmsis_nn_context* ctx, const cmsis
       static_cast<int64_t>(output_dims->w - 1) * conv_params->stride.w >= input_dims->w) {
     return ARM_CMSIS_NN_ARG_ERROR;
   }
+#if defined(HARCORE_HOST_SIMD)
+  if (host::conv_s8(conv_params, quant_params, input_dims, input_data, filter_dims, filter_data, bias_data, output_dims,
+                    output_data)) {
+    return ARM_CMSIS_NN_SUCCESS;
+  }
+#endif
   for (int32_t b = 0; b < input_dims->n; ++b) {
     for (int32_t oy = 0; oy < output_dims->h; ++oy) {
       for (int32_t ox = 0; ox < output_dims->w; ++ox) {

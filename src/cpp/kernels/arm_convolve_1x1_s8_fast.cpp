@@ -2,6 +2,7 @@
 // multiplied by the C_out x C_in weights. Buffer-less with GCC (ctx may be NULL).
 #include "kernels/arm_nn_checks.hpp"
 #include "kernels/arm_nn_conv_pixel.hpp"
+#include "kernels/arm_nn_host_gemm.hpp"
 #include "kernels/arm_nnfunctions.hpp"
 
 namespace harcore {
@@ -23,6 +24,12 @@ arm_cmsis_nn_status arm_convolve_1x1_s8_fast(const cmsis_nn_context* ctx, const 
       output_dims->w != input_dims->w) {
     return ARM_CMSIS_NN_ARG_ERROR;
   }
+#if defined(HARCORE_HOST_SIMD)
+  if (host::conv_s8(conv_params, quant_params, input_dims, input_data, filter_dims, filter_data, bias_data, output_dims,
+                    output_data)) {
+    return ARM_CMSIS_NN_SUCCESS;
+  }
+#endif
   const int32_t rows = input_dims->n * input_dims->h * input_dims->w;
   for (int32_t r = 0; r < rows; ++r) {
     conv_detail::conv_1x1_pixel(conv_params, quant_params, input_data + static_cast<int64_t>(r) * input_dims->c,

@@ -3,6 +3,7 @@
 // two-column GEMM against each output channel's OHWI weights. Groups (C_in / filter C), dilation and
 // asymmetric implicit right/bottom padding are supported.
 #include "kernels/arm_nn_checks.hpp"
+#include "kernels/arm_nn_host_gemm.hpp"
 #include "kernels/arm_nnfunctions.hpp"
 #include "kernels/arm_nnsupportfunctions.hpp"
 
@@ -48,6 +49,12 @@ arm_cmsis_nn_status arm_convolve_s8(const cmsis_nn_context* ctx, const cmsis_nn_
       !check_detail::buffer_aligned(ctx->buf, 2)) {
     return ARM_CMSIS_NN_ARG_ERROR;
   }
+#if defined(HARCORE_HOST_SIMD)
+  if (host::conv_s8(conv_params, quant_params, input_dims, input_data, filter_dims, filter_data, bias_data, output_dims,
+                    output_data)) {
+    return ARM_CMSIS_NN_SUCCESS;
+  }
+#endif
   const int32_t col_len = filter_dims->h * filter_dims->w * filter_dims->c;
   // Column stride: half the buffer (ceil4(KH*KW*C_in) int16 values); col_len never exceeds it.
   const int32_t col_stride = need / 4;

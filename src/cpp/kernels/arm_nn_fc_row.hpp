@@ -4,6 +4,7 @@
 #include <stdint.h>
 
 #include "kernels/arm_nn_checks.hpp"
+#include "kernels/arm_nn_host_gemm.hpp"
 #include "kernels/arm_nnsupportfunctions.hpp"
 
 namespace harcore {
@@ -41,6 +42,9 @@ inline int32_t fc_acc(const cmsis_nn_fc_params* p, const int8_t* x, const int8_t
 inline void fc_run(const cmsis_nn_fc_params* p, const cmsis_nn_dims* in, const int8_t* input, const cmsis_nn_dims* f,
                    const int8_t* filter, const int32_t* bias, const cmsis_nn_dims* out, int8_t* output,
                    const int32_t* multiplier, const int32_t* shift, int32_t mult_step) {
+#if defined(HARCORE_HOST_SIMD)
+  if (host::fc_s8(p, in, input, f, filter, bias, out, output, multiplier, shift, mult_step)) return;
+#endif
   const int32_t k_depth = f->n;
   const int32_t c_out = out->c;
   for (int32_t b = 0; b < in->n; ++b) {
