@@ -84,6 +84,8 @@ OPS: dict[str, OpSpec] = {
     "PAD": OpSpec("PadOptions", (), {}, (2, 2)),
     "REVERSE_V2": OpSpec("ReverseV2Options", (), {}, (2, 2)),
     "GATHER": OpSpec("GatherOptions", ("axis",), {"batch_dims": 0}, (2, 2)),
+    "BATCH_MATMUL": OpSpec("BatchMatMulOptions", (), {"adj_x": False, "adj_y": False,
+                                                      "asymmetric_quantize_inputs": False}, (2, 2)),
     "UNIDIRECTIONAL_SEQUENCE_LSTM": OpSpec(
         "UnidirectionalSequenceLSTMOptions", ("time_major",),
         {"fused_activation_function": "TANH", "cell_clip": 0.0, "proj_clip": 0.0}, (24, 24)),
