@@ -13,7 +13,9 @@ tests/test_tflite_oracle_models.py). Mapping (docs/int8.md has the data model):
 * conv -> CONV_2D (OHWI per-channel weights) or DEPTHWISE_CONV_2D (1HWC, groups == C_in); TFLite's SAME /
   VALID padding when the graph's padding is one of them, else an explicit PAD (with the zero point) + VALID.
   linear -> FULLY_CONNECTED (per-channel; keep_num_dims for sequences). pool -> MAX/AVERAGE_POOL_2D.
-  add / mul -> ADD / MUL (fused activations as TFLite's fused_activation_function). softmax -> SOFTMAX on the
+  add / mul -> ADD / MUL (fused activations as TFLite's fused_activation_function); mul by a parameter -> MUL
+  with an int8 constant tensor (its own symmetric scale). matmul -> BATCH_MATMUL (torch layouts, no adj).
+  tanh / sigmoid -> TANH / LOGISTIC. softmax -> SOFTMAX on the
   last axis (the axis moved last first). mean -> MEAN / SUM. slice -> STRIDED_SLICE.
 * LSTM -> UNIDIRECTIONAL_SEQUENCE_LSTM (8x8->16: int8 weights per gate, int32 gate biases, int8 hidden and
   int16 cell-state variables); a backward direction runs on REVERSE_V2(x) and its output is reversed back;
@@ -291,7 +293,25 @@ class _Exporter:
         self.elementwise(op, qop, "ADD")
 
     def op_mul(self, op, qop) -> None:
-        self.elementwise(op, qop, "MUL")
+        if len(op.inputs) == 2:
+            return self.elementwise(op, qop, "MUL")
+        # by a parameter: an int8 constant tensor, broadcast right-aligned like torch
+        x_t = op.inputs[0]
+        param = np.asarray(qop.arrays["param"], np.int8)
+        key = self.default_key(x_t) if param.size == 1 else self.torch_key(x_t)
+        x = self.get(x_t, key)
+        rank = len(key) + 1
+        shape = (1,) * (rank - param.ndim) + tuple(param.shape)
+        c = self.b.tensor(self.name(f"{op.name}/param"), shape, np.int8, data=param.reshape(shape),
+                          scale=float(qop.arrays["param_scale"][0]), zero_point=0)
+        y = self.new(op.output, key)
+        self.b.op("MUL", [x, c], [y], fused_activation_function=self.act(qop))
+
+    def op_matmul(self, op, qop) -> None:
+        a_t, c_t = op.inputs
+        a, c = self.get(a_t, self.torch_key(a_t)), self.get(c_t, self.torch_key(c_t))
+        y = self.new(op.output, self.torch_key(op.output))
+        self.b.op("BATCH_MATMUL", [a, c], [y], adj_x=False, adj_y=False)
 
     def op_reshape(self, op, qop) -> None:
         x = self.get(op.inputs[0], self.torch_key(op.inputs[0]))
@@ -346,7 +366,9 @@ class _Exporter:
         x = self.get(x_t, key)
         y = self.new(op.output, key)
         qi, qo = self.g.qparams[x_t], self.g.qparams[op.output]
-        if op.act == "relu":
+        if op.act in ("tanh", "sigmoid"):
+            self.b.op("TANH" if op.act == "tanh" else "LOGISTIC", [x], [y])
+        elif op.act == "relu":
             self.b.op("RELU", [x], [y])
         elif op.act == "relu6" and qi == qo:
             self.b.op("RELU6", [x], [y])
