@@ -275,11 +275,11 @@ def test_unsupported_ops_are_named(ds):
     class LoneBN(nn.Module):
         def __init__(self):
             super().__init__()
-            self.bn = nn.BatchNorm1d(9)
+            self.bn = nn.BatchNorm1d(9 * 128)  # on flat features: not foldable, no depthwise 1x1 either
             self.fc = nn.Linear(9 * 128, 6)
 
         def forward(self, x):
-            return self.fc(self.bn(x).flatten(1))
+            return self.fc(self.bn(x.flatten(1)))
 
     with pytest.raises(ValueError, match=r"op 'bn' \(batchnorm\): cannot be folded"):
         quant.quantize(LoneBN().eval(), ds.train.x[:8])
