@@ -1,0 +1,163 @@
+"""The host-only SIMD paths of the s8 conv / FC kernels (src/cpp/kernels/arm_nn_host_gemm.hpp) against the
+portable loops of the same kernels, bit for bit.
+
+One build holds both: the portable loops are what the firmware compiles and what tests/test_kernels_oracle.py
+checks against TFLM; setting HARCORE_PORTABLE_KERNELS switches the host paths off for a process. Every case is
+run here (host paths on, where the CPU has AVX2) and in a subprocess with the variable set, and not one output
+value may differ. The cases cover what the host paths special-case: channel counts around the 8/16-value
+vector steps and the 3x4 register blocks, border pixels with clipped windows, strides, asymmetric padding,
+2-D filters with dilated rows, offsets at both ends of their range, filter offsets (FC), per-tensor and
+per-channel requantization with left and right shifts, clamped activations, and the shapes that must fall
+back to the portable loop (grouped, dilated in x, short rows).
+
+Run as a script (`python tests/test_host_kernels.py OUT.npz`) it writes every case's output to OUT.npz.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from harcore._core import kernels as K
+
+pytestmark = pytest.mark.sanitize
+
+
+def _shift_for(k: int, rng: np.random.Generator) -> int:
+    # a sum of k random products (std ~ 5500 sqrt(k)) lands near +-60 after requantization (outputs vary)
+    return int(np.round(np.log2(60.0 / (5500.0 * np.sqrt(max(k, 1))))) + rng.integers(-1, 2))
+
+
+def _quant(rng: np.random.Generator, c_out: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    mult = rng.integers(1 << 30, (1 << 31) - 1, size=c_out, dtype=np.int64).astype(np.int32)
+    shift = np.array([_shift_for(k, rng) for _ in range(c_out)], np.int32)
+    shift[rng.random(c_out) < 0.1] = 1  # a few left shifts (saturating outputs)
+    return mult, shift
+
+
+def _int8(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    a = rng.integers(-128, 128, size=shape, dtype=np.int64).astype(np.int8)
+    flat = a.reshape(-1)
+    if flat.size > 4:
+        flat[:2] = -128  # the ends of the range
+        flat[2:4] = 127
+    return a
+
+
+def conv_cases() -> list[tuple[str, tuple, dict]]:
+    """(kernel name, positional args, keyword args) for the conv kernels."""
+    rng = np.random.default_rng(20261124)
+    cases = []
+    # (N, H, W, C_in, C_out, KH, KW, stride (h, w), dilation (h, w), groups)
+    shapes = [
+        (1, 1, 128, 9, 64, 1, 3, (1, 1), (1, 1), 1),     # the CNN's first layer (K = 27: 16 + 8 + 3 tail)
+        (1, 1, 40, 64, 13, 1, 3, (1, 1), (1, 1), 1),     # C_out not a multiple of 4
+        (2, 1, 33, 16, 16, 1, 5, (1, 1), (1, 1), 1),     # rows not a multiple of 3, two batches
+        (1, 1, 17, 17, 7, 1, 3, (1, 2), (1, 1), 1),      # odd C_in, stride 2
+        (1, 1, 20, 8, 5, 1, 4, (1, 3), (1, 1), 1),       # even filter, stride 3
+        (1, 1, 6, 32, 9, 1, 7, (1, 1), (1, 1), 1),       # filter wider than the padded interior
+        (1, 1, 2, 24, 6, 1, 5, (1, 1), (1, 1), 1),       # every pixel is a border pixel
+        (1, 6, 7, 8, 10, 3, 3, (1, 1), (1, 1), 1),       # 2-D
+        (2, 9, 5, 12, 6, 3, 2, (2, 1), (2, 1), 1),       # 2-D, dilated rows, stride in y
+        (1, 12, 9, 1, 4, 5, 1, (1, 1), (1, 1), 1),       # TinierHAR's 5x1 on one channel: portable (row < 8)
+        (1, 1, 30, 16, 8, 1, 3, (1, 1), (1, 2), 1),      # dilated in x: portable
+        (1, 1, 30, 16, 8, 1, 3, (1, 1), (1, 1), 2),      # grouped: portable
+        (1, 20, 3, 4, 4, 17, 1, (1, 1), (1, 1), 1),      # 17 filter rows: more than the host path takes
+    ]
+    for n, h, w, c_in, c_out, kh, kw, stride, dil, groups in shapes:
+        for variant in range(3):
+            pad_h = 0 if kh == 1 else int(rng.integers(0, kh))
+            pad_w = 0 if kw == 1 else int(rng.integers(0, kw))
+            extra_h = int(rng.integers(0, pad_h + 1))  # bottom/right pad implied by the output shape
+            extra_w = int(rng.integers(0, pad_w + 1))
+            h_out = (h + pad_h + extra_h - dil[0] * (kh - 1) - 1) // stride[0] + 1
+            w_out = (w + pad_w + extra_w - dil[1] * (kw - 1) - 1) // stride[1] + 1
+            if h_out < 1 or w_out < 1:
+                continue
+            x = _int8(rng, (n, h, w, c_in))
+            wt = _int8(rng, (c_out, kh, kw, c_in // groups))
+            bias = None if variant == 2 else rng.integers(-(1 << 12), 1 << 12, size=c_out).astype(np.int32)
+            mult, shift = _quant(rng, c_out, kh * kw * c_in // groups)
+            kw_args = dict(
+                input_offset=[128, -127, int(rng.integers(-127, 129))][variant],
+                output_offset=int(rng.integers(-128, 128)),
+                stride=stride, padding=(pad_h, pad_w), dilation=dil,
+                activation=[(-128, 127), (0, 127), (-100, 90)][variant],
+                output_shape=(h_out, w_out),
+            )
+            cases.append(("convolve_s8", (x, wt, bias, mult, shift), kw_args))
+            if kh == 1 and groups == 1 and dil == (1, 1) and h == 1 and (stride[1] * c_in) % 4 == 0:
+                cases.append(("convolve_1_x_n_s8", (x, wt, bias, mult, shift), kw_args))
+    # 1x1 (strided and stride 1) through their own kernels and the wrapper
+    for n, h, w, c_in, c_out, stride in [(1, 1, 64, 16, 12, (1, 1)), (2, 3, 11, 9, 5, (1, 1)),
+                                         (1, 5, 9, 24, 7, (2, 2)), (1, 1, 50, 8, 8, (1, 3)), (1, 2, 9, 4, 8, (1, 1))]:
+        x = _int8(rng, (n, h, w, c_in))
+        wt = _int8(rng, (c_out, 1, 1, c_in))
+        bias = rng.integers(-(1 << 12), 1 << 12, size=c_out).astype(np.int32)
+        mult, shift = _quant(rng, c_out, c_in)
+        out_shape = ((h - 1) // stride[0] + 1, (w - 1) // stride[1] + 1)
+        kw_args = dict(input_offset=int(rng.integers(-127, 129)), output_offset=int(rng.integers(-128, 128)),
+                       stride=stride, output_shape=out_shape)
+        name = "convolve_1x1_s8_fast" if stride == (1, 1) else "convolve_1x1_s8"
+        cases.append((name, (x, wt, bias, mult, shift), kw_args))
+        cases.append(("convolve_wrapper_s8", (x, wt, bias, mult, shift), kw_args))
+    return cases
+
+
+def fc_cases() -> list[tuple[str, tuple, dict]]:
+    rng = np.random.default_rng(7)
+    cases = []
+    for batches, k, c_out in [(1, 8, 3), (1, 15, 6), (3, 16, 4), (5, 17, 9), (2, 31, 13), (1, 72, 16),
+                              (32, 32, 1), (4, 48, 6), (1, 4096, 6), (2, 7, 5)]:
+        x = _int8(rng, (batches, k))
+        wt = _int8(rng, (c_out, k))
+        bias = rng.integers(-(1 << 12), 1 << 12, size=c_out).astype(np.int32)
+        for filter_offset in (0, int(rng.integers(-127, 129))):
+            mult, shift = _quant(rng, c_out, k)
+            common = dict(input_offset=int(rng.integers(-127, 129)), filter_offset=filter_offset,
+                          output_offset=int(rng.integers(-128, 128)), activation=(-128, 127))
+            cases.append(("fully_connected_per_channel_s8", (x, wt, bias, mult, shift), common))
+            cases.append(("fully_connected_s8", (x, wt, bias, int(mult[0]), int(shift[0])),
+                          dict(common, activation=(-90, 100))))
+    return cases
+
+
+def run_all() -> list[np.ndarray]:
+    return [np.asarray(getattr(K, name)(*args, **kw)) for name, args, kw in conv_cases() + fc_cases()]
+
+
+def test_host_paths_match_portable_kernels(tmp_path):
+    fast = run_all()
+    out = tmp_path / "portable.npz"
+    env = dict(os.environ, HARCORE_PORTABLE_KERNELS="1")
+    subprocess.run([sys.executable, __file__, str(out)], env=env, check=True, timeout=300)
+    portable = np.load(out)
+    names = [name for name, _, _ in conv_cases() + fc_cases()]
+    assert len(portable.files) == len(fast) == len(names)
+    varied = big = 0
+    for i, (name, y) in enumerate(zip(names, fast)):
+        ref = portable[f"case{i}"]
+        assert y.shape == ref.shape and y.dtype == ref.dtype == np.int8, f"case {i} ({name})"
+        differ = int(np.count_nonzero(y != ref))
+        assert differ == 0, f"case {i} ({name}): {differ} of {y.size} values differ from the portable kernel"
+        big += y.size >= 64
+        varied += y.size >= 64 and len(np.unique(y)) > 16
+    # the requantization keeps most outputs off the clamp: the comparison sees real values
+    assert varied >= 0.8 * big
+
+
+def test_scratch_check_precedes_host_path():
+    """The generic kernel still demands its scratch buffer (the cost model's figure) with the host path on."""
+    rng = np.random.default_rng(0)
+    x, w = _int8(rng, (1, 1, 16, 16)), _int8(rng, (8, 1, 3, 16))
+    m, s = _quant(rng, 8, 48)
+    with pytest.raises(ValueError, match="ARG_ERROR"):
+        K.convolve_s8(x, w, None, m, s, input_offset=0, output_offset=0, buffer_size=0)
+
+
+if __name__ == "__main__":
+    np.savez(sys.argv[1], **{f"case{i}": y for i, y in enumerate(run_all())})
