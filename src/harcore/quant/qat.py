@@ -105,6 +105,16 @@ class QATModel(nn.Module):
             self.graph, _, self.acts = fold(traced, model)
         finally:
             model.train(was_training)
+        modules = dict(model.named_modules())
+        for op in self.graph.ops:  # int8 ops PTQ supports but this QAT does not simulate (yet)
+            what = (f"activation '{op.act}'" if op.kind == "activation" and op.act in ("tanh", "sigmoid") else
+                    "matmul" if op.kind == "matmul" else
+                    "mul by a parameter" if op.kind == "mul" and len(op.inputs) == 1 else
+                    "an unfoldable BatchNorm" if op.kind == "conv" and
+                    isinstance(modules.get(op.source), nn.modules.batchnorm._BatchNorm) else None)
+            if what:
+                raise ValueError(f"op '{op.name}' ({op.kind}): {what} is not simulated by QAT; use PTQ "
+                                 "(harcore.quant.quantize) for this model")
         self.model = model
         self.input_shape = tuple(input_shape)
         self.bn_of = _folded_batchnorms(traced)
