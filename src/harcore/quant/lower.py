@@ -502,7 +502,7 @@ class _Lowerer:
         other way round, lhs = b^T, rhs^T = a (output (B, N, M) = the transpose); the orientation the consumer
         takes without a copy wins. Operands in another layout get one strided copy first."""
         a, c = op.inputs
-        sa, sc, ys = self.shape(a), self.shape(c), self.shape(op.output)
+        sa, sc = self.shape(a), self.shape(c)
         if len(sa) < 2 or len(sa) != len(sc) or sa[:-2] != sc[:-2] or sa[-1] != sc[-2]:
             raise ValueError(f"op '{op.name}' (matmul): shapes {sa} @ {sc}: the int8 path multiplies two activations "
                              "of equal rank with equal batch dims (no broadcasting)")
@@ -519,7 +519,9 @@ class _Lowerer:
             not any(np.array_equal(w, plain) for w in self.wanted_layout(op.output))
         qa, qc, qo = self.q(a), self.q(c), self.q(op.output)
         m, sh = _qm(float(qa.scale) * float(qc.scale) / float(qo.scale))
-        dims = lambda rows, cols: {"n": 1, "h": B, "w": rows, "c": cols}  # noqa: E731
+        def dims(rows: int, cols: int) -> dict[str, int]:
+            return {"n": 1, "h": B, "w": rows, "c": cols}
+
         if swap:
             lhs, rhs, lq, rq, rows, cols = bc, ba, qc, qa, N, M
         else:
