@@ -298,3 +298,55 @@ def test_unsupported_parameter_ops_are_named(ds):
         quant.quantize(_TwoScalars().eval(), ds.train.x[:8])
     with pytest.raises(ValueError, match=r"op 'add' \(add\): add with a parameter is not supported"):
         quant.quantize(_AddParam().eval(), ds.train.x[:8])
+
+
+# ---- the kernel on its own, through the runtime -----------------------------------------------------------
+
+
+def _mbqm(x: np.ndarray, m: int, shift: int) -> np.ndarray:
+    """TFLM MultiplyByQuantizedMultiplier (double rounding), vectorized in int64."""
+    x = x.astype(np.int64) * (1 << max(shift, 0))
+    ab = x * m
+    nudge = np.where(ab >= 0, 1 << 30, 1 - (1 << 30))
+    v = ab + nudge
+    high = np.where(v >= 0, v // (1 << 31), -((-v) // (1 << 31)))  # C++ division truncates
+    right = max(-shift, 0)
+    mask = (1 << right) - 1
+    rem, thr = high & mask, (mask >> 1) + (high < 0)
+    return (high >> right) + (rem > thr)
+
+
+@pytest.mark.sanitize
+@pytest.mark.parametrize("ln,lh,rn,rh", [(2, 3, 2, 3), (1, 3, 2, 1), (2, 1, 1, 3)])
+def test_batch_matmul_kernel_equals_tflm_arithmetic(ln, lh, rn, rh):
+    """arm_batch_matmul_s8 in a one-step program (incl. batch broadcasting, which the lowering does not use)
+    against TFLM's reference_ops::BatchMatMul arithmetic written out in numpy; bad dims are a kernel error."""
+    from harcore._core import runtime
+    from harcore.quant.arith import quantize_multiplier
+
+    rng = np.random.default_rng(ln * 100 + lh * 10 + rn)
+    M, K, N = 5, 7, 4
+    on, oh = max(ln, rn), max(lh, rh)
+    lhs = rng.integers(-128, 128, (ln, lh, M, K), dtype=np.int8)
+    rhs_t = rng.integers(-128, 128, (rn, rh, N, K), dtype=np.int8)
+    zl, zr, zo = 3, -7, -5
+    mult, shift = quantize_multiplier(0.0123 * 0.0456 / 3.11)  # outputs mostly inside int8
+    lsz, rsz, osz = lhs.size, rhs_t.size, on * oh * M * N
+    dims = lambda n, h, w, c: {"n": n, "h": h, "w": w, "c": c}  # noqa: E731
+    args = {"bmm": {"adj_x": 0, "adj_y": 1, "fc_params": {"input_offset": -zl, "filter_offset": -zr,
+                                                          "output_offset": zo, "activation": {"min": -128, "max": 127}}},
+            "quant": {"multiplier": mult, "shift": shift}, "lhs_dims": dims(ln, lh, M, K),
+            "rhs_dims": dims(rn, rh, N, K), "output_dims": dims(on, oh, M, N)}
+    step = {"kind": "batch_matmul", "input0": 0, "input1": lsz, "output": lsz + rsz, "output_size": osz,
+            "scratch": -1, "scratch_size": 0, "args": args}
+    header = {"format_version": runtime.FORMAT_VERSION, "arena_size": lsz + rsz + osz, "input_offset": 0,
+              "input_size": lsz + rsz, "output_offset": lsz + rsz, "output_size": osz}
+    x = np.concatenate([lhs.reshape(-1), rhs_t.reshape(-1)])[None]
+    got, _ = runtime.Model(header, [step]).run(x)
+    acc = np.einsum("nhik,nhjk->nhij", np.broadcast_to(lhs.astype(np.int64) - zl, (on, oh, M, K)),
+                    np.broadcast_to(rhs_t.astype(np.int64) - zr, (on, oh, N, K)))
+    want = np.clip(_mbqm(acc, mult, shift) + zo, -128, 127).astype(np.int8)
+    np.testing.assert_array_equal(np.asarray(got).reshape(on, oh, M, N), want)
+    args["rhs_dims"] = dims(rn, rh, N, K + 1)  # depth mismatch
+    with pytest.raises(ValueError, match="kernel error at step 0"):
+        runtime.Model(header, [step]).run(x)
