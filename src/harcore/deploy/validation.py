@@ -30,9 +30,6 @@ WEIGHTS_FLASH_TOLERANCE = 0.10
 _OUT = re.compile(r"^out (\d+) status=(-?\d+) cycles=(\d+) y=([0-9a-f]*)$")
 _STEP = re.compile(r"^step (\d+) kind=(-?\d+) cycles=(\d+)$")
 
-STEP_KIND_NAMES = {1: "conv", 2: "depthwise", 3: "fully_connected", 4: "max_pool", 5: "avg_pool", 6: "add",
-                   7: "mul", 8: "softmax", 9: "reduce_sum", 10: "clamp", 11: "lstm", 12: "gru", 13: "copy",
-                   14: "gather"}
 
 
 @dataclass
@@ -239,7 +236,8 @@ def validate(graph: Any, deployment: Deployment | None = None, x: np.ndarray | N
         layers = _step_layers(program, len(step_kinds))
         macs_by_layer = {layer.name: layer.macs for layer in prof.layers}
         for (i, kind), count, (layer, _) in zip(step_kinds, prof_records, layers):
-            steps.append(StepProfile(i, STEP_KIND_NAMES.get(kind, str(kind)), int(count), layer,
+            name = program.steps[i].kind if i < len(program.steps) else str(kind)  # the lowering's own name
+            steps.append(StepProfile(i, name, int(count), layer,
                                      int(macs_by_layer.get(layer, 0))))
     return ValidationReport(
         graph=graph_name, board="qemu-m33", windows=n,

@@ -20,15 +20,17 @@ from typing import Any
 
 import numpy as np
 
+from harcore.quant.qgraph import SUPPORTED_KINDS
+
 from .cgen import c_array
 from .toolchain import BOARDS, Board, firmware_dir
 
 __all__ = ["DeployError", "BudgetError", "UnsupportedOpError", "Deployment", "Budget", "FIRMWARE_OP_KINDS",
            "deploy", "load_graph", "check_budget", "check_ops"]
 
-#: Op kinds of an int8 graph that the firmware runtime (src/cpp/runtime) executes.
-FIRMWARE_OP_KINDS = ("input", "conv", "linear", "activation", "pool", "add", "mul", "reshape", "transpose",
-                     "slice", "rnn", "softmax", "mean")
+#: Op kinds of an int8 graph that the firmware runtime (src/cpp/runtime) executes: the firmware compiles the
+#: same runtime as ``simulate``, so it runs exactly what the int8 path supports.
+FIRMWARE_OP_KINDS = SUPPORTED_KINDS
 
 
 class DeployError(ValueError):
