@@ -92,9 +92,11 @@ def conv_cases() -> list[tuple[str, tuple, dict]]:
             cases.append(("convolve_s8", (x, wt, bias, mult, shift), kw_args))
             if kh == 1 and groups == 1 and dil == (1, 1) and h == 1 and (stride[1] * c_in) % 4 == 0:
                 cases.append(("convolve_1_x_n_s8", (x, wt, bias, mult, shift), kw_args))
-    # 1x1 (strided and stride 1) through their own kernels and the wrapper
+    # 1x1 (strided and stride 1) through their own kernels and the wrapper; C_in < 8 takes the short-row kernel
     for n, h, w, c_in, c_out, stride in [(1, 1, 64, 16, 12, (1, 1)), (2, 3, 11, 9, 5, (1, 1)),
-                                         (1, 5, 9, 24, 7, (2, 2)), (1, 1, 50, 8, 8, (1, 3)), (1, 2, 9, 4, 8, (1, 1))]:
+                                         (1, 5, 9, 24, 7, (2, 2)), (1, 1, 50, 8, 8, (1, 3)), (1, 2, 9, 4, 8, (1, 1)),
+                                         (1, 128, 9, 1, 4, (1, 1)), (1, 7, 3, 2, 9, (1, 1)), (2, 5, 5, 7, 4, (2, 1)),
+                                         (1, 1, 1, 3, 4, (1, 1))]:
         x = _int8(rng, (n, h, w, c_in))
         wt = _int8(rng, (c_out, 1, 1, c_in))
         bias = rng.integers(-(1 << 12), 1 << 12, size=c_out).astype(np.int32)
@@ -108,11 +110,56 @@ def conv_cases() -> list[tuple[str, tuple, dict]]:
     return cases
 
 
+def dw_cases() -> list[tuple[str, tuple, dict]]:
+    """Depthwise: the host path takes channel multiplier 1, stride_w 1, dilation_w 1, C <= 64, <= 16 taps."""
+    rng = np.random.default_rng(11)
+    cases = []
+    # (N, H, W, C, ch_mult, KH, KW, stride (h, w), dilation (h, w))
+    shapes = [
+        (1, 64, 9, 4, 1, 5, 1, (1, 1), (1, 1)),   # TinierHAR's temporal depthwise (C = 4, 8)
+        (1, 32, 9, 8, 1, 5, 1, (1, 1), (1, 1)),
+        (2, 10, 6, 3, 1, 3, 3, (1, 1), (1, 1)),   # C not dividing 8, 3x3, two batches
+        (1, 1, 40, 12, 1, 1, 5, (1, 1), (1, 1)),  # along W: border pixels
+        (1, 9, 7, 64, 1, 2, 3, (2, 1), (2, 1)),   # widest C on the path, stride and dilation in y
+        (1, 4, 3, 1, 1, 3, 3, (1, 1), (1, 1)),    # one channel, interior shorter than a vector
+        (1, 6, 20, 5, 1, 1, 4, (1, 1), (1, 1)),   # even filter
+        (1, 8, 8, 65, 1, 3, 3, (1, 1), (1, 1)),   # C > 64: portable
+        (1, 8, 8, 4, 2, 3, 3, (1, 1), (1, 1)),    # channel multiplier 2: portable
+        (1, 8, 16, 8, 1, 1, 3, (1, 2), (1, 1)),   # stride_w 2: portable
+        (1, 20, 4, 2, 1, 17, 1, (1, 1), (1, 1)),  # 17 taps: portable
+    ]
+    for n, h, w, c, mult_ch, kh, kw, stride, dil in shapes:
+        for variant in range(2):
+            pad_h = int(rng.integers(0, kh)) if kh > 1 else 0
+            pad_w = int(rng.integers(0, kw)) if kw > 1 else 0
+            extra_h, extra_w = int(rng.integers(0, pad_h + 1)), int(rng.integers(0, pad_w + 1))
+            h_out = (h + pad_h + extra_h - dil[0] * (kh - 1) - 1) // stride[0] + 1
+            w_out = (w + pad_w + extra_w - dil[1] * (kw - 1) - 1) // stride[1] + 1
+            if h_out < 1 or w_out < 1:
+                continue
+            c_out = c * mult_ch
+            x = _int8(rng, (n, h, w, c))
+            wt = _int8(rng, (1, kh, kw, c_out))
+            bias = None if variant else rng.integers(-(1 << 12), 1 << 12, size=c_out).astype(np.int32)
+            mult, shift = _quant(rng, c_out, kh * kw)
+            kw_args = dict(input_offset=[128, int(rng.integers(-127, 129))][variant],
+                           output_offset=int(rng.integers(-128, 128)), stride=stride, padding=(pad_h, pad_w),
+                           dilation=dil, activation=[(-128, 127), (-20, 127)][variant], output_shape=(h_out, w_out))
+            args = (x, wt, bias, mult, shift)
+            cases.append(("depthwise_conv_s8", args, kw_args))
+            cases.append(("depthwise_conv_wrapper_s8", args, kw_args))
+            if mult_ch == 1 and dil == (1, 1):
+                cases.append(("depthwise_conv_s8_opt", args, kw_args))
+                if (kh, kw) == (3, 3) and max(pad_h, pad_w, extra_h, extra_w) <= 1:
+                    cases.append(("depthwise_conv_3x3_s8", args, kw_args))
+    return cases
+
+
 def fc_cases() -> list[tuple[str, tuple, dict]]:
     rng = np.random.default_rng(7)
     cases = []
     for batches, k, c_out in [(1, 8, 3), (1, 15, 6), (3, 16, 4), (5, 17, 9), (2, 31, 13), (1, 72, 16),
-                              (32, 32, 1), (4, 48, 6), (1, 4096, 6), (2, 7, 5)]:
+                              (32, 32, 1), (4, 48, 6), (1, 4096, 6), (2, 7, 5), (3, 3, 8), (1, 1, 4)]:
         x = _int8(rng, (batches, k))
         wt = _int8(rng, (c_out, k))
         bias = rng.integers(-(1 << 12), 1 << 12, size=c_out).astype(np.int32)
@@ -127,7 +174,7 @@ def fc_cases() -> list[tuple[str, tuple, dict]]:
 
 
 def run_all() -> list[np.ndarray]:
-    return [np.asarray(getattr(K, name)(*args, **kw)) for name, args, kw in conv_cases() + fc_cases()]
+    return [np.asarray(getattr(K, name)(*args, **kw)) for name, args, kw in conv_cases() + dw_cases() + fc_cases()]
 
 
 def test_host_paths_match_portable_kernels(tmp_path):
@@ -136,7 +183,7 @@ def test_host_paths_match_portable_kernels(tmp_path):
     env = dict(os.environ, HARCORE_PORTABLE_KERNELS="1")
     subprocess.run([sys.executable, __file__, str(out)], env=env, check=True, timeout=300)
     portable = np.load(out)
-    names = [name for name, _, _ in conv_cases() + fc_cases()]
+    names = [name for name, _, _ in conv_cases() + dw_cases() + fc_cases()]
     assert len(portable.files) == len(fast) == len(names)
     varied = big = 0
     for i, (name, y) in enumerate(zip(names, fast)):

@@ -2,6 +2,7 @@
 // of at most 1 (cmsis-nn.md §4.2, §6). Buffer-less.
 #include "kernels/arm_nn_checks.hpp"
 #include "kernels/arm_nn_dw_pixel.hpp"
+#include "kernels/arm_nn_host_gemm.hpp"
 #include "kernels/arm_nnfunctions.hpp"
 
 namespace harcore {
@@ -24,6 +25,12 @@ arm_cmsis_nn_status arm_depthwise_conv_3x3_s8(const cmsis_nn_context* ctx,
       dw_conv_params->ch_mult != 1 || dw_conv_params->dilation.w != 1 || dw_conv_params->dilation.h != 1) {
     return ARM_CMSIS_NN_ARG_ERROR;
   }
+#if defined(HARCORE_HOST_SIMD)
+  if (host::dw_s8(dw_conv_params, quant_params, input_dims, input_data, filter_dims, filter_data, bias_data,
+                  output_dims, output_data)) {
+    return ARM_CMSIS_NN_SUCCESS;
+  }
+#endif
   const int32_t c = input_dims->c;
   for (int32_t b = 0; b < input_dims->n; ++b) {
     for (int32_t oy = 0; oy < output_dims->h; ++oy) {

@@ -2,6 +2,7 @@
 // ic*ch_mult + m reads input channel ic), batches, dilation, zero-point padding. Buffer-less.
 #include "kernels/arm_nn_checks.hpp"
 #include "kernels/arm_nn_dw_pixel.hpp"
+#include "kernels/arm_nn_host_gemm.hpp"
 #include "kernels/arm_nnfunctions.hpp"
 
 namespace harcore {
@@ -19,6 +20,12 @@ arm_cmsis_nn_status arm_depthwise_conv_s8(const cmsis_nn_context* ctx, const cms
                                 output_dims, output_data)) {
     return ARM_CMSIS_NN_ARG_ERROR;
   }
+#if defined(HARCORE_HOST_SIMD)
+  if (host::dw_s8(dw_conv_params, quant_params, input_dims, input_data, filter_dims, filter_data, bias_data,
+                  output_dims, output_data)) {
+    return ARM_CMSIS_NN_SUCCESS;
+  }
+#endif
   const int32_t ch_mult = dw_conv_params->ch_mult;
   int8_t* out = output_data;
   for (int32_t b = 0; b < input_dims->n; ++b) {

@@ -5,6 +5,7 @@
 // accumulates directly, as CMSIS-NN's pure-C build does through the generic kernel.
 #include "kernels/arm_nn_checks.hpp"
 #include "kernels/arm_nn_dw_pixel.hpp"
+#include "kernels/arm_nn_host_gemm.hpp"
 #include "kernels/arm_nnfunctions.hpp"
 
 namespace harcore {
@@ -33,6 +34,12 @@ arm_cmsis_nn_status arm_depthwise_conv_s8_opt(const cmsis_nn_context* ctx,
   }
   const int32_t need = arm_depthwise_conv_s8_opt_get_buffer_size_dsp(input_dims, filter_dims);
   if (need < 0 || ctx->size < need || !check_detail::buffer_aligned(ctx->buf, 2)) return ARM_CMSIS_NN_ARG_ERROR;
+#if defined(HARCORE_HOST_SIMD)
+  if (host::dw_s8(dw_conv_params, quant_params, input_dims, input_data, filter_dims, filter_data, bias_data,
+                  output_dims, output_data)) {
+    return ARM_CMSIS_NN_SUCCESS;
+  }
+#endif
 
   int16_t* col = static_cast<int16_t*>(ctx->buf);
   const int32_t c = input_dims->c;

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/arm_nn_dw_pixel.hpp"
 #include "kernels/arm_nn_types.hpp"
 #include "kernels/arm_nnsupportfunctions.hpp"
 
@@ -270,6 +271,48 @@ HARCORE_AVX2_INLINE void run_block(const Gemm& g, const int8_t* a, int64_t a_ste
   }
 }
 
+// Most taps (sum of segment lengths) the short-row kernel takes; longer rows use the vpmaddwd blocks.
+constexpr int32_t kSmallTaps = 8;
+
+// Short rows (K < kSmallTaps, e.g. a 1x1 conv over 1-4 channels): 8 lanes = 2 rows x 4 output channels,
+// each tap one broadcast activation times the 4 channels' weights (vpmulld), then the vector
+// requantization. Same sum modulo 2^32 as the other paths.
+template <bool WOFF>
+HARCORE_AVX2_INLINE void small_rows(const Gemm& g, const int8_t* a, int64_t a_step, int32_t rows, const Seg* segs,
+                                    int32_t nseg, const int8_t* const* wr, const Requant4& q, int8_t* out,
+                                    int64_t out_row_step) {
+  __m256i wv[kSmallTaps];
+  int32_t at[kSmallTaps];
+  int32_t taps = 0;
+  for (int32_t s = 0; s < nseg; ++s) {
+    for (int32_t k = 0; k < segs[s].len; ++k, ++taps) {
+      int32_t w4[4];
+      for (int j = 0; j < 4; ++j) w4[j] = wr[j][segs[s].w_off + k] + (WOFF ? g.woff : 0);
+      wv[taps] = rep(w4);
+      at[taps] = segs[s].a_off + k;
+    }
+  }
+  const __m256i pick = _mm256_setr_epi8(0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+                                        0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+  for (int32_t r = 0; r < rows; r += 2) {
+    const bool two = r + 1 < rows;
+    const int8_t* a0 = a + r * a_step;
+    const int8_t* a1 = two ? a0 + a_step : a0;
+    __m256i acc = q.base;
+    for (int32_t t = 0; t < taps; ++t) {
+      const __m256i xv = _mm256_set_m128i(_mm_set1_epi32(a1[at[t]]), _mm_set1_epi32(a0[at[t]]));
+      acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(xv, wv[t]));
+    }
+    const __m256i b = _mm256_shuffle_epi8(requantize8(acc, q), pick);
+    const int32_t r0 = _mm_cvtsi128_si32(_mm256_castsi256_si128(b));
+    memcpy(out + r * out_row_step, &r0, 4);
+    if (two) {
+      const int32_t r1 = _mm_cvtsi128_si32(_mm256_extracti128_si256(b, 1));
+      memcpy(out + (r + 1) * out_row_step, &r1, 4);
+    }
+  }
+}
+
 // Output channels [oc, oc + NR) for every row: weight sums and requantization set up once, then the rows
 // in pairs (their activations stream past the block's weights, which stay in L1).
 template <int NR, bool WOFF>
@@ -284,8 +327,16 @@ HARCORE_AVX2_INLINE void oc_block(const Gemm& g, const int8_t* a, int64_t a_step
     base[j] = (g.bias != nullptr ? static_cast<uint32_t>(g.bias[oc + j]) : 0u) + static_cast<uint32_t>(g.aoff) * wsum[j];
   }
   Requant4 q{};
-  if constexpr (NR == 4) q = make_requant4(g, oc, base);
   out += oc;
+  if constexpr (NR == 4) {
+    q = make_requant4(g, oc, base);
+    int32_t taps = 0;
+    for (int32_t s = 0; s < nseg; ++s) taps += segs[s].len;
+    if (taps < kSmallTaps) {
+      small_rows<WOFF>(g, a, a_step, rows, segs, nseg, wr, q, out, out_row_step);
+      return;
+    }
+  }
   int32_t r = 0;
   for (; r + kMR <= rows; r += kMR) {
     run_block<kMR, NR, WOFF>(g, a + r * a_step, a_step, segs, nseg, wr, oc, base, &q, out + r * out_row_step,
@@ -324,7 +375,7 @@ inline void gemm_rows(const Gemm& g, const int8_t* a, int64_t a_step, int32_t ro
 inline bool fc_s8(const cmsis_nn_fc_params* p, const cmsis_nn_dims* in, const int8_t* input, const cmsis_nn_dims* f,
                   const int8_t* filter, const int32_t* bias, const cmsis_nn_dims* out, int8_t* output,
                   const int32_t* multiplier, const int32_t* shift, int32_t mult_step) {
-  if (!simd_enabled() || f->n < 8) return false;
+  if (!simd_enabled()) return false;
   const Gemm g{filter, f->n, bias, multiplier, shift, mult_step, p->input_offset, p->filter_offset,
                p->output_offset, p->activation.min, p->activation.max};
   const Seg seg{0, 0, f->n};
@@ -344,7 +395,6 @@ inline bool conv_s8(const cmsis_nn_conv_params* p, const cmsis_nn_per_channel_qu
   if (in->c != f->c || p->dilation.w != 1 || f->h > kMaxSegs) return false;
   const int32_t c = in->c;
   const int32_t row_len = f->w * c;
-  if (row_len < 8) return false;  // too short a dot product for vectors to pay
   const Gemm g{filter, static_cast<int64_t>(f->h) * row_len, bias, q->multiplier, q->shift, 1, p->input_offset, 0,
                p->output_offset, p->activation.min, p->activation.max};
   const int32_t sw = p->stride.w, pw = p->padding.w;
@@ -391,6 +441,111 @@ inline bool conv_s8(const cmsis_nn_conv_params* p, const cmsis_nn_per_channel_qu
       }
     }
   }
+  return true;
+}
+
+// Depthwise convolution, channel multiplier 1, stride_w 1, dilation_w 1, C <= kDwMaxC, at most kDwMaxTaps
+// taps. An output row (fixed oy) is a flat run of W_out * C values, e = ox * C + c, and tap (ky, kx) of
+// element e reads input row iy at e + (kx - pad_w) * C: 8 consecutive elements are one vector whatever
+// C is, with per-lane weights and requantization from tables indexed by e mod C. Elements whose window
+// is clipped in x (the left/right border pixels) take the portable per-value formula. Rows clipped in y
+// simply skip the invalid filter rows (padding is zp_in and contributes 0). The input offset is added
+// per value here (int32 lanes), so clipped rows need no separate weight sums.
+constexpr int32_t kDwMaxC = 64;
+constexpr int32_t kDwMaxTaps = 16;
+
+HARCORE_AVX2 inline void dw_rows_avx2(const cmsis_nn_dw_conv_params* p, const cmsis_nn_per_channel_quant_params* q,
+                                      const cmsis_nn_dims* in, const int8_t* input, const cmsis_nn_dims* f,
+                                      const int8_t* filter, const int32_t* bias, const cmsis_nn_dims* out,
+                                      int8_t* output) {
+  const int32_t c = in->c;
+  const int32_t kw = f->w;
+  const int32_t taps = f->h * kw;
+  // tables of C + 8 entries: entry i belongs to channel i mod C, so a vector starting at element e reads
+  // entries [e mod C, e mod C + 8)
+  int32_t wtab[kDwMaxTaps][kDwMaxC + 8];
+  int32_t mtab[kDwMaxC + 8], ltab[kDwMaxC + 8], rtab[kDwMaxC + 8], btab[kDwMaxC + 8];
+  for (int32_t i = 0; i < c + 8; ++i) {
+    const int32_t ch = i % c;
+    for (int32_t t = 0; t < taps; ++t) wtab[t][i] = filter[static_cast<int64_t>(t) * c + ch];
+    mtab[i] = q->multiplier[ch];
+    ltab[i] = shift_left_amount(q->shift[ch]);
+    rtab[i] = shift_right_amount(q->shift[ch]);
+    btab[i] = bias != nullptr ? bias[ch] : 0;
+  }
+  const int32_t pw = p->padding.w;
+  // x-interior output columns: every kx tap inside the input
+  int32_t ox_lo = pw;
+  int32_t ox_hi = in->w - kw + pw + 1;  // exclusive
+  if (ox_hi > out->w) ox_hi = out->w;
+  if (ox_lo > ox_hi) ox_lo = ox_hi;
+  const int32_t e_lo = ox_lo * c, e_hi = ox_hi * c;
+  const __m256i aoff = _mm256_set1_epi32(p->input_offset);
+  const __m256i out_off = _mm256_set1_epi32(p->output_offset);
+  const __m256i act_min = _mm256_set1_epi32(p->activation.min), act_max = _mm256_set1_epi32(p->activation.max);
+  const __m256i pack = _mm256_setr_epi8(0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+                                        0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+  const int64_t in_row = static_cast<int64_t>(in->w) * c;
+  for (int32_t b = 0; b < in->n; ++b) {
+    for (int32_t oy = 0; oy < out->h; ++oy) {
+      int64_t rows[kDwMaxTaps];  // input offsets of the valid filter rows' input rows
+      int32_t ky_of[kDwMaxTaps];
+      int32_t nrows = 0;
+      for (int32_t ky = 0; ky < f->h; ++ky) {
+        const int32_t iy = oy * p->stride.h - p->padding.h + ky * p->dilation.h;
+        if (iy < 0 || iy >= in->h) continue;
+        rows[nrows] = (static_cast<int64_t>(b) * in->h + iy) * in_row;
+        ky_of[nrows++] = ky;
+      }
+      int8_t* out_row = output + (static_cast<int64_t>(b) * out->h + oy) * out->w * c;
+      // the last vector is moved back to end at e_hi (recomputing a few values identically)
+      for (int32_t e0 = e_lo; e_hi - e_lo >= 8 && e0 < e_hi; e0 += 8) {
+        const int32_t e = e0 + 8 <= e_hi ? e0 : e_hi - 8;
+        const int32_t m = e % c;
+        __m256i acc = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(btab + m));
+        for (int32_t r = 0; r < nrows; ++r) {
+          for (int32_t kx = 0; kx < kw; ++kx) {
+            const int8_t* src = input + rows[r] + e + static_cast<int64_t>(kx - pw) * c;  // inside the row
+            const __m256i x = _mm256_add_epi32(
+                _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(src))), aoff);
+            const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wtab[ky_of[r] * kw + kx] + m));
+            acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(x, w));
+          }
+        }
+        const Requant4 rq{_mm256_setzero_si256(),
+                          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(mtab + m)),
+                          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ltab + m)),
+                          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(rtab + m)),
+                          out_off, act_min, act_max};
+        const __m256i v = _mm256_shuffle_epi8(requantize8(acc, rq), pack);
+        const int32_t lo = _mm_cvtsi128_si32(_mm256_castsi256_si128(v));
+        const int32_t hi = _mm_cvtsi128_si32(_mm256_extracti128_si256(v, 1));
+        memcpy(out_row + e, &lo, 4);
+        memcpy(out_row + e + 4, &hi, 4);
+      }
+      // border pixels, and interiors shorter than one vector: the portable per-value formula
+      for (int32_t ox = 0; ox < out->w; ++ox) {
+        if (ox >= ox_lo && ox < ox_hi && e_hi - e_lo >= 8) {
+          ox = ox_hi - 1;
+          continue;
+        }
+        for (int32_t ch = 0; ch < c; ++ch) {
+          const int32_t acc = dw_detail::dw_acc(p, in, input, f, filter, bias, b, oy, ox, ch, ch);
+          out_row[static_cast<int64_t>(ox) * c + ch] = dw_detail::dw_out(p, q, acc, ch);
+        }
+      }
+    }
+  }
+}
+
+// Returns false when the path does not apply (the caller runs its portable loop); arguments are checked.
+inline bool dw_s8(const cmsis_nn_dw_conv_params* p, const cmsis_nn_per_channel_quant_params* q,
+                  const cmsis_nn_dims* in, const int8_t* input, const cmsis_nn_dims* f, const int8_t* filter,
+                  const int32_t* bias, const cmsis_nn_dims* out, int8_t* output) {
+  if (!simd_enabled()) return false;
+  if (p->ch_mult != 1 || in->c != out->c || p->stride.w != 1 || p->dilation.w != 1) return false;
+  if (in->c > kDwMaxC || static_cast<int64_t>(f->h) * f->w > kDwMaxTaps) return false;
+  dw_rows_avx2(p, q, in, input, f, filter, bias, out, output);
   return true;
 }
 
