@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -12,12 +14,37 @@ from harcore.quant.qgraph import QGraph
 __all__ = ["simulate", "quantize_input", "program"]
 
 
+_PROGRAMS: "OrderedDict[bytes, Program]" = OrderedDict()
+_PROGRAMS_KEPT = 8
+
+
+def _fingerprint(g: QGraph) -> bytes:
+    """A digest of everything lowering reads, so an edited graph is never run with a stale program."""
+    h = hashlib.blake2b(digest_size=20)
+    h.update(g.graph.to_json().encode())
+    h.update(repr([(q.scale, q.zero_point) if q is not None else None for q in g.qparams]).encode())
+    for name in sorted(g.ops):
+        qop = g.ops[name]
+        h.update(repr((name, qop.act, sorted(qop.attrs.items(), key=lambda kv: kv[0]))).encode())
+        for key in sorted(qop.arrays):
+            a = np.ascontiguousarray(qop.arrays[key])
+            h.update(repr((key, a.dtype.str, a.shape)).encode())
+            h.update(memoryview(a).cast("B"))
+    return h.digest()
+
+
 def program(g: QGraph) -> Program:
-    """The lowered program of ``g``, built once and kept on the graph object."""
-    p = getattr(g, "_program", None)
+    """The lowered program of ``g``. Lowered programs are cached by the graph's content (not kept on the graph
+    object: it stays deep-copyable, and editing its arrays or qparams gives a new program)."""
+    key = _fingerprint(g)
+    p = _PROGRAMS.get(key)
     if p is None:
         p = lower(g)
-        g._program = p  # type: ignore[attr-defined]
+        _PROGRAMS[key] = p
+        while len(_PROGRAMS) > _PROGRAMS_KEPT:
+            _PROGRAMS.popitem(last=False)
+    else:
+        _PROGRAMS.move_to_end(key)
     return p
 
 
@@ -35,7 +62,10 @@ def quantize_input(g: QGraph, x: Any) -> np.ndarray:
     if not np.issubdtype(a.dtype, np.floating):
         raise ValueError(f"simulate: input must be float windows or int8, got dtype {a.dtype}")
     q = g.input_qparams
-    return np.clip(np.round(a.astype(np.float64) / q.scale) + q.zero_point, -128, 127).astype(np.int8)
+    # TFLite's QUANTIZE: float32 division, std::round (half away from zero), then the zero point
+    v = a.astype(np.float32) / np.float32(q.scale)
+    r = np.sign(v) * np.floor(np.abs(v) + np.float32(0.5))
+    return np.clip(r.astype(np.int64) + q.zero_point, -128, 127).astype(np.int8)
 
 
 def simulate(g: QGraph, x: Any, *, dequantize: bool = False, return_intermediates: bool = False):
