@@ -84,7 +84,7 @@ class JobConfig:
                                   sram=self.sram, macs=self.macs, seed=self.seed, num_threads=self.num_threads,
                                   progress=self.progress)
         if quick:
-            kw.update(epochs=12, batch_size=64, lr_w=2e-3, lr_plateau_patience=3)
+            kw.update(epochs=12, batch_size=64, lr_w=2e-3, lr_v=5e-4, lr_plateau_patience=3)
         if self.search_epochs is not None:
             kw["epochs"] = self.search_epochs
         return SearchConfig(**kw)

@@ -52,6 +52,7 @@ class SearchConfig:
     epochs: int = 200
     batch_size: int = 256
     lr_w: float = 1e-4
+    lr_v: float | None = None           # DCS parameters v; None: lr_w (the paper uses one optimizer for w and v)
     lr_plateau_factor: float = 0.9
     lr_plateau_patience: int = 10
     lr_alpha: float = 5e-3
@@ -76,6 +77,8 @@ class SearchConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"SearchConfig.{name}: must be an integer >= 1 (got {v!r})")
+        if self.lr_v is not None and not self.lr_v > 0:
+            raise ValueError(f"SearchConfig.lr_v: must be > 0 or None (got {self.lr_v!r})")
         for name in ("lr_w", "lr_alpha", "tau0"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"SearchConfig.{name}: must be > 0 (got {getattr(self, name)!r})")
@@ -186,7 +189,13 @@ def _search(train, val, cfg, run_dir, resume, on_epoch_end, console) -> SearchRe
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed % 2**32)
     net = Supernet(cfg.backbone, c0, s0, num_classes, filters=cfg.filters, dcs_init=cfg.dcs_init, tail=cfg.tail)
-    opt_w = torch.optim.Adam(net.weight_parameters(), lr=cfg.lr_w)
+    # v gets its own group: Adam's steps are ~lr whatever the gradient's size, so with a large lr_w the
+    # complexity term's steady sign would close sensor/filter gates within an epoch, before CE can weigh in.
+    v_ids = {id(p) for p in net.dcs_parameters()}
+    opt_w = torch.optim.Adam([
+        {"params": [p for p in net.weight_parameters() if id(p) not in v_ids], "lr": cfg.lr_w},
+        {"params": net.dcs_parameters(), "lr": cfg.lr_v if cfg.lr_v is not None else cfg.lr_w},
+    ])
     opt_a = torch.optim.Adam(net.arch_parameters(), lr=cfg.lr_alpha, betas=cfg.alpha_betas,
                              weight_decay=cfg.alpha_weight_decay)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt_w, mode="max", factor=cfg.lr_plateau_factor,

@@ -78,6 +78,10 @@ class Supernet(nn.Module):
         """w and the DCS parameters v: the lower level (training split)."""
         return [p for n, p in self.named_parameters() if n != "alpha"]
 
+    def dcs_parameters(self) -> list[nn.Parameter]:
+        """The DCS parameters v (sensor and filter gates), a subset of :meth:`weight_parameters`."""
+        return [p for n, p in self.named_parameters() if n.rsplit(".", 1)[-1] == "v"]
+
     # -- choices and masks -------------------------------------------------------------------------
     def layer_logits(self) -> list[torch.Tensor]:
         return self.layout.split_probs(self.alpha)
