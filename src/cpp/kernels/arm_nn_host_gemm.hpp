@@ -78,14 +78,18 @@ struct Gemm {
 constexpr int kMR = 2;
 constexpr int kNR = 4;
 
-// acc[i][j] (8 int32 lanes) + tail[i][j] = sum over segments of a_i[k] * (w_j[k] + woff) modulo 2^32, where
-// activation row i starts at a + i * a_step and weight row j at w[j]; int8 values widened to int16 and
-// multiplied pairwise by vpmaddwd. The activation offset is not added per value: the caller adds
-// aoff * sum_k (w_j[k] + woff) (the same sum modulo 2^32), which saves a register and an add per vector.
-template <int MR, int NR, bool WOFF>
+// acc[i][j] (8 int32 lanes) + tail[i][j] = sum over segments of (a_i[k] + aoff') * (w_j[k] + woff) modulo
+// 2^32, where activation row i starts at a + i * a_step and weight row j at w[j]; int8 values widened to
+// int16 and multiplied pairwise by vpmaddwd. aoff' is aoff with AIN and 0 without: for many rows the caller
+// adds aoff * sum_k (w_j[k] + woff) once per channel instead (the same sum modulo 2^32), which saves a
+// register and an add per activation vector; for one or two rows the weight sums would cost as much as
+// the dot products, so the offset goes into the activations (AIN).
+template <int MR, int NR, bool WOFF, bool AIN>
 HARCORE_AVX2_INLINE void block_acc(const int8_t* a, int64_t a_step, const int8_t* const* w, const Seg* segs,
-                                   int32_t nseg, int32_t woff, __m256i acc[MR][NR], uint32_t tail[MR][NR]) {
+                                   int32_t nseg, int32_t aoff, int32_t woff, __m256i acc[MR][NR],
+                                   uint32_t tail[MR][NR]) {
   const __m256i woff16 = _mm256_set1_epi16(static_cast<int16_t>(woff));
+  const __m256i aoff16 = _mm256_set1_epi16(static_cast<int16_t>(aoff));
   for (int i = 0; i < MR; ++i) {
     for (int j = 0; j < NR; ++j) {
       acc[i][j] = _mm256_setzero_si256();
@@ -103,6 +107,7 @@ HARCORE_AVX2_INLINE void block_acc(const int8_t* a, int64_t a_step, const int8_t
       __m256i av[MR];
       for (int i = 0; i < MR; ++i) {
         av[i] = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(ap[i] + k)));
+        if (AIN) av[i] = _mm256_add_epi16(av[i], aoff16);
       }
       for (int j = 0; j < NR; ++j) {
         __m256i bv = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(wp[j] + k)));
@@ -115,6 +120,7 @@ HARCORE_AVX2_INLINE void block_acc(const int8_t* a, int64_t a_step, const int8_t
       __m128i av[MR];
       for (int i = 0; i < MR; ++i) {
         av[i] = _mm_cvtepi8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(ap[i] + k)));
+        if (AIN) av[i] = _mm_add_epi16(av[i], _mm256_castsi256_si128(aoff16));
       }
       for (int j = 0; j < NR; ++j) {
         __m128i bv = _mm_cvtepi8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(wp[j] + k)));
@@ -127,7 +133,7 @@ HARCORE_AVX2_INLINE void block_acc(const int8_t* a, int64_t a_step, const int8_t
     }
     for (; k < sg.len; ++k) {
       for (int i = 0; i < MR; ++i) {
-        const int32_t x = ap[i][k];
+        const int32_t x = ap[i][k] + (AIN ? aoff : 0);
         for (int j = 0; j < NR; ++j) tail[i][j] += static_cast<uint32_t>(x * (wp[j][k] + woff));
       }
     }
@@ -254,13 +260,13 @@ HARCORE_AVX2_INLINE void store_scalar(__m256i acc[MR][NR], uint32_t tail[MR][NR]
   }
 }
 
-template <int MR, int NR, bool WOFF>
+template <int MR, int NR, bool WOFF, bool AIN>
 HARCORE_AVX2_INLINE void run_block(const Gemm& g, const int8_t* a, int64_t a_step, const Seg* segs, int32_t nseg,
                                    const int8_t* const* wr, int32_t oc, const uint32_t* base, const Requant4* q,
                                    int8_t* out, int64_t out_row_step) {
   __m256i acc[MR][NR];
   uint32_t tail[MR][NR];
-  block_acc<MR, NR, WOFF>(a, a_step, wr, segs, nseg, g.woff, acc, tail);
+  block_acc<MR, NR, WOFF, AIN>(a, a_step, wr, segs, nseg, g.aoff, g.woff, acc, tail);
   if constexpr (NR == 4) {
     (void)base;
     (void)oc;
@@ -277,7 +283,7 @@ constexpr int32_t kSmallTaps = 8;
 // Short rows (K < kSmallTaps, e.g. a 1x1 conv over 1-4 channels): 8 lanes = 2 rows x 4 output channels,
 // each tap one broadcast activation times the 4 channels' weights (vpmulld), then the vector
 // requantization. Same sum modulo 2^32 as the other paths.
-template <bool WOFF>
+template <bool WOFF, bool AIN>
 HARCORE_AVX2_INLINE void small_rows(const Gemm& g, const int8_t* a, int64_t a_step, int32_t rows, const Seg* segs,
                                     int32_t nseg, const int8_t* const* wr, const Requant4& q, int8_t* out,
                                     int64_t out_row_step) {
@@ -300,7 +306,8 @@ HARCORE_AVX2_INLINE void small_rows(const Gemm& g, const int8_t* a, int64_t a_st
     const int8_t* a1 = two ? a0 + a_step : a0;
     __m256i acc = q.base;
     for (int32_t t = 0; t < taps; ++t) {
-      const __m256i xv = _mm256_set_m128i(_mm_set1_epi32(a1[at[t]]), _mm_set1_epi32(a0[at[t]]));
+      const int32_t o = AIN ? g.aoff : 0;
+      const __m256i xv = _mm256_set_m128i(_mm_set1_epi32(a1[at[t]] + o), _mm_set1_epi32(a0[at[t]] + o));
       acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(xv, wv[t]));
     }
     const __m256i b = _mm256_shuffle_epi8(requantize8(acc, q), pick);
@@ -315,13 +322,13 @@ HARCORE_AVX2_INLINE void small_rows(const Gemm& g, const int8_t* a, int64_t a_st
 
 // Output channels [oc, oc + NR) for every row: weight sums and requantization set up once, then the rows
 // in pairs (their activations stream past the block's weights, which stay in L1).
-template <int NR, bool WOFF>
+template <int NR, bool WOFF, bool AIN>
 HARCORE_AVX2_INLINE void oc_block(const Gemm& g, const int8_t* a, int64_t a_step, int32_t rows, const Seg* segs,
                                   int32_t nseg, int32_t oc, int8_t* out, int64_t out_row_step) {
   const int8_t* wr[NR];
   for (int j = 0; j < NR; ++j) wr[j] = g.w + (oc + j) * g.w_step;
-  uint32_t wsum[NR];
-  weight_sums<NR>(wr, segs, nseg, g.woff, wsum);
+  uint32_t wsum[NR] = {};
+  if (!AIN) weight_sums<NR>(wr, segs, nseg, g.woff, wsum);
   uint32_t base[NR];
   for (int j = 0; j < NR; ++j) {
     base[j] = (g.bias != nullptr ? static_cast<uint32_t>(g.bias[oc + j]) : 0u) + static_cast<uint32_t>(g.aoff) * wsum[j];
@@ -333,40 +340,53 @@ HARCORE_AVX2_INLINE void oc_block(const Gemm& g, const int8_t* a, int64_t a_step
     int32_t taps = 0;
     for (int32_t s = 0; s < nseg; ++s) taps += segs[s].len;
     if (taps < kSmallTaps) {
-      small_rows<WOFF>(g, a, a_step, rows, segs, nseg, wr, q, out, out_row_step);
+      small_rows<WOFF, AIN>(g, a, a_step, rows, segs, nseg, wr, q, out, out_row_step);
       return;
     }
   }
   int32_t r = 0;
   for (; r + kMR <= rows; r += kMR) {
-    run_block<kMR, NR, WOFF>(g, a + r * a_step, a_step, segs, nseg, wr, oc, base, &q, out + r * out_row_step,
+    run_block<kMR, NR, WOFF, AIN>(g, a + r * a_step, a_step, segs, nseg, wr, oc, base, &q, out + r * out_row_step,
                              out_row_step);
   }
   for (; r < rows; ++r) {
-    run_block<1, NR, WOFF>(g, a + r * a_step, a_step, segs, nseg, wr, oc, base, &q, out + r * out_row_step,
+    run_block<1, NR, WOFF, AIN>(g, a + r * a_step, a_step, segs, nseg, wr, oc, base, &q, out + r * out_row_step,
                            out_row_step);
   }
 }
 
-template <bool WOFF>
+template <bool WOFF, bool AIN>
 HARCORE_AVX2 void gemm_rows_t(const Gemm& g, const int8_t* a, int64_t a_step, int32_t rows, const Seg* segs,
                               int32_t nseg, int32_t oc_begin, int32_t oc_end, int8_t* out, int64_t out_row_step) {
   int32_t oc = oc_begin;
-  for (; oc + kNR <= oc_end; oc += kNR) oc_block<kNR, WOFF>(g, a, a_step, rows, segs, nseg, oc, out, out_row_step);
+  for (; oc + kNR <= oc_end; oc += kNR) oc_block<kNR, WOFF, AIN>(g, a, a_step, rows, segs, nseg, oc, out, out_row_step);
   switch (oc_end - oc) {
-    case 3: oc_block<3, WOFF>(g, a, a_step, rows, segs, nseg, oc, out, out_row_step); break;
-    case 2: oc_block<2, WOFF>(g, a, a_step, rows, segs, nseg, oc, out, out_row_step); break;
-    case 1: oc_block<1, WOFF>(g, a, a_step, rows, segs, nseg, oc, out, out_row_step); break;
+    case 3: oc_block<3, WOFF, AIN>(g, a, a_step, rows, segs, nseg, oc, out, out_row_step); break;
+    case 2: oc_block<2, WOFF, AIN>(g, a, a_step, rows, segs, nseg, oc, out, out_row_step); break;
+    case 1: oc_block<1, WOFF, AIN>(g, a, a_step, rows, segs, nseg, oc, out, out_row_step); break;
     default: break;
   }
 }
 
+template <bool AIN>
+inline void gemm_rows_a(const Gemm& g, const int8_t* a, int64_t a_step, int32_t rows, const Seg* segs, int32_t nseg,
+                        int32_t oc_begin, int32_t oc_end, int8_t* out, int64_t out_row_step) {
+  if (g.woff != 0) {
+    gemm_rows_t<true, AIN>(g, a, a_step, rows, segs, nseg, oc_begin, oc_end, out, out_row_step);
+  } else {
+    gemm_rows_t<false, AIN>(g, a, a_step, rows, segs, nseg, oc_begin, oc_end, out, out_row_step);
+  }
+}
+
+// Rows below this count add the activation offset per value (AIN) instead of through weight sums.
+constexpr int32_t kWeightSumRows = 4;
+
 inline void gemm_rows(const Gemm& g, const int8_t* a, int64_t a_step, int32_t rows, const Seg* segs, int32_t nseg,
                       int32_t oc_begin, int32_t oc_end, int8_t* out, int64_t out_row_step) {
-  if (g.woff != 0) {
-    gemm_rows_t<true>(g, a, a_step, rows, segs, nseg, oc_begin, oc_end, out, out_row_step);
+  if (rows < kWeightSumRows) {
+    gemm_rows_a<true>(g, a, a_step, rows, segs, nseg, oc_begin, oc_end, out, out_row_step);
   } else {
-    gemm_rows_t<false>(g, a, a_step, rows, segs, nseg, oc_begin, oc_end, out, out_row_step);
+    gemm_rows_a<false>(g, a, a_step, rows, segs, nseg, oc_begin, oc_end, out, out_row_step);
   }
 }
 
