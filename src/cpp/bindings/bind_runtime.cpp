@@ -7,11 +7,13 @@
 #include <pybind11/stl.h>
 
 #include <cstdint>
+#include <algorithm>
 #include <cstring>
 #include <deque>
 #include <limits>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "kernels/arm_nnfunctions.hpp"
@@ -59,10 +61,12 @@ class OwnedModel {
 
   // Runs every row of x (N, input_size) int8; returns (N, output_size) and, with capture, one (N, output_size
   // of the step) array per step holding the step's output bytes.
-  py::tuple run(const py::array_t<int8_t, py::array::c_style | py::array::forcecast>& x, bool capture) const {
+  py::tuple run(const py::array_t<int8_t, py::array::c_style | py::array::forcecast>& x, bool capture,
+                int64_t threads) const {
     if (x.ndim() != 2 || x.shape(1) != model.input_size) {
       fail("run", "input must have shape (N, " + std::to_string(model.input_size) + ")");
     }
+    if (threads < 1 || threads > 1024) fail("run", "threads must be in [1, 1024], got " + std::to_string(threads));
     const py::ssize_t n = x.shape(0);
     py::array_t<int8_t> out({n, static_cast<py::ssize_t>(model.output_size)});
     std::vector<py::array_t<int8_t>> caps;
@@ -77,8 +81,8 @@ class OwnedModel {
     int8_t* o = out.mutable_data();
     int32_t status = rt::kOk;
     py::ssize_t failed = -1;
-    {
-      py::gil_scoped_release release;
+    // Rows [begin, end) with their own arena; stops at the first failing row (status, row).
+    auto run_rows = [&](py::ssize_t begin, py::ssize_t end, int32_t* st, py::ssize_t* bad) {
       std::vector<int32_t> storage(static_cast<size_t>(model.arena_size + 3) / 4 + 1, 0);
       int8_t* arena = reinterpret_cast<int8_t*>(storage.data());
       struct Ctx {
@@ -91,13 +95,38 @@ class OwnedModel {
         const rt::Step& s = c->steps[i];
         std::memcpy(c->caps[i] + c->row * s.output_size, ar + s.output, static_cast<size_t>(s.output_size));
       };
-      for (py::ssize_t r = 0; r < n; ++r) {
+      for (py::ssize_t r = begin; r < end; ++r) {
         ctx.row = r;
-        status = rt::invoke_observed(model, xin + r * model.input_size, o + r * model.output_size, arena,
-                                     model.arena_size, capture ? +observer : nullptr, &ctx);
-        if (status != rt::kOk) {
-          failed = r;
+        *st = rt::invoke_observed(model, xin + r * model.input_size, o + r * model.output_size, arena,
+                                  model.arena_size, capture ? +observer : nullptr, &ctx);
+        if (*st != rt::kOk) {
+          *bad = r;
           break;
+        }
+      }
+    };
+    {
+      py::gil_scoped_release release;
+      const py::ssize_t nt = std::min<py::ssize_t>(static_cast<py::ssize_t>(threads), n);
+      if (nt <= 1) {
+        run_rows(0, n, &status, &failed);
+      } else {
+        // Contiguous row ranges, one per thread: windows are independent and every thread writes only its
+        // own output (and capture) rows, so the result is the single-thread result.
+        std::vector<int32_t> sts(static_cast<size_t>(nt), rt::kOk);
+        std::vector<py::ssize_t> bads(static_cast<size_t>(nt), -1);
+        std::vector<std::thread> pool;
+        for (py::ssize_t t = 0; t < nt; ++t) {
+          pool.emplace_back(run_rows, n * t / nt, n * (t + 1) / nt, &sts[static_cast<size_t>(t)],
+                            &bads[static_cast<size_t>(t)]);
+        }
+        for (auto& th : pool) th.join();
+        for (size_t t = 0; t < sts.size(); ++t) {
+          if (sts[t] != rt::kOk) {  // the first failing window in row order, as one thread reports it
+            status = sts[t];
+            failed = bads[t];
+            break;
+          }
         }
       }
     }
@@ -407,8 +436,9 @@ void bind_runtime(py::module_& parent) {
       "runtime", "harcore's int8 runtime (src/cpp/runtime): lowered programs run through harcore::rt::invoke.");
   py::class_<OwnedModel>(m, "Model")
       .def(py::init<const py::dict&, const py::list&>(), py::arg("header"), py::arg("steps"))
-      .def("run", &OwnedModel::run, py::arg("x"), py::arg("capture") = false,
-           "Run every row of x (N, input_size) int8; returns (outputs (N, output_size), per-step captures).");
+      .def("run", &OwnedModel::run, py::arg("x"), py::arg("capture") = false, py::arg("threads") = 1,
+           "Run every row of x (N, input_size) int8, split over `threads` threads (GIL released); returns (outputs "
+           "(N, output_size), per-step captures).");
   m.def(
       "conv_scratch",
       [](std::vector<int32_t> in, std::vector<int32_t> f, std::vector<int32_t> out, std::vector<int32_t> stride,
