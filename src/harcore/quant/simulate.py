@@ -68,19 +68,23 @@ def quantize_input(g: QGraph, x: Any) -> np.ndarray:
     return np.clip(r.astype(np.int64) + q.zero_point, -128, 127).astype(np.int8)
 
 
-def simulate(g: QGraph, x: Any, *, dequantize: bool = False, return_intermediates: bool = False):
+def simulate(g: QGraph, x: Any, *, dequantize: bool = False, return_intermediates: bool = False, threads: int = 1):
     """Run ``g`` on windows ``x`` (N, C, T) float (quantized with the input qparams) or int8.
+
+    ``threads`` > 1 splits the windows over that many C++ threads (same outputs, bit for bit).
 
     Returns the int8 outputs (N, *output shape); with ``dequantize`` also the dequantized float outputs, with
     ``return_intermediates`` also a dict op name -> int8 output of that op (N, *its shape), in this order
     as a tuple.
     """
+    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or not 1 <= threads <= 1024:
+        raise ValueError(f"simulate: threads must be an integer in [1, 1024], got {threads!r}")
     p = program(g)
     xq = quantize_input(g, x)
     n = xq.shape[0]
     phys = np.empty((n, p.input_size), np.int8)
     phys[:, p.input_offsets] = xq.reshape(n, -1)
-    out, caps = p.core().run(phys, return_intermediates)
+    out, caps = p.core().run(phys, return_intermediates, int(threads))
     out_shape = g.graph.tensors[g.graph.outputs[0]].shape
     y = np.asarray(out).reshape(n, *out_shape)
     res: list[Any] = [y]
