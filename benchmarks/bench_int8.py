@@ -6,7 +6,8 @@ exported with `harcore.quant.to_tflite`. The test set is a UCI-HAR-size set of r
 test windows of HAPT uci9 (`harcore.data.load("hapt", ..., variant="uci9")`, UCI-HAR's test subjects; HAPT
 gives 2,996, UCI-HAR has 2,947). Runners, all single-threaded, in one process, on the same int8 inputs:
 
-* harcore: `quant.simulate(g, x)` on the whole set (batch-wise through the C++ runtime);
+* harcore: `quant.simulate(g, x)` on the whole set (batch-wise through the C++ runtime, one thread: the
+  headline figure; with `--threads N` > 1 also `simulate(g, x, threads=N)` as an extra row, checked equal);
 * TFLite reference kernels (`OpResolverType.BUILTIN_REF`), TFLite default (`AUTO`: builtin optimized kernels
   + the XNNPACK delegate) and TFLite builtin optimized kernels without delegates, one window per invoke
   (the batch-1 model a microcontroller runs);
@@ -20,9 +21,10 @@ with simulate's on the windows it ran: TFLM agrees exactly; TFLite differs where
 bits — its reference FC requantizes in float and its LSTM uses other int16 sigmoid/tanh
 (shared/notes/tflite-oracle.md), XNNPACK rounds differently, and TFLite's reference int8 SUM reads int8 data
 as uint8 (tensorflow/tensorflow#102490, fix PR #104108), which wrecks TinierHAR's attention sum.
-Prints a Markdown table and writes `--out` JSON.
+Prints a Markdown table per model, the issue-4 goals per model (>= 5x TFLM and TFLite-ref, within 2x of
+TFLite default/XNNPACK, single thread) and writes `--out` JSON.
 
-    python benchmarks/bench_int8.py [--models cnn,mubiconvlstm,tinierhar] [--budget 40] [--out int8.json]
+    python benchmarks/bench_int8.py [--models cnn,mubiconvlstm,tinierhar] [--budget 40] [--threads N] [--out int8.json]
 """
 
 from __future__ import annotations
@@ -133,6 +135,7 @@ def main() -> None:
     ap.add_argument("--models", default="cnn,mubiconvlstm,tinierhar")
     ap.add_argument("--hapt", default=str(SHARED / "hapt_v2.1_rawdata.tar.xz"))
     ap.add_argument("--budget", type=float, default=40.0, help="max seconds per interpreter and model")
+    ap.add_argument("--threads", type=int, default=1, help="also time simulate with this many threads (extra row)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -158,6 +161,15 @@ def main() -> None:
             ours = quant.simulate(g, xq)
             sims.append(time.perf_counter() - t0)
         row = {"harcore simulate": {"windows": len(xq), "seconds": min(sims), "windows_per_s": len(xq) / min(sims)}}
+        if args.threads > 1:
+            sims_t = []
+            for _ in range(3):
+                t0 = time.perf_counter()
+                ours_t = quant.simulate(g, xq, threads=args.threads)
+                sims_t.append(time.perf_counter() - t0)
+            row[f"harcore simulate, {args.threads} threads"] = {
+                "windows": len(xq), "seconds": min(sims_t), "windows_per_s": len(xq) / min(sims_t),
+                "differing_values": int(np.count_nonzero(ours_t != ours)), "compared_values": int(ours.size)}
         runners = {
             "TFLM": (tflm_interpreter(fb), 1),
             "TFLite ref": (tflite_interpreter(fb, "ref"), 1),
@@ -179,6 +191,13 @@ def main() -> None:
         for label, r in row.items():
             d = "—" if label == "harcore simulate" else f"{r['differing_values']} / {r['compared_values']}"
             print(f"| {label} | {r['windows']:,} | {r['windows_per_s']:,.0f} | {sim / r['windows_per_s']:.2f} | {d} |")
+        goals = {
+            "≥ 5× TFLM": sim / row["TFLM"]["windows_per_s"] >= 5,
+            "≥ 5× TFLite ref": sim / row["TFLite ref"]["windows_per_s"] >= 5,
+            "within 2× of TFLite default (XNNPACK)": sim / row["TFLite default"]["windows_per_s"] >= 0.5,
+        }
+        results[name]["goals"] = goals
+        print("goals (single thread): " + "; ".join(f"{k}: {'met' if v else 'NOT met'}" for k, v in goals.items()))
     print(f"\nload average after: {os.getloadavg()[0]:.2f}")
     if args.out:
         Path(args.out).write_text(json.dumps(results, indent=2))
