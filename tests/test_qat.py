@@ -3,7 +3,8 @@
 Measured on the built-in HAPT subset (864 test windows; float models trained 3 epochs, QAT 1 epoch, seed 0):
 QAT fake-quant logits vs ``simulate``'s dequantized logits, in units of the output scale (LSB): small CNN
 100 % argmax agreement, mean 0.09 LSB, max 1 LSB; µBi-ConvLSTM 99.9 %, mean 0.05 LSB (the LSTM's int16
-gates / cell and int8 recurrence are not fake-quantized, see docs/int8.md).
+gates / cell and int8 recurrence are not fake-quantized, see docs/int8.md); TinyHAR 99.9 %, mean 0.14 LSB,
+p99 1 LSB, max 9 LSB; SFTNAS-TinyHAR 100 %, mean 0.13 LSB, p99 1 LSB, max 2 LSB.
 """
 
 from __future__ import annotations
@@ -17,11 +18,15 @@ from harcore import data, models, quant
 from harcore.cost import trace
 from harcore.quant.ptq import fold, range_qparams
 from harcore.quant.qat import QATModel, RangeObserver, fake_quant_weight
+from harcore.quant.qgraph import LOGISTIC_QPARAMS, TANH_QPARAMS
 from harcore.train import TrainConfig, fit
 
 torch.set_num_threads(1)
 
-ZOO = {"cnn": {"widths": (16, 32)}, "mubiconvlstm": {}, "tinierhar": {}}
+# key -> (zoo name, options); TinyHAR and the SFTNAS-derived TinyHAR carry every TinyHAR op of the int8 path:
+# BATCH_MATMUL, MUL by a parameter, standalone TANH, softmax, mean, LSTM, and (TinyHAR) unfoldable BNs
+ZOO = {"cnn": ("cnn", {"widths": (16, 32)}), "mubiconvlstm": ("mubiconvlstm", {}), "tinierhar": ("tinierhar", {}),
+       "tinyhar": ("tinyhar", {}), "sftnas_tinyhar": ("sftnas", {"backbone": "tinyhar"})}
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +41,8 @@ def trained(ds):
     def get(name):
         if name not in cache:
             torch.manual_seed(0)
-            m = models.create(name, 9, 128, 6, **ZOO[name])
+            zoo, opts = ZOO[name]
+            m = models.create(zoo, 9, 128, 6, **opts)
             fit(m, ds.train, None, TrainConfig(epochs=3, lr=3e-3, progress=False, seed=0))
             cache[name] = m.eval()
         return cache[name]
@@ -48,7 +54,9 @@ def trained(ds):
 
 
 @pytest.mark.sanitize
-@pytest.mark.parametrize("name,mean_lsb,p99_lsb", [("cnn", 0.3, 1.0), ("mubiconvlstm", 0.3, 2.0)])
+@pytest.mark.parametrize("name,mean_lsb,p99_lsb", [("cnn", 0.3, 1.0), ("mubiconvlstm", 0.3, 2.0),
+                                                    pytest.param("tinyhar", 0.3, 2.0, marks=pytest.mark.slow),
+                                                    ("sftnas_tinyhar", 0.3, 2.0)])
 def test_qat_forward_agrees_with_simulate(trained, ds, name, mean_lsb, p99_lsb):
     m = trained(name)
     g, qm = quant.qat(m, ds.train, ds.val, epochs=1, calib_x=ds.train.x[::8], seed=0, return_model=True)
@@ -62,14 +70,20 @@ def test_qat_forward_agrees_with_simulate(trained, ds, name, mean_lsb, p99_lsb):
     assert agree >= 0.97, f"{name}: QAT forward and int8 graph agree on {agree:.3f} of the windows"
     lsb = np.round(np.abs(fq - logits) / g.output_qparams.scale)  # both lie on the output grid
     assert lsb.mean() <= mean_lsb and np.percentile(lsb, 99) <= p99_lsb, (lsb.mean(), np.percentile(lsb, 99))
-    # QAT changed the weights and kept the caller's model as it was
-    assert not torch.equal(qm.model.fc.weight, m.fc.weight)
+    # QAT changed the weights (TinyHAR: the mul parameters and BN affines too) and kept the caller's model as it was
+    theirs = dict(m.named_parameters())
+    changed = {k for k, v in qm.model.named_parameters() if not torch.equal(v, theirs[k])}
+    assert changed, "QAT changed no parameter"
+    if name in ("tinyhar", "sftnas_tinyhar"):
+        assert {k for k in theirs if k.endswith("gamma")} <= changed  # trained through the fake-quant MUL
+    if name == "tinyhar":
+        assert {k for k in theirs if k.startswith("layers_conv") and k.endswith(".2.weight")} <= changed  # dw BNs
     acc = float((y.argmax(1) == ds.test.y).mean())
     assert acc > 0.6, f"{name}: int8 accuracy after QAT {acc:.3f}"
 
 
 @pytest.mark.sanitize
-@pytest.mark.parametrize("name", ["cnn", "mubiconvlstm", "tinierhar"])
+@pytest.mark.parametrize("name", ["cnn", "mubiconvlstm", "tinierhar", "tinyhar", "sftnas_tinyhar"])
 def test_untrained_qat_converts_to_the_ptq_graph(trained, ds, name):
     """Before fine-tuning the learned ranges are the calibration min/max: convert == quantize (up to the
     float32 vs float64 evaluation of the ranges)."""
@@ -191,16 +205,109 @@ def test_weight_fake_quant_is_symmetric_per_group_with_ste():
     assert g.shape == (12, 2)
 
 
+# ---- the ops TinyHAR added to the int8 path ---------------------------------------------------------
+
+
+class _TinyHAROps(nn.Module):
+    """conv -> ReLU -> BN (unfoldable: a depthwise 1x1 conv), tanh and sigmoid (TANH / LOGISTIC), two matmuls
+    (BATCH_MATMUL) and a mul by a learned parameter (MUL with an int8 constant), on (B, 9, 16) windows."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv1d(9, 8, 5, padding=2)
+        self.bn = nn.BatchNorm1d(8)
+        self.q, self.k = nn.Linear(16, 16), nn.Linear(16, 16)
+        self.gamma = nn.Parameter(torch.tensor([0.7]))
+        self.fc = nn.Linear(8 * 16, 6)
+
+    def forward(self, x):
+        h = self.bn(torch.relu(self.conv(x)))
+        att = torch.matmul(torch.tanh(self.q(h)), torch.sigmoid(self.k(h)).transpose(1, 2))
+        return self.fc((h + self.gamma * torch.matmul(att, h)).flatten(1))
+
+
+def _tinyhar_ops() -> nn.Module:
+    torch.manual_seed(2)
+    m = _TinyHAROps()
+    with torch.no_grad():
+        m.bn.weight.uniform_(0.5, 2.0)
+        m.bn.bias.uniform_(-0.5, 0.5)
+        m.bn.running_mean.uniform_(0.0, 1.0)
+        m.bn.running_var.uniform_(0.2, 3.0)
+    return m.eval()
+
+
+@pytest.mark.sanitize
+def test_tinyhar_ops_are_fake_quantized_as_the_int8_graph(ds):
+    m, cal, x = _tinyhar_ops(), ds.train.x[::8, :, :16], torch.as_tensor(ds.test.x[:256, :, :16])
+    qm = quant.prepare_qat(m, cal)
+    ops = {op.name: op for op in qm.graph.ops}
+    assert qm.dw_bn == {"bn"} and list(qm.mul_param.values()) == ["gamma"]
+    g = quant.convert(qm, cal)
+    g_ptq = quant.quantize(m, cal)
+    # before training: convert == PTQ, including the depthwise BN weights and the MUL constant
+    for t, (a, b) in enumerate(zip(g.qparams, g_ptq.qparams)):
+        assert abs(a.scale - b.scale) <= 1e-5 * b.scale and abs(a.zero_point - b.zero_point) <= 1, t
+    for name, q in g_ptq.ops.items():
+        for k, v in q.arrays.items():
+            if v.dtype == np.int8:
+                np.testing.assert_array_equal(g.ops[name].arrays[k], v, err_msg=f"{name}/{k}")
+    # TANH / LOGISTIC outputs: TFLite's fixed qparams, in training and in the int8 graph; matmuls: own ranges
+    seen = {}
+    for op in qm.graph.ops:
+        if op.kind == "activation" and op.act in ("tanh", "sigmoid"):
+            fixed = TANH_QPARAMS if op.act == "tanh" else LOGISTIC_QPARAMS
+            fq = qm.fq[str(op.output)]
+            assert float(fq.scale) == pytest.approx(fixed[0]) and int(fq.zero_point) == fixed[1]
+            assert (g.qparams[op.output].scale, g.qparams[op.output].zero_point) == pytest.approx(fixed)
+            fq.register_forward_hook(lambda mod, inp, out, a=op.act: seen.__setitem__(a, out.detach()))
+    assert sum(op.kind == "matmul" for op in qm.graph.ops) == 2
+    for op in qm.graph.ops:
+        if op.kind == "matmul":
+            assert isinstance(qm.fq[str(op.output)].activation_post_process, RangeObserver)
+    with torch.no_grad():
+        fq_logits = qm(x).double().numpy()
+    for act, (s, zp) in (("tanh", TANH_QPARAMS), ("sigmoid", LOGISTIC_QPARAMS)):
+        q = seen[act].double() / s + zp
+        assert torch.equal(q, q.round()) and q.min() >= -128 and q.max() <= 127, act
+    # the MUL constant: symmetric, one scale, exactly the int8 graph's values
+    mul = next(op for op in qm.graph.ops if op.kind == "mul" and len(op.inputs) == 1)
+    want = g.ops[mul.name].arrays["param"].astype(np.float64) * g.ops[mul.name].arrays["param_scale"][0]
+    np.testing.assert_allclose(qm._mul_operand(mul).detach().double().numpy(), want, rtol=1e-6)
+    # the unfoldable BN: the depthwise 1x1 conv of PTQ's fold
+    _, ref, _ = fold(trace(m, (9, 16)), m)
+    for k in ("weight", "bias"):
+        np.testing.assert_allclose(qm.folded_params()["bn"][k].double().numpy(), ref["bn"][k].numpy(), rtol=1e-5,
+                                   atol=1e-6, err_msg=k)
+    assert ops["bn"].groups == 8
+    # the fake-quant forward is the int8 graph
+    _, logits = quant.simulate(g, x.numpy(), dequantize=True)
+    lsb = np.round(np.abs(fq_logits - logits) / g.output_qparams.scale)
+    assert lsb.mean() <= 0.3 and np.percentile(lsb, 99) <= 2, (lsb.mean(), np.percentile(lsb, 99))
+    # QAT trains through every one of them (straight-through), and the BN uses batch statistics until frozen
+    qm.train()
+    mean0 = qm.model.bn.running_mean.clone()
+    qm(x).logsumexp(1).sum().backward()
+    for name in ("gamma", "bn.weight", "bn.bias", "q.weight", "k.weight", "conv.weight"):
+        grad = qm.model.get_parameter(name).grad
+        assert grad is not None and grad.abs().sum() > 0, name
+    assert not torch.equal(qm.model.bn.running_mean, mean0)
+    qm.freeze_bn()
+    qm.freeze_ranges()
+    with torch.no_grad():
+        torch.testing.assert_close(qm(x), qm.eval()(x), rtol=0, atol=0)
+
+
 # ---- bad input ---------------------------------------------------------------------------------------
 
 
-class _Sigmoid(nn.Module):
+class _Gelu(nn.Module):
     def __init__(self):
         super().__init__()
         self.fc = nn.Linear(9 * 8, 6)
 
     def forward(self, x):
-        return self.fc(torch.sigmoid(x).flatten(1))
+        return self.fc(nn.functional.gelu(x).flatten(1))
 
 
 @pytest.mark.sanitize
@@ -216,8 +323,8 @@ def test_bad_input_errors(trained, ds):
         quant.prepare_qat(m, bad)
     with pytest.raises(ValueError, match="averaging_constant"):
         quant.prepare_qat(m, cal, averaging_constant=0.0)
-    with pytest.raises(ValueError, match="sigmoid"):
-        quant.prepare_qat(_Sigmoid(), np.zeros((2, 9, 8), np.float32))
+    with pytest.raises(ValueError, match="op 'gelu' \\(activation\\): activation 'gelu' is not supported"):
+        quant.prepare_qat(_Gelu(), np.zeros((2, 9, 8), np.float32))
     with pytest.raises(ValueError, match="qm: expected a QATModel"):
         quant.convert(m, cal)
     qm = quant.prepare_qat(m, cal)

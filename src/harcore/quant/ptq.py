@@ -19,7 +19,7 @@ from harcore.graph import Graph, Op
 from harcore.quant.qgraph import (ACTIVATIONS, GRU_INTERMEDIATES, LOGISTIC_QPARAMS, SOFTMAX_QPARAMS, SUPPORTED_KINDS,
                                   TANH_QPARAMS, QGraph, QOp, QParams)
 
-__all__ = ["quantize", "fold", "FloatGraph", "range_qparams", "TIED_QPARAMS_KINDS"]
+__all__ = ["quantize", "fold", "FloatGraph", "range_qparams", "TIED_QPARAMS_KINDS", "mul_parameter"]
 
 _FOLD_INTO = ("conv", "linear")
 _FUSE_INTO = ("conv", "linear", "add", "pool")
@@ -51,21 +51,26 @@ def _module(model: nn.Module, op: Op) -> nn.Module:
                          "modules") from None
 
 
-def _mul_param(model: nn.Module, op: Op) -> torch.Tensor:
-    """The parameter of a one-input ``mul``: the tracer names the module whose code multiplies (source
-    ``"<module path>:<node>"``), and the parameter is that module's own one of ``param_shape``'s size."""
+def mul_parameter(model: nn.Module, op: Op) -> tuple[str, nn.Parameter]:
+    """(qualified name, the live parameter) of a one-input ``mul``: the tracer names the module whose code
+    multiplies (source ``"<module path>:<node>"``), and the parameter is that module's own one of
+    ``param_shape``'s size. QAT trains it through this handle."""
     path = op.source.split(":", 1)[0] if ":" in op.source else ""
     try:
         m = model.get_submodule(path)
     except (AttributeError, ValueError):
         m = None
     n = math.prod(op.param_shape)
-    found = [p for _, p in m.named_parameters(recurse=False) if p.numel() == n] if m is not None else []
+    found = [(k, p) for k, p in m.named_parameters(recurse=False) if p.numel() == n] if m is not None else []
     if len(found) != 1:
         raise ValueError(f"op '{op.name}' (mul): cannot identify its parameter (source '{op.source}': "
                          f"{len(found)} direct parameters of {n} values in module '{path}'); the int8 path needs "
                          "exactly one")
-    return found[0].detach().double().reshape(op.param_shape)
+    return (f"{path}.{found[0][0]}" if path else found[0][0]), found[0][1]
+
+
+def _mul_param(model: nn.Module, op: Op) -> torch.Tensor:
+    return mul_parameter(model, op)[1].detach().double().reshape(op.param_shape)
 
 
 def _float_params(model: nn.Module, op: Op) -> dict[str, torch.Tensor]:

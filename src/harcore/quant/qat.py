@@ -4,7 +4,10 @@
 graph (the same ``fold`` as PTQ: same ops, same tensors) in float with fake-quantization where the int8
 graph quantizes: BN folded into the conv/linear weights (the folded weights are fake-quantized, symmetric
 per channel), every requantizing op's output after its fused activation (asymmetric per-tensor, EMA min/max
-ranges that include 0), the RNN input/output and the RNN weights. Gradients pass by the straight-through
+ranges that include 0; softmax / tanh / sigmoid outputs at TFLite's fixed qparams), the RNN input/output and
+the RNN weights, the parameter of a ``mul`` by a parameter (symmetric, one scale), and a BatchNorm that cannot
+be folded as the per-channel affine of the depthwise 1x1 conv PTQ emits for it. Every op kind of the int8
+path (``qgraph.SUPPORTED_KINDS``, ``ACTIVATIONS``) is simulated. Gradients pass by the straight-through
 estimator (torch's fake-quant ops). ``convert(qm, calib_x)`` is PTQ's :func:`~harcore.quant.quantize` on the
 fine-tuned model with the learned ranges; ``qat(...)`` = prepare + :func:`harcore.train.fit` + convert.
 """
@@ -31,10 +34,11 @@ from harcore.quant.ptq import (
     TIED_QPARAMS_KINDS,
     FloatGraph,
     fold,
+    mul_parameter,
     quantize,
     range_qparams,
 )
-from harcore.quant.qgraph import SOFTMAX_QPARAMS, QGraph
+from harcore.quant.qgraph import LOGISTIC_QPARAMS, SOFTMAX_QPARAMS, TANH_QPARAMS, QGraph
 
 __all__ = ["DEFAULT_CALIBRATION_WINDOWS", "QATModel", "convert", "prepare_qat", "qat"]
 
@@ -83,6 +87,16 @@ def _bcast(v: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return v.reshape(1, -1, *([1] * (y.dim() - 2)))
 
 
+def _fixed_fq(qparams: tuple[float, int]) -> FixedQParamsFakeQuantize:
+    """Fake-quant at an output quantization TFLite fixes (SOFTMAX, LOGISTIC: (1/256, -128); TANH: (1/128, 0))."""
+    obs = FixedQParamsObserver.with_args(scale=qparams[0], zero_point=qparams[1], dtype=torch.qint8,
+                                         quant_min=-128, quant_max=127)
+    return FixedQParamsFakeQuantize(observer=obs)
+
+
+_FIXED_OUTPUT = {"softmax": SOFTMAX_QPARAMS, "tanh": TANH_QPARAMS, "sigmoid": LOGISTIC_QPARAMS}
+
+
 class QATModel(nn.Module):
     """The folded int8 graph in float with fake-quantization; trains the wrapped model's parameters.
 
@@ -106,18 +120,16 @@ class QATModel(nn.Module):
         finally:
             model.train(was_training)
         modules = dict(model.named_modules())
-        for op in self.graph.ops:  # int8 ops PTQ supports but this QAT does not simulate (yet)
-            what = (f"activation '{op.act}'" if op.kind == "activation" and op.act in ("tanh", "sigmoid") else
-                    "matmul" if op.kind == "matmul" else
-                    "mul by a parameter" if op.kind == "mul" and len(op.inputs) == 1 else
-                    "an unfoldable BatchNorm" if op.kind == "conv" and
-                    isinstance(modules.get(op.source), nn.modules.batchnorm._BatchNorm) else None)
-            if what:
-                raise ValueError(f"op '{op.name}' ({op.kind}): {what} is not simulated by QAT; use PTQ "
-                                 "(harcore.quant.quantize) for this model")
         self.model = model
         self.input_shape = tuple(input_shape)
-        self.bn_of = _folded_batchnorms(traced)
+        kept = {op.name for op in self.graph.ops}
+        # conv/linear -> the BN folded into it; a BN that fold kept is a depthwise 1x1 conv of its own name
+        self.bn_of = _folded_batchnorms(traced, kept)
+        self.dw_bn = {op.name for op in self.graph.ops if op.kind == "conv" and
+                      isinstance(modules.get(op.source), nn.modules.batchnorm._BatchNorm)}
+        # one-input mul -> qualified name of its parameter (the live one is looked up at every forward)
+        self.mul_param = {op.name: mul_parameter(model, op)[0] for op in self.graph.ops
+                          if op.kind == "mul" and len(op.inputs) == 1}
         self.bn_frozen = False
         self.ranges_frozen = False
         self._fg = FloatGraph(self.graph, {}, self.acts)  # executes the parameterless ops, as PTQ does
@@ -128,11 +140,8 @@ class QATModel(nn.Module):
             t = op.output
             if op.kind in TIED_QPARAMS_KINDS:
                 self.owner[t] = self.owner[op.inputs[0]]
-            elif op.kind == "softmax":
-                s, zp = SOFTMAX_QPARAMS
-                obs = FixedQParamsObserver.with_args(scale=s, zero_point=zp, dtype=torch.qint8, quant_min=-128,
-                                                     quant_max=127)
-                self.fq[str(t)] = FixedQParamsFakeQuantize(observer=obs)
+            elif op.kind == "softmax" or (op.kind == "activation" and op.act in _FIXED_OUTPUT):
+                self.fq[str(t)] = _fixed_fq(_FIXED_OUTPUT[op.kind if op.kind == "softmax" else op.act])
             else:
                 self.fq[str(t)] = FakeQuantize(observer=RangeObserver, quant_min=-128, quant_max=127, dtype=torch.qint8,
                                                averaging_constant=float(averaging_constant))
@@ -208,10 +217,22 @@ class QATModel(nn.Module):
         """The folded (BN-absorbed) float weight and bias of every conv/linear op: what is fake-quantized."""
         out = {}
         for op in self.graph.ops:
-            if op.kind in ("conv", "linear"):
+            if op.name in self.dw_bn:
+                w, b = self._dw_bn_params(op)
+                out[op.name] = {"weight": w.detach().clone(), "bias": b.detach().clone()}
+            elif op.kind in ("conv", "linear"):
                 w, b, bn, s = self._bn_fold(op)
                 out[op.name] = {"weight": w.detach().clone(), "bias": self._bn_bias(b, bn, s).detach().clone()}
         return out
+
+    def _dw_bn_params(self, op: Op) -> tuple[torch.Tensor, torch.Tensor]:
+        """The depthwise 1x1 conv of an unfoldable BN, as ``fold`` builds it: weight ``γ/√(σ²+ε)`` (C, 1, 1, 1),
+        bias ``β − μ·γ/√(σ²+ε)``, from the live running statistics."""
+        bn = self.model.get_submodule(op.source)
+        gamma = bn.weight if bn.affine else torch.ones_like(bn.running_var)
+        beta = bn.bias if bn.affine else torch.zeros_like(bn.running_mean)
+        s = gamma / torch.sqrt(bn.running_var + bn.eps)
+        return s.reshape(-1, 1, 1, 1), beta - bn.running_mean * s
 
     # ---- forward -----------------------------------------------------------------------------------
 
@@ -222,17 +243,25 @@ class QATModel(nn.Module):
             ins = [vals[t] for t in op.inputs]
             if op.kind == "input":
                 y = x.float()
+            elif op.name in self.dw_bn:
+                y = self._dw_bn(op, ins[0])
             elif op.kind in ("conv", "linear"):
                 y = self._affine(op, ins[0])
             elif op.kind == "rnn":
                 y = self._rnn_forward(op, ins[0])
+            elif op.kind == "mul" and len(op.inputs) == 1:
+                y = ins[0] * self._mul_operand(op)
             else:
-                y = self._fg._op(op, ins, x)
+                y = self._fg._op(op, ins, x)  # matmul, add, mul of two activations, mean, softmax, ...
             act = self.acts.get(op.name) or (op.act if op.kind == "activation" else None)
             if act == "relu":
                 y = torch.relu(y)
             elif act == "relu6":
                 y = torch.clamp(y, 0.0, 6.0)
+            elif act == "tanh":
+                y = torch.tanh(y)
+            elif act == "sigmoid":
+                y = torch.sigmoid(y)
             vals[op.output] = self._quant(op, y)
         return vals[g.outputs[0]]
 
@@ -245,6 +274,27 @@ class QATModel(nn.Module):
             if fq.fake_quant_enabled[0] == 1:
                 return torch.fake_quantize_per_tensor_affine(y, fq.scale, fq.zero_point, -128, 127)
         return y  # max pool, reshape, transpose, slice: values stay on the input's grid
+
+    def _fake(self, op: Op) -> bool:
+        return bool(self.fq[str(op.output)].fake_quant_enabled[0] == 1)
+
+    def _mul_operand(self, op: Op) -> torch.Tensor:
+        """The parameter of a one-input mul, fake-quantized as PTQ stores it: one symmetric scale, [-127, 127]."""
+        p = self.model.get_parameter(self.mul_param[op.name]).reshape(op.param_shape)
+        return fake_quant_weight(p.reshape(1, -1), 1).reshape(p.shape) if self._fake(op) else p
+
+    def _dw_bn(self, op: Op, a: torch.Tensor) -> torch.Tensor:
+        """An unfoldable BN = the depthwise 1x1 conv PTQ emits: ``a · fq(γ/√(σ²+ε)) + (β − μ·γ/√(σ²+ε))`` per
+        channel (one int8 weight per channel: its symmetric quantization is exact up to float rounding). In
+        training, until :meth:`freeze_bn`, the BN itself with batch statistics (updating the running ones), as
+        for folded BNs."""
+        bn = self.model.get_submodule(op.source)
+        if self.training and not self.bn_frozen:
+            return bn(a)
+        w, b = self._dw_bn_params(op)
+        w = w.reshape(-1, 1)
+        wq = fake_quant_weight(w, w.shape[0]) if self._fake(op) else w
+        return a * _bcast(wq, a) + _bcast(b, a)
 
     def _affine(self, op: Op, a: torch.Tensor) -> torch.Tensor:
         w, b, bn, s = self._bn_fold(op)
@@ -263,7 +313,9 @@ class QATModel(nn.Module):
             # torch.ao's ConvBn scheme: undo the running-std scaling, then BN with batch statistics
             # (which also updates the running ones); once frozen, the exact folded form below.
             return bn(y / _bcast(s, y) + _bcast(b, y))
-        return y + _bcast(self._bn_bias(b, bn, s), y)
+        bias = self._bn_bias(b, bn, s)
+        # a linear's features are its last axis (TinyHAR applies them to (B, T, C, F)); a conv's the second
+        return y + bias if op.kind == "linear" else y + _bcast(bias, y)
 
     def _rnn_forward(self, op: Op, a: torch.Tensor) -> torch.Tensor:
         shadow, layer = self._rnn[op.name]
@@ -284,12 +336,13 @@ class QATModel(nn.Module):
         return y
 
 
-def _folded_batchnorms(traced: Graph) -> dict[str, str]:
-    """conv/linear op name -> source module of the BatchNorm that ``fold`` absorbs into it."""
+def _folded_batchnorms(traced: Graph, kept: set[str]) -> dict[str, str]:
+    """conv/linear op name -> source module of the BatchNorm that ``fold`` absorbed into it (``kept``: the op
+    names of the folded graph; a BN still there was not folded)."""
     producer = {op.output: op for op in traced.ops}
     out = {}
     for op in traced.ops:
-        if op.kind != "batchnorm":
+        if op.kind != "batchnorm" or op.name in kept:
             continue
         p = producer.get(op.inputs[0])
         while p is not None and p.kind == "activation" and p.act == "identity":
