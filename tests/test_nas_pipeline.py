@@ -64,6 +64,60 @@ def test_job_runs_every_stage_and_reports_each_honestly(tmp_path):
     assert profile(m, (9, 128)).total.macs == job["stages"]["derive"]["data"]["total"]["macs"]
 
 
+@pytest.mark.slow
+@pytest.mark.sanitize
+def test_job_int8_by_qat_reports_float_int8_and_target(tmp_path):
+    """QAT is the default int8 method: the stage says so, float -> int8 macro-F1 is printed, and the report's
+    float / int8 / target table carries the validate stage's figures (or says why it has none)."""
+    con = quiet_console()
+    res = run_job(tiny(tmp_path, qat_epochs=1), console=con)
+    st, out = res.stages, con.file.getvalue()
+    assert res.config.int8 == "qat"
+    assert st["int8"].status == "ok", st["int8"].detail
+    assert st["int8"].data["method"] == "qat" and st["int8"].data["epochs"] == 1
+    assert st["int8"].detail.startswith("QAT (harcore.quant.qat: 1 epoch(s)")
+    from harcore import quant
+
+    g = quant.load(res.run_dir / "model.hq8")
+    assert g.meta["qat"] is True and g.meta["qat_epochs"] == 1
+    f_float = st["evaluate"].data["metrics"]["macro_f1"]
+    f_int8 = st["int8-eval"].data["metrics"]["macro_f1"]
+    assert f"QAT: test macro-F1 float {f_float:.4f} -> int8 {f_int8:.4f}" in out
+    md = (res.run_dir / "report.md").read_text()
+    assert "int8 by QAT: 1 epoch(s)" in md and "| figure | float | int8 (QAT, host) | target (Cortex-M33, QEMU) |" in md
+    assert f"| macro-F1 (test split, 864 windows) | {f_float:.4f} | {f_int8:.4f} | - |" in md
+    if st["validate"].status == "ok":
+        v = st["validate"].data["summary"]
+        n = v["windows"]
+        assert v["bit_exact"] and f"| exact-match windows (target == host int8) | - | - | {n}/{n} |" in md
+        assert (f"| macro-F1 (the {n} windows run on the M33) | {v['macro_f1']['float']:.4f} | "
+                f"{v['macro_f1']['host_int8']:.4f} | {v['macro_f1']['target']:.4f} |") in md
+        assert f"arm-none-eabi-size text+data | - | {v['estimates']['budget_flash']:,} | {v['image']['flash']:,} |" in md
+        assert (f"| peak SRAM (B): cost model / linked arena | - | {v['estimates']['peak_sram']:,} | "
+                f"{v['estimates']['arena_linked']:,} |") in md
+    else:  # no toolchain / QEMU here: the report says so instead of inventing target figures
+        assert "target figures: not measured" in md
+
+
+def test_job_int8_by_ptq_and_bad_int8_option(tmp_path):
+    from typer.testing import CliRunner
+
+    from harcore.cli import app
+
+    r = CliRunner().invoke(app, ["search", "--int8", "fp16"])
+    assert r.exit_code == 2 and "JobConfig.int8: must be 'qat' or 'ptq'" in r.output
+    with pytest.raises(ValueError, match="JobConfig.qat_epochs"):
+        JobConfig(qat_epochs=0).int8_options()
+    cfg = tiny(tmp_path, int8="ptq")
+    assert cfg.int8_options()["method"] == "ptq"
+    assert JobConfig().int8_options() == {"method": "qat", "epochs": 3, "lr": 2e-4, "batch_size": 64}
+    con = quiet_console()
+    res = run_job(cfg, console=con)
+    assert res.stages["int8"].status == "ok" and res.stages["int8"].detail.startswith("PTQ (harcore.quant.quantize")
+    assert "PTQ: test macro-F1 float" in con.file.getvalue()
+    assert "int8 (PTQ, host)" in (res.run_dir / "report.md").read_text()
+
+
 def test_impossible_budget_fails_the_budget_stage_before_searching(tmp_path):
     con = quiet_console()
     res = run_job(tiny(tmp_path, sram=500), console=con)

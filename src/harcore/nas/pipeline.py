@@ -5,7 +5,8 @@ wall time and its figures in ``run_dir/job.json``; a failed stage is reported in
 report (never papered over), and the stages that need its output are skipped with that reason.
 
 The int8 and firmware stages call the APIs of ``harcore.quant`` and ``harcore.deploy`` when they exist:
-``quant.quantize(model, calib_x) -> QGraph``, ``QGraph.save(path)``, ``quant.simulate(g, x)``,
+``quant.qat(model, train, val, ...)`` / ``quant.quantize(model, calib_x) -> QGraph``, ``QGraph.save(path)``,
+``quant.simulate(g, x)``,
 ``deploy.deploy(g, out_dir, ...)``, ``deploy.validate(...)``. Each stage function below is self-contained, so
 wiring a new or changed API is a change to that function only.
 
@@ -71,6 +72,8 @@ class JobConfig:
     out: str = "runs/search"
     num_threads: int = 1
     progress: bool = True
+    int8: str = "qat"
+    qat_epochs: int | None = None
 
     def resolved_preset(self) -> str:
         p = self.preset or ("quick" if self.dataset in (None, "default") else "paper")
@@ -99,6 +102,19 @@ class JobConfig:
                            batch_size=64 if quick else 256, epochs=epochs, schedule="cosine",
                            early_stopping_patience=None if quick else 20, seed=self.seed,
                            num_threads=self.num_threads, checkpoint_dir=str(checkpoint_dir), progress=self.progress)
+
+    def int8_options(self) -> dict[str, Any]:
+        """How the int8 stage quantizes: ``method`` "qat" (the paper: quantization-aware fine-tuning of the
+        fine-tuned float model, then int8) or "ptq"; for QAT the epochs (quick 3, paper 10) and a learning rate
+        a tenth of the fine-tuning one."""
+        if self.int8 not in ("qat", "ptq"):
+            raise ValueError(f"JobConfig.int8: must be 'qat' or 'ptq', got {self.int8!r}")
+        quick = self.resolved_preset() == "quick"
+        epochs = self.qat_epochs if self.qat_epochs is not None else (3 if quick else 10)
+        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+            raise ValueError(f"JobConfig.qat_epochs: must be an integer >= 1 (got {epochs!r})")
+        ft = self.train_config(Path(self.out) / "finetune")
+        return {"method": self.int8, "epochs": epochs, "lr": ft.lr / 10, "batch_size": ft.batch_size}
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -165,19 +181,37 @@ def deploy_model(model) -> tuple[torch.nn.Module, list[int] | None]:
     return model, None
 
 
-def stage_int8(model: torch.nn.Module, calib_x: np.ndarray, out: Path):
-    """PTQ with ``harcore.quant.quantize`` of :func:`deploy_model`; writes ``model.hq8``.
-    Returns the QGraph and the kept channels (``None``: all)."""
+def stage_int8(model: torch.nn.Module, calib_x: np.ndarray, out: Path, *, method: str = "ptq",
+               train: tuple[np.ndarray, np.ndarray] | None = None, val: tuple[np.ndarray, np.ndarray] | None = None,
+               epochs: int = 3, lr: float = 2e-4, batch_size: int = 64, seed: int = 0, num_threads: int = 1,
+               progress: bool = False):
+    """The int8 graph of :func:`deploy_model` (``model`` itself is left unchanged); writes ``model.hq8``.
+
+    ``method="ptq"``: ``harcore.quant.quantize`` calibrated on ``calib_x``. ``method="qat"``:
+    ``harcore.quant.qat`` — ``epochs`` of quantization-aware fine-tuning from ``model`` on ``train`` (x, y) at
+    ``lr``, the epoch with the best validation macro-F1 on ``val`` kept, converted with ``calib_x``.
+    Windows have all sensors; the kept ones are selected here. Returns the QGraph, the kept channels (``None``:
+    all) and what was done (a dict for ``job.json``)."""
     try:
         from harcore import quant
     except ImportError as e:
         raise StageError(f"harcore.quant is not importable ({e})") from None
-    if not hasattr(quant, "quantize"):
-        raise StageError("harcore.quant.quantize is not available yet")
     net, channels = deploy_model(model)
-    g = quant.quantize(net, calib_x if channels is None else calib_x[:, channels])
+    sel = (lambda x: x) if channels is None else (lambda x: x[:, channels])
+    if method == "ptq":
+        g = quant.quantize(net, sel(calib_x))
+        info: dict[str, Any] = {"method": "ptq", "calibration_windows": len(calib_x)}
+    elif method == "qat":
+        if train is None or val is None:
+            raise StageError("int8: QAT needs the training and validation splits")
+        g = quant.qat(net, (sel(train[0]), train[1]), (sel(val[0]), val[1]), epochs=epochs, calib_x=sel(calib_x),
+                      lr=lr, batch_size=batch_size, seed=seed, num_threads=num_threads, progress=progress)
+        info = {"method": "qat", "epochs": int(g.meta["qat_epochs"]), "best_epoch": g.meta["qat_best_epoch"],
+                "lr": float(lr), "calibration_windows": len(calib_x)}
+    else:
+        raise StageError(f"int8: method must be 'qat' or 'ptq', got {method!r}")
     g.save(out / "model.hq8")
-    return g, channels
+    return g, channels, info
 
 
 def stage_int8_eval(g, x: np.ndarray, y: np.ndarray, num_classes: int, class_names):
@@ -201,14 +235,15 @@ def stage_deploy(g, out: Path, x: np.ndarray, y: np.ndarray):
     return deploy.deploy(g, out / "firmware", board="qemu-m33", windows=len(x), x=x, y=y, overwrite=True)
 
 
-def stage_validate(g, deployed):
+def stage_validate(g, deployed, float_model: torch.nn.Module | None = None):
     """Build and run the firmware under QEMU and compare every window with the host int8 simulation
-    (``harcore.deploy.validate``). Fails unless the firmware's outputs are bit-exact."""
+    (``harcore.deploy.validate``; ``float_model``, taking the deployed windows, adds its metrics on them).
+    Fails unless the firmware's outputs are bit-exact."""
     from harcore import deploy
 
     if not hasattr(deploy, "validate"):
         raise StageError("harcore.deploy.validate is not available yet (the firmware cannot be checked on QEMU)")
-    r = deploy.validate(g, deployed)
+    r = deploy.validate(g, deployed, float_model=float_model)
     if not getattr(r, "bit_exact", False):
         raise StageError("the firmware's int8 outputs differ from the host simulation:\n" + r.render())
     return r
@@ -250,9 +285,11 @@ def run_job(cfg: JobConfig, *, resume: bool = False, console=None,
         (run / "job.json").write_text(json.dumps(res.to_dict(), indent=2, default=str))
 
     scfg = cfg.search_config()
+    i8 = cfg.int8_options()
     console.print(f"[bold]harcore search[/bold] — backbone {cfg.backbone}, dataset {cfg.dataset or 'default (built-in)'}, "
                   f"preset {cfg.resolved_preset()}: {scfg.epochs} search epochs, "
-                  f"{cfg.train_config(run / 'finetune').epochs} fine-tuning epochs; budget "
+                  f"{cfg.train_config(run / 'finetune').epochs} fine-tuning epochs, int8 "
+                  + (f"by QAT ({i8['epochs']} epoch(s))" if i8["method"] == "qat" else "by PTQ") + "; budget "
                   f"SRAM {cfg.sram if cfg.sram else '-'} B, flash {cfg.flash or '-'} B, MACs {cfg.macs or '-'}; "
                   f"run folder {run}" + (" (resuming)" if resume else ""))
     if cfg.resolved_preset() == "quick":
@@ -324,17 +361,28 @@ def run_job(cfg: JobConfig, *, resume: bool = False, console=None,
 
     def s_int8():
         ds = ctx["ds"]
-        ctx["qgraph"], ch = stage_int8(ctx["model"], ds.train.x[:512], run)
+        cal = ds.train.x[:512]
+        ctx["qgraph"], ch, info = stage_int8(ctx["model"], cal, run, method=i8["method"],
+                                             train=(ds.train.x, ds.train.y), val=(ds.val.x, ds.val.y),
+                                             epochs=i8["epochs"], lr=i8["lr"], batch_size=i8["batch_size"],
+                                             seed=cfg.seed, num_threads=cfg.num_threads, progress=cfg.progress)
+        ctx["int8_info"] = info
         ctx["sel"] = (lambda x: x) if ch is None else (lambda x: x[:, ch])
-        return (f"PTQ (harcore.quant.quantize, 512 calibration windows; post-training, harcore.quant has no QAT) "
-                f"-> {run / 'model.hq8'}; input: " + ("all sensors" if ch is None else f"kept sensors {ch}"),
-                {"input_channels": ch})
+        how = (f"QAT (harcore.quant.qat: {info['epochs']} epoch(s) from the fine-tuned model at lr {info['lr']:.0e}, "
+               f"best validation epoch {info['best_epoch']}; converted with {len(cal)} calibration windows)"
+               if info["method"] == "qat" else f"PTQ (harcore.quant.quantize, {len(cal)} calibration windows)")
+        return (f"{how} -> {run / 'model.hq8'}; input: " + ("all sensors" if ch is None else f"kept sensors {ch}"),
+                {"input_channels": ch, **info})
 
     def s_int8_eval():
         ds = ctx["ds"]
         m = ctx["int8_metrics"] = stage_int8_eval(ctx["qgraph"], ctx["sel"](ds.test.x), ds.test.y, len(ds.classes),
                                                   list(ds.classes))
-        return f"int8 test macro-F1 {m.macro_f1:.4f}", {"metrics": m.to_dict()}
+        how = ctx["int8_info"]["method"].upper()
+        fm = ctx.get("float_metrics")
+        return ((f"{how}: test macro-F1 float {fm.macro_f1:.4f} -> int8 {m.macro_f1:.4f} "
+                 f"({100 * (m.macro_f1 - fm.macro_f1):+.2f} points)" if fm is not None else
+                 f"{how}: int8 test macro-F1 {m.macro_f1:.4f}"), {"metrics": m.to_dict(), "method": how.lower()})
 
     def s_deploy():
         ds = ctx["ds"]
@@ -343,8 +391,13 @@ def run_job(cfg: JobConfig, *, resume: bool = False, console=None,
         return f"firmware sources for qemu-m33 ({DEPLOY_WINDOWS} test windows in the harness) in {run / 'firmware'}", {}
 
     def s_validate():
-        r = stage_validate(ctx["qgraph"], ctx["deployed"])
-        return "firmware on the emulated Cortex-M33 is bit-exact with the host int8 simulation", {"report": r.render()}
+        r = ctx["validation"] = stage_validate(ctx["qgraph"], ctx["deployed"], deploy_model(ctx["model"])[0])
+        acc, f1 = r.accuracy.get("target"), r.macro_f1.get("target")
+        return (f"firmware on the emulated Cortex-M33 is bit-exact with the host int8 simulation "
+                f"({r.exact_windows}/{r.windows} windows"
+                + (f"; target accuracy {acc:.4f}, macro-F1 {f1:.4f} on them" if acc is not None else "")
+                + f"; image flash {r.image['flash']:,} B, RAM {r.image['ram']:,} B)",
+                {"report": r.render(), "summary": r.to_dict()})
 
     for name, fn in (("data", s_data), ("budget", s_budget), ("search", s_search), ("derive", s_derive),
                      ("finetune", s_finetune), ("evaluate", s_evaluate), ("fit", s_fit), ("int8", s_int8),

@@ -175,6 +175,61 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+def _float_int8_target(doc: Doc, res, ctx: dict[str, Any], fm, im, prof) -> None:
+    """The "Float vs int8 vs target" section: float model, int8 graph on the host (``simulate``; the cost model
+    for memory), the int8 firmware on the emulated Cortex-M33 (the validate stage), and the budget."""
+    cfg = res.config
+    info = ctx.get("int8_info") or {}
+    how = info.get("method", "").upper() or "-"
+    val = ctx.get("validation")  # harcore.deploy.ValidationReport
+    doc.h("Float vs int8 vs target")
+    if info.get("method") == "qat":
+        doc.p(f"int8 by QAT: {info['epochs']} epoch(s) of quantization-aware fine-tuning from the fine-tuned float "
+              f"model (lr {info['lr']:.0e}, training split), the best validation epoch ({info['best_epoch']}) "
+              "converted (harcore.quant.qat). The float column is the fine-tuned model before QAT; QAT trains on, "
+              "so int8 can score above it.")
+    elif info.get("method") == "ptq":
+        doc.p(f"int8 by PTQ (harcore.quant.quantize, {info['calibration_windows']} calibration windows).")
+    if val is not None:
+        doc.p(f"Target: the int8 firmware on the emulated Cortex-M33 (QEMU mps2-an505), {val.windows} test windows "
+              "(the harness's; its image also holds them and the harness). int8 memory figures: the cost model "
+              "(harcore.cost) and the deploy budget estimate; target memory figures: the linked image "
+              "(arm-none-eabi-size, linker map and symbols).")
+    on_test = f" (test split, {fm.num_samples:,} windows)" if fm is not None else " (test split)"
+    rows = [[f"macro-F1{on_test}", _fmt(fm.macro_f1 if fm else None), _fmt(im.macro_f1 if im else None), "-", "-"],
+            [f"accuracy{on_test}", _fmt(fm.accuracy if fm else None), _fmt(im.accuracy if im else None), "-", "-"]]
+    if val is not None:
+        n = val.windows
+        rows += [[f"macro-F1 (the {n} windows run on the M33)", _fmt(val.macro_f1.get("float")),
+                  _fmt(val.macro_f1.get("host_int8")), _fmt(val.macro_f1.get("target")), "-"],
+                 [f"accuracy (the {n} windows run on the M33)", _fmt(val.accuracy.get("float")),
+                  _fmt(val.accuracy.get("host_int8")), _fmt(val.accuracy.get("target")), "-"],
+                 ["exact-match windows (target == host int8)", "-", "-", f"{val.exact_windows}/{n}", "-"],
+                 ["differing int8 output values (max abs diff, LSB)", "-", "-",
+                  f"{val.differing_values}/{val.total_values} ({val.max_abs_diff})", "-"]]
+    t = prof.total if prof is not None else None
+    e, img = (val.estimates, val.image) if val is not None else ({}, {})
+    if t is not None:
+        rows += [["MACs", _fmt(t.macs), _fmt(t.macs), "-", _fmt(cfg.macs)],
+                 ["parameters", _fmt(t.params), _fmt(t.params), "-", "-"],
+                 ["peak SRAM (B): cost model / linked arena", "-", _fmt(t.peak_sram), _fmt(e.get("arena_linked")),
+                  _fmt(cfg.sram)],
+                 ["flash, model constants (B): cost model / linked model data", "-", _fmt(t.flash),
+                  _fmt(e.get("weights_linked")), _fmt(cfg.flash)]]
+    if val is not None:
+        rows += [["flash, whole image (B): deploy estimate / arm-none-eabi-size text+data", "-",
+                  _fmt(e.get("budget_flash")), _fmt(img.get("flash")), "-"],
+                 ["RAM, whole image (B): deploy estimate / arm-none-eabi-size data+bss", "-",
+                  _fmt(e.get("budget_ram")), _fmt(img.get("ram")), "-"]]
+    doc.table(["figure", "float", f"int8 ({how}, host)", "target (Cortex-M33, QEMU)", "budget"], rows)
+    if im is None:
+        st = res.stages.get("int8-eval")
+        doc.p(f"int8 metrics: not measured ({st.status}: {st.detail})" if st else "int8 metrics: not measured")
+    if val is None:
+        st = res.stages.get("validate")
+        doc.p(f"target figures: not measured ({st.status}: {st.detail})" if st else "target figures: not measured")
+
+
 def write_job_report(res, ctx: dict[str, Any], pareto_rows: list[dict] | None = None) -> tuple[Path, Path]:
     """``report.md`` / ``report.html`` (+ PNGs) for one job (``res``: :class:`~harcore.nas.pipeline.JobResult`)."""
     run, cfg = res.run_dir, res.config
@@ -196,19 +251,7 @@ def write_job_report(res, ctx: dict[str, Any], pareto_rows: list[dict] | None = 
     # float vs int8 vs target
     fm, im, prof = ctx.get("float_metrics"), ctx.get("int8_metrics"), ctx.get("profile")
     if prof is not None or fm is not None:
-        doc.h("Float vs int8 vs target")
-        t = prof.total if prof is not None else None
-        rows = [["test macro-F1", _fmt(fm.macro_f1 if fm else None), _fmt(im.macro_f1 if im else None), "-"],
-                ["test accuracy", _fmt(fm.accuracy if fm else None), _fmt(im.accuracy if im else None), "-"]]
-        if t is not None:
-            rows += [["MACs", _fmt(t.macs), _fmt(t.macs), _fmt(cfg.macs)],
-                     ["parameters", _fmt(t.params), _fmt(t.params), "-"],
-                     ["peak SRAM (B, int8 deployment)", "-", _fmt(t.peak_sram), _fmt(cfg.sram)],
-                     ["flash (B, int8 deployment)", "-", _fmt(t.flash), _fmt(cfg.flash)]]
-        doc.table(["figure", "float", "int8", "target"], rows)
-        if im is None:
-            st = res.stages.get("int8-eval")
-            doc.p(f"int8 metrics: not measured ({st.status}: {st.detail})" if st else "int8 metrics: not measured")
+        _float_int8_target(doc, res, ctx, fm, im, prof)
     hist = res.stages.get("search").data.get("history") if res.stages.get("search") else None
     if hist:
         plot_search(hist, run / "search.png")
