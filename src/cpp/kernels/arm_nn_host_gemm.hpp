@@ -425,9 +425,33 @@ inline bool conv_s8(const cmsis_nn_conv_params* p, const cmsis_nn_per_channel_qu
   if (ox_lo > ox_hi) ox_lo = ox_hi;
   const int64_t a_step = static_cast<int64_t>(sw) * c;
   const int64_t out_px = out->c;
+  // Filters one column wide at stride 1 with full-width output (1x1 convs, temporal KHx1 convs over NHWC
+  // (T, sensors, C)): consecutive output pixels read inputs C bytes apart across row ends too, so every
+  // row whose filter rows are all inside the input is one GEMM call with H_int * W rows.
+  const bool flat = f->w == 1 && pw == 0 && sw == 1 && p->stride.h == 1 && out->w == in->w;
+  int32_t oy_lo = 0, oy_hi = 0;  // [oy_lo, oy_hi): rows done by the flat call
+  if (flat) {
+    oy_lo = p->padding.h;
+    oy_hi = in->h + p->padding.h - (f->h - 1) * p->dilation.h;
+    if (oy_hi > out->h) oy_hi = out->h;
+    if (oy_hi < oy_lo) oy_hi = oy_lo;
+  }
   for (int32_t b = 0; b < in->n; ++b) {
     const int8_t* in_b = input + static_cast<int64_t>(b) * in->h * in->w * c;
+    if (oy_hi > oy_lo) {
+      Seg fsegs[kMaxSegs];
+      for (int32_t ky = 0; ky < f->h; ++ky) {
+        fsegs[ky] = Seg{static_cast<int32_t>(static_cast<int64_t>(ky) * p->dilation.h * in->w * c), ky * row_len,
+                        row_len};
+      }
+      gemm_rows(g, in_b + static_cast<int64_t>(oy_lo - p->padding.h) * in->w * c, c, (oy_hi - oy_lo) * in->w, fsegs,
+                f->h, 0, out->c, output + (static_cast<int64_t>(b) * out->h + oy_lo) * out->w * out_px, out_px);
+    }
     for (int32_t oy = 0; oy < out->h; ++oy) {
+      if (oy >= oy_lo && oy < oy_hi) {
+        oy = oy_hi - 1;
+        continue;
+      }
       Seg segs[kMaxSegs];
       int32_t nseg = 0;
       for (int32_t ky = 0; ky < f->h; ++ky) {
