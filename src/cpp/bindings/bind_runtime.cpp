@@ -229,6 +229,29 @@ class OwnedModel {
             arr<int32_t>(x, "shift", w), geti(x, "output_offset", w)};
   }
 
+  // The input/filter/output shapes of conv, depthwise and pool steps.
+  template <class C>
+  static void io_dims(C& c, const py::dict& a, const std::string& w) {
+    c.input_dims = dims(a, "input_dims", w);
+    c.filter_dims = dims(a, "filter_dims", w);
+    c.output_dims = dims(a, "output_dims", w);
+  }
+  // The int8 filter with its int32 bias and per-channel requantization of conv, depthwise and fully_connected.
+  template <class C>
+  void weights(C& c, const py::dict& a, const std::string& w) {
+    c.filter = arr<int8_t>(a, "filter", w);
+    c.bias = arr<int32_t>(a, "bias", w);
+    c.multiplier = arr<int32_t>(a, "multiplier", w);
+    c.shift = arr<int32_t>(a, "shift", w);
+  }
+  // The per-direction parameter dicts of an lstm/gru step (1 or 2 of them); sets *num to their count.
+  static py::list directions(const py::dict& a, int32_t* num, const std::string& w) {
+    const py::list dirs = a["dir"].cast<py::list>();
+    *num = static_cast<int32_t>(py::len(dirs));
+    if (*num < 1 || *num > 2) fail(w, "field 'dir' must have 1 or 2 entries");
+    return dirs;
+  }
+
   const void* build(const std::string& kind, const py::dict& a, const std::string& w, int32_t* k_out) {
     if (kind == "conv") {
       *k_out = rt::kConv;
@@ -236,13 +259,8 @@ class OwnedModel {
       const py::dict p = sub(a, "conv");
       c.conv = {geti(p, "input_offset", w), geti(p, "output_offset", w), tile(p, "stride", w), tile(p, "padding", w),
                 tile(p, "dilation", w), act(p, "activation", w)};
-      c.input_dims = dims(a, "input_dims", w);
-      c.filter_dims = dims(a, "filter_dims", w);
-      c.output_dims = dims(a, "output_dims", w);
-      c.filter = arr<int8_t>(a, "filter", w);
-      c.bias = arr<int32_t>(a, "bias", w);
-      c.multiplier = arr<int32_t>(a, "multiplier", w);
-      c.shift = arr<int32_t>(a, "shift", w);
+      io_dims(c, a, w);
+      weights(c, a, w);
       return &c;
     }
     if (kind == "depthwise") {
@@ -251,13 +269,8 @@ class OwnedModel {
       const py::dict p = sub(a, "dw");
       c.dw = {geti(p, "input_offset", w), geti(p, "output_offset", w), geti(p, "ch_mult", w), tile(p, "stride", w),
               tile(p, "padding", w), tile(p, "dilation", w), act(p, "activation", w)};
-      c.input_dims = dims(a, "input_dims", w);
-      c.filter_dims = dims(a, "filter_dims", w);
-      c.output_dims = dims(a, "output_dims", w);
-      c.filter = arr<int8_t>(a, "filter", w);
-      c.bias = arr<int32_t>(a, "bias", w);
-      c.multiplier = arr<int32_t>(a, "multiplier", w);
-      c.shift = arr<int32_t>(a, "shift", w);
+      io_dims(c, a, w);
+      weights(c, a, w);
       return &c;
     }
     if (kind == "fully_connected") {
@@ -269,10 +282,7 @@ class OwnedModel {
       c.batches = geti(a, "batches", w);
       c.depth = geti(a, "depth", w);
       c.out_features = geti(a, "out_features", w);
-      c.filter = arr<int8_t>(a, "filter", w);
-      c.bias = arr<int32_t>(a, "bias", w);
-      c.multiplier = arr<int32_t>(a, "multiplier", w);
-      c.shift = arr<int32_t>(a, "shift", w);
+      weights(c, a, w);
       return &c;
     }
     if (kind == "max_pool" || kind == "avg_pool") {
@@ -280,9 +290,7 @@ class OwnedModel {
       rt::PoolArgs& c = pool_.emplace_back();
       const py::dict p = sub(a, "pool");
       c.pool = {tile(p, "stride", w), tile(p, "padding", w), act(p, "activation", w)};
-      c.input_dims = dims(a, "input_dims", w);
-      c.filter_dims = dims(a, "filter_dims", w);
-      c.output_dims = dims(a, "output_dims", w);
+      io_dims(c, a, w);
       return &c;
     }
     if (kind == "add") {
@@ -329,9 +337,7 @@ class OwnedModel {
     if (kind == "lstm") {
       *k_out = rt::kLstm;
       rt::LstmArgs& c = lstm_.emplace_back();
-      const py::list dirs = a["dir"].cast<py::list>();
-      c.num_directions = static_cast<int32_t>(py::len(dirs));
-      if (c.num_directions < 1 || c.num_directions > 2) fail(w, "field 'dir' must have 1 or 2 entries");
+      const py::list dirs = directions(a, &c.num_directions, w);
       for (int32_t d = 0; d < c.num_directions; ++d) {
         const py::dict p = dirs[static_cast<size_t>(d)].cast<py::dict>();
         k::cmsis_nn_lstm_params& q = c.dir[d];
@@ -361,9 +367,7 @@ class OwnedModel {
     if (kind == "gru") {
       *k_out = rt::kGru;
       rt::GruArgs& c = gru_.emplace_back();
-      const py::list dirs = a["dir"].cast<py::list>();
-      c.num_directions = static_cast<int32_t>(py::len(dirs));
-      if (c.num_directions < 1 || c.num_directions > 2) fail(w, "field 'dir' must have 1 or 2 entries");
+      const py::list dirs = directions(a, &c.num_directions, w);
       for (int32_t d = 0; d < c.num_directions; ++d) {
         const py::dict p = dirs[static_cast<size_t>(d)].cast<py::dict>();
         k::cmsis_nn_gru_params& q = c.dir[d];
