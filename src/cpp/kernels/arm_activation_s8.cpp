@@ -54,10 +54,15 @@ bool params_ok(const cmsis_nn_lut_act_params* p) {
          p->input_multiplier >= 0 && p->input_left_shift >= -31 && p->input_left_shift <= 30;
 }
 
-}  // namespace
+// Q4.27 -> int8 output: logistic rounds Q0.31 to Q0.8 with zero point -128, tanh to Q0.7 with zero point 0.
+int8_t logistic_s8(int32_t q4) { return arm_nn_sat_s8(arm_nn_divide_by_power_of_two(logistic_q4(q4), 23) - 128); }
+int8_t tanh_s8(int32_t q4) { return arm_nn_sat_s8(arm_nn_divide_by_power_of_two(tanh_q4(q4), 24)); }
 
-arm_cmsis_nn_status arm_logistic_s8(const int8_t* input, int8_t* output, int32_t size,
-                                    const cmsis_nn_lut_act_params* params) {
+// The shared element loop: (x - zp) saturates beyond +-input_range_radius, else is rescaled to Q4.27 for Out
+// (a template argument so that it inlines into the loop).
+template <int8_t (*Out)(int32_t)>
+arm_cmsis_nn_status lut_act_s8(const int8_t* input, int8_t* output, int32_t size,
+                               const cmsis_nn_lut_act_params* params) {
   if (input == nullptr || output == nullptr || size < 0 || !params_ok(params)) return ARM_CMSIS_NN_ARG_ERROR;
   for (int32_t i = 0; i < size; ++i) {
     const int32_t x = static_cast<int32_t>(input[i]) - params->input_zero_point;
@@ -66,29 +71,22 @@ arm_cmsis_nn_status arm_logistic_s8(const int8_t* input, int8_t* output, int32_t
     } else if (x >= params->input_range_radius) {
       output[i] = INT8_MAX;
     } else {
-      const int32_t q4 = arm_nn_requantize(x, params->input_multiplier, params->input_left_shift);
-      const int32_t q0 = logistic_q4(q4);
-      output[i] = arm_nn_sat_s8(arm_nn_divide_by_power_of_two(q0, 23) - 128);
+      output[i] = Out(arm_nn_requantize(x, params->input_multiplier, params->input_left_shift));
     }
   }
   return ARM_CMSIS_NN_SUCCESS;
 }
 
+}  // namespace
+
+arm_cmsis_nn_status arm_logistic_s8(const int8_t* input, int8_t* output, int32_t size,
+                                    const cmsis_nn_lut_act_params* params) {
+  return lut_act_s8<logistic_s8>(input, output, size, params);
+}
+
 arm_cmsis_nn_status arm_tanh_s8(const int8_t* input, int8_t* output, int32_t size,
                                 const cmsis_nn_lut_act_params* params) {
-  if (input == nullptr || output == nullptr || size < 0 || !params_ok(params)) return ARM_CMSIS_NN_ARG_ERROR;
-  for (int32_t i = 0; i < size; ++i) {
-    const int32_t x = static_cast<int32_t>(input[i]) - params->input_zero_point;
-    if (x <= -params->input_range_radius) {
-      output[i] = INT8_MIN;
-    } else if (x >= params->input_range_radius) {
-      output[i] = INT8_MAX;
-    } else {
-      const int32_t q4 = arm_nn_requantize(x, params->input_multiplier, params->input_left_shift);
-      output[i] = arm_nn_sat_s8(arm_nn_divide_by_power_of_two(tanh_q4(q4), 24));
-    }
-  }
-  return ARM_CMSIS_NN_SUCCESS;
+  return lut_act_s8<tanh_s8>(input, output, size, params);
 }
 
 }  // namespace kernels
