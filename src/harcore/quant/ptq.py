@@ -19,7 +19,7 @@ from harcore.graph import Graph, Op
 from harcore.quant.qgraph import (ACTIVATIONS, GRU_INTERMEDIATES, LOGISTIC_QPARAMS, SOFTMAX_QPARAMS, SUPPORTED_KINDS,
                                   TANH_QPARAMS, QGraph, QOp, QParams)
 
-__all__ = ["quantize", "fold", "FloatGraph", "range_qparams", "TIED_QPARAMS_KINDS", "mul_parameter"]
+__all__ = ["quantize", "fold", "FloatGraph", "range_qparams", "TIED_QPARAMS_KINDS", "mul_parameter", "apply_act"]
 
 _FOLD_INTO = ("conv", "linear")
 _FUSE_INTO = ("conv", "linear", "add", "pool")
@@ -216,6 +216,20 @@ class _Range:
             self.hi = max(self.hi, float(x.max()))
 
 
+def apply_act(op: Op, acts: dict[str, str], y: torch.Tensor) -> torch.Tensor:
+    """``y`` through ``op``'s activation: the one ``fold`` fused into it (``acts``) or its own, if it is one."""
+    act = acts.get(op.name) or (op.act if op.kind == "activation" else None)
+    if act == "relu":
+        return torch.relu(y)
+    if act == "relu6":
+        return torch.clamp(y, 0.0, 6.0)
+    if act == "tanh":
+        return torch.tanh(y)
+    if act == "sigmoid":
+        return torch.sigmoid(y)
+    return y
+
+
 class FloatGraph:
     """The folded graph in float (torch, float64), recording every tensor's range and RNN internals."""
 
@@ -235,15 +249,7 @@ class FloatGraph:
         for op in g.ops:
             ins = [vals[t] for t in op.inputs]
             y = self._op(op, ins, x)
-            act = self.acts.get(op.name) or (op.act if op.kind == "activation" else None)
-            if act == "relu":
-                y = torch.relu(y)
-            elif act == "relu6":
-                y = torch.clamp(y, 0.0, 6.0)
-            elif act == "tanh":
-                y = torch.tanh(y)
-            elif act == "sigmoid":
-                y = torch.sigmoid(y)
+            y = apply_act(op, self.acts, y)
             vals[op.output] = y
             self.ranges[op.output].add(y)
         return vals

@@ -33,6 +33,7 @@ from harcore.graph import Graph, Op
 from harcore.quant.ptq import (
     TIED_QPARAMS_KINDS,
     FloatGraph,
+    apply_act,
     fold,
     mul_parameter,
     quantize,
@@ -253,15 +254,7 @@ class QATModel(nn.Module):
                 y = ins[0] * self._mul_operand(op)
             else:
                 y = self._fg._op(op, ins, x)  # matmul, add, mul of two activations, mean, softmax, ...
-            act = self.acts.get(op.name) or (op.act if op.kind == "activation" else None)
-            if act == "relu":
-                y = torch.relu(y)
-            elif act == "relu6":
-                y = torch.clamp(y, 0.0, 6.0)
-            elif act == "tanh":
-                y = torch.tanh(y)
-            elif act == "sigmoid":
-                y = torch.sigmoid(y)
+            y = apply_act(op, self.acts, y)
             vals[op.output] = self._quant(op, y)
         return vals[g.outputs[0]]
 
