@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import zipfile
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
+from quant_helpers import build_harness, run_harness
 
 from harcore import cost, data, models, quant
 from harcore._core import kernels as K
@@ -23,7 +23,6 @@ from harcore.quant.arith import activation_range, quantize_multiplier
 from harcore.quant.simulate import program, quantize_input
 
 torch.set_num_threads(1)
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -309,34 +308,6 @@ def test_emitted_cpp_builds_and_matches_simulate(trained, ds, tmp_path, key, fla
     p = program(g)
     src = p.emit_cpp("harcore_model")
     assert '#include "runtime/harcore_runtime.hpp"' in src and "extern const harcore::rt::Model harcore_model" in src
-    (tmp_path / "model.cpp").write_text(src)
-    (tmp_path / "main.cpp").write_text(r'''
-#include <cstdio>
-#include <cstdlib>
-#include "runtime/harcore_runtime.hpp"
-extern const harcore::rt::Model harcore_model;
-extern const int32_t harcore_model_arena_size, harcore_model_input_size, harcore_model_output_size;
-int main() {
-  static int8_t in[1 << 16], out[1 << 16];
-  // exactly arena_size bytes on the heap, so that a sanitized build catches any access past the plan
-  int8_t* arena = static_cast<int8_t*>(std::malloc(static_cast<size_t>(harcore_model_arena_size)));
-  while (std::fread(in, 1, harcore_model_input_size, stdin) == (size_t)harcore_model_input_size) {
-    if (harcore::rt::invoke(harcore_model, in, out, arena, harcore_model_arena_size) != 0) return 2;
-    std::fwrite(out, 1, harcore_model_output_size, stdout);
-  }
-  std::free(arena);
-  return 0;
-}
-''')
-    srcs = [str(tmp_path / "main.cpp"), str(tmp_path / "model.cpp"), str(ROOT / "src/cpp/runtime/harcore_runtime.cpp")]
-    srcs += sorted(str(f) for f in (ROOT / "src/cpp/kernels").glob("*.cpp"))
-    exe = tmp_path / "harness"
-    subprocess.run(["g++", "-std=c++17", "-O1", "-fno-exceptions", "-fno-rtti", "-Wall", "-Werror", "-Wno-unused",
-                    *flags, f"-I{ROOT / 'src/cpp'}", *srcs, "-o", str(exe)], check=True, capture_output=True)
+    exe = build_harness(p, tmp_path, ["-Werror", *flags])
     x = ds.test.x[:40]
-    xq = quantize_input(g, x)
-    phys = np.empty((len(x), p.input_size), np.int8)
-    phys[:, p.input_offsets] = xq.reshape(len(x), -1)
-    r = subprocess.run([str(exe)], input=phys.tobytes(), capture_output=True, check=True)
-    got = np.frombuffer(r.stdout, np.int8).reshape(len(x), -1)
-    np.testing.assert_array_equal(got, quant.simulate(g, x).reshape(len(x), -1))
+    np.testing.assert_array_equal(run_harness(exe, p, g, x), quant.simulate(g, x).reshape(len(x), -1))

@@ -23,6 +23,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
+from quant_helpers import build_harness, run_harness  # noqa: E402
 
 from harcore import cost, data, models, quant  # noqa: E402
 from harcore.quant.qgraph import QGraph, QParams  # noqa: E402
@@ -194,25 +195,6 @@ def test_op_variants_match_tflm(ds):
 # ---- the emitted firmware model -----------------------------------------------------------------------------
 
 
-_MAIN = r'''
-#include <cstdio>
-#include <cstdlib>
-#include "runtime/harcore_runtime.hpp"
-extern const harcore::rt::Model harcore_model;
-extern const int32_t harcore_model_arena_size, harcore_model_input_size, harcore_model_output_size;
-int main() {
-  static int8_t in[1 << 16], out[1 << 16];
-  int8_t* arena = static_cast<int8_t*>(std::malloc(static_cast<size_t>(harcore_model_arena_size)));
-  while (std::fread(in, 1, harcore_model_input_size, stdin) == (size_t)harcore_model_input_size) {
-    if (harcore::rt::invoke(harcore_model, in, out, arena, harcore_model_arena_size) != 0) return 2;
-    std::fwrite(out, 1, harcore_model_output_size, stdout);
-  }
-  std::free(arena);
-  return 0;
-}
-'''
-
-
 @pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++")
 def test_emitted_tinyhar_builds_and_matches_simulate(qmodel, ds, tmp_path):
     """The emitted TinyHAR (batch matmul, TANH, constant MUL, depthwise BN) built with the runtime and the
@@ -220,22 +202,9 @@ def test_emitted_tinyhar_builds_and_matches_simulate(qmodel, ds, tmp_path):
     source and the runtime also compile for the Cortex-M33 as the firmware does."""
     _, g = qmodel("tinyhar")
     p = program(g)
-    (tmp_path / "model.cpp").write_text(p.emit_cpp("harcore_model"))
-    (tmp_path / "main.cpp").write_text(_MAIN)
-    srcs = [str(tmp_path / "main.cpp"), str(tmp_path / "model.cpp"), str(ROOT / "src/cpp/runtime/harcore_runtime.cpp")]
-    srcs += sorted(str(f) for f in (ROOT / "src/cpp/kernels").glob("*.cpp"))
-    exe = tmp_path / "harness"
-    r = subprocess.run(["g++", "-std=c++17", "-O1", "-g", "-fsanitize=address,undefined",
-                        "-fno-sanitize-recover=undefined", "-fno-exceptions", "-fno-rtti", "-Wall", "-Wno-unused",
-                        f"-I{ROOT / 'src/cpp'}", *srcs, "-o", str(exe)], capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr[-3000:]
+    exe = build_harness(p, tmp_path, ["-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=undefined"])
     x = ds.test.x[:24]
-    phys = np.empty((len(x), p.input_size), np.int8)
-    phys[:, p.input_offsets] = quantize_input(g, x).reshape(len(x), -1)
-    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}  # a sanitized pytest run preloads ASan
-    r = subprocess.run([str(exe)], input=phys.tobytes(), capture_output=True, check=True, env=env)
-    np.testing.assert_array_equal(np.frombuffer(r.stdout, np.int8).reshape(len(x), -1),
-                                  quant.simulate(g, x).reshape(len(x), -1))
+    np.testing.assert_array_equal(run_harness(exe, p, g, x), quant.simulate(g, x).reshape(len(x), -1))
     cross = shutil.which("arm-none-eabi-g++")
     if cross is None:
         pytest.skip("arm-none-eabi-g++ not installed: the Cortex-M33 compile was not checked")
