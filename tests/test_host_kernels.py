@@ -173,8 +173,64 @@ def fc_cases() -> list[tuple[str, tuple, dict]]:
     return cases
 
 
+def lstm_cases() -> list[tuple[str, tuple, dict]]:
+    """The LSTM's gate matmuls: sizes around the 4-row blocks, the 16/8-value steps and the 64-row chunks."""
+    rng = np.random.default_rng(5)
+    cases = []
+    # (B, T, I, H)
+    for b, t, i, h in [(1, 16, 16, 24), (2, 9, 3, 5), (1, 6, 33, 70), (3, 4, 8, 1), (1, 5, 1, 17), (1, 3, 40, 64)]:
+        x = _int8(rng, (b, t, i))
+        w_in, w_h = _int8(rng, (4, h, i)), _int8(rng, (4, h, h))
+        eb_in = rng.integers(-(1 << 14), 1 << 14, size=(4, h)).astype(np.int32)
+        eb_h = rng.integers(-(1 << 14), 1 << 14, size=(4, h)).astype(np.int32)
+        m_in = rng.integers(1 << 30, (1 << 31) - 1, size=4, dtype=np.int64).astype(np.int32)
+        m_h = rng.integers(1 << 30, (1 << 31) - 1, size=4, dtype=np.int64).astype(np.int32)
+        # gate pre-activations of a few thousand in Q3.12 (not saturated: the activations see real values)
+        s_in = np.array([int(np.round(np.log2(4000 / (5500 * np.sqrt(i))))) for _ in range(4)], np.int32)
+        s_h = np.array([int(np.round(np.log2(4000 / (5500 * np.sqrt(h))))) for _ in range(4)], np.int32)
+        kw = dict(input_offset=int(rng.integers(-127, 129)), output_offset=int(rng.integers(-128, 128)),
+                  forget_to_cell=(int(rng.integers(1 << 30, 1 << 31)), -15),
+                  input_to_cell=(int(rng.integers(1 << 30, 1 << 31)), -16),
+                  output_quant=(int(rng.integers(1 << 30, 1 << 31)), -23), cell_scale_power=-11,
+                  cell_clip=int(rng.integers(0, 2)) * 20000, time_major=bool(b == 2))
+        if b == 2:
+            x = x.transpose(1, 0, 2).copy()
+        cases.append(("lstm_unidirectional_s8", (x, w_in, w_h, eb_in, eb_h, m_in, s_in, m_h, s_h), kw))
+    return cases
+
+
+def add_pool_cases() -> list[tuple[str, tuple, dict]]:
+    """Elementwise add (8-value vectors and their tail) and max pooling (the flat (K, 1) path and fallbacks)."""
+    rng = np.random.default_rng(3)
+    cases = []
+    for shape in [(1,), (7,), (8,), (9,), (3, 11), (1, 64, 9, 8), (2, 33, 5)]:
+        for variant in range(3):
+            left = [20, 20, 0][variant]
+            mult = rng.integers(1 << 30, (1 << 31) - 1, size=3, dtype=np.int64)
+            kw = dict(input_1_offset=[128, -127, int(rng.integers(-127, 129))][variant], input_1_mult=int(mult[0]),
+                      input_1_shift=[-1, 0, 1][variant], input_2_offset=int(rng.integers(-127, 129)),
+                      input_2_mult=int(mult[1]), input_2_shift=int(rng.integers(-3, 1)), left_shift=left,
+                      out_offset=int(rng.integers(-128, 128)), out_mult=int(mult[2]),
+                      out_shift=[-20, -21, -2][variant], activation=[(-128, 127), (-128, 60), (-100, 90)][variant])
+            cases.append(("elementwise_add_s8", (_int8(rng, shape), _int8(rng, shape)), kw))
+    # (N, H, W, C), filter, stride, padding
+    for shape, f, st, pad in [((1, 128, 9, 8), (2, 1), (2, 1), (0, 0)), ((2, 33, 3, 5), (3, 1), (1, 1), (1, 0)),
+                              ((1, 64, 1, 16), (2, 1), (2, 1), (0, 0)), ((1, 9, 7, 3), (4, 1), (3, 1), (2, 0)),
+                              ((1, 10, 10, 4), (2, 2), (2, 2), (0, 0)), ((1, 8, 6, 4), (2, 1), (1, 1), (0, 0))]:
+        h_out = (shape[1] + 2 * pad[0] - f[0]) // st[0] + 1
+        w_out = (shape[2] + 2 * pad[1] - f[1]) // st[1] + 1
+        for act in [(-128, 127), (-20, 100)]:
+            cases.append(("max_pool_s8", (_int8(rng, shape),),
+                          dict(filter_shape=f, stride=st, padding=pad, activation=act, output_shape=(h_out, w_out))))
+    return cases
+
+
+def all_cases() -> list[tuple[str, tuple, dict]]:
+    return conv_cases() + dw_cases() + fc_cases() + lstm_cases() + add_pool_cases()
+
+
 def run_all() -> list[np.ndarray]:
-    return [np.asarray(getattr(K, name)(*args, **kw)) for name, args, kw in conv_cases() + dw_cases() + fc_cases()]
+    return [np.asarray(getattr(K, name)(*args, **kw)) for name, args, kw in all_cases()]
 
 
 def test_host_paths_match_portable_kernels(tmp_path):
@@ -183,7 +239,7 @@ def test_host_paths_match_portable_kernels(tmp_path):
     env = dict(os.environ, HARCORE_PORTABLE_KERNELS="1")
     subprocess.run([sys.executable, __file__, str(out)], env=env, check=True, timeout=300)
     portable = np.load(out)
-    names = [name for name, _, _ in conv_cases() + dw_cases() + fc_cases()]
+    names = [name for name, _, _ in all_cases()]
     assert len(portable.files) == len(fast) == len(names)
     varied = big = 0
     for i, (name, y) in enumerate(zip(names, fast)):

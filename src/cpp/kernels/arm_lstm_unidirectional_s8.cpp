@@ -21,6 +21,7 @@
 //   hidden = clamp(rq(o * temp2, output) + zp_out, -128, 127)    -> hidden_state and output[t]
 // rq is the double-rounding requantization (arm_nn_requantize). Accumulators are formed in int64 and
 // wrapped to int32, which equals TFLM's int32 sums wherever those are defined.
+#include "kernels/arm_nn_host_gemm.hpp"
 #include "kernels/arm_nn_lstm.hpp"
 #include "kernels/arm_nn_size.hpp"
 #include "kernels/arm_nnfunctions.hpp"
@@ -80,6 +81,33 @@ int32_t dot_s8(const int8_t* a, const int8_t* b, int32_t n, int32_t bias) {
 // Pre-activation of one gate for one batch (Q3.12), then its activation in place.
 void lstm_gate(const cmsis_nn_lstm_gate& g, const int8_t* x, int32_t input_size, const int8_t* h,
                int32_t hidden_size, int16_t* out) {
+#if defined(HARCORE_HOST_SIMD)
+  // Host: the same int32 sums modulo 2^32 (bias + dot), formed by the AVX2 dot products in chunks of rows;
+  // the requantization below is the portable one.
+  constexpr int32_t kChunk = 64;
+  uint32_t in_dot[kChunk], h_dot[kChunk];
+  bool host_done = true;
+  for (int32_t r0 = 0; host_done && r0 < hidden_size; r0 += kChunk) {
+    const int32_t n = hidden_size - r0 < kChunk ? hidden_size - r0 : kChunk;
+    if (!host::dot_rows_s8(x, g.input_weights + static_cast<int64_t>(r0) * input_size, input_size, n, in_dot) ||
+        !host::dot_rows_s8(h, g.hidden_weights + static_cast<int64_t>(r0) * hidden_size, hidden_size, n, h_dot)) {
+      host_done = false;
+      break;
+    }
+    for (int32_t i = 0; i < n; ++i) {
+      const int32_t r = r0 + i;
+      const int32_t in_acc = static_cast<int32_t>(static_cast<uint32_t>(g.input_effective_bias[r]) + in_dot[i]);
+      const int32_t h_acc = static_cast<int32_t>(static_cast<uint32_t>(g.hidden_effective_bias[r]) + h_dot[i]);
+      const int16_t a = sat16(arm_nn_requantize(in_acc, g.input_multiplier, g.input_shift));
+      const int16_t b = sat16(arm_nn_requantize(h_acc, g.hidden_multiplier, g.hidden_shift));
+      out[r] = sat16(static_cast<int32_t>(a) + static_cast<int32_t>(b));
+    }
+  }
+  if (host_done) {
+    (void)arm_nn_activation_s16(out, out, hidden_size, 0, g.activation_type);
+    return;
+  }
+#endif
   for (int32_t r = 0; r < hidden_size; ++r) {
     const int32_t in_acc = dot_s8(x, g.input_weights + static_cast<int64_t>(r) * input_size, input_size,
                                   g.input_effective_bias[r]);

@@ -1,6 +1,7 @@
 // s8 max pooling (cmsis-nn.md §4.4): NHWC, the window clipped to the input (padding never wins), the
 // result clamped to the activation range. Input and output share quantization, so no requantization.
 // No scratch (ctx may be NULL). Rejects windows that hold no input element.
+#include "kernels/arm_nn_host_gemm.hpp"
 #include "kernels/arm_nn_pool_window.hpp"
 #include "kernels/arm_nnfunctions.hpp"
 #include "kernels/arm_nnsupportfunctions.hpp"
@@ -16,6 +17,11 @@ arm_cmsis_nn_status arm_max_pool_s8(const cmsis_nn_context* ctx, const cmsis_nn_
   if (!pool_detail::pool_args_ok(pool_params, input_dims, input_data, filter_dims, output_dims, output_data)) {
     return ARM_CMSIS_NN_ARG_ERROR;
   }
+#if defined(HARCORE_HOST_SIMD)
+  if (host::max_pool_s8(pool_params, input_dims, input_data, filter_dims, output_dims, output_data)) {
+    return ARM_CMSIS_NN_SUCCESS;
+  }
+#endif
   const int32_t c = input_dims->c;
   for (int32_t b = 0; b < input_dims->n; ++b) {
     for (int32_t oy = 0; oy < output_dims->h; ++oy) {

@@ -593,6 +593,124 @@ inline bool dw_s8(const cmsis_nn_dw_conv_params* p, const cmsis_nn_per_channel_q
   return true;
 }
 
+// Raw int8 dot products of one vector with `rows` consecutive weight rows of n values (no offsets; the
+// LSTM gate matmuls, whose zero points live in the effective biases): out[r] = sum_k a[k] * w[r * n + k]
+// modulo 2^32, four rows per block (each activation vector loaded once). dot_rows_s8 returns false when
+// the path is off.
+HARCORE_AVX2 inline void dot_rows_avx2(const int8_t* a, const int8_t* w, int32_t n, int32_t rows, uint32_t* out) {
+  const Seg seg{0, 0, n};
+  int32_t r = 0;
+  for (; r + 4 <= rows; r += 4) {
+    const int8_t* wr[4] = {w + static_cast<int64_t>(r) * n, w + static_cast<int64_t>(r + 1) * n,
+                           w + static_cast<int64_t>(r + 2) * n, w + static_cast<int64_t>(r + 3) * n};
+    __m256i acc[1][4];
+    uint32_t tail[1][4];
+    block_acc<1, 4, false, false>(a, 0, wr, &seg, 1, 0, 0, acc, tail);
+    const __m128i s = _mm_add_epi32(hsum4(acc[0][0], acc[0][1], acc[0][2], acc[0][3]),
+                                    _mm_loadu_si128(reinterpret_cast<const __m128i*>(tail[0])));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + r), s);
+  }
+  for (; r < rows; ++r) {
+    const int8_t* wr[1] = {w + static_cast<int64_t>(r) * n};
+    __m256i acc[1][1];
+    uint32_t tail[1][1];
+    block_acc<1, 1, false, false>(a, 0, wr, &seg, 1, 0, 0, acc, tail);
+    out[r] = static_cast<uint32_t>(hsum_epi32(acc[0][0])) + tail[0][0];
+  }
+}
+
+inline bool dot_rows_s8(const int8_t* a, const int8_t* w, int32_t n, int32_t rows, uint32_t* out) {
+  if (!simd_enabled()) return false;
+  dot_rows_avx2(a, w, n, rows, out);
+  return true;
+}
+
+// s8 elementwise add (arm_elementwise_add_s8), 8 values per vector: both inputs through requantize8 with
+// no offset and an identity clamp (= arm_nn_requantize), their int32 sum modulo 2^32 (arm_nn_add_q31), then
+// requantize8 with the output offset and activation range (= arm_nn_requantize_to_s8). The tail (< 8
+// values) is left to the caller's portable loop; returns how many values were done.
+HARCORE_AVX2 inline int32_t add_s8_avx2(const int8_t* x1, const int8_t* x2, int32_t off1, int32_t m1, int32_t s1,
+                                        int32_t off2, int32_t m2, int32_t s2, int32_t left_shift, int8_t* out,
+                                        int32_t out_off, int32_t m_out, int32_t s_out, int32_t act_min,
+                                        int32_t act_max, int32_t n) {
+  const __m256i zero = _mm256_setzero_si256();
+  const __m256i lo = _mm256_set1_epi32(INT32_MIN), hi = _mm256_set1_epi32(INT32_MAX);
+  const Requant4 q1{zero, _mm256_set1_epi32(m1), _mm256_set1_epi32(shift_left_amount(s1)),
+                    _mm256_set1_epi32(shift_right_amount(s1)), zero, lo, hi};
+  const Requant4 q2{zero, _mm256_set1_epi32(m2), _mm256_set1_epi32(shift_left_amount(s2)),
+                    _mm256_set1_epi32(shift_right_amount(s2)), zero, lo, hi};
+  const Requant4 qo{zero, _mm256_set1_epi32(m_out), _mm256_set1_epi32(shift_left_amount(s_out)),
+                    _mm256_set1_epi32(shift_right_amount(s_out)), _mm256_set1_epi32(out_off),
+                    _mm256_set1_epi32(act_min), _mm256_set1_epi32(act_max)};
+  const __m256i o1 = _mm256_set1_epi32(off1), o2 = _mm256_set1_epi32(off2);
+  const __m128i ls = _mm_cvtsi32_si128(left_shift);  // (x + off) * 2^left_shift: |x + off| <= 255, no overflow
+  const __m256i pack = _mm256_setr_epi8(0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+                                        0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+  int32_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256i a = _mm256_sll_epi32(
+        _mm256_add_epi32(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(x1 + i))), o1), ls);
+    const __m256i b = _mm256_sll_epi32(
+        _mm256_add_epi32(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(x2 + i))), o2), ls);
+    const __m256i sum = _mm256_add_epi32(requantize8(a, q1), requantize8(b, q2));
+    const __m256i v = _mm256_shuffle_epi8(requantize8(sum, qo), pack);
+    const int32_t r0 = _mm_cvtsi128_si32(_mm256_castsi256_si128(v));
+    const int32_t r1 = _mm_cvtsi128_si32(_mm256_extracti128_si256(v, 1));
+    memcpy(out + i, &r0, 4);
+    memcpy(out + i + 4, &r1, 4);
+  }
+  return i;
+}
+
+inline int32_t add_s8(const int8_t* x1, const int8_t* x2, int32_t off1, int32_t m1, int32_t s1, int32_t off2,
+                      int32_t m2, int32_t s2, int32_t left_shift, int8_t* out, int32_t out_off, int32_t m_out,
+                      int32_t s_out, int32_t act_min, int32_t act_max, int32_t n) {
+  if (!simd_enabled()) return 0;
+  return add_s8_avx2(x1, x2, off1, m1, s1, off2, m2, s2, left_shift, out, out_off, m_out, s_out, act_min, act_max, n);
+}
+
+// s8 max pooling whose filter is one column wide at stride_w 1, no x padding and full-width output (the
+// temporal (K, 1) pools over NHWC (T, sensors, C), and 1-D pools): output row oy is the bytewise max of
+// the valid input rows of its window, each one flat run of W * C bytes; then the activation clamp (an
+// int8 range, checked by the caller). Exact: max and clamp are order-free. Returns false when the path
+// does not apply.
+HARCORE_AVX2 inline void max_pool_rows_avx2(const cmsis_nn_pool_params* p, const cmsis_nn_dims* in, const int8_t* input,
+                                            const cmsis_nn_dims* f, const cmsis_nn_dims* out, int8_t* output) {
+  const int64_t row = static_cast<int64_t>(in->w) * in->c;
+  const __m256i lo = _mm256_set1_epi8(static_cast<int8_t>(p->activation.min));
+  const __m256i hi = _mm256_set1_epi8(static_cast<int8_t>(p->activation.max));
+  for (int32_t b = 0; b < in->n; ++b) {
+    for (int32_t oy = 0; oy < out->h; ++oy) {
+      int32_t y0 = oy * p->stride.h - p->padding.h;
+      int32_t y1 = y0 + f->h > in->h ? in->h : y0 + f->h;
+      if (y0 < 0) y0 = 0;
+      const int8_t* src = input + (static_cast<int64_t>(b) * in->h + y0) * row;
+      int8_t* dst = output + (static_cast<int64_t>(b) * out->h + oy) * row;
+      int64_t e = 0;
+      for (; e + 32 <= row; e += 32) {
+        __m256i m = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + e));
+        for (int32_t iy = 1; iy < y1 - y0; ++iy) {
+          m = _mm256_max_epi8(m, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + iy * row + e)));
+        }
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + e), _mm256_min_epi8(_mm256_max_epi8(m, lo), hi));
+      }
+      for (; e < row; ++e) {
+        int32_t m = src[e];
+        for (int32_t iy = 1; iy < y1 - y0; ++iy) m = src[iy * row + e] > m ? src[iy * row + e] : m;
+        dst[e] = arm_nn_sat_s8(arm_nn_clamp(m, p->activation.min, p->activation.max));
+      }
+    }
+  }
+}
+
+inline bool max_pool_s8(const cmsis_nn_pool_params* p, const cmsis_nn_dims* in, const int8_t* input,
+                        const cmsis_nn_dims* f, const cmsis_nn_dims* out, int8_t* output) {
+  if (!simd_enabled()) return false;
+  if (f->w != 1 || p->stride.w != 1 || p->padding.w != 0 || out->w != in->w || out->c != in->c) return false;
+  max_pool_rows_avx2(p, in, input, f, out, output);
+  return true;
+}
+
 }  // namespace host
 }  // namespace kernels
 }  // namespace harcore
