@@ -24,6 +24,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 from quant_helpers import build_harness, run_harness  # noqa: E402
+from test_firmware_common import skip_unless_required  # noqa: E402
 
 from harcore import cost, data, models, quant  # noqa: E402
 from harcore.quant.qgraph import QGraph, QParams  # noqa: E402
@@ -207,7 +208,7 @@ def test_emitted_tinyhar_builds_and_matches_simulate(qmodel, ds, tmp_path):
     np.testing.assert_array_equal(run_harness(exe, p, g, x), quant.simulate(g, x).reshape(len(x), -1))
     cross = shutil.which("arm-none-eabi-g++")
     if cross is None:
-        pytest.skip("arm-none-eabi-g++ not installed: the Cortex-M33 compile was not checked")
+        skip_unless_required("arm-none-eabi-g++ not installed: the Cortex-M33 compile was not checked")
     for src in (tmp_path / "model.cpp", ROOT / "src/cpp/runtime/harcore_runtime.cpp",
                 ROOT / "src/cpp/kernels/arm_batch_matmul_s8.cpp"):
         r = subprocess.run([cross, "-std=c++17", "-mcpu=cortex-m33", "-mfloat-abi=hard", "-mfpu=fpv5-sp-d16",
