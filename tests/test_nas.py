@@ -201,6 +201,28 @@ def test_hw_loss_gradient_reaches_dcs_and_alpha():
     assert net.sensor_dcs.v.grad.abs().sum() > 0 and net.alpha.grad.abs().sum() > 0
 
 
+def test_all_paths_forward_equals_the_single_path_and_gives_every_alpha_a_ce_gradient():
+    # Eq. 6 in full: with a one-hot p the value is the sampled path's, but the cross-entropy now reaches the
+    # logits of every layer; on the single path BatchNorm's scale invariance leaves layers before the last ~0
+    torch.manual_seed(0)
+    net = Supernet("tinyhar", 9, 64, 4, filters=6)
+    x, y = torch.randn(32, 9, 64), torch.randint(0, 4, (32,))
+    probs = net.sample(5.0, torch.Generator().manual_seed(0))
+    grads = {}
+    for all_paths in (False, True):
+        net.zero_grad(set_to_none=True)
+        torch.manual_seed(1)  # the same dropout masks in the tail
+        logits, _, _ = net(x, probs, all_paths=all_paths)
+        F.cross_entropy(logits, y).backward(retain_graph=True)
+        grads[all_paths] = [g.abs().max() for g in net.layout.split_probs(net.alpha.grad)]
+        if not all_paths:
+            single = logits.detach()
+        else:
+            torch.testing.assert_close(logits.detach(), single)
+    assert all(g > 1e-5 for g in grads[True])
+    assert max(grads[False][:-2]) < 1e-2 * min(grads[True][:-2])
+
+
 # -- budget ------------------------------------------------------------------------------------------
 
 @pytest.mark.sanitize

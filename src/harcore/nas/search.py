@@ -246,9 +246,9 @@ def _search(train, val, cfg, run_dir, resume, on_epoch_end, console) -> SearchRe
         if resumed_from is not None:
             console.print(f"search: resumed after epoch {resumed_from} from {ck_path}")
 
-    def step(x, y, opt, tau) -> tuple[float, dict]:
+    def step(x, y, opt, tau, all_paths) -> tuple[float, dict]:
         probs = net.sample(tau, g_gumbel)
-        logits, b0, masks = net(x, probs)
+        logits, b0, masks = net(x, probs, all_paths=all_paths)
         ce = F.cross_entropy(logits, y)
         stats: dict = {}
         if cfg.macs is None:
@@ -284,8 +284,9 @@ def _search(train, val, cfg, run_dir, resume, on_epoch_end, console) -> SearchRe
                     vperm, vpos = torch.randperm(len(xv), generator=g_shuffle), 0
                 vidx = vperm[vpos:vpos + cfg.batch_size]
                 vpos += cfg.batch_size
-                la, _ = step(xv[vidx], yv[vidx], opt_a, tau)          # upper level: alpha on validation
-                lw, stats = step(xt[idx], yt[idx], opt_w, tau)       # lower level: w, v on training
+                # upper level: alpha on validation, through every candidate (Supernet.forward: all_paths)
+                la, _ = step(xv[vidx], yv[vidx], opt_a, tau, True)
+                lw, stats = step(xt[idx], yt[idx], opt_w, tau, False)  # lower level: w, v on training
                 losses_a.append(la)
                 losses_w.append(lw)
             arch = derive(net)

@@ -101,9 +101,16 @@ class Supernet(nn.Module):
         """Binary STE masks of every conv candidate (flat); each keeps at least one filter."""
         return torch.cat([ste_binarize(v, THRESHOLD) for v in torch.split(self.v, self.layout._mask_sections)])
 
-    def forward(self, x: torch.Tensor, probs: torch.Tensor | None = None
+    def forward(self, x: torch.Tensor, probs: torch.Tensor | None = None, all_paths: bool = False
                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``(logits, b0, masks)`` for the choices ``probs`` (default: :meth:`argmax_probs`)."""
+        """``(logits, b0, masks)`` for the choices ``probs`` (default: :meth:`argmax_probs`).
+
+        ``all_paths=False`` runs only the chosen candidate of each layer (Eq. 6 with a one-hot ``p``: the value
+        and the gradients of w and v). ``all_paths=True`` evaluates Eq. 6's whole sum ``sum_j p^j op^j(X)``:
+        the same value for a one-hot ``p``, but every ``p^j`` gets its gradient ``<dL/dX_out, op^j(X)>``. The
+        chosen candidate's own gradient is ~0 whenever a BatchNorm follows (scale invariance), so the
+        single path would leave alpha with almost no cross-entropy signal, only the hardware terms'.
+        """
         if probs is None:
             probs = self.argmax_probs()
         b0 = self.sensor_dcs.mask()
@@ -111,6 +118,12 @@ class Supernet(nn.Module):
         masks = self.filter_masks()
         for ops, layer_masks, p in zip(self.candidates, self.layout.split_masks(masks),
                                        self.layout.split_probs(probs)):
+            if all_paths:
+                outs = [p[k] * (op(h) * layer_masks[k].view(1, -1, 1, 1)) for k, op in enumerate(ops)]
+                if p.numel() > len(ops):  # identity
+                    outs.append(p[-1] * h)
+                h = torch.stack(outs).sum(0)
+                continue
             j = int(torch.argmax(p.detach()))
             if j < len(ops):
                 h = p[j] * (ops[j](h) * layer_masks[j].view(1, -1, 1, 1))
