@@ -270,3 +270,17 @@ def test_interrupted_search_resumes_exactly(tmp_path):
         assert torch.equal(a, b), k
     with pytest.raises(ValueError, match="config.beta1"):
         search(train, val, tiny_cfg(beta1=0.5), run_dir=tmp_path / "b", resume=True)
+
+
+def test_pick_arch_falls_back_to_the_latest_epoch_within_the_limits():
+    from harcore.nas.search import pick_arch
+
+    net = Supernet("tinyhar", 4, 32, 3, filters=4)
+    a = [random_arch(net, random.Random(i)) for i in range(3)]
+    hist = [{"epoch": i + 1, "macs": m, "peak_sram": 100, "arch_dict": x.to_dict()}
+            for i, (m, x) in enumerate(zip((900, 1100, 1200), a))]
+    cfg = SearchConfig(macs=1000, sram=None)
+    arch, ep = pick_arch(hist, a[2], cfg)
+    assert ep == 1 and arch.to_dict() == a[0].to_dict()
+    assert pick_arch(hist, a[2], SearchConfig(macs=None, sram=None)) == (a[2], 3)
+    assert pick_arch(hist[1:], a[2], cfg) == (a[2], 3)  # nothing fits: the final one (the fit stage reports it)

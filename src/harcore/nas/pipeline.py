@@ -327,8 +327,11 @@ def run_job(cfg: JobConfig, *, resume: bool = False, console=None,
         model = ctx["model"] = build(r.arch, r.supernet)
         p = ctx["profile"] = profile(model, (r.arch.in_channels, r.arch.seq_len))
         (run / "profile.json").write_text(p.to_json(indent=2))
-        return (f"{r.arch.summary()} — {p.total.macs:,} MACs, {p.total.params:,} params, {p.total.peak_sram:,} B "
-                f"peak SRAM, {p.total.flash:,} B flash", {"arch": r.arch.to_dict(), "total": dataclasses.asdict(p.total)})
+        which = ("" if r.arch_epoch in (None, r.epochs_run) else
+                 f" (epoch {r.arch_epoch}'s: the final argmax architecture breaks the search's limits)")
+        return (f"{r.arch.summary()}{which} — {p.total.macs:,} MACs, {p.total.params:,} params, {p.total.peak_sram:,} B "
+                f"peak SRAM, {p.total.flash:,} B flash", {"arch": r.arch.to_dict(), "arch_epoch": r.arch_epoch,
+                                                          "total": dataclasses.asdict(p.total)})
 
     def s_finetune():
         from harcore.models import sftnas as zoo

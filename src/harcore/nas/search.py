@@ -115,10 +115,28 @@ class SearchResult:
     resumed_from_epoch: int | None
     supernet: Supernet
     seconds: float
+    arch_epoch: int | None = None   # the epoch whose argmax architecture ``arch`` is (None: none ran)
 
     def to_dict(self) -> dict[str, Any]:
         return {"arch": self.arch.to_dict(), "history": self.history, "epochs_run": self.epochs_run,
-                "resumed_from_epoch": self.resumed_from_epoch, "seconds": self.seconds}
+                "resumed_from_epoch": self.resumed_from_epoch, "seconds": self.seconds,
+                "arch_epoch": self.arch_epoch}
+
+
+def fits_budget(rec: dict[str, Any], cfg: SearchConfig) -> bool:
+    """Whether an epoch record's architecture is within the search's MAC and SRAM limits."""
+    return (cfg.macs is None or rec["macs"] <= cfg.macs) and (cfg.sram is None or rec["peak_sram"] <= cfg.sram)
+
+
+def pick_arch(history: list[dict[str, Any]], final: Arch, cfg: SearchConfig) -> tuple[Arch, int | None]:
+    """The final argmax architecture, or — when it breaks a limit (the hinges let the sampled architectures
+    hover at the limit) — the latest epoch's that fits; the final one when none did."""
+    if not history or fits_budget(history[-1], cfg):
+        return final, (history[-1]["epoch"] if history else None)
+    for rec in reversed(history):
+        if fits_budget(rec, cfg) and "arch_dict" in rec:
+            return Arch.from_dict(rec["arch_dict"]), rec["epoch"]
+    return final, history[-1]["epoch"]
 
 
 def _xy(split: Any, name: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -296,7 +314,8 @@ def _search(train, val, cfg, run_dir, resume, on_epoch_end, console) -> SearchRe
             epoch += 1
             rec = {"epoch": epoch, "tau": tau, "loss_train": float(np.mean(losses_w)), "loss_val": float(np.mean(losses_a)),
                    "val_macro_f1": val_f1, "val_loss": val_loss, "lr_w": float(opt_w.param_groups[0]["lr"]),
-                   "sampled": stats, "arch": arch.summary(), "sensors": len(arch.channels), **fig,
+                   "sampled": stats, "arch": arch.summary(), "arch_dict": arch.to_dict(), "sensors": len(arch.channels),
+                   **fig,
                    "seconds": time.perf_counter() - t0}
             history.append(rec)
             if ck_path is not None:
@@ -316,8 +335,8 @@ def _search(train, val, cfg, run_dir, resume, on_epoch_end, console) -> SearchRe
     finally:
         if progress is not None:
             progress.stop()
-    arch = derive(net)
+    arch, arch_epoch = pick_arch(history, derive(net), cfg)
     if run_dir is not None:
         (run_dir / "arch.json").write_text(arch.to_json())
         (run_dir / "search_history.json").write_text(json.dumps(history, indent=2))
-    return SearchResult(arch, history, epoch, resumed_from, net, time.perf_counter() - t_start)
+    return SearchResult(arch, history, epoch, resumed_from, net, time.perf_counter() - t_start, arch_epoch)
