@@ -51,6 +51,7 @@ def test_job_runs_every_stage_and_reports_each_honestly(tmp_path):
         assert f"stage '{s.name}' failed" in (res.run_dir / "report.md").read_text()
     job = json.loads((res.run_dir / "job.json").read_text())
     assert job["stages"]["derive"]["status"] == "ok"
+    assert "scratch weights" in job["stages"]["derive"]["detail"]
     md = (res.run_dir / "report.md").read_text()
     assert "## Per-layer cost" in md and "confusion_float.png" in md and "## Float vs int8 vs target" in md
     assert (res.run_dir / "report.html").read_text().startswith("<!doctype html>")
@@ -108,12 +109,15 @@ def test_job_int8_by_ptq_and_bad_int8_option(tmp_path):
     assert r.exit_code == 2 and "JobConfig.int8: must be 'qat' or 'ptq'" in r.output
     with pytest.raises(ValueError, match="JobConfig.qat_epochs"):
         JobConfig(qat_epochs=0).int8_options()
-    cfg = tiny(tmp_path, int8="ptq")
+    r = CliRunner().invoke(app, ["search", "--init", "random"])
+    assert r.exit_code == 2 and "JobConfig.init: must be 'scratch' or 'supernet'" in r.output
+    cfg = tiny(tmp_path, int8="ptq", init="supernet")  # and the derived model starts from the supernet's weights
     assert cfg.int8_options()["method"] == "ptq"
     assert JobConfig().int8_options() == {"method": "qat", "epochs": 3, "lr": 2e-4, "batch_size": 64}
     con = quiet_console()
     res = run_job(cfg, console=con)
     assert res.stages["int8"].status == "ok" and res.stages["int8"].detail.startswith("PTQ (harcore.quant.quantize")
+    assert "supernet weights" in res.stages["derive"].detail
     assert "PTQ: test macro-F1 float" in con.file.getvalue()
     assert "int8 (PTQ, host)" in (res.run_dir / "report.md").read_text()
 

@@ -46,6 +46,7 @@ def search(
     seed: int = typer.Option(0, "--seed"),
     preset: Optional[str] = typer.Option(None, "--preset", help="quick | paper (default: quick for the built-in data)"),
     int8: str = typer.Option("qat", "--int8", help="qat (quantization-aware fine-tuning, then int8) | ptq (post-training)"),
+    init: str = typer.Option("scratch", "--init", help="the derived model's training starts from: scratch | supernet (its weights)"),
     out: Path = typer.Option(Path("runs/search"), "--out", help="run folder"),
     resume: bool = typer.Option(False, "--resume", help="continue an interrupted run in --out"),
     sweep_beta1: Optional[str] = typer.Option(None, "--sweep-beta1", help="comma-separated beta1 values: a sweep through Ray"),
@@ -63,9 +64,10 @@ def search(
     cfg = JobConfig(dataset=dataset, data_dir=str(data_dir) if data_dir else None, backbone=backbone, sram=sram_b,
                     flash=parse_size(flash, "--flash"), macs=parse_size(macs, "--macs"), search_epochs=epochs,
                     finetune_epochs=finetune_epochs, beta1=beta1, beta2=beta2, filters=filters, seed=seed,
-                    preset=preset, out=str(out), int8=int8)
+                    preset=preset, out=str(out), int8=int8, init=init)
     try:
         cfg.resolved_preset()
+        cfg.resolved_init()
         cfg.search_config()
         cfg.int8_options()
     except ValueError as e:
