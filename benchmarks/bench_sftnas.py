@@ -43,6 +43,8 @@ def main() -> None:
     ap.add_argument("--finetune-epochs", type=int, default=None, help="default: the preset's")
     ap.add_argument("--macs", type=float, default=None,
                     help="a MAC budget for every search (the job's --macs: an Eq. 13-style hinge), e.g. 770000")
+    ap.add_argument("--beta-macs", type=float, default=1.0,
+                    help="weight of the MAC hinge (0: the budget only selects the latest epoch's architecture that fits)")
     args = ap.parse_args()
 
     import torch
@@ -66,14 +68,14 @@ def main() -> None:
         result = {"mode": "quick", "runs": rows, "seconds": time.perf_counter() - t0}
     else:
         base = JobConfig(dataset="hapt", data_dir=args.hapt, backbone=backbones[0], sram=96_000, preset=args.preset,
-                         macs=int(args.macs) if args.macs is not None else None,
+                         macs=int(args.macs) if args.macs is not None else None, beta_macs=args.beta_macs,
                          search_epochs=args.search_epochs, finetune_epochs=args.finetune_epochs, out=str(out))
         result = run_sweep(base, beta1s=[float(b) for b in args.beta1.split(",")],
                            seeds=[int(s) for s in args.seeds.split(",")], backbones=backbones,
                            parallel=args.parallel, address=args.address, resume=args.resume)
         result["mode"] = "full" if args.preset == "paper" and args.search_epochs is None else "reduced"
-        result["preset"], result["search_epochs"], result["finetune_epochs"], result["macs_budget"] = (
-            args.preset, args.search_epochs, args.finetune_epochs, args.macs)
+        result["preset"], result["search_epochs"], result["finetune_epochs"], result["macs_budget"], result["beta_macs"] = (
+            args.preset, args.search_epochs, args.finetune_epochs, args.macs, args.beta_macs)
     out.mkdir(parents=True, exist_ok=True)
     (out / "bench_sftnas.json").write_text(json.dumps(result, indent=2, default=str))
     print("| run | test macro-F1 (float) | MMACs | params | peak SRAM (B) | flash (B) | fits | search s | arch |")

@@ -187,3 +187,13 @@ def test_pareto_mask_keeps_exactly_the_non_dominated_runs():
     # (macro-F1 up, MACs down, SRAM down)
     pts = np.array([[0.90, 100, 10], [0.85, 50, 10], [0.80, 60, 10], [0.90, 100, 12], [0.70, 40, 20]])
     assert pareto_mask(pts).tolist() == [True, True, False, False, True]
+
+
+def test_beta_macs_reaches_the_search_and_a_negative_one_is_a_usage_error():
+    from typer.testing import CliRunner
+
+    from harcore.cli import app
+
+    assert JobConfig(macs=770_000, beta_macs=0.0).search_config().beta_macs == 0.0
+    r = CliRunner().invoke(app, ["search", "--beta-macs", "-1"])
+    assert r.exit_code == 2 and "beta_macs" in r.output

@@ -42,6 +42,7 @@ def search(
     finetune_epochs: Optional[int] = typer.Option(None, "--finetune-epochs", help="fine-tuning epochs (default: the preset's)"),
     beta1: float = typer.Option(1.0, "--beta1", help="weight of L_complexity (Eq. 10)"),
     beta2: float = typer.Option(1.0, "--beta2", help="weight of L_memory (Eq. 10)"),
+    beta_macs: float = typer.Option(1.0, "--beta-macs", help="weight of the --macs hinge (0: the limit only selects the architecture)"),
     filters: Optional[int] = typer.Option(None, "--filters", help="filters per searchable layer (default: the backbone's)"),
     seed: int = typer.Option(0, "--seed"),
     preset: Optional[str] = typer.Option(None, "--preset", help="quick | paper (default: quick for the built-in data)"),
@@ -63,7 +64,7 @@ def search(
     sram_b = None if sram is not None and sram.strip().lower() == "none" else parse_size(sram, "--sram")
     cfg = JobConfig(dataset=dataset, data_dir=str(data_dir) if data_dir else None, backbone=backbone, sram=sram_b,
                     flash=parse_size(flash, "--flash"), macs=parse_size(macs, "--macs"), search_epochs=epochs,
-                    finetune_epochs=finetune_epochs, beta1=beta1, beta2=beta2, filters=filters, seed=seed,
+                    finetune_epochs=finetune_epochs, beta1=beta1, beta2=beta2, beta_macs=beta_macs, filters=filters, seed=seed,
                     preset=preset, out=str(out), int8=int8, init=init)
     try:
         cfg.resolved_preset()

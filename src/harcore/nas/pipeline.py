@@ -66,6 +66,7 @@ class JobConfig:
     finetune_epochs: int | None = None
     beta1: float = 1.0
     beta2: float = 1.0
+    beta_macs: float = 1.0
     filters: int | None = None
     seed: int = 0
     preset: str | None = None
@@ -94,6 +95,7 @@ class JobConfig:
     def search_config(self) -> SearchConfig:
         quick = self.resolved_preset() == "quick"
         kw: dict[str, Any] = dict(backbone=self.backbone, filters=self.filters, beta1=self.beta1, beta2=self.beta2,
+                                  beta_macs=self.beta_macs,
                                   sram=self.sram, macs=self.macs, seed=self.seed, num_threads=self.num_threads,
                                   progress=self.progress)
         if quick:
