@@ -284,3 +284,17 @@ def test_pick_arch_falls_back_to_the_latest_epoch_within_the_limits():
     assert ep == 1 and arch.to_dict() == a[0].to_dict()
     assert pick_arch(hist, a[2], SearchConfig(macs=None, sram=None)) == (a[2], 3)
     assert pick_arch(hist[1:], a[2], cfg) == (a[2], 3)  # nothing fits: the final one (the fit stage reports it)
+
+
+def test_search_under_a_mac_limit_returns_an_architecture_within_it_when_one_was_visited():
+    train, val = tiny_data(0), tiny_data(1, n=48)
+    free = search(train, val, tiny_cfg())
+    limit = min(r["macs"] for r in free.history) + 1  # some epoch's architecture fits
+    r = search(train, val, tiny_cfg(macs=limit, beta_macs=1.0))  # the hinge runs while sampled MACs exceed it
+    assert all("arch_dict" in h for h in r.history)
+    fitting = [h for h in r.history if h["macs"] <= limit]
+    if fitting:
+        assert r.arch_epoch == fitting[-1]["epoch"]
+        assert profile(build(r.arch), (r.arch.in_channels, r.arch.seq_len)).total.macs <= limit
+    else:
+        assert r.arch_epoch == r.epochs_run

@@ -274,9 +274,9 @@ def _search(train, val, cfg, run_dir, resume, on_epoch_end, console) -> SearchRe
                          stats=stats)
         else:
             t = hw_terms(space, b0, masks, probs, scale=scale, mem_limit=mem_limit)
-            hinge = torch.log(t.macs / cfg.macs) if float(t.macs) > cfg.macs else t.macs * 0.0
+            hinge = torch.log(t.macs / cfg.macs) if float(t.macs.detach()) > cfg.macs else t.macs * 0.0
             hw = cfg.beta1 * t.complexity + beta2 * t.mem_loss + cfg.beta_macs * hinge
-            stats = {k: float(getattr(t, k)) for k in ("macs", "complexity", "pmem", "mem_loss")}
+            stats = {k: float(getattr(t, k).detach()) for k in ("macs", "complexity", "pmem", "mem_loss")}
         loss = ce + hw.to(ce.dtype)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"search epoch {epoch + 1}: loss became {float(loss)}")
