@@ -280,8 +280,11 @@ def _search(train, val, cfg, run_dir, resume, on_epoch_end, console) -> SearchRe
         loss = ce + hw.to(ce.dtype)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"search epoch {epoch + 1}: loss became {float(loss)}")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
+        # only this level's parameters: the alpha step would otherwise also form every candidate's weight
+        # gradients (measured: 271 -> 184 ms per all-paths alpha step, TinyHAR 9x128, batch 64)
+        params = [p for g in opt.param_groups for p in g["params"]]
+        for p, g in zip(params, torch.autograd.grad(loss, params, allow_unused=True)):
+            p.grad = g
         opt.step()
         return float(loss.detach()), stats
 
