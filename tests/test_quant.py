@@ -7,7 +7,6 @@ int8 vs float top-1 agreement µBi-ConvLSTM 99.1 %, TinierHAR 97.3 %, small CNN 
 from __future__ import annotations
 
 import json
-import shutil
 import zipfile
 from pathlib import Path
 
@@ -296,7 +295,6 @@ def test_simulate_rejects_wrong_input_shape(trained, ds):
 # ---- the emitted firmware model -----------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++")
 @pytest.mark.parametrize("key,flags", [("mubiconvlstm", []), ("tinierhar", []),
                                        ("tinierhar", ["-g", "-fsanitize=address,undefined",
                                                       "-fno-sanitize-recover=undefined"])],

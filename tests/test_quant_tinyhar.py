@@ -196,7 +196,6 @@ def test_op_variants_match_tflm(ds):
 # ---- the emitted firmware model -----------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++")
 def test_emitted_tinyhar_builds_and_matches_simulate(qmodel, ds, tmp_path):
     """The emitted TinyHAR (batch matmul, TANH, constant MUL, depthwise BN) built with the runtime and the
     kernels under ASan/UBSan, with an arena of exactly arena_size bytes, gives simulate's bytes; the model
