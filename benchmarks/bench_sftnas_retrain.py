@@ -16,6 +16,7 @@ writes ``--out`` JSON.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import statistics
@@ -66,8 +67,7 @@ def run_one(spec: str, seed: int, epochs: int, init: str) -> dict:
         net.load_state_dict(ck["net"])
     torch.manual_seed(seed)
     model = build(arch, net)
-    cfg = job.train_config(Path("/nonexistent"))
-    cfg.checkpoint_dir = None
+    cfg = dataclasses.replace(job.train_config(Path(".")), checkpoint_dir=None)  # the recipe, no checkpoints
     t0 = time.perf_counter()
     tr = fit(model, ds.train, ds.val, cfg)
     m = evaluate(model, ds.test)
