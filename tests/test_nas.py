@@ -284,6 +284,12 @@ def test_pick_arch_falls_back_to_the_latest_epoch_within_the_limits():
     assert ep == 1 and arch.to_dict() == a[0].to_dict()
     assert pick_arch(hist, a[2], SearchConfig(macs=None, sram=None)) == (a[2], 3)
     assert pick_arch(hist[1:], a[2], cfg) == (a[2], 3)  # nothing fits: the final one (the fit stage reports it)
+    # a flash limit selects too (no loss term: the weights' flash is not differentiable in the paper's loss)
+    for rec, fl in zip(hist, (500, 300, 400)):
+        rec["flash"] = fl
+    arch, ep = pick_arch(hist, a[2], SearchConfig(macs=None, sram=None, flash=350))
+    assert ep == 2 and arch.to_dict() == a[1].to_dict()
+    assert pick_arch(hist, a[2], SearchConfig(macs=None, sram=None, flash=400)) == (a[2], 3)
 
 
 def test_search_under_a_mac_limit_returns_an_architecture_within_it_when_one_was_visited():

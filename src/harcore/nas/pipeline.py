@@ -96,7 +96,7 @@ class JobConfig:
         quick = self.resolved_preset() == "quick"
         kw: dict[str, Any] = dict(backbone=self.backbone, filters=self.filters, beta1=self.beta1, beta2=self.beta2,
                                   beta_macs=self.beta_macs,
-                                  sram=self.sram, macs=self.macs, seed=self.seed, num_threads=self.num_threads,
+                                  sram=self.sram, macs=self.macs, flash=self.flash, seed=self.seed, num_threads=self.num_threads,
                                   progress=self.progress)
         if quick:
             kw.update(epochs=12, batch_size=64, lr_w=2e-3, lr_v=5e-4, lr_plateau_patience=3)

@@ -64,6 +64,7 @@ class SearchConfig:
     beta2: float = 1.0
     sram: int | None = 96_000           # L_Mem in bytes; None: no memory term
     macs: int | None = None             # optional MAC limit (hinge)
+    flash: int | None = None            # optional flash limit (selection only: no loss term, see pick_arch)
     beta_macs: float = 1.0
     dcs_init: float = 0.75
     seed: int = 0
@@ -86,7 +87,7 @@ class SearchConfig:
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
                 raise ValueError(f"SearchConfig.{name}: must be a finite number >= 0 (got {v!r})")
-        for name in ("sram", "macs"):
+        for name in ("sram", "macs", "flash"):
             v = getattr(self, name)
             if v is not None and not (isinstance(v, (int, float)) and v > 0):
                 raise ValueError(f"SearchConfig.{name}: must be None or > 0 (got {v!r})")
@@ -124,8 +125,9 @@ class SearchResult:
 
 
 def fits_budget(rec: dict[str, Any], cfg: SearchConfig) -> bool:
-    """Whether an epoch record's architecture is within the search's MAC and SRAM limits."""
-    return (cfg.macs is None or rec["macs"] <= cfg.macs) and (cfg.sram is None or rec["peak_sram"] <= cfg.sram)
+    """Whether an epoch record's architecture is within the search's MAC, SRAM and flash limits."""
+    return all(limit is None or rec[key] <= limit
+               for key, limit in (("macs", cfg.macs), ("peak_sram", cfg.sram), ("flash", cfg.flash)))
 
 
 def pick_arch(history: list[dict[str, Any]], final: Arch, cfg: SearchConfig) -> tuple[Arch, int | None]:
