@@ -2,7 +2,8 @@
 
 Protocol: ``harcore.data.load("hapt", <archive>, variant="uci9")`` — the UCI-HAR pipeline on HAPT's raw
 recordings, 9 channels × 128 samples, the 6 UCI classes, UCI-HAR's own test subjects (2, 4, 9, 10, 12, 13,
-18, 20, 24); validation = 20 % of the training subjects (seeded), z-normalization fitted on training
+18, 20, 24); validation = 20 % of the training subjects (seeded; ``--val-fraction 0``: none, every training subject
+trains and the last epoch's weights are kept), z-normalization fitted on training
 subjects. Each model is trained with its paper's settings (below) and evaluated once on the test subjects.
 Every run checkpoints each epoch under ``--out-dir`` and resumes where a killed run stopped.
 
@@ -56,6 +57,9 @@ def main() -> None:
     ap.add_argument("--hapt", default=str(SHARED / "hapt_v2.1_rawdata.tar.xz"))
     ap.add_argument("--out-dir", default=str(REPO / "runs" / "bench_train"))
     ap.add_argument("--epochs", type=int, default=None, help="override the max epochs (quick checks only)")
+    ap.add_argument("--val-fraction", type=float, default=0.2,
+                    help="share of the training subjects held out for validation; 0: train on every training subject "
+                         "(UCI-HAR's fixed 21/9-subject split as the CNN paper uses it) and keep the last epoch's weights")
     args = ap.parse_args()
 
     out_dir = Path(args.out_dir)
@@ -64,11 +68,11 @@ def main() -> None:
     results = json.loads(results_path.read_text()) if results_path.exists() else {}
 
     t0 = time.perf_counter()
-    ds = data.load("hapt", args.hapt, variant="uci9", val_fraction=0.2, seed=0)
+    ds = data.load("hapt", args.hapt, variant="uci9", val_fraction=args.val_fraction or None, seed=0)
     load_s = time.perf_counter() - t0
     c, t = ds.train.x.shape[1:]
     k = len(ds.classes)
-    print(f"HAPT uci9: train {len(ds.train.y)}, val {len(ds.val.y)}, test {len(ds.test.y)} windows "
+    print(f"HAPT uci9: train {len(ds.train.y)}, val {len(ds.val.y) if ds.val is not None else 0}, test {len(ds.test.y)} windows "
           f"({c}×{t}, {k} classes), loaded in {load_s:.1f} s")
 
     for name in args.models.split(","):
@@ -91,6 +95,7 @@ def main() -> None:
                 "model": name, "seed": seed, "macro_f1": 100 * m.macro_f1, "accuracy": 100 * m.accuracy,
                 "epochs": len(res.history), "wall_s": wall + results.get(key, {}).get("wall_s", 0.0),
                 "params": prof.total.params, "macs": prof.total.macs, "done": True,
+                "val_fraction": args.val_fraction,
                 "config": {k2: v for k2, v in vars(cfg).items() if isinstance(v, (int, float, str, type(None)))},
             }
             results_path.write_text(json.dumps(results, indent=2))
