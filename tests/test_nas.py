@@ -270,6 +270,11 @@ def test_interrupted_search_resumes_exactly(tmp_path):
         assert torch.equal(a, b), k
     with pytest.raises(ValueError, match="config.beta1"):
         search(train, val, tiny_cfg(beta1=0.5), run_dir=tmp_path / "b", resume=True)
+    # a flash limit only selects among the finished epochs: a finished search re-selects under a new one
+    tight = min(r["flash"] for r in full.history)
+    again = search(train, val, tiny_cfg(flash=tight), run_dir=tmp_path / "b", resume=True)
+    assert again.epochs_run == 3 and again.history == resumed.history
+    assert again.arch.to_dict() == next(r["arch_dict"] for r in reversed(full.history) if r["flash"] <= tight)
 
 
 def test_pick_arch_falls_back_to_the_latest_epoch_within_the_limits():

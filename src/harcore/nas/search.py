@@ -39,8 +39,8 @@ from .gumbel import TAU0, TAU_DECAY, temperature
 from .supernet import Supernet
 
 CHECKPOINT_FORMAT = "harcore.nas.search/1"
-# may change between a run and its resumption
-RESUME_FREE = frozenset({"progress", "num_threads"})
+# may change between a run and its resumption (flash only selects among the epochs' architectures at the end)
+RESUME_FREE = frozenset({"progress", "num_threads", "flash"})
 
 
 @dataclass
