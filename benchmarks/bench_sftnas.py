@@ -47,11 +47,13 @@ def main() -> None:
                     help="weight of the MAC hinge (0: the budget only selects the latest epoch's architecture that fits)")
     ap.add_argument("--flash", default=None,
                     help="a flash limit for every job (e.g. 512KB: selection only, and checked on the derived model)")
+    ap.add_argument("--tail", default=None,
+                    help="options of the backbone's later stages, e.g. lstm_layers=1,dropout=0.5 (the job's --tail)")
     args = ap.parse_args()
 
     import torch
 
-    from harcore.nas.cli import parse_size
+    from harcore.nas.cli import parse_options, parse_size
     from harcore.nas.pipeline import JobConfig, run_job
     from harcore.nas.sweep import run_sweep, summarize
 
@@ -73,6 +75,7 @@ def main() -> None:
         base = JobConfig(dataset="hapt", data_dir=args.hapt, backbone=backbones[0], sram=96_000, preset=args.preset,
                          macs=int(args.macs) if args.macs is not None else None, beta_macs=args.beta_macs,
                          flash=parse_size(args.flash, "--flash") if args.flash else None,
+                         tail=parse_options(args.tail.split(",") if args.tail else None, "--tail"),
                          search_epochs=args.search_epochs, finetune_epochs=args.finetune_epochs, out=str(out))
         result = run_sweep(base, beta1s=[float(b) for b in args.beta1.split(",")],
                            seeds=[int(s) for s in args.seeds.split(",")], backbones=backbones,
@@ -80,7 +83,7 @@ def main() -> None:
         result["mode"] = "full" if args.preset == "paper" and args.search_epochs is None else "reduced"
         result["preset"], result["search_epochs"], result["finetune_epochs"], result["macs_budget"], result["beta_macs"] = (
             args.preset, args.search_epochs, args.finetune_epochs, args.macs, args.beta_macs)
-        result["flash_budget"] = args.flash
+        result["flash_budget"], result["tail"] = args.flash, args.tail
     out.mkdir(parents=True, exist_ok=True)
     (out / "bench_sftnas.json").write_text(json.dumps(result, indent=2, default=str))
     print("| run | test macro-F1 (float) | MMACs | params | peak SRAM (B) | flash (B) | fits | search s | arch |")

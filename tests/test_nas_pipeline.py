@@ -197,3 +197,18 @@ def test_beta_macs_reaches_the_search_and_a_negative_one_is_a_usage_error():
     assert JobConfig(macs=770_000, beta_macs=0.0).search_config().beta_macs == 0.0
     r = CliRunner().invoke(app, ["search", "--beta-macs", "-1"])
     assert r.exit_code == 2 and "beta_macs" in r.output
+
+
+def test_tail_options_reach_the_search_and_a_wrong_one_is_a_usage_error():
+    from typer.testing import CliRunner
+
+    from harcore.cli import app
+
+    cfg = JobConfig(backbone="deepconvlstm", tail={"lstm_layers": 1, "dropout": 0.5})
+    assert cfg.search_config().tail == {"lstm_layers": 1, "dropout": 0.5}
+    r = CliRunner().invoke(app, ["search", "--backbone", "deepconvlstm", "--tail", "lstm_layer=1"])
+    text = " ".join(r.output.replace("│", " ").split())  # rich wraps the message in a box
+    assert r.exit_code == 2 and "'lstm_layer' is not an option of deepconvlstm's later stages" in text
+    assert "lstm_layers (default 2)" in text
+    r = CliRunner().invoke(app, ["search", "--tail", "dropout"])
+    assert r.exit_code == 2 and "is not KEY=VALUE" in r.output

@@ -129,6 +129,16 @@ class AttendDiscriminateTail(nn.Module):
 _TAILS = {"tinyhar": TinyHARTail, "deepconvlstm": DeepConvLSTMTail, "attend_discriminate": AttendDiscriminateTail}
 
 
+def tail_options(backbone: str) -> dict[str, Any]:
+    """The options of ``backbone``'s later stages (``make_tail``'s ``cfg``) and their defaults."""
+    import inspect
+
+    if backbone not in _TAILS:
+        raise ValueError(f"sftnas: unknown backbone {backbone!r}; available: {', '.join(BACKBONES)}")
+    return {n: p.default for n, p in inspect.signature(_TAILS[backbone].__init__).parameters.items()
+            if p.kind is inspect.Parameter.KEYWORD_ONLY}
+
+
 def make_tail(backbone: str, filters: int, length: int, channels: int, num_classes: int,
               **cfg: Any) -> nn.Module:
     """The later stages of ``backbone`` for a ``(B, filters, length, channels)`` stage output."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -22,6 +22,22 @@ def parse_size(text: Optional[str], what: str) -> Optional[int]:
     if v <= 0:
         raise typer.BadParameter(f"{text!r} must be > 0", param_hint=what)
     return int(round(v))
+
+
+def parse_options(items: Optional[list[str]], what: str) -> dict[str, Any]:
+    """``["lstm_layers=1", "dropout=0.5"]`` -> ``{"lstm_layers": 1, "dropout": 0.5}`` (int, float or text)."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip() or not text.strip():
+            raise typer.BadParameter(f"{item!r} is not KEY=VALUE", param_hint=what)
+        for conv in (int, float, str):
+            try:
+                out[key.strip()] = conv(text.strip())
+                break
+            except ValueError:
+                continue
+    return out
 
 
 def _floats(text: Optional[str], what: str) -> list[float]:
@@ -48,6 +64,8 @@ def search(
     preset: Optional[str] = typer.Option(None, "--preset", help="quick | paper (default: quick for the built-in data)"),
     int8: str = typer.Option("qat", "--int8", help="qat (quantization-aware fine-tuning, then int8) | ptq (post-training)"),
     init: str = typer.Option("scratch", "--init", help="the derived model's training starts from: scratch | supernet (its weights)"),
+    tail: Optional[list[str]] = typer.Option(None, "--tail", help="an option of the backbone's later stages, KEY=VALUE "
+                                             "(repeatable), e.g. --tail lstm_layers=1 --tail dropout=0.5"),
     out: Path = typer.Option(Path("runs/search"), "--out", help="run folder"),
     resume: bool = typer.Option(False, "--resume", help="continue an interrupted run in --out"),
     sweep_beta1: Optional[str] = typer.Option(None, "--sweep-beta1", help="comma-separated beta1 values: a sweep through Ray"),
@@ -65,7 +83,7 @@ def search(
     cfg = JobConfig(dataset=dataset, data_dir=str(data_dir) if data_dir else None, backbone=backbone, sram=sram_b,
                     flash=parse_size(flash, "--flash"), macs=parse_size(macs, "--macs"), search_epochs=epochs,
                     finetune_epochs=finetune_epochs, beta1=beta1, beta2=beta2, beta_macs=beta_macs, filters=filters, seed=seed,
-                    preset=preset, out=str(out), int8=int8, init=init)
+                    preset=preset, out=str(out), int8=int8, init=init, tail=parse_options(tail, "--tail"))
     try:
         cfg.resolved_preset()
         cfg.resolved_init()
