@@ -35,11 +35,10 @@ def main() -> None:
     import torch
     import torch.nn.functional as F
 
-    from harcore.cost import hw_loss, hw_terms, profile
     from harcore.nas import Supernet
-    from harcore.nas.derive import build, cost_space, derive
+    from harcore.nas.derive import cost_space, derive
     from harcore.nas.pipeline import JobConfig, load_data
-    from harcore.nas.search import SearchConfig, full_arch
+    from harcore.nas.search import SearchConfig, complexity_scale, hw_objective
 
     torch.set_num_threads(1)
     torch.manual_seed(0)
@@ -53,9 +52,7 @@ def main() -> None:
     net.train()
     arch = derive(net)
     space = cost_space(net.layout, arch, net.filters)
-    scale = float(profile(build(full_arch(net)), (c0, s0)).total.macs)
-    mem_limit = float(cfg.sram) if cfg.sram is not None else float("inf")
-    beta2 = cfg.beta2 if cfg.sram is not None else 0.0
+    scale = complexity_scale(net)
     probs = net.argmax_probs()
 
     # which entries of the flat v belong to each layer's chosen conv
@@ -79,18 +76,12 @@ def main() -> None:
         s, f = grads(F.cross_entropy(logits, yt[b]))
         ce_s.append(s)
         ce_f.append(f)
-    logits, b0, masks = net(xt[:2], probs)
-    if cfg.macs is None:
-        hw = hw_loss(space, b0, masks, probs, scale=scale, mem_limit=mem_limit, beta1=cfg.beta1, beta2=beta2)
-    else:
-        t = hw_terms(space, b0, masks, probs, scale=scale, mem_limit=mem_limit)
-        hinge = torch.log(t.macs / cfg.macs) if float(t.macs.detach()) > cfg.macs else t.macs * 0.0
-        hw = cfg.beta1 * t.complexity + beta2 * t.mem_loss + cfg.beta_macs * hinge
-    hw_s, hw_f = grads(hw.to(logits.dtype))
+    hw, _ = hw_objective(cfg, space, net.sensor_dcs.mask().reshape(-1), net.filter_masks(), probs, scale)
+    hw_s, hw_f = grads(hw)
     ce = {"sensor": torch.stack(ce_s), "filter": torch.stack(ce_f)}
     hwg = {"sensor": hw_s, "filter": hw_f}
 
-    print(f"search {args.run}: {arch.summary()}; beta1 {cfg.beta1}, beta2 {beta2}, {args.batches} batches of "
+    print(f"search {args.run}: {arch.summary()}; beta1 {cfg.beta1}, beta2 {cfg.beta2 if cfg.sram else 0}, {args.batches} batches of "
           f"{cfg.batch_size}")
     print("| gates | n | median abs mean dCE/dv | median std dCE/dv | median abs dHW/dv | median z | z > 0 (towards pruning) |")
     print("|---|---:|---:|---:|---:|---:|---:|")

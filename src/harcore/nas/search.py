@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from harcore.cost import hw_loss, hw_terms, profile
+from harcore.models.sftnas import tail_options
 from harcore.train.metrics import metrics_from_predictions
 from harcore.train.trainer import _atomic_save
 
@@ -93,6 +94,11 @@ class SearchConfig:
                 raise ValueError(f"SearchConfig.{name}: must be None or > 0 (got {v!r})")
         if not 0 < self.lr_plateau_factor < 1:
             raise ValueError(f"SearchConfig.lr_plateau_factor: must be in (0, 1) (got {self.lr_plateau_factor})")
+        allowed = tail_options(self.backbone)
+        bad = sorted(set(self.tail) - set(allowed))
+        if bad:
+            raise ValueError(f"SearchConfig.tail: {', '.join(map(repr, bad))} is not an option of {self.backbone}'s "
+                             "later stages; options: " + ", ".join(f"{k} (default {v!r})" for k, v in allowed.items()))
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -197,6 +203,29 @@ def search(train: Any, val: Any, config: SearchConfig | None = None, *, run_dir:
         torch.set_num_threads(prev_threads)
 
 
+def complexity_scale(net: Supernet) -> float:
+    """The normalisation of L_complexity: the MACs of :func:`full_arch` (cost model)."""
+    return float(profile(build(full_arch(net)), (net.in_channels, net.seq_len)).total.macs)
+
+
+def hw_objective(cfg: SearchConfig, space: Any, b0: torch.Tensor, masks: torch.Tensor, probs: torch.Tensor,
+                 scale: float) -> tuple[torch.Tensor, dict[str, float]]:
+    """The hardware part of the search's loss and its step stats: ``beta1 * L_complexity + beta2 * L_memory``
+    (no memory term without ``cfg.sram``), plus ``beta_macs * log(M / cfg.macs)`` while the expected MACs ``M``
+    exceed ``cfg.macs``."""
+    mem_limit = float(cfg.sram) if cfg.sram is not None else float("inf")
+    beta2 = cfg.beta2 if cfg.sram is not None else 0.0
+    stats: dict[str, float] = {}
+    if cfg.macs is None:
+        hw = hw_loss(space, b0, masks, probs, scale=scale, mem_limit=mem_limit, beta1=cfg.beta1, beta2=beta2,
+                     stats=stats)
+        return hw, stats
+    t = hw_terms(space, b0, masks, probs, scale=scale, mem_limit=mem_limit)
+    hinge = torch.log(t.macs / cfg.macs) if float(t.macs.detach()) > cfg.macs else t.macs * 0.0
+    stats = {k: float(getattr(t, k).detach()) for k in ("macs", "complexity", "pmem", "mem_loss")}
+    return cfg.beta1 * t.complexity + beta2 * t.mem_loss + cfg.beta_macs * hinge, stats
+
+
 def _search(train, val, cfg, run_dir, resume, on_epoch_end, console) -> SearchResult:
     t_start = time.perf_counter()
     xt, yt = _xy(train, "train")
@@ -222,9 +251,7 @@ def _search(train, val, cfg, run_dir, resume, on_epoch_end, console) -> SearchRe
                                                        patience=cfg.lr_plateau_patience)
     g_shuffle = torch.Generator().manual_seed(cfg.seed)
     g_gumbel = torch.Generator().manual_seed(cfg.seed + 1)
-    scale = float(profile(build(full_arch(net)), (c0, s0)).total.macs)
-    mem_limit = float(cfg.sram) if cfg.sram is not None else float("inf")
-    beta2 = cfg.beta2 if cfg.sram is not None else 0.0
+    scale = complexity_scale(net)
     meta = {"c0": c0, "s0": s0, "num_classes": num_classes, "n_train": len(xt), "n_val": len(xv)}
 
     epoch, history, resumed_from = 0, [], None
@@ -270,15 +297,7 @@ def _search(train, val, cfg, run_dir, resume, on_epoch_end, console) -> SearchRe
         probs = net.sample(tau, g_gumbel)
         logits, b0, masks = net(x, probs, all_paths=all_paths)
         ce = F.cross_entropy(logits, y)
-        stats: dict = {}
-        if cfg.macs is None:
-            hw = hw_loss(space, b0, masks, probs, scale=scale, mem_limit=mem_limit, beta1=cfg.beta1, beta2=beta2,
-                         stats=stats)
-        else:
-            t = hw_terms(space, b0, masks, probs, scale=scale, mem_limit=mem_limit)
-            hinge = torch.log(t.macs / cfg.macs) if float(t.macs.detach()) > cfg.macs else t.macs * 0.0
-            hw = cfg.beta1 * t.complexity + beta2 * t.mem_loss + cfg.beta_macs * hinge
-            stats = {k: float(getattr(t, k).detach()) for k in ("macs", "complexity", "pmem", "mem_loss")}
+        hw, stats = hw_objective(cfg, space, b0, masks, probs, scale)
         loss = ce + hw.to(ce.dtype)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"search epoch {epoch + 1}: loss became {float(loss)}")
