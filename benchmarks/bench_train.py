@@ -60,6 +60,8 @@ def main() -> None:
     ap.add_argument("--val-fraction", type=float, default=0.2,
                     help="share of the training subjects held out for validation; 0: train on every training subject "
                          "(UCI-HAR's fixed 21/9-subject split as the CNN paper uses it) and keep the last epoch's weights")
+    ap.add_argument("--schedule", choices=("cosine", "plateau"), default=None,
+                    help="override each model's learning-rate schedule (default: its paper's / harcore's choice)")
     args = ap.parse_args()
 
     out_dir = Path(args.out_dir)
@@ -85,6 +87,8 @@ def main() -> None:
             cfg = CONFIGS[name](seed, args.threads)
             if args.epochs is not None:
                 cfg.epochs = args.epochs
+            if args.schedule is not None:
+                cfg.schedule = args.schedule
             cfg.checkpoint_dir = str(out_dir / name / f"seed{seed}")
             start = time.perf_counter()
             res = fit(net, ds.train, ds.val, cfg, resume=True)

@@ -121,7 +121,7 @@ def test_matches_reference_values_and_gradients(seed):
     space = random_space(rng, with_tail=seed % 2 == 0)
     b0, masks, probs = soft_inputs(space, seed)
     scale = rng.uniform(10, 1e4)
-    for mem_limit in (1.0, 1e12):  # log branch and zero branch of L_mem
+    for mem_limit in (1.0, 1e12, math.inf):  # log branch, zero branch, and no limit (a search without --sram)
         t = hw_terms(space, b0, masks, probs, scale=scale, mem_limit=mem_limit)
         r = reference_terms(space, b0, masks, probs, scale=scale, mem_limit=mem_limit)
         for a, b in zip(t, r):

@@ -309,3 +309,22 @@ def test_search_under_a_mac_limit_returns_an_architecture_within_it_when_one_was
         assert profile(build(r.arch), (r.arch.in_channels, r.arch.seq_len)).total.macs <= limit
     else:
         assert r.arch_epoch == r.epochs_run
+
+
+def test_the_hardware_term_prunes_sensors_and_filters_in_a_search():
+    """Through the whole search loop (no --sram: L_Mem = inf), a dominant beta1 closes DCS gates that the
+    cross-entropy alone keeps: fewer sensors, and filters pruned in the searchable stage."""
+    train, val = tiny_data(0), tiny_data(1, n=48)
+
+    def run(beta1):
+        cfg = SearchConfig(backbone="tinyhar", filters=4, epochs=4, batch_size=32, lr_w=1e-2, lr_v=5e-2, sram=None,
+                           beta1=beta1, seed=1, progress=False)
+        a = search(train, val, cfg).arch
+        convs = [l for l in a.layers if l["op"] == "conv"]
+        return a, len(a.channels), sum(len(l["kept"]) for l in convs) / (4 * len(convs))
+
+    a0, sensors0, kept0 = run(0.0)
+    a1, sensors1, kept1 = run(100.0)
+    assert 0 in a0.channels  # the cross-entropy keeps the one informative sensor
+    assert sensors1 == 1 < sensors0
+    assert kept1 < kept0 and min(len(l["kept"]) for l in a1.layers if l["op"] == "conv") < 4

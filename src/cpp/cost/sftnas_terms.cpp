@@ -137,9 +137,8 @@ SftnasValues sftnas_forward(const SftnasSpace& space, const T* b0, int64_t n_b0,
          " (sum over layers of conv candidates, + 1 identity on stride-1 layers)");
   }
   if (!(scale > 0.0) || !std::isfinite(scale)) fail("scale must be positive and finite, got " + num(scale));
-  if (!(mem_limit > 0.0) || !std::isfinite(mem_limit)) {
-    fail("mem_limit (L_Mem) must be positive and finite, got " + num(mem_limit));
-  }
+  // +inf is allowed: no memory limit, L_memory = 0 (a search without --sram)
+  if (!(mem_limit > 0.0)) fail("mem_limit (L_Mem) must be positive (or +inf: no limit), got " + num(mem_limit));
 
   const auto& layers = space.layers();
   const auto& len = space.lengths();

@@ -37,7 +37,7 @@ or straight-through one-hot). Values must be finite and >= 0 (checked; sums of p
 * ``PMem = max(mem_1..mem_L, tail_mem_t, s0 * c^0)``; the gradient goes to the (first) arg-max term. The stage
   input buffer ``s0 * c^0`` is a lower bound the cost model also counts; any conv reading the input already
   holds that much, so it only decides PMem when every layer is an identity and no tail term is larger.
-* ``L_memory = log(PMem / L_Mem)`` if ``PMem > L_Mem`` else 0 (Eq. 13).
+* ``L_memory = log(PMem / L_Mem)`` if ``PMem > L_Mem`` else 0 (Eq. 13); ``L_Mem = inf`` means no limit.
 
 Tail terms model the later, non-searchable stages of the backbone (e.g. TinyHAR's cross-channel interaction
 and fusion): each is a bilinear polynomial ``a + b * b^_L + c * c^0 + d * b^_L * c^0`` (:class:`TailTerm`) of the
