@@ -425,3 +425,60 @@ def test_default_dataset_trains_a_small_cnn():
     with torch.no_grad():
         acc = (net(torch.from_numpy(ds.test.x)).argmax(1).numpy() == ds.test.y).mean()
     assert acc > 0.8
+
+
+# ---------------------------------------------------------------------------- per-file content check (git blob SHA-1)
+
+@pytest.mark.parametrize("name,archive,n", [("uci-har", UCI_ARCHIVE, 7), ("daphnet", DAPHNET_ARCHIVE, 7),
+                                            ("wisdm", WISDM_ARCHIVE, 1)])
+def test_staged_copies_match_the_known_data_files(name, archive, n):
+    table = hd.known_files(name)
+    assert len(table) == {"uci-har": 27, "daphnet": 17, "wisdm": 2}[name]
+    assert len(hd.verify_copy(name, archive, require_all=False)) == n  # every staged data file checks out
+    with pytest.raises(DataError, match=rf"{27 - 7 if name == 'uci-har' else len(table) - n} of the {len(table)} "
+                                        rf"known {name} data files are missing"):
+        hd.verify_copy(name, archive)  # the staged copies are partial
+
+
+def test_verify_copy_names_a_corrupted_file_and_accepts_crlf(daphnet_dir, tmp_path):
+    import shutil
+
+    copy = tmp_path / "fog"
+    shutil.copytree(daphnet_dir, copy)
+    f = copy / "dataset" / "S02R01.txt"
+    f.write_bytes(f.read_bytes().replace(b"\n", b"\r\n"))  # a Windows copy: git's normalisation undoes it
+    assert len(hd.verify_copy("daphnet", copy, require_all=False)) == 7
+    data = bytearray(f.read_bytes())
+    data[5000] = ord("7") if data[5000] != ord("7") else ord("8")
+    f.write_bytes(bytes(data))
+    with pytest.raises(DataError, match="content differs from the known daphnet file") as e:
+        hd.verify_copy("daphnet", copy, require_all=False)
+    assert e.value.path.endswith("S02R01.txt")
+
+
+def test_download_without_sha256_keeps_an_archive_only_if_its_files_check_out(daphnet_dir, tmp_path, monkeypatch):
+    """No network: the official zip's layout built from the staged recordings, fetched from a file:// URL."""
+    import zipfile
+
+    from harcore.data import remote
+
+    archive = tmp_path / "daphnet.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for p in sorted((daphnet_dir / "dataset").iterdir()):
+            zf.write(p, f"dataset_fog_release/dataset/{p.name}")
+    cache = tmp_path / "cache"
+    # the full table: ten recordings are missing, so nothing is kept
+    with pytest.raises(DataError, match="daphnet.zip: download discarded: 10 of the 17 known daphnet data files are missing"):
+        hd.download("daphnet", cache, url=archive.as_uri())
+    assert list(cache.iterdir()) == []
+    # a table of the seven staged recordings: verified, kept, loadable, and reused without a fetch
+    table = {k: v for k, v in hd.known_files("daphnet").items() if Path(k).stem in DAPHNET_ROWS}
+    hashes = tmp_path / "hashes"
+    hashes.mkdir()
+    (hashes / "daphnet.sha1").write_text("".join(f"{v}  {k}\n" for k, v in table.items()))
+    monkeypatch.setattr(remote, "HASHES_DIR", hashes)
+    got = hd.download("daphnet", cache, url=archive.as_uri())
+    assert got == cache / hd.SOURCES["daphnet"].filename and got.read_bytes() == archive.read_bytes()
+    assert hd.download("daphnet", cache, url=(tmp_path / "nowhere.zip").as_uri()) == got
+    with pytest.warns(UserWarning, match="7 of 17"):
+        assert hd.load_windows("daphnet", got).y.size == 5825

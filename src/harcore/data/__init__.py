@@ -12,7 +12,7 @@ from .errors import DataError
 from .filters import UCI_CHANNELS, butter_filter, highpass, lowpass, median_filter, uci_har_pipeline
 from .normalize import ZNorm
 from .protocols import PROTOCOLS, SubjectSplit, split_subjects
-from .remote import SOURCES, cache_dir, download, resolve_root
+from .remote import SOURCES, cache_dir, download, known_files, resolve_root, verify_copy
 from .resample import resample
 from .weights import class_weights
 from .windows import majority_windows, segment_windows, sliding_windows
@@ -23,7 +23,7 @@ DATASETS = ("default", "uci-har", "hapt", "wisdm", "daphnet",
             "pamap2", "opportunity", "skoda", "unimib-shar", "hhar", "motionsense")
 
 # Official archives of the datasets added later (UCI repository ids 231, 226, 344). As for the others,
-# no SHA-256 is known to harcore, so a download needs a hash you verified yourself.
+# neither a SHA-256 nor per-file hashes are known to harcore, so a download needs a hash you verified yourself.
 from .remote import RemoteArchive as _RemoteArchive  # noqa: E402
 
 SOURCES.update({
@@ -84,6 +84,7 @@ def load(name: str, root=None, **options) -> Dataset:
 __all__ = [
     "DATASETS", "DataError", "Dataset", "PROTOCOLS", "SOURCES", "Split", "SubjectSplit", "UCI_CHANNELS", "WindowSet",
     "ZNorm", "build_dataset", "butter_filter", "cache_dir", "class_weights", "download", "from_arrays", "from_folder",
+    "known_files", "verify_copy",
     "highpass", "load", "load_windows", "lowpass", "majority_windows", "median_filter", "resample",
     "segment_windows", "sliding_windows", "split_subjects", "uci_har_metadata", "uci_har_pipeline",
 ]
