@@ -482,3 +482,27 @@ def test_download_without_sha256_keeps_an_archive_only_if_its_files_check_out(da
     assert hd.download("daphnet", cache, url=(tmp_path / "nowhere.zip").as_uri()) == got
     with pytest.warns(UserWarning, match="7 of 17"):
         assert hd.load_windows("daphnet", got).y.size == 5825
+
+
+def test_data_cli_lists_sources_and_verifies_copies(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from harcore.cli import app
+
+    monkeypatch.setenv("HARCORE_DATA", str(tmp_path))
+    run = CliRunner().invoke
+    r = run(app, ["data", "list"])
+    assert r.exit_code == 0
+    rows = {line.split()[0]: line for line in r.output.splitlines()}
+    assert set(rows) == set(hd.DATASETS)
+    assert "27 data files' git blob SHA-1" in rows["uci-har"] and "needs --sha256" in rows["hapt"]
+    r = run(app, ["data", "verify", "daphnet", str(DAPHNET_ARCHIVE), "--partial"])
+    assert r.exit_code == 0 and "daphnet: 7 data files match" in r.output
+    r = run(app, ["data", "verify", "daphnet", str(DAPHNET_ARCHIVE)])
+    assert r.exit_code == 1 and "10 of the 17 known daphnet data files are missing" in r.output
+    r = run(app, ["data", "verify", "uci-har", str(DAPHNET_ARCHIVE), "--partial"])  # the wrong dataset
+    assert r.exit_code == 1 and "none of the 27 known uci-har data files is in this copy" in r.output
+    r = run(app, ["data", "download", "hapt", "--dest", str(tmp_path / "d")])
+    assert r.exit_code == 1 and "refusing an unverified download of 'hapt'" in r.output
+    r = run(app, ["data", "verify", "nosuch", str(DAPHNET_ARCHIVE)])
+    assert r.exit_code == 2 and "'nosuch' is not a dataset" in r.output

@@ -47,6 +47,10 @@ def list_models() -> None:
         typer.echo(name)
 
 
+from harcore.data.cli import app as _data  # noqa: E402
+
+app.add_typer(_data, name="data")
+
 from harcore.nas.cli import search as _search  # noqa: E402  (the main job; torch is imported lazily)
 
 app.command("search")(_search)

@@ -182,8 +182,9 @@ def verify_copy(name: str, root: str | os.PathLike, *, require_all: bool = True,
     (or ``table``) and return the listed paths that were checked.
 
     A file matches if its git blob SHA-1 equals the listed one, as stored or with CRLF line ends turned
-    into LF (git's own normalisation, which a public git copy may have applied). A mismatch, or with
-    ``require_all`` a listed file that is missing, raises :class:`DataError` naming the file.
+    into LF (git's own normalisation, which a public git copy may have applied). A mismatch, a copy with
+    none of the listed files, or with ``require_all`` one listed file missing, raises :class:`DataError`
+    naming the file.
     """
     table = known_files(name) if table is None else table
     src = open_source(root)
@@ -198,6 +199,9 @@ def verify_copy(name: str, root: str | os.PathLike, *, require_all: bool = True,
             raise DataError(f"content differs from the known {name} file '{rel}' (git blob {sha}): a corrupted "
                             "or different copy", path=src.where(f))
         checked.append(rel)
+    if not checked:
+        raise DataError(f"none of the {len(table)} known {name} data files is in this copy, e.g. '{missing[0]}'",
+                        path=src.display)
     if require_all and missing:
         raise DataError(f"{len(missing)} of the {len(table)} known {name} data files are missing, e.g. "
                         f"'{missing[0]}'", path=src.display)
