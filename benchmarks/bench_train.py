@@ -62,6 +62,8 @@ def main() -> None:
                          "(UCI-HAR's fixed 21/9-subject split as the CNN paper uses it) and keep the last epoch's weights")
     ap.add_argument("--schedule", choices=("cosine", "plateau"), default=None,
                     help="override each model's learning-rate schedule (default: its paper's / harcore's choice)")
+    ap.add_argument("--no-normalize", action="store_true",
+                    help="raw sensor units, no z-normalization (the CNN paper's 'did not perform any transformations')")
     args = ap.parse_args()
 
     out_dir = Path(args.out_dir)
@@ -70,7 +72,8 @@ def main() -> None:
     results = json.loads(results_path.read_text()) if results_path.exists() else {}
 
     t0 = time.perf_counter()
-    ds = data.load("hapt", args.hapt, variant="uci9", val_fraction=args.val_fraction or None, seed=0)
+    ds = data.load("hapt", args.hapt, variant="uci9", val_fraction=args.val_fraction or None, seed=0,
+                   normalize=not args.no_normalize)
     load_s = time.perf_counter() - t0
     c, t = ds.train.x.shape[1:]
     k = len(ds.classes)
@@ -99,7 +102,7 @@ def main() -> None:
                 "model": name, "seed": seed, "macro_f1": 100 * m.macro_f1, "accuracy": 100 * m.accuracy,
                 "epochs": len(res.history), "wall_s": wall + results.get(key, {}).get("wall_s", 0.0),
                 "params": prof.total.params, "macs": prof.total.macs, "done": True,
-                "val_fraction": args.val_fraction,
+                "val_fraction": args.val_fraction, "normalize": not args.no_normalize,
                 "config": {k2: v for k2, v in vars(cfg).items() if isinstance(v, (int, float, str, type(None)))},
             }
             results_path.write_text(json.dumps(results, indent=2))

@@ -361,7 +361,7 @@ def test_seeds_from_master_and_presets():
     assert (p.optimizer, p.schedule, p.epochs, p.early_stopping_patience, p.class_weights) == \
         ("adamw", "cosine", 200, 10, "balanced")
     q = TrainConfig.cnn_distillation()
-    assert (q.optimizer, q.lr, q.weight_decay, q.epochs) == ("adam", 5e-4, 1e-3, 20)
+    assert (q.optimizer, q.lr, q.weight_decay, q.epochs, q.schedule) == ("adam", 5e-4, 1e-3, 20, "cosine")
 
 
 # ---------------------------------------------------------------------------------------------
