@@ -81,33 +81,42 @@ def download(name: str, dest: str | os.PathLike | None = None, *, sha256: str | 
         raise DataError(f"no download source for {name!r}; known: {sorted(SOURCES)}")
     src = SOURCES[name]
     expected = (sha256 or src.sha256 or "").lower() or None
-    if expected is None and has_known_files(name):
-        return _download_verified_contents(name, src, dest, url, timeout)
-    if expected is None:
+    where = url or src.url
+    if expected is not None:
+        if len(expected) != 64 or any(c not in "0123456789abcdef" for c in expected):
+            raise DataError(f"sha256 must be 64 hex digits, got {expected!r}")
+
+        def check(path: str | os.PathLike) -> None:
+            got = sha256_file(path)
+            if got != expected:
+                raise DataError(f"SHA-256 mismatch for {where}: expected {expected}, got {got}; file discarded")
+    elif has_known_files(name):
+        def check(path: str | os.PathLike) -> None:
+            try:
+                verify_copy(name, path)
+            except DataError as e:  # named by its URL and member: the temporary file is deleted
+                member = e.path.split(":", 1)[1] if e.path and ":" in e.path else None
+                raise DataError(f"download discarded: {e.reason}", path=f"{where}:{member}" if member else where) from e
+    else:
         raise DataError(
             f"refusing an unverified download of {name!r} from {src.url}: harcore does not know the SHA-256 of the "
             f"official archive. Download it yourself, check it, and pass root=<path>, or call "
             f"harcore.data.download({name!r}, sha256=<the hash you verified>).")
-    if len(expected) != 64 or any(c not in "0123456789abcdef" for c in expected):
-        raise DataError(f"sha256 must be 64 hex digits, got {expected!r}")
     dest_dir = Path(dest) if dest is not None else cache_dir() / name
     dest_dir.mkdir(parents=True, exist_ok=True)
     target = dest_dir / src.filename
-    if target.exists() and sha256_file(target) == expected:
-        return target
-    fd, tmp = tempfile.mkstemp(dir=dest_dir, prefix=".download-")
-    h = hashlib.sha256()
+    if target.exists():
+        try:
+            check(target)
+            return target
+        except DataError:
+            pass  # fetch it again
+    # the suffix keeps the archive type visible to open_source (the per-file check reads the archive)
+    fd, tmp = tempfile.mkstemp(dir=dest_dir, prefix=".download-", suffix=src.filename)
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url or src.url, timeout=timeout) as resp:
-            while True:
-                b = resp.read(1 << 20)
-                if not b:
-                    break
-                h.update(b)
-                out.write(b)
-        got = h.hexdigest()
-        if got != expected:
-            raise DataError(f"SHA-256 mismatch for {url or src.url}: expected {expected}, got {got}; file discarded")
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(where, timeout=timeout) as resp:
+            shutil.copyfileobj(resp, out, 1 << 20)
+        check(tmp)
         shutil.move(tmp, target)
     finally:
         if os.path.exists(tmp):
@@ -206,30 +215,3 @@ def verify_copy(name: str, root: str | os.PathLike, *, require_all: bool = True,
         raise DataError(f"{len(missing)} of the {len(table)} known {name} data files are missing, e.g. "
                         f"'{missing[0]}'", path=src.display)
     return checked
-
-
-def _download_verified_contents(name: str, src: RemoteArchive, dest, url: str | None, timeout: float) -> Path:
-    dest_dir = Path(dest) if dest is not None else cache_dir() / name
-    dest_dir.mkdir(parents=True, exist_ok=True)
-    target = dest_dir / src.filename
-    if target.exists():
-        try:
-            verify_copy(name, target)
-            return target
-        except DataError:
-            pass  # fetch it again
-    fd, tmp = tempfile.mkstemp(dir=dest_dir, prefix=".download-", suffix=src.filename)
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url or src.url, timeout=timeout) as resp:
-            shutil.copyfileobj(resp, out, 1 << 20)
-        try:
-            verify_copy(name, tmp)
-        except DataError as e:  # named by its URL and member: the temporary file is deleted
-            member = e.path.split(":", 1)[1] if e.path and ":" in e.path else None
-            raise DataError(f"download discarded: {e.reason}", path=f"{url or src.url}:{member}" if member
-                            else (url or src.url)) from e
-        shutil.move(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return target
