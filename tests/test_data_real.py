@@ -484,6 +484,36 @@ def test_download_without_sha256_keeps_an_archive_only_if_its_files_check_out(da
         assert hd.load_windows("daphnet", got).y.size == 5825
 
 
+def test_hapt_download_without_sha256_is_verified_file_by_file(hapt_dir, tmp_path):
+    """HAPT's staged copy is complete: all 128 known files check out. The official zip's layout (no top
+    folder) built from it is kept by a file:// download without sha256 and loads; one changed sample in one
+    recording discards the download and names that file."""
+    import zipfile
+
+    assert len(hd.known_files("hapt")) == 128
+    assert len(hd.verify_copy("hapt", HAPT_ARCHIVE)) == 128
+    archive = tmp_path / "hapt.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for p in sorted(hapt_dir.rglob("*")):
+            if p.is_file():
+                zf.write(p, p.relative_to(hapt_dir).as_posix())
+    cache = tmp_path / "cache"
+    got = hd.download("hapt", cache, url=archive.as_uri())
+    assert got.read_bytes() == archive.read_bytes()
+    assert hd.load_windows("hapt", got, variant="uci9").y.size == hd.load_windows("hapt", hapt_dir, variant="uci9").y.size
+
+    bad = tmp_path / "bad.zip"
+    with zipfile.ZipFile(archive) as zin, zipfile.ZipFile(bad, "w") as zout:
+        for name in zin.namelist():
+            data = zin.read(name)
+            if name == "RawData/gyro_exp07_user04.txt":
+                data = data.replace(b"0", b"1", 1)
+            zout.writestr(name, data)
+    with pytest.raises(DataError, match=r"bad.zip:RawData/gyro_exp07_user04.txt: download discarded: content differs"):
+        hd.download("hapt", tmp_path / "cache2", url=bad.as_uri())
+    assert list((tmp_path / "cache2").iterdir()) == []
+
+
 def test_data_cli_lists_sources_and_verifies_copies(tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
@@ -495,14 +525,18 @@ def test_data_cli_lists_sources_and_verifies_copies(tmp_path, monkeypatch):
     assert r.exit_code == 0
     rows = {line.split()[0]: line for line in r.output.splitlines()}
     assert set(rows) == set(hd.DATASETS)
-    assert "27 data files' git blob SHA-1" in rows["uci-har"] and "needs --sha256" in rows["hapt"]
+    assert "27 data files' git blob SHA-1" in rows["uci-har"] and "128 data files' git blob SHA-1" in rows["hapt"]
+    assert "needs --sha256" in rows["pamap2"]
     r = run(app, ["data", "verify", "daphnet", str(DAPHNET_ARCHIVE), "--partial"])
     assert r.exit_code == 0 and "daphnet: 7 data files match" in r.output
     r = run(app, ["data", "verify", "daphnet", str(DAPHNET_ARCHIVE)])
     assert r.exit_code == 1 and "10 of the 17 known daphnet data files are missing" in r.output
     r = run(app, ["data", "verify", "uci-har", str(DAPHNET_ARCHIVE), "--partial"])  # the wrong dataset
     assert r.exit_code == 1 and "none of the 27 known uci-har data files is in this copy" in r.output
-    r = run(app, ["data", "download", "hapt", "--dest", str(tmp_path / "d")])
-    assert r.exit_code == 1 and "refusing an unverified download of 'hapt'" in r.output
+    r = run(app, ["data", "download", "pamap2", "--dest", str(tmp_path / "d")])
+    assert r.exit_code == 1 and "refusing an unverified download of 'pamap2'" in r.output
+    nowhere = (tmp_path / "nowhere.zip").as_uri()  # a failed fetch is a DataError naming the URL, not a traceback
+    with pytest.raises(DataError, match=r"nowhere.zip: download failed"):
+        hd.download("hapt", tmp_path / "d", url=nowhere)
     r = run(app, ["data", "verify", "nosuch", str(DAPHNET_ARCHIVE)])
     assert r.exit_code == 2 and "'nosuch' is not a dataset" in r.output

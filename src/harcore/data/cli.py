@@ -65,7 +65,7 @@ def download(
 
 @app.command("verify")
 def verify(
-    name: str = typer.Argument(..., help="dataset name with known per-file hashes: uci-har, daphnet, wisdm"),
+    name: str = typer.Argument(..., help="dataset name with known per-file hashes: uci-har, hapt, daphnet, wisdm"),
     root: Path = typer.Argument(..., help="the copy: a folder or an archive (.zip, .tar.*)"),
     partial: bool = typer.Option(False, "--partial", help="check only the data files present (a partial copy)"),
 ) -> None:

@@ -3,7 +3,7 @@
 ``root=None`` in :func:`harcore.data.load` means ``cache_dir() / <name>``; ``cache_dir()`` is
 ``$HARCORE_DATA`` or ``~/.cache/harcore``. :func:`download` fetches an official archive with
 ``urllib`` and checks its SHA-256 before keeping it. harcore does **not** know the SHA-256 of any
-official archive, but for UCI-HAR, Daphnet and WISDM it knows the git blob SHA-1 of every data file
+official archive, but for UCI-HAR, HAPT, Daphnet and WISDM it knows the git blob SHA-1 of every data file
 (``hashes/<name>.sha1``, from public git copies): :func:`verify_copy` checks a copy's files against them, and
 :func:`download` without a ``sha256=`` keeps such an archive only if every listed file is in it and matches.
 Other archives need a ``sha256=`` that you verified yourself; without one the download is refused.
@@ -114,8 +114,11 @@ def download(name: str, dest: str | os.PathLike | None = None, *, sha256: str | 
     # the suffix keeps the archive type visible to open_source (the per-file check reads the archive)
     fd, tmp = tempfile.mkstemp(dir=dest_dir, prefix=".download-", suffix=src.filename)
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(where, timeout=timeout) as resp:
-            shutil.copyfileobj(resp, out, 1 << 20)
+        try:
+            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(where, timeout=timeout) as resp:
+                shutil.copyfileobj(resp, out, 1 << 20)
+        except (OSError, ValueError) as e:  # URLError, HTTPError and timeouts are OSErrors; a bad URL a ValueError
+            raise DataError(f"download failed: {e}", path=where) from e
         check(tmp)
         shutil.move(tmp, target)
     finally:
