@@ -62,6 +62,8 @@ def main() -> None:
                          "(UCI-HAR's fixed 21/9-subject split as the CNN paper uses it) and keep the last epoch's weights")
     ap.add_argument("--schedule", choices=("cosine", "plateau"), default=None,
                     help="override each model's learning-rate schedule (default: its paper's / harcore's choice)")
+    ap.add_argument("--batch-size", type=int, default=None,
+                    help="override each model's batch size (the CNN paper states none; 64 is harcore's choice)")
     ap.add_argument("--no-normalize", action="store_true",
                     help="raw sensor units, no z-normalization (the CNN paper's 'did not perform any transformations')")
     args = ap.parse_args()
@@ -92,6 +94,8 @@ def main() -> None:
                 cfg.epochs = args.epochs
             if args.schedule is not None:
                 cfg.schedule = args.schedule
+            if args.batch_size is not None:
+                cfg.batch_size = args.batch_size
             cfg.checkpoint_dir = str(out_dir / name / f"seed{seed}")
             start = time.perf_counter()
             res = fit(net, ds.train, ds.val, cfg, resume=True)
