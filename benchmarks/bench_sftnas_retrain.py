@@ -7,6 +7,8 @@ one of the named reference layouts below; ``--init supernet`` starts from the we
 
 Recipe: ``JobConfig(preset="quick", finetune_epochs=E).train_config`` (Adam 2e-3, batch 64, cosine, no early
 stopping, best validation weights restored), validation = 25 % of the training subjects, one thread per run.
+``--train-on all`` retrains as DARTS/GDAS retrain a derived cell: on every training subject (the search's
+validation subjects too, z-normalization fitted on all of them), no validation, the last epoch's weights.
 Prints a Markdown table (test macro-F1 mean ± std over seeds, MACs / params / peak SRAM from harcore.cost) and
 writes ``--out`` JSON.
 
@@ -44,7 +46,7 @@ def load_arch(spec: str) -> dict:
     return json.loads(p.read_text()) if p.suffix == ".json" else reference(spec)
 
 
-def run_one(spec: str, seed: int, epochs: int, init: str) -> dict:
+def run_one(spec: str, seed: int, epochs: int, init: str, train_on: str = "train") -> dict:
     import torch
 
     from harcore.cost import profile
@@ -55,7 +57,12 @@ def run_one(spec: str, seed: int, epochs: int, init: str) -> dict:
     torch.set_num_threads(1)
     job = JobConfig(dataset="hapt", data_dir=str(HAPT), preset="quick", finetune_epochs=epochs, seed=seed,
                     progress=False)
-    ds = load_data(job)
+    if train_on == "all":
+        from harcore import data as hd
+
+        ds = hd.load("hapt", str(HAPT), variant="uci9")  # the fixed split: all 21 training subjects, no val
+    else:
+        ds = load_data(job)
     arch = Arch.from_dict(load_arch(spec))
     net = None
     if init == "supernet":
@@ -72,7 +79,7 @@ def run_one(spec: str, seed: int, epochs: int, init: str) -> dict:
     tr = fit(model, ds.train, ds.val, cfg)
     m = evaluate(model, ds.test)
     p = profile(model, (arch.in_channels, arch.seq_len)).total
-    return {"arch": spec, "summary": arch.summary(), "seed": seed, "init": init, "epochs": epochs,
+    return {"arch": spec, "summary": arch.summary(), "seed": seed, "init": init, "epochs": epochs, "train_on": train_on,
             "macro_f1": m.macro_f1, "accuracy": m.accuracy, "best_val_macro_f1": tr.best_val_macro_f1,
             "macs": p.macs, "params": p.params, "peak_sram": p.peak_sram, "seconds": time.perf_counter() - t0}
 
@@ -83,6 +90,9 @@ def main() -> None:
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--epochs", type=int, default=60)
     ap.add_argument("--init", choices=("scratch", "supernet"), default="scratch")
+    ap.add_argument("--train-on", choices=("train", "all"), default="train",
+                    help="train: the search's training subjects, best validation epoch; all: every training subject, "
+                         "last epoch")
     ap.add_argument("--parallel", type=int, default=2)
     ap.add_argument("--out", default=str(REPO / "runs" / "bench_sftnas_retrain.json"))
     args = ap.parse_args()
@@ -91,7 +101,7 @@ def main() -> None:
     jobs = [(s, seed) for s in specs for seed in seeds]
     with ProcessPoolExecutor(args.parallel) as ex:
         rows = list(ex.map(run_one, [j[0] for j in jobs], [j[1] for j in jobs], [args.epochs] * len(jobs),
-                           [args.init] * len(jobs)))
+                           [args.init] * len(jobs), [args.train_on] * len(jobs)))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(rows, indent=2))
     print(f"| architecture | init | MMACs | params | peak SRAM (B) | test macro-F1 (mean ± std, {len(seeds)} seeds) | per seed |")
