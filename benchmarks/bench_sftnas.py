@@ -39,6 +39,8 @@ def main() -> None:
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--preset", choices=("paper", "quick"), default="paper",
                     help="search hyper-parameters: the paper's (Sec. V-A4) or the quick preset's (batch 64, lr 2e-3)")
+    ap.add_argument("--train-on", choices=("all", "train"), default="all",
+                    help="what the derived network trains on (JobConfig.train_on)")
     ap.add_argument("--search-epochs", type=int, default=None, help="default: the preset's (paper: 200)")
     ap.add_argument("--finetune-epochs", type=int, default=None, help="default: the preset's")
     ap.add_argument("--macs", type=float, default=None,
@@ -76,14 +78,15 @@ def main() -> None:
                          macs=int(args.macs) if args.macs is not None else None, beta_macs=args.beta_macs,
                          flash=parse_size(args.flash, "--flash") if args.flash else None,
                          tail=parse_options(args.tail.split(",") if args.tail else None, "--tail"),
-                         search_epochs=args.search_epochs, finetune_epochs=args.finetune_epochs, out=str(out))
+                         search_epochs=args.search_epochs, finetune_epochs=args.finetune_epochs, out=str(out),
+                         train_on=args.train_on)
         result = run_sweep(base, beta1s=[float(b) for b in args.beta1.split(",")],
                            seeds=[int(s) for s in args.seeds.split(",")], backbones=backbones,
                            parallel=args.parallel, address=args.address, resume=args.resume)
         result["mode"] = "full" if args.preset == "paper" and args.search_epochs is None else "reduced"
         result["preset"], result["search_epochs"], result["finetune_epochs"], result["macs_budget"], result["beta_macs"] = (
             args.preset, args.search_epochs, args.finetune_epochs, args.macs, args.beta_macs)
-        result["flash_budget"], result["tail"] = args.flash, args.tail
+        result["flash_budget"], result["tail"], result["train_on"] = args.flash, args.tail, args.train_on
     out.mkdir(parents=True, exist_ok=True)
     (out / "bench_sftnas.json").write_text(json.dumps(result, indent=2, default=str))
     print("| run | test macro-F1 (float) | MMACs | params | peak SRAM (B) | flash (B) | fits | search s | arch |")

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -52,6 +53,8 @@ def test_job_runs_every_stage_and_reports_each_honestly(tmp_path):
     job = json.loads((res.run_dir / "job.json").read_text())
     assert job["stages"]["derive"]["status"] == "ok"
     assert "scratch weights" in job["stages"]["derive"]["detail"]
+    n = job["stages"]["data"]["data"]["train"] + job["stages"]["data"]["data"]["val"]  # train_on="all", the default
+    assert f"on all {n:,} training + validation windows, the last epoch kept" in job["stages"]["finetune"]["detail"]
     md = (res.run_dir / "report.md").read_text()
     assert "## Per-layer cost" in md and "confusion_float.png" in md and "## Float vs int8 vs target" in md
     assert (res.run_dir / "report.html").read_text().startswith("<!doctype html>")
@@ -120,6 +123,25 @@ def test_job_int8_by_ptq_and_bad_int8_option(tmp_path):
     assert "supernet weights" in res.stages["derive"].detail
     assert "PTQ: test macro-F1 float" in con.file.getvalue()
     assert "int8 (PTQ, host)" in (res.run_dir / "report.md").read_text()
+
+
+def test_train_on_train_keeps_the_best_validation_epoch_and_a_bad_value_is_a_usage_error(tmp_path):
+    from typer.testing import CliRunner
+
+    from harcore.cli import app
+    from harcore.nas.pipeline import final_splits, load_data
+
+    res = run_job(tiny(tmp_path, train_on="train", int8="ptq", finetune_epochs=2), console=quiet_console())
+    assert res.stages["finetune"].status == "ok"
+    assert "best val macro-F1" in res.stages["finetune"].detail and "(epoch " in res.stages["finetune"].detail
+    ds = load_data(tiny(tmp_path))
+    train, val = final_splits(ds, "all")
+    assert val is None and len(train) == len(ds.train) + len(ds.val)
+    assert np.array_equal(train.x[len(ds.train):], ds.val.x) and np.array_equal(train.subjects[:len(ds.train)],
+                                                                                  ds.train.subjects)
+    assert final_splits(ds, "train") == (ds.train, ds.val)
+    r = CliRunner().invoke(app, ["search", "--train-on", "test"])
+    assert r.exit_code == 2 and "JobConfig.train_on: must be 'all' or 'train'" in r.output
 
 
 def test_impossible_budget_fails_the_budget_stage_before_searching(tmp_path):

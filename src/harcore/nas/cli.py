@@ -64,6 +64,8 @@ def search(
     preset: Optional[str] = typer.Option(None, "--preset", help="quick | paper (default: quick for the built-in data)"),
     int8: str = typer.Option("qat", "--int8", help="qat (quantization-aware fine-tuning, then int8) | ptq (post-training)"),
     init: str = typer.Option("scratch", "--init", help="the derived model's training starts from: scratch | supernet (its weights)"),
+    train_on: str = typer.Option("all", "--train-on", help="the derived model trains on: all (training + validation "
+                                 "subjects, last epoch) | train (the search's training split, best validation epoch)"),
     tail: Optional[list[str]] = typer.Option(None, "--tail", help="an option of the backbone's later stages, KEY=VALUE "
                                              "(repeatable), e.g. --tail lstm_layers=1 --tail dropout=0.5"),
     out: Path = typer.Option(Path("runs/search"), "--out", help="run folder"),
@@ -83,10 +85,12 @@ def search(
     cfg = JobConfig(dataset=dataset, data_dir=str(data_dir) if data_dir else None, backbone=backbone, sram=sram_b,
                     flash=parse_size(flash, "--flash"), macs=parse_size(macs, "--macs"), search_epochs=epochs,
                     finetune_epochs=finetune_epochs, beta1=beta1, beta2=beta2, beta_macs=beta_macs, filters=filters, seed=seed,
-                    preset=preset, out=str(out), int8=int8, init=init, tail=parse_options(tail, "--tail"))
+                    preset=preset, out=str(out), int8=int8, init=init, train_on=train_on,
+                    tail=parse_options(tail, "--tail"))
     try:
         cfg.resolved_preset()
         cfg.resolved_init()
+        cfg.resolved_train_on()
         cfg.search_config()
         cfg.int8_options()
     except ValueError as e:
