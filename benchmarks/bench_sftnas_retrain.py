@@ -7,8 +7,10 @@ one of the named reference layouts below; ``--init supernet`` starts from the we
 
 Recipe: ``JobConfig(preset="quick", finetune_epochs=E).train_config`` (Adam 2e-3, batch 64, cosine, no early
 stopping, best validation weights restored), validation = 25 % of the training subjects, one thread per run.
-``--train-on all`` retrains as DARTS/GDAS retrain a derived cell: on every training subject (the search's
-validation subjects too, z-normalization fitted on all of them), no validation, the last epoch's weights.
+``--train-on all`` retrains as the main job does by default (``JobConfig.train_on``) and DARTS/GDAS retrain a
+derived cell: on the search's training and validation subjects as one split (``pipeline.final_splits``; the
+z-normalization stays the search's, fitted on its training subjects), no validation, the last epoch's weights.
+``--train-on all21`` does the same from the fixed split loaded anew, z-normalization fitted on all 21 subjects.
 Prints a Markdown table (test macro-F1 mean ± std over seeds, MACs / params / peak SRAM from harcore.cost) and
 writes ``--out`` JSON.
 
@@ -57,12 +59,16 @@ def run_one(spec: str, seed: int, epochs: int, init: str, train_on: str = "train
     torch.set_num_threads(1)
     job = JobConfig(dataset="hapt", data_dir=str(HAPT), preset="quick", finetune_epochs=epochs, seed=seed,
                     progress=False)
-    if train_on == "all":
+    if train_on == "all21":
         from harcore import data as hd
 
         ds = hd.load("hapt", str(HAPT), variant="uci9")  # the fixed split: all 21 training subjects, no val
+        train, val = ds.train, None
     else:
+        from harcore.nas.pipeline import final_splits
+
         ds = load_data(job)
+        train, val = final_splits(ds, train_on)
     arch = Arch.from_dict(load_arch(spec))
     net = None
     if init == "supernet":
@@ -76,7 +82,7 @@ def run_one(spec: str, seed: int, epochs: int, init: str, train_on: str = "train
     model = build(arch, net)
     cfg = dataclasses.replace(job.train_config(Path(".")), checkpoint_dir=None)  # the recipe, no checkpoints
     t0 = time.perf_counter()
-    tr = fit(model, ds.train, ds.val, cfg)
+    tr = fit(model, train, val, cfg)
     m = evaluate(model, ds.test)
     p = profile(model, (arch.in_channels, arch.seq_len)).total
     return {"arch": spec, "summary": arch.summary(), "seed": seed, "init": init, "epochs": epochs, "train_on": train_on,
@@ -90,9 +96,10 @@ def main() -> None:
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--epochs", type=int, default=60)
     ap.add_argument("--init", choices=("scratch", "supernet"), default="scratch")
-    ap.add_argument("--train-on", choices=("train", "all"), default="train",
-                    help="train: the search's training subjects, best validation epoch; all: every training subject, "
-                         "last epoch")
+    ap.add_argument("--train-on", choices=("train", "all", "all21"), default="train",
+                    help="train: the search's training subjects, best validation epoch; all: its training and "
+                         "validation subjects, last epoch (the main job's default); all21: the same, normalization "
+                         "refitted on all 21")
     ap.add_argument("--parallel", type=int, default=2)
     ap.add_argument("--out", default=str(REPO / "runs" / "bench_sftnas_retrain.json"))
     args = ap.parse_args()
