@@ -92,8 +92,8 @@ class JobConfig:
         """What the derived network (and QAT) trains on once the search is over: ``all`` (the search's training
         and validation windows together, every epoch kept to the last, as DARTS/GDAS retrain a derived cell) or
         ``train`` (the search's training split only, the best validation epoch kept). harcore's default is
-        ``all``: on HAPT uci9 the 0.532-MMAC TinyHAR architecture reached 95.74 ± 0.05 test macro-F1 over 3 seeds
-        on every training subject against 93.69 ± 0.42 on the training split (60 epochs; benchmarks/RESULTS.md)."""
+        ``all``: on HAPT uci9 the 0.532-MMAC TinyHAR architecture reached 95.33 ± 0.98 test macro-F1 over 3 seeds
+        this way against 93.69 ± 0.42 with ``train`` (60 epochs; benchmarks/RESULTS.md)."""
         if self.train_on not in ("all", "train"):
             raise ValueError(f"JobConfig.train_on: must be 'all' or 'train', got {self.train_on!r}")
         return self.train_on
