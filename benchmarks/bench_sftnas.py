@@ -67,7 +67,8 @@ def main() -> None:
         rows = []
         for bb in backbones:
             cfg = JobConfig(dataset="hapt", data_dir=args.hapt, backbone=bb, sram=96_000, search_epochs=2,
-                            finetune_epochs=2, preset="quick", out=str(out / f"quick_{bb}"), progress=False)
+                            finetune_epochs=2, preset="quick", out=str(out / f"quick_{bb}"), progress=False,
+                            train_on=args.train_on)
             res = run_job(cfg, resume=args.resume)
             row = summarize(res)
             row["search_seconds"] = res.stages["search"].seconds if "search" in res.stages else None

@@ -24,6 +24,11 @@ class Split:
     def __len__(self) -> int:
         return int(self.y.shape[0])
 
+    @classmethod
+    def concat(cls, *splits: "Split") -> "Split":
+        """One split holding ``splits``' windows in order (e.g. a protocol's train and val as one training set)."""
+        return cls(*(np.concatenate([getattr(s, k) for s in splits]) for k in ("x", "y", "subjects")))
+
     def class_counts(self, n_classes: int) -> np.ndarray:
         return np.bincount(self.y, minlength=n_classes)
 

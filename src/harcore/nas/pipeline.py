@@ -214,8 +214,7 @@ def final_splits(ds, train_on: str):
         return ds.train, ds.val
     from harcore.data.dataset import Split
 
-    parts = (ds.train, ds.val)
-    return Split(*(np.concatenate([getattr(p, k) for p in parts]) for k in ("x", "y", "subjects"))), None
+    return Split.concat(ds.train, ds.val), None
 
 
 def stage_int8(model: torch.nn.Module, calib_x: np.ndarray, out: Path, *, method: str = "ptq",
@@ -379,7 +378,7 @@ def run_job(cfg: JobConfig, *, resume: bool = False, console=None,
 
         ds = ctx["ds"]
         tcfg = cfg.train_config(run / "finetune")
-        train, val = final_splits(ds, cfg.resolved_train_on())
+        train, val = ctx["final"] = final_splits(ds, cfg.resolved_train_on())  # QAT trains on the same
         tr = fit(ctx["model"], train, val, tcfg, resume=resume)
         zoo.save(ctx["model"], run / "model.pt")
         how = (f"best val macro-F1 {tr.best_val_macro_f1:.4f} (epoch {tr.best_epoch})" if val is not None else
@@ -408,7 +407,7 @@ def run_job(cfg: JobConfig, *, resume: bool = False, console=None,
     def s_int8():
         ds = ctx["ds"]
         cal = ds.train.x[:512]
-        train, val = final_splits(ds, cfg.resolved_train_on())
+        train, val = ctx["final"]
         ctx["qgraph"], ch, info = stage_int8(ctx["model"], cal, run, method=i8["method"],
                                              train=(train.x, train.y), val=None if val is None else (val.x, val.y),
                                              epochs=i8["epochs"], lr=i8["lr"], batch_size=i8["batch_size"],

@@ -184,11 +184,12 @@ def _float_int8_target(doc: Doc, res, ctx: dict[str, Any], fm, im, prof) -> None
     val = ctx.get("validation")  # harcore.deploy.ValidationReport
     doc.h("Float vs int8 vs target")
     if info.get("method") == "qat":
-        which = (f"training split), the best validation epoch ({info['best_epoch']})" if info.get("best_epoch") is not None
-                 else "training and validation windows), the last epoch")
+        on_val = info.get("best_epoch") is not None  # QAT had a validation split (JobConfig.train_on="train")
+        data = "training split" if on_val else "training and validation windows"
+        kept = f"the best validation epoch ({info['best_epoch']})" if on_val else "the last epoch"
         doc.p(f"int8 by QAT: {info['epochs']} epoch(s) of quantization-aware fine-tuning from the fine-tuned float "
-              f"model (lr {info['lr']:.0e}, {which} converted (harcore.quant.qat). The float column is the fine-tuned "
-              "model before QAT; QAT trains on, so int8 can score above it.")
+              f"model (lr {info['lr']:.0e}, {data}), {kept} converted (harcore.quant.qat). The float column is the "
+              "fine-tuned model before QAT; QAT trains on, so int8 can score above it.")
     elif info.get("method") == "ptq":
         doc.p(f"int8 by PTQ (harcore.quant.quantize, {info['calibration_windows']} calibration windows).")
     if val is not None:
