@@ -8,12 +8,17 @@ subjects. Each model is trained with its paper's settings (below) and evaluated 
 Every run checkpoints each epoch under ``--out-dir`` and resumes where a killed run stopped.
 
 Per run it records macro-F1, accuracy, epochs, wall time; per model params and MACs from harcore.cost.
+``--test-curve`` also evaluates the test subjects after every epoch (a diagnostic, never used for selection: the
+reported figure stays the one of the weights the protocol keeps). Its best epoch is what a run that stops "when
+the validation performance stagnated" with the test set as its validation set would report, as the CNN paper's
+train/test-only protocol does.
 Prints a Markdown table (mean ± std over seeds, sample std) and writes ``--out-dir/results.json``.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
 import statistics
@@ -64,10 +69,23 @@ def main() -> None:
                     help="override each model's learning-rate schedule (default: its paper's / harcore's choice)")
     ap.add_argument("--batch-size", type=int, default=None,
                     help="override each model's batch size (the CNN paper states none; 64 is harcore's choice)")
+    ap.add_argument("--model-cfg", action="append", default=[], metavar="KEY=VALUE",
+                    help="model option passed to harcore.models.create (repeatable), e.g. pool_size=1 for the CNN")
+    ap.add_argument("--test-curve", action="store_true",
+                    help="also evaluate the test subjects after every epoch (diagnostic only; survives a resume)")
     ap.add_argument("--no-normalize", action="store_true",
                     help="raw sensor units, no z-normalization (the CNN paper's 'did not perform any transformations')")
     args = ap.parse_args()
 
+    model_cfg = {}
+    for item in args.model_cfg:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            ap.error(f"--model-cfg: expected KEY=VALUE, got {item!r}")
+        try:
+            model_cfg[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            model_cfg[key] = value
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     results_path = out_dir / "results.json"
@@ -88,7 +106,7 @@ def main() -> None:
             if key in results and results[key].get("done"):
                 continue
             torch.manual_seed(seed)
-            net = models.create(name, in_channels=c, seq_len=t, num_classes=k)
+            net = models.create(name, in_channels=c, seq_len=t, num_classes=k, **model_cfg)
             cfg = CONFIGS[name](seed, args.threads)
             if args.epochs is not None:
                 cfg.epochs = args.epochs
@@ -97,8 +115,17 @@ def main() -> None:
             if args.batch_size is not None:
                 cfg.batch_size = args.batch_size
             cfg.checkpoint_dir = str(out_dir / name / f"seed{seed}")
+            curve_path = out_dir / name / f"seed{seed}" / "test_curve.json"
+            curve: dict[str, dict] = json.loads(curve_path.read_text()) if curve_path.exists() else {}
+
+            def test_after_epoch(rec: dict, net=net, curve=curve, curve_path=curve_path) -> None:
+                tm = evaluate(net, ds.test)
+                curve[str(rec["epoch"])] = {"accuracy": 100 * tm.accuracy, "macro_f1": 100 * tm.macro_f1}
+                curve_path.parent.mkdir(parents=True, exist_ok=True)
+                curve_path.write_text(json.dumps(curve, indent=1))
+
             start = time.perf_counter()
-            res = fit(net, ds.train, ds.val, cfg, resume=True)
+            res = fit(net, ds.train, ds.val, cfg, resume=True, on_epoch_end=test_after_epoch if args.test_curve else None)
             wall = time.perf_counter() - start
             m = evaluate(net, ds.test)
             prof = cost.profile(net.eval(), (c, t))
@@ -106,9 +133,11 @@ def main() -> None:
                 "model": name, "seed": seed, "macro_f1": 100 * m.macro_f1, "accuracy": 100 * m.accuracy,
                 "epochs": len(res.history), "wall_s": wall + results.get(key, {}).get("wall_s", 0.0),
                 "params": prof.total.params, "macs": prof.total.macs, "done": True,
-                "val_fraction": args.val_fraction, "normalize": not args.no_normalize,
+                "val_fraction": args.val_fraction, "normalize": not args.no_normalize, "model_cfg": model_cfg,
                 "config": {k2: v for k2, v in vars(cfg).items() if isinstance(v, (int, float, str, type(None)))},
             }
+            if args.test_curve:
+                results[key]["test_curve"] = [dict(epoch=int(e), **v) for e, v in sorted(curve.items(), key=lambda kv: int(kv[0]))]
             results_path.write_text(json.dumps(results, indent=2))
             print(f"{key}: macro-F1 {100 * m.macro_f1:.2f}, acc {100 * m.accuracy:.2f}, "
                   f"{len(res.history)} epochs, {wall:.0f} s", flush=True)
@@ -125,6 +154,15 @@ def main() -> None:
         print(f"| {name} | {runs[0]['params']:,} | {runs[0]['macs']:,} | {statistics.mean(f1):.2f} ± {sd(f1):.2f} | "
               f"{statistics.mean(acc):.2f} ± {sd(acc):.2f} | {statistics.mean(r['epochs'] for r in runs):.0f} | "
               f"{statistics.mean(r['wall_s'] for r in runs) / 60:.1f} min | {len(runs)} |")
+    curves = [(n, r) for n in args.models.split(",") for r in results.values()
+              if r["model"] == n and r.get("done") and r.get("test_curve")]
+    if curves:
+        print("\nTest-set curve (diagnostic: selecting an epoch on the test subjects leaks them)")
+        print("| model | seed | last-epoch accuracy | best test epoch | its accuracy | its macro-F1 |")
+        print("|---|---|---|---|---|---|")
+        for n, r in curves:
+            best = max(r["test_curve"], key=lambda c: (c["accuracy"], -c["epoch"]))
+            print(f"| {n} | {r['seed']} | {r['accuracy']:.2f} | {best['epoch']} | {best['accuracy']:.2f} | {best['macro_f1']:.2f} |")
 
 
 if __name__ == "__main__":
