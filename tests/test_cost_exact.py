@@ -523,6 +523,16 @@ def test_zoo_models_exact(name):
     assert p.total.ptflops_macs == ptflops_count(net, (9, 128))
 
 
+@pytest.mark.parametrize("name,cfg", [("cnn", {"pool": "max"}), ("cnn", {"pool_size": 1})], ids=["cnn-max", "cnn-gap"])
+def test_zoo_model_options_exact(name, cfg):
+    from harcore import models
+
+    torch.manual_seed(0)
+    net = models.create(name, in_channels=9, seq_len=128, num_classes=6, **cfg)
+    p = check_exact(net, (9, 128))
+    assert p.total.ptflops_macs == ptflops_count(net, (9, 128))
+
+
 # ---------------------------------------------------------------------------------------------
 # bad input
 

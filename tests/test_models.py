@@ -234,6 +234,20 @@ def test_cnn_layout_is_consistent_with_paper_table2():
     # the alternatives the docstring rules out
     assert _size_mb(_build("cnn", {"kernel_size": 5}, UCI), False) > 3.0
     assert _size_mb(_build("cnn", {"pool_size": 1}, UCI), False) < 2.12
+    # adaptive max pooling weighs the same: the sizes cannot choose the pooling type
+    assert _size_mb(_build("cnn", {"pool": "max"}, UCI), False) == _size_mb(teacher, False)
+
+
+def test_cnn_pool_option_picks_the_adaptive_pooling_and_refuses_others():
+    x = torch.randn(2, 9, 128)
+    avg, mx = _build("cnn", {}, UCI), _build("cnn", {"pool": "max"}, UCI)
+    assert isinstance(avg.pool, nn.AdaptiveAvgPool1d) and isinstance(mx.pool, nn.AdaptiveMaxPool1d)
+    mx.load_state_dict(avg.state_dict())           # same parameters, different head
+    feats = avg.features(x)
+    torch.testing.assert_close(mx(x), mx.fc(feats.reshape(2, 512, 8, 16).amax(-1).flatten(1)))
+    torch.testing.assert_close(avg(x), avg.fc(feats.reshape(2, 512, 8, 16).mean(-1).flatten(1)))
+    with pytest.raises(ValueError, match="cnn: pool must be 'avg' or 'max', got 'min'"):
+        models.create("cnn", 9, 128, 6, pool="min")
 
 
 # ---------------------------------------------------------------- torch.fx

@@ -16,7 +16,8 @@ followed by batch normalisation and ReLU, then "Adaptive Pooling that connects t
   2.12 MB (the student, all Linear, shrinks 4x), i.e. only the Linear layer was quantized (PyTorch dynamic
   quantization) and the 0.08 MB saving is 3/4 of a ~25 k-weight Linear: 512 * P * 6 = 24,576 gives P = 8.
   With P = 8 the weights plus BN statistics are 2.19 MB fp32 and 2.12 MB with an int8 Linear (tests/test_models.py checks
-  this against Table 2); ``pool_size=1`` gives the textbook global-pooling head instead.
+  this against Table 2); ``pool_size=1`` gives the textbook global-pooling head instead, and ``pool="max"``
+  adaptive max pooling (same sizes, so Table 2 cannot tell the two apart).
 
 Student (``"cnn_student"``), paper §3.3: "a simple feedforward neural network", "fewer layers and
 parameters". Table 2: 0.66 MB fp32, 0.17 MB int8. Our layout - flatten the window, Linear(C*T -> 128),
@@ -58,8 +59,10 @@ class HARCNN(nn.Module):
     """CNN teacher of Branstetter et al.: Conv1d 64-128-256-512 (BN, ReLU), adaptive pooling, Linear."""
 
     def __init__(self, in_channels: int, seq_len: int, num_classes: int, *,
-                 widths: tuple = (64, 128, 256, 512), kernel_size: int = 3, pool_size: int = 8):
+                 widths: tuple = (64, 128, 256, 512), kernel_size: int = 3, pool_size: int = 8, pool: str = "avg"):
         super().__init__()
+        if pool not in ("avg", "max"):
+            raise ValueError(f"cnn: pool must be 'avg' or 'max', got {pool!r}")
         if kernel_size % 2 != 1:
             raise ValueError(f"cnn: kernel_size must be odd for 'same' padding, got {kernel_size}")
         if not 1 <= pool_size <= seq_len:
@@ -70,7 +73,7 @@ class HARCNN(nn.Module):
             layers += [nn.Conv1d(c_in, w, kernel_size, padding=kernel_size // 2), nn.BatchNorm1d(w), nn.ReLU()]
             c_in = w
         self.features = nn.Sequential(*layers)
-        self.pool = nn.AdaptiveAvgPool1d(pool_size)
+        self.pool = nn.AdaptiveAvgPool1d(pool_size) if pool == "avg" else nn.AdaptiveMaxPool1d(pool_size)
         self.flatten = nn.Flatten()
         self.fc = nn.Linear(c_in * pool_size, num_classes)
         self.in_channels, self.seq_len = in_channels, seq_len
