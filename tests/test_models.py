@@ -234,13 +234,13 @@ def test_cnn_layout_is_consistent_with_paper_table2():
     # the alternatives the docstring rules out
     assert _size_mb(_build("cnn", {"kernel_size": 5}, UCI), False) > 3.0
     assert _size_mb(_build("cnn", {"pool_size": 1}, UCI), False) < 2.12
-    # adaptive max pooling weighs the same: the sizes cannot choose the pooling type
-    assert _size_mb(_build("cnn", {"pool": "max"}, UCI), False) == _size_mb(teacher, False)
+    # adaptive average pooling weighs the same: the sizes cannot choose the pooling type
+    assert _size_mb(_build("cnn", {"pool": "avg"}, UCI), False) == _size_mb(teacher, False)
 
 
 def test_cnn_pool_option_picks_the_adaptive_pooling_and_refuses_others():
     x = torch.randn(2, 9, 128)
-    avg, mx = _build("cnn", {}, UCI), _build("cnn", {"pool": "max"}, UCI)
+    avg, mx = _build("cnn", {"pool": "avg"}, UCI), _build("cnn", {}, UCI)   # max is the default
     assert isinstance(avg.pool, nn.AdaptiveAvgPool1d) and isinstance(mx.pool, nn.AdaptiveMaxPool1d)
     mx.load_state_dict(avg.state_dict())           # same parameters, different head
     feats = avg.features(x)

@@ -36,7 +36,7 @@ def keras_cnn(net):
     convs = [m for m in net.features if isinstance(m, torch.nn.Conv1d)]
     for c in convs:
         x = L.Conv1D(c.out_channels, 3, padding="same", activation="relu")(x)
-    x = L.AveragePooling1D(16)(x)
+    x = (L.MaxPooling1D if isinstance(net.pool, torch.nn.AdaptiveMaxPool1d) else L.AveragePooling1D)(16)(x)
     x = L.Flatten()(x)
     out = L.Dense(6)(x)
     km = tf.keras.Model(inp, out)
@@ -74,21 +74,22 @@ def qp(detail) -> QParams:
     return QParams(float(np.float32(s)), int(z))
 
 
-def test_tf_quantized_cnn_runs_the_same_in_harcore_and_tflm():
+@pytest.mark.parametrize("pool", ["max", "avg"])
+def test_tf_quantized_cnn_runs_the_same_in_harcore_and_tflm(pool):
     from tflite_micro.python.tflite_micro import runtime
 
     torch.set_num_threads(1)
     ds = data.load("default")
     calib = ds.train.x[:: len(ds.train.x) // 48][:48]
     torch.manual_seed(3)
-    net = models.create("cnn", in_channels=9, seq_len=128, num_classes=6).eval()
+    net = models.create("cnn", in_channels=9, seq_len=128, num_classes=6, pool=pool).eval()
     g = quant.quantize(net, calib)  # the op structure (BN folded, ReLU fused); its numbers are replaced below
     fb, reader = tf_convert(keras_cnn(net), calib)
 
     details = {d["index"]: d for d in reader.get_tensor_details()}
     ops = reader._get_ops_details()
     tf_convs = [o for o in ops if o["op_name"] == "CONV_2D"]
-    tf_pool = next(o for o in ops if o["op_name"] == "AVERAGE_POOL_2D")
+    tf_pool = next(o for o in ops if o["op_name"] == {"max": "MAX_POOL_2D", "avg": "AVERAGE_POOL_2D"}[pool])
     tf_fc = next(o for o in ops if o["op_name"] == "FULLY_CONNECTED")
     g_convs = [o for o in g.graph.ops if o.kind == "conv"]
     assert len(tf_convs) == len(g_convs) == 4
@@ -100,10 +101,10 @@ def test_tf_quantized_cnn_runs_the_same_in_harcore_and_tflm():
                                      bias=reader.get_tensor(int(to["inputs"][2])).astype(np.int32))
         assert g.ops[go.name].act == "relu"
         g.qparams[go.output] = qp(details[int(to["outputs"][0])])
-    pool = next(o for o in g.graph.ops if o.kind == "pool")
+    pool_op = next(o for o in g.graph.ops if o.kind == "pool")
     flat = next(o for o in g.graph.ops if o.kind == "reshape")
     fc = next(o for o in g.graph.ops if o.kind == "linear")
-    g.qparams[pool.output] = g.qparams[flat.output] = qp(details[int(tf_pool["outputs"][0])])
+    g.qparams[pool_op.output] = g.qparams[flat.output] = qp(details[int(tf_pool["outputs"][0])])
     assert qp(details[int(tf_pool["inputs"][0])]) == g.qparams[g_convs[-1].output]
     w = reader.get_tensor(int(tf_fc["inputs"][1]))  # (6, 4096), Keras flatten index t * 512 + c
     fc_scales = details[int(tf_fc["inputs"][1])]["quantization_parameters"]["scales"].astype(np.float32)
@@ -127,6 +128,6 @@ def test_tf_quantized_cnn_runs_the_same_in_harcore_and_tflm():
     ref = np.stack(ref)
     ours = quant.simulate(g, xs)
     differ = int(np.count_nonzero(ours != ref))
-    print(f"TF-quantized cnn: {ours.size} values compared, {differ} differ")
+    print(f"TF-quantized cnn ({pool} pool): {ours.size} values compared, {differ} differ")
     assert differ == 0, f"{differ} of {ours.size} outputs differ"
     assert len({tuple(r) for r in ours}) > 1
