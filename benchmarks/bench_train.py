@@ -18,16 +18,17 @@ Prints a Markdown table (mean ± std over seeds, sample std) and writes ``--out-
 from __future__ import annotations
 
 import argparse
-import ast
 import json
 import os
 import statistics
 import time
 from pathlib import Path
 
+import typer
 import torch
 
 from harcore import cost, data, models
+from harcore.nas.cli import parse_options
 from harcore.train import TrainConfig, evaluate, fit
 
 REPO = Path(__file__).resolve().parents[1]
@@ -77,15 +78,10 @@ def main() -> None:
                     help="raw sensor units, no z-normalization (the CNN paper's 'did not perform any transformations')")
     args = ap.parse_args()
 
-    model_cfg = {}
-    for item in args.model_cfg:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            ap.error(f"--model-cfg: expected KEY=VALUE, got {item!r}")
-        try:
-            model_cfg[key] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            model_cfg[key] = value
+    try:
+        model_cfg = parse_options(args.model_cfg, "--model-cfg")
+    except typer.BadParameter as e:
+        ap.error(f"--model-cfg: {e.message}")
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     results_path = out_dir / "results.json"
