@@ -24,8 +24,8 @@ import statistics
 import time
 from pathlib import Path
 
-import typer
 import torch
+import typer
 
 from harcore import cost, data, models
 from harcore.nas.cli import parse_options
