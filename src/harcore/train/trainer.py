@@ -15,7 +15,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ._data import CheckedSplit, check_split, infer_num_classes, resolve_num_classes
+from ._data import (CheckedSplit, check_class_coverage, check_model_input, check_split, infer_num_classes,
+                    resolve_num_classes)
 from .config import RESUME_FREE_FIELDS, TrainConfig
 from .losses import balanced_class_weights, distillation_loss
 from .metrics import metrics_from_predictions, predict_logits
@@ -220,6 +221,7 @@ def fit(
 def _fit(model, train, val, cfg, device, teacher, kd_alpha, kd_temperature, resume, num_classes, on_epoch_end):
     model.to(device)
     tr = check_split(train, "train")
+    check_model_input(model, tr.x.shape[1:], "train.x")
     k = resolve_num_classes(model, train, tr.x, device, num_classes, "train")
     tr = check_split(train, "train", num_classes=k)
     va: CheckedSplit | None = None
@@ -230,6 +232,7 @@ def _fit(model, train, val, cfg, device, teacher, kd_alpha, kd_temperature, resu
         declared = getattr(val, "num_classes", None)
         if declared is not None and not callable(declared) and int(declared) != k:
             raise ValueError(f"val.num_classes: split declares {int(declared)} classes but the model outputs {k} logits")
+    check_class_coverage(tr, va, k, getattr(train, "classes", None))
 
     kd = None
     if teacher is not None:
