@@ -6,12 +6,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from .dataset import Dataset, WindowSet, build_dataset
 from .errors import DataError
+from .layout import CHANNELS_LAST_HINT, layout_problem
 from ._io import parse_table
 from .resample import rescale_index, resample
 from .windows import segment_windows
@@ -44,14 +46,32 @@ def _as_labels(y, classes: list[str], what: str) -> np.ndarray:
     return y
 
 
+def _check_class_names(classes, where: str | None) -> None:
+    if isinstance(classes, str) or not hasattr(classes, "__iter__"):
+        raise DataError(f"classes must be a list of names, got {classes!r}", path=where)
+    for i, c in enumerate(classes):
+        if not str(c).strip():
+            raise DataError(f"classes[{i}] is an empty name: every class needs a non-empty name", path=where)
+
+
 def windowset_from_arrays(x, y, subjects, classes, sample_rate, *, channels=None, test_subjects=None,
                           name: str = "custom") -> WindowSet:
+    _check_class_names(classes, None)
     classes = [str(c) for c in classes]
     if not classes or len(set(classes)) != len(classes):
         raise DataError(f"classes must be non-empty and unique, got {classes}")
     x = np.asarray(x)
     if x.ndim != 3:
         raise DataError(f"x must be (N, channels, time), got shape {x.shape}")
+    if channels is not None:
+        problem = layout_problem(x.shape[1:], len(list(channels)), what="x", expected="the channel names give")
+        if problem is not None and "channels-last" in problem:
+            raise DataError(problem)
+    elif sample_rate is not None and x.shape[1] > x.shape[2]:
+        # more channels than samples is no IMU window (feature vectors come with sample_rate=None)
+        warnings.warn(f"from_arrays: x has windows of shape {x.shape[1:]}: {x.shape[1]} channels of "
+                      f"{x.shape[2]} samples each; if that is (time, channels), it {CHANNELS_LAST_HINT} "
+                      "(or pass channels=[...] to have it checked)", UserWarning, stacklevel=3)
     if x.dtype.kind not in "fiu":
         raise DataError(f"x must be numeric, got dtype {x.dtype}")
     finite = np.isfinite(x)
@@ -132,7 +152,9 @@ def folder_windowset(path, *, window: int | None = None, step: int | None = None
         raise DataError(f"header must be {','.join(need)}, found {','.join(header)}", path=str(lab_path), line=1)
     classes = meta.get("classes")
     if classes is None:
-        classes = sorted({r[4].strip() for r in rows[1:] if len(r) == 5})
+        classes = sorted({r[4].strip() for r in rows[1:] if len(r) == 5} - {""})
+    else:
+        _check_class_names(classes, str(meta_path))
     classes = [str(c) for c in classes]
     cls_index = {c: i for i, c in enumerate(classes)}
     rec_dir = root / "recordings"
@@ -149,6 +171,9 @@ def folder_windowset(path, *, window: int | None = None, step: int | None = None
         except ValueError:
             raise DataError(f"subject, start and end must be integers, found {subj!r}, {start!r}, {end!r}",
                             path=str(lab_path), line=lineno) from None
+        if not lab:
+            raise DataError("empty label (column 'label'): every segment needs a class name; drop the row or "
+                            "name its activity", path=str(lab_path), line=lineno)
         if lab not in cls_index:
             raise DataError(f"unknown label {lab!r} (classes: {classes})", path=str(lab_path), line=lineno)
         if not 0 <= start_i < end_i:
@@ -175,8 +200,18 @@ def folder_windowset(path, *, window: int | None = None, step: int | None = None
     for rec in sorted(segs):
         rp = rec_dir / f"{rec}.csv"
         data = rp.read_bytes()
-        first = data.split(b"\n", 1)[0].decode("utf-8-sig", "replace").strip()
+        if not data.strip():
+            raise DataError("empty file: a recording is a header line naming the channels (e.g. acc_x,acc_y,acc_z) "
+                            "and then one row of numbers per sample (docs/data.md)", path=str(rp))
+        head, _, body = data.partition(b"\n")
+        first = head.decode("utf-8-sig", "replace").strip()
         cols = [c.strip() for c in first.split(",")]
+        if not body.strip():
+            raise DataError(f"only a header line ({first!r}), no samples: after the header comes one row of "
+                            "numbers per sample (docs/data.md)", path=str(rp))
+        if any(not c for c in cols):
+            raise DataError(f"header {first!r} has an empty channel name: the first line names every column "
+                            "(e.g. acc_x,acc_y,acc_z)", path=str(rp), line=1)
         if channels is None:
             channels = cols
         if cols != list(channels):
