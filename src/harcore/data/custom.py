@@ -125,9 +125,47 @@ def _read_csv_rows(path: Path) -> list[list[str]]:
     return list(csv.reader(io.StringIO(text)))
 
 
+#: dataset.json's fields (docs/data.md); ``units`` and ``description`` are informational (kept in ``info``).
+META_FIELDS = ("sample_rate", "classes", "channels", "window", "step", "test_subjects", "name", "units",
+               "description")
+
+
+def _check_meta(meta: dict, where: str) -> None:
+    """dataset.json's fields have the documented types; an unknown field (a typo of an optional one would
+    otherwise be ignored without a word) draws a warning."""
+    def number(key: str, integer: bool) -> None:
+        v = meta.get(key)
+        ok = isinstance(v, int) if integer else isinstance(v, (int, float))
+        if v is None or isinstance(v, bool) or not ok or not v > 0:
+            kind = "a positive integer (samples)" if integer else "a positive number (Hz)"
+            raise DataError(f"field {key!r} must be {kind}, got {v!r}", path=where)
+
+    number("sample_rate", False)
+    for key in ("window", "step"):
+        if key in meta:
+            number(key, True)
+    for key in ("classes", "channels"):
+        if key in meta:
+            v = meta[key]
+            if not isinstance(v, list) or not v or not all(isinstance(c, str) and c.strip() for c in v):
+                raise DataError(f"field {key!r} must be a non-empty list of non-empty names, got {v!r}", path=where)
+            if len(set(v)) != len(v):
+                dup = sorted({c for c in v if v.count(c) > 1})
+                raise DataError(f"field {key!r} names {dup} more than once", path=where)
+    if "name" in meta and not (isinstance(meta["name"], str) and meta["name"].strip()):
+        raise DataError(f"field 'name' must be a non-empty string, got {meta['name']!r}", path=where)
+    unknown = sorted(set(meta) - set(META_FIELDS))
+    if unknown:
+        warnings.warn(f"{where}: unknown field(s) {unknown} are ignored (known: {', '.join(META_FIELDS)})",
+                      UserWarning, stacklevel=4)
+
+
 def folder_windowset(path, *, window: int | None = None, step: int | None = None,
                      resample_to: float | None = None) -> WindowSet:
     root = Path(path).expanduser()
+    if not root.is_dir():
+        raise DataError("not a folder (a custom dataset is a folder with dataset.json, labels.csv and "
+                        "recordings/; docs/data.md)", path=str(root))
     meta_path = root / "dataset.json"
     if not meta_path.is_file():
         raise DataError("missing dataset.json (needs at least {\"sample_rate\": <Hz>})", path=str(meta_path))
@@ -137,9 +175,8 @@ def folder_windowset(path, *, window: int | None = None, step: int | None = None
         raise DataError(f"invalid JSON: {e.msg}", path=str(meta_path), line=e.lineno) from e
     if not isinstance(meta, dict) or "sample_rate" not in meta:
         raise DataError("dataset.json must be an object with a 'sample_rate'", path=str(meta_path))
+    _check_meta(meta, str(meta_path))
     fs0 = float(meta["sample_rate"])
-    if not fs0 > 0:
-        raise DataError(f"sample_rate must be positive, got {meta['sample_rate']}", path=str(meta_path))
     window = int(window if window is not None else meta.get("window", 128))
     step = int(step if step is not None else meta.get("step", max(1, window // 2)))
     lab_path = root / "labels.csv"
@@ -153,8 +190,6 @@ def folder_windowset(path, *, window: int | None = None, step: int | None = None
     classes = meta.get("classes")
     if classes is None:
         classes = sorted({r[4].strip() for r in rows[1:] if len(r) == 5} - {""})
-    else:
-        _check_class_names(classes, str(meta_path))
     classes = [str(c) for c in classes]
     cls_index = {c: i for i, c in enumerate(classes)}
     rec_dir = root / "recordings"
@@ -238,8 +273,14 @@ def folder_windowset(path, *, window: int | None = None, step: int | None = None
         starts.append(sw.start)
     test = meta.get("test_subjects")
     info = {"source": str(root), "window": window, "step": step, "recording": np.asarray(recs),
+            **{k: meta[k] for k in ("units", "description") if k in meta},
             "start": np.concatenate(starts), "segments_shorter_than_window": short,
             "label_rule": "segment: windows lie inside one labels.csv segment and carry its label"}
+    counts = np.bincount(np.concatenate(ys), minlength=len(classes))
+    if (counts == 0).any():
+        empty = [classes[i] for i in np.nonzero(counts == 0)[0]]
+        warnings.warn(f"{lab_path}: class(es) {empty} have no window (no segment, or segments shorter than the "
+                      f"window of {window} samples)", UserWarning, stacklevel=3)
     ws = WindowSet(np.concatenate(xs), np.concatenate(ys), np.concatenate(ss), classes, list(channels), fs,
                    str(meta.get("name", root.name)), None if test is None else tuple(int(v) for v in test), info)
     return ws
