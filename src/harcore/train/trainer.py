@@ -199,6 +199,10 @@ def fit(
     ``on_epoch_end(record)`` is called after each epoch's checkpoint with that epoch's history
     record; returning ``True`` stops training (the run can be resumed later).
 
+    Input checks: windows that fit the model's input channels (``in_channels`` or a leading ``Conv1d``) only
+    transposed are an error ("looks channels-last (N, T, C)"); a training split with fewer windows than
+    classes is an error; classes absent from the training or validation split draw a warning naming them.
+
     Runs are deterministic for a given ``config.seed`` (python, numpy and torch RNGs are seeded,
     shuffling uses its own ``torch.Generator``); the model's initial weights are the caller's.
     """
