@@ -370,6 +370,8 @@ def test_quantize_a_searched_model_with_pruned_sensors(tmp_path):
 
     dep = deploy.deploy(g, tmp_path / "fw", board="qemu-m33", windows=4, x=x, y=np.zeros(len(x), int))
     assert dep.int8_inputs.shape == (4, 3, 32)
+    meta = json.loads((tmp_path / "fw" / "deploy.json").read_text())
+    assert meta["input_channels"] == [0, 2, 5] and meta["source_in_channels"] == 6
     assert np.array_equal(dep.int8_inputs, quantize_input(g, x[:4, [0, 2, 5]]))
     with pytest.raises(QuantError, match=r"\(N, 6, T\) windows of all sensors or \(N, 3, T\)"):
         quant.quantize(net, _x(120, 4, 32))
