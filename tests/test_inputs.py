@@ -375,3 +375,15 @@ def test_quantize_a_searched_model_with_pruned_sensors(tmp_path):
     assert np.array_equal(dep.int8_inputs, quantize_input(g, x[:4, [0, 2, 5]]))
     with pytest.raises(QuantError, match=r"\(N, 6, T\) windows of all sensors or \(N, 3, T\)"):
         quant.quantize(net, _x(120, 4, 32))
+
+
+def test_qat_of_a_searched_model_with_pruned_sensors():
+    torch.manual_seed(0)
+    net = models.create("sftnas", arch=_arch())
+    x, y = _x(40, 6, 32), np.arange(40) % 4
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        g = quant.qat(net, (x, y), Split(x[:8], y[:8], np.zeros(8, np.int64)), epochs=1, calib_x=x, batch_size=8)
+    assert g.meta["input_channels"] == [0, 2, 5] and g.meta["source_in_channels"] == 6 and g.meta["qat"]
+    assert tuple(g.graph.tensors[g.graph.ops[0].output].shape) == (3, 32)
+    assert np.array_equal(quant.simulate(g, x), quant.simulate(g, x[:, [0, 2, 5]]))

@@ -22,7 +22,7 @@ from harcore.quant.qgraph import (ACTIVATIONS, GRU_INTERMEDIATES, LOGISTIC_QPARA
                                   TANH_QPARAMS, QGraph, QOp, QParams)
 
 __all__ = ["quantize", "fold", "FloatGraph", "range_qparams", "TIED_QPARAMS_KINDS", "mul_parameter", "apply_act",
-           "check_calibration", "MIN_CALIBRATION_WINDOWS"]
+           "check_calibration", "MIN_CALIBRATION_WINDOWS", "without_sensor_gather"]
 
 #: Fewer calibration windows than this draw a warning. Every activation range comes from the calibration
 #: min/max, so a handful of windows leaves most of the value range of real data outside it (one window gave an
@@ -443,7 +443,7 @@ def quantize(model: nn.Module, calibration_x: Any, *, batch_size: int = 256, che
     arr = np.asarray(calibration_x)
     if arr.ndim < 2 or arr.shape[0] < 1:
         raise QuantError(f"quantize: calibration_x must be (N, C, T) windows with N >= 1, got shape {arr.shape}")
-    model, arr, gather_meta = _without_sensor_gather(model, arr)
+    model, arr, gather_meta = without_sensor_gather(model, arr)
     if arr.ndim == 3:
         check_model_input(model, arr.shape[1:], "quantize: calibration_x", QuantError)
     check_calibration(arr)
@@ -518,9 +518,11 @@ def check_calibration(x: np.ndarray, *, minimum: int = MIN_CALIBRATION_WINDOWS) 
                       "e.g. the training split", UserWarning, stacklevel=3)
 
 
-def _without_sensor_gather(model: nn.Module, x: np.ndarray) -> tuple[nn.Module, np.ndarray, dict[str, Any]]:
-    """A searched network with pruned sensors -> the network taking only the kept sensors, its calibration
-    windows, and the meta that names the sensors the firmware must feed."""
+def without_sensor_gather(model: nn.Module, x: np.ndarray) -> tuple[nn.Module, np.ndarray, dict[str, Any]]:
+    """``(model, x, meta)`` for the chip: a searched network with pruned sensors (an ``SftnasNet`` with
+    ``gather``) becomes the network taking only the kept sensors, ``x`` (N, C, T) of all sensors its kept
+    channels (windows of the kept sensors only pass as they are), and ``meta`` names the sensors the firmware
+    must feed (``input_channels``, ``source_in_channels``). Any other model passes unchanged with ``{}``."""
     from harcore.models.sftnas import SftnasNet
 
     if not (isinstance(model, SftnasNet) and model.gather):
