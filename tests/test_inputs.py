@@ -272,6 +272,7 @@ def test_empty_class_name_in_dataset_json(tmp_path):
     (b"acc_x,acc_y,acc_z", r"s2.csv: only a header line"),
     (b"acc_x,acc_y,acc_z\n\n\n", r"s2.csv: only a header line"),
     (b"acc_x,,acc_z\n0.1,0.2,0.3\n", r"s2.csv, line 1: header 'acc_x,,acc_z' has an empty channel name"),
+    (b"acc_x,acc_x,acc_z\n0.1,0.2,0.3\n", r"s2.csv, line 1: header 'acc_x,acc_x,acc_z' names channel\(s\) \['acc_x'\]"),
 ])
 def test_empty_or_header_only_recording(tmp_path, content, pattern):
     root = _folder(tmp_path)

@@ -247,6 +247,9 @@ def folder_windowset(path, *, window: int | None = None, step: int | None = None
         if any(not c for c in cols):
             raise DataError(f"header {first!r} has an empty channel name: the first line names every column "
                             "(e.g. acc_x,acc_y,acc_z)", path=str(rp), line=1)
+        if len(set(cols)) != len(cols):
+            dup = sorted({c for c in cols if cols.count(c) > 1})
+            raise DataError(f"header {first!r} names channel(s) {dup} more than once", path=str(rp), line=1)
         if channels is None:
             channels = cols
         if cols != list(channels):
