@@ -388,3 +388,19 @@ def test_qat_of_a_searched_model_with_pruned_sensors():
     assert g.meta["input_channels"] == [0, 2, 5] and g.meta["source_in_channels"] == 6 and g.meta["qat"]
     assert tuple(g.graph.tensors[g.graph.ops[0].output].shape) == (3, 32)
     assert np.array_equal(quant.simulate(g, x), quant.simulate(g, x[:, [0, 2, 5]]))
+
+
+def test_the_example_folder_trains_and_quantizes():
+    ds = hd.from_folder(EXAMPLE)
+    torch.manual_seed(0)
+    net = models.create("cnn_student", *ds.input_shape, ds.num_classes)
+    res = fit(net, ds.train, ds.test, TrainConfig(epochs=10, batch_size=9, lr=1e-2, seed=0, progress=False))
+    assert res.best_val_macro_f1 > 0.8  # rest / walk / run differ plainly in the synthetic signals
+    net.eval()
+    with pytest.warns(UserWarning, match="27 calibration window"):
+        g = quant.quantize(net, ds.train.x)
+    x = np.concatenate([ds.train.x, ds.test.x])
+    with torch.no_grad():
+        f = net(torch.from_numpy(x)).argmax(1).numpy()
+    agree = (quant.simulate(g, x).argmax(1) == f).mean()
+    assert agree >= 0.9
