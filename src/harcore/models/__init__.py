@@ -100,7 +100,7 @@ def create(name: str, in_channels: Optional[int] = None, seq_len: Optional[int] 
     """
     entry = _entry(name)
     if None in (in_channels, seq_len, num_classes):
-        sizes_from = getattr(inspect.getmodule(entry.cls), "sizes_from", None)
+        sizes_from = getattr(entry.cls, "sizes_from_config", None)  # a model whose config carries its sizes
         sizes = sizes_from(cfg) if sizes_from is not None else None
         if sizes is not None:
             in_channels, seq_len, num_classes = (g if g is not None else v

@@ -230,13 +230,6 @@ def _from_searched(arch: Any, backbone: str | None, tail: Mapping[str, Any] | No
             tail if tail is not None else dict(d.get("tail") or {}))
 
 
-def sizes_from(cfg: Mapping[str, Any]) -> tuple[int, int, int] | None:
-    """(in_channels, seq_len, num_classes) of a searched ``cfg["arch"]``, for ``models.create("sftnas",
-    arch=arch)`` without sizes; None for a plain arch."""
-    d = _arch_dict(cfg.get("arch"))
-    return None if d is None else (int(d["in_channels"]), int(d["seq_len"]), int(d["num_classes"]))
-
-
 @register_model("sftnas", reference=_REFERENCE)
 class SftnasNet(nn.Module):
     """An SFTNAS-searched first stage (kept sensors, conv k/stride/filters per layer) + a backbone's later stages."""
@@ -266,6 +259,13 @@ class SftnasNet(nn.Module):
         self.stage = nn.ModuleList(blocks)
         self.filters, self.length, self.channels = f, s, len(channels)
         self.tail = make_tail(backbone, f, s, len(channels), num_classes, **self.tail_cfg)
+
+    @staticmethod
+    def sizes_from_config(cfg: Mapping[str, Any]) -> tuple[int, int, int] | None:
+        """(in_channels, seq_len, num_classes) of a searched ``cfg["arch"]``, for ``models.create("sftnas",
+        arch=arch)`` without sizes; None for a plain arch."""
+        d = _arch_dict(cfg.get("arch"))
+        return None if d is None else (int(d["in_channels"]), int(d["seq_len"]), int(d["num_classes"]))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.gather:
