@@ -53,12 +53,13 @@ py::dict dict_of(py::handle h, const Ctx& c, const std::string& path) {
 }
 
 // A dict holding a key the struct lacks is an error: a misspelt or stale field would otherwise be ignored.
-void no_extra(const py::dict& d, const std::vector<const char*>& known, const Ctx& c, const std::string& path) {
+void no_extra(const py::dict& d, const std::vector<const char*>& known, const Ctx& c, const std::string& path,
+              const char* cpp) {
   if (py::len(d) == known.size()) return;
   for (auto item : d) {
     const std::string key = py::str(item.first).cast<std::string>();
     if (std::none_of(known.begin(), known.end(), [&](const char* k) { return key == k; })) {
-      bad(c, join(path, key.c_str()), "is not a field of this struct (harcore_steps.def)");
+      bad(c, join(path, key.c_str()), std::string("is not a field of ") + cpp + " (harcore_steps.def)");
     }
   }
 }
@@ -147,18 +148,19 @@ void field(const py::dict& d, const char* key, T (&m)[N], Ctx& c, const std::str
   }
 }
 
-#define HARCORE_FILL_BEGIN(T)                                            \
+#define HARCORE_FILL_BEGIN(T, cpp)                                       \
   void fill(py::handle h, T* out, Ctx& c, const std::string& path) {   \
+    static const char* const kCpp = cpp;                                 \
     const py::dict d = dict_of(h, c, path);                              \
     std::vector<const char*> known;
 #define HARCORE_FILL_FIELD(name, tag) \
   known.push_back(#name);             \
   field<Tag_##tag>(d, #name, out->name, c, path);
 #define HARCORE_FILL_END   \
-  no_extra(d, known, c, path); \
+  no_extra(d, known, c, path, kCpp); \
   }
-#define HARCORE_ARGS(S) HARCORE_FILL_BEGIN(rt::S)
-#define HARCORE_KERNEL_STRUCT(S) HARCORE_FILL_BEGIN(k::S)
+#define HARCORE_ARGS(S) HARCORE_FILL_BEGIN(rt::S, "rt::" #S)
+#define HARCORE_KERNEL_STRUCT(S) HARCORE_FILL_BEGIN(k::S, "kernels::" #S)
 #define HARCORE_FIELD(S, name, tag, ctype, extent) HARCORE_FILL_FIELD(name, tag)
 #define HARCORE_KERNEL_FIELD(S, name, tag, ctype, extent) HARCORE_FILL_FIELD(name, tag)
 #define HARCORE_END(S) HARCORE_FILL_END

@@ -90,11 +90,11 @@ def _check_struct(s: dict[str, Any], d: Any, path: str, where: str) -> None:
     for key in d:
         if key not in names:
             raise QuantError(f"{where}: field '{path + '.' if path else ''}{key}' is not a field of {s['cpp']} "
-                             "(src/cpp/runtime/harcore_steps.def)")
+                             "(harcore_steps.def)")
     for f in s["fields"]:
         p = f"{path}.{f['name']}" if path else f["name"]
         if f["name"] not in d:
-            raise QuantError(f"{where}: field '{p}' of {s['cpp']} is missing")
+            raise QuantError(f"{where}: field '{p}' is missing")
         v = d[f["name"]]
         if not f["array"]:
             _check_one(f, v, p, where)
