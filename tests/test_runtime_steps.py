@@ -108,7 +108,8 @@ def test_the_lowered_program_builds(lstm_program):
 
 
 @pytest.mark.parametrize("edit,msg", [
-    (lambda a: a["dir"][0]["input_gate"].pop("input_weights"), r"field 'dir\[0\]\.input_gate\.input_weights' is missing"),
+    (lambda a: a["dir"][0]["input_gate"].pop("input_weights"),
+     r"field 'dir\[0\]\.input_gate\.input_weights' is missing"),
     (lambda a: a["dir"][0].update(cell_clipp=0), r"field 'dir\[0\]\.cell_clipp' is not a field"),
     (lambda a: a["dir"][0].update(hidden_size=3.0), r"field 'dir\[0\]\.hidden_size' must be an int, got float"),
     (lambda a: a["dir"][0].update(hidden_size=2**31), r"field 'dir\[0\]\.hidden_size' does not fit in int32"),
