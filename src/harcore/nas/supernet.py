@@ -23,11 +23,11 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from harcore.cost import KERNELS, SftnasSpace, sftnas_strides
 from harcore.models.sftnas import BACKBONES, DEFAULT_FILTERS, conv_block, make_tail
 
 from .dcs import DCS, THRESHOLD, ste_binarize
 from .gumbel import gumbel_choices
+from .hw_loss import KERNELS, SftnasSpace, sftnas_strides
 
 ALPHA_INIT = 1e-3
 

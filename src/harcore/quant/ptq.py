@@ -15,7 +15,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from harcore.graph import Graph, Op
+from harcore.graph.ir import Graph, Op
 from harcore.quant.qgraph import (ACTIVATIONS, GRU_INTERMEDIATES, LOGISTIC_QPARAMS, SOFTMAX_QPARAMS, SUPPORTED_KINDS,
                                   TANH_QPARAMS, QGraph, QOp, QParams)
 
@@ -418,7 +418,7 @@ def quantize(model: nn.Module, calibration_x: Any, *, batch_size: int = 256, che
     the ranges learned in QAT (``harcore.quant.qat``); calibration still gives every other range (RNN
     internals included). ``meta`` is merged into the graph's ``meta``.
     """
-    from harcore.cost import trace
+    from harcore.graph.trace import trace
 
     x = torch.as_tensor(np.asarray(calibration_x), dtype=torch.float32)
     if x.dim() < 2 or x.shape[0] < 1:

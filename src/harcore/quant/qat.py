@@ -29,7 +29,7 @@ from torch.ao.quantization import (
 from torch.ao.quantization.observer import MovingAverageMinMaxObserver
 from torch.func import functional_call
 
-from harcore.graph import Graph, Op
+from harcore.graph.ir import Graph, Op
 from harcore.quant.ptq import (
     TIED_QPARAMS_KINDS,
     FloatGraph,
@@ -109,7 +109,7 @@ class QATModel(nn.Module):
 
     def __init__(self, model: nn.Module, input_shape: tuple[int, ...], *, averaging_constant: float = 0.01):
         super().__init__()
-        from harcore.cost import trace
+        from harcore.graph.trace import trace
 
         if not (0.0 < float(averaging_constant) <= 1.0):
             raise ValueError(f"averaging_constant: must be in (0, 1] (got {averaging_constant})")
