@@ -1,9 +1,11 @@
 """Import layering: no module of harcore imports from a layer above its own (DEVELOPERS.md, "Layout").
 
 Python: every module under src/harcore is parsed with ``ast``; every ``import`` / ``from ... import`` counts,
-inside functions too (a lazy import is still a dependency). C++: every ``#include "<dir>/..."`` under src/cpp, and
-every call of a function that only a higher layer defines (a forward declaration in place of an include is still a
-dependency). A failure names the file, the line and the offending import.
+inside functions too (a lazy import is still a dependency). ``harcore/__init__.py`` is exempt (it lazily exposes
+everything), and so is ``harcore._core``, the compiled C++ core, whose sources are layered on their own: under
+src/cpp every ``#include "<dir>/..."``, every call of a function that a higher layer's header declares, and every
+forward declaration of a function that a higher layer defines (a declaration in place of an include is still a
+dependency) must point down. A failure names the file, the line and the offending import.
 """
 
 from __future__ import annotations
