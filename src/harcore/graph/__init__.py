@@ -9,7 +9,7 @@ the graph layer imports none of them.
 """
 
 from harcore.graph.ir import ACT_KINDS, GRAPH_FORMAT_VERSION, OP_KINDS, POOL_KINDS, RNN_CELLS, Graph, Op, Tensor
-# After the submodule import, so that ``harcore.graph.trace`` is the function (as ``harcore.cost.trace`` was).
+# After the subpackage import, so that the name ``harcore.graph.trace`` is the function, not the subpackage.
 from harcore.graph.trace import LEAF_MODULES, op_param_count, trace
 
 __all__ = ["Graph", "Op", "Tensor", "OP_KINDS", "ACT_KINDS", "POOL_KINDS", "RNN_CELLS", "GRAPH_FORMAT_VERSION",
