@@ -11,9 +11,13 @@ import torch
 import torch.nn.functional as F
 
 from harcore import models
-from harcore.cost import hw_loss, hw_terms, num_stride2_layers, profile
-from harcore.nas import (DCS, Arch, BudgetError, SearchConfig, Supernet, arch_inputs, build, check_budget,
-                         cost_space, derive, gumbel_choice, search, smallest_arch, ste_binarize, temperature)
+from harcore.cost import profile
+from harcore.nas import Arch, BudgetError, SearchConfig, derive, search
+from harcore.nas.dcs import DCS, ste_binarize
+from harcore.nas.derive import arch_inputs, build, check_budget, cost_space, smallest_arch
+from harcore.nas.gumbel import gumbel_choice, temperature
+from harcore.nas.hw_loss import hw_loss, hw_terms, num_stride2_layers
+from harcore.nas.supernet import Supernet
 
 torch.set_num_threads(1)
 BACKBONES = ("tinyhar", "deepconvlstm", "attend_discriminate")

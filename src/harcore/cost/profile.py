@@ -1,6 +1,6 @@
 """Per-layer and total cost of a network: the C++ cost model seen from Python.
 
-``profile(module, input_shape)`` traces a torch module (``harcore.cost.trace``) and costs the graph;
+``profile(module, input_shape)`` traces a torch module (``harcore.graph.trace``) and costs the graph;
 ``profile_graph(graph)`` costs a graph directly; ``batch(template, bindings, values)`` costs many variants
 of one template graph in a single C++ call. All figures come from ``harcore._core`` (rules:
 ``docs/cost-model.md``).
@@ -16,7 +16,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from harcore import _core
-from harcore.graph import Graph
+from harcore.graph.ir import Graph
 
 __all__ = ["Profile", "LayerCost", "TotalCost", "profile", "profile_graph", "batch", "BATCH_FIELDS", "CONVENTION"]
 
@@ -137,7 +137,7 @@ def profile_graph(graph: Graph) -> Profile:
 
 def profile(module: Any, input_shape: Sequence[int]) -> Profile:
     """Trace a torch module taking ``(batch, *input_shape)`` and cost it."""
-    from harcore.cost.trace import trace
+    from harcore.graph.trace import trace
 
     return profile_graph(trace(module, input_shape))
 

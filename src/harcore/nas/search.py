@@ -30,13 +30,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from harcore.cost import hw_loss, hw_terms, profile
+from harcore.cost import profile
 from harcore.models.sftnas import tail_options
 from harcore.train.metrics import metrics_from_predictions
 from harcore.train.trainer import _atomic_save
 
 from .derive import Arch, arch_inputs, build, cost_space, derive
 from .gumbel import TAU0, TAU_DECAY, temperature
+from .hw_loss import hw_loss, hw_terms
 from .supernet import Supernet
 
 CHECKPOINT_FORMAT = "harcore.nas.search/1"

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from harcore.graph import Op
+from harcore.graph.ir import Op
 from harcore.quant.arith import activation_range, quantize_multiplier
 from harcore.quant.planner import ArenaPlanner
 from harcore.quant.qgraph import LOGISTIC_QPARAMS, TANH_QPARAMS, QGraph, QParams
