@@ -39,6 +39,7 @@ from .derive import Arch, arch_inputs, build, cost_space, derive
 from .gumbel import TAU0, TAU_DECAY, temperature
 from .supernet import Supernet
 
+CHECKPOINT_NAME = "search_last.pt"
 CHECKPOINT_KIND = "search"   # runstore's checkpoint format, this kind
 CHECKPOINT_FIELDS = ("epoch", "net", "opt_w", "opt_a", "sched", "rng", "history")
 # may change between a run and its resumption (flash only selects among the epochs' architectures at the end)
@@ -204,6 +205,18 @@ def search(train: Any, val: Any, config: SearchConfig | None = None, *, run_dir:
         torch.set_num_threads(prev_threads)
 
 
+def check_resumable(run_dir: str | Path, config: SearchConfig) -> int | None:
+    """The epoch a search in ``run_dir`` would resume after (``None``: no checkpoint there), after checking
+    that its checkpoint reads and was written with ``config`` (a :class:`~harcore.errors.CheckpointError`
+    naming the file and the differing fields otherwise). The data is checked when the search resumes."""
+    path = Path(run_dir) / CHECKPOINT_NAME
+    if not path.exists():
+        return None
+    ck = runstore.load_checkpoint(path, CHECKPOINT_KIND, require=CHECKPOINT_FIELDS)
+    runstore.check_resume(ck, path, config.to_dict(), None, RESUME_FREE)
+    return int(ck["epoch"])
+
+
 def complexity_scale(net: Supernet) -> float:
     """The normalisation of L_complexity: the MACs of :func:`full_arch` (cost model)."""
     return float(profile(build(full_arch(net)), (net.in_channels, net.seq_len)).total.macs)
@@ -256,7 +269,7 @@ def _search(train, val, cfg, run_dir, resume, on_epoch_end, console) -> SearchRe
     meta = {"c0": c0, "s0": s0, "num_classes": num_classes, "n_train": len(xt), "n_val": len(xv)}
 
     epoch, history, resumed_from = 0, [], None
-    ck_path = run_dir / "search_last.pt" if run_dir is not None else None
+    ck_path = run_dir / CHECKPOINT_NAME if run_dir is not None else None
     if resume:
         if ck_path is None:
             raise ValueError("search: resume=True needs a run folder")

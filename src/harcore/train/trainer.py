@@ -98,6 +98,21 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     return ck
 
 
+def check_resumable(config: TrainConfig) -> int | None:
+    """The epoch :func:`fit` with ``config`` and ``resume=True`` would continue after (``None``: no
+    ``last.pt`` in ``config.checkpoint_dir``, so it would start from scratch), after checking that ``last.pt``
+    reads and was written with ``config`` (a :class:`~harcore.errors.CheckpointError` naming the file and the
+    differing fields otherwise). The data is checked when ``fit`` resumes."""
+    if config.checkpoint_dir is None:
+        return None
+    last = Path(config.checkpoint_dir) / LAST
+    if not last.exists():
+        return None
+    ck = runstore.load_checkpoint(last, KIND_LAST, require=_LAST_FIELDS)
+    runstore.check_resume(ck, last, config.to_dict(), None, _resume_free(config))
+    return int(ck["epoch"])
+
+
 def _state_copy(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
 
