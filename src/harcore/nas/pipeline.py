@@ -272,8 +272,8 @@ def load_data(cfg: JobConfig):
             return load_npz(path, **split)
         if kind == "folder":
             if not Path(path).expanduser().is_dir():
-                raise DataError("--data-dir: no such folder (a folder in harcore's format, docs/data.md, or an .npz "
-                                "file)", path=path)
+                raise DataError("no such folder (--data-dir takes a folder in harcore's format, docs/data.md, or "
+                                "an .npz file)", path=path)
             return hd.from_folder(path, **split)
         return hd.load(name, path, **opts, **split)
 
