@@ -332,19 +332,27 @@ def test_custom_folder_through_harcore_search_to_a_validated_int8_model(tmp_path
 
 @pytest.mark.slow
 def test_killed_cli_run_resumes_where_it_stopped(tmp_path):
+    """kill -9 in the middle of a checkpoint write (a test hook makes each write pause half-way): the last
+    complete checkpoint survives, and --resume continues from it."""
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "harcore.cli", "search", "--backbone", "deepconvlstm", "--filters", "4",
            "--epochs", "4", "--finetune-epochs", "1", "--out", str(out)]
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True)
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         env=dict(env, HARCORE_TEST_SAVE_PAUSE="3"), start_new_session=True)
     ck = out / "search_last.pt"
     t0 = time.time()
-    while not ck.exists() and time.time() - t0 < 240 and p.poll() is None:
-        time.sleep(0.2)
-    assert ck.exists(), "no checkpoint was written"
+    half_written: list[Path] = []
+    # a complete checkpoint exists and the next epoch's is half-written (its temp file is there, paused)
+    while not half_written and time.time() - t0 < 300 and p.poll() is None:
+        if ck.exists():
+            half_written = list(out.glob("search_last.pt.*.tmp"))
+        time.sleep(0.05)
+    assert half_written, "no checkpoint write was caught in progress"
     p.send_signal(signal.SIGKILL)
     p.wait()
-    done = torch.load(ck, weights_only=False)["epoch"]
+    assert half_written[0].exists() and 0 < half_written[0].stat().st_size
+    done = torch.load(ck, weights_only=True)["epoch"]
     assert 1 <= done < 4, done
     r = subprocess.run(cmd + ["--resume"], capture_output=True, text=True, env=env, timeout=600)
     job = json.loads((out / "job.json").read_text())
@@ -353,6 +361,7 @@ def test_killed_cli_run_resumes_where_it_stopped(tmp_path):
     assert search["data"]["resumed_from_epoch"] == done
     assert [h["epoch"] for h in search["data"]["history"]] == [1, 2, 3, 4]
     assert f"resumed after epoch {done}" in r.stdout
+    assert not list(out.rglob("*.tmp"))  # the interrupted write's temp file was cleaned up
 
 
 @pytest.mark.slow
