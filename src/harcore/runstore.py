@@ -324,8 +324,10 @@ class RunDir:
         if entries and not overwrite:
             st = self.status()
             foreign = self.foreign()
+            resumable = any((p / c).exists() for c in checkpoints)
             what = ("a finished harcore run" if st == "finished" else
-                    "an unfinished harcore run (--resume continues it)" if st == "incomplete" and not foreign else
+                    "an unfinished harcore run" + (" (--resume continues it)" if resumable else "")
+                    if st == "incomplete" and not foreign else
                     f"files harcore did not write ({', '.join(foreign[:5])}{', ...' if len(foreign) > 5 else ''})")
             raise RunExistsError(f"run folder {p} is not empty: it holds {what}; choose another --out, or pass "
                                  "--overwrite to replace harcore's files there")

@@ -21,7 +21,6 @@ was. Later stages are cheap and run again.
 from __future__ import annotations
 
 import dataclasses
-import json
 import platform
 import sys
 import time
@@ -35,7 +34,7 @@ import torch
 
 from harcore import runstore
 from harcore.cost import profile
-from harcore.errors import CheckpointError, DataError, HarcoreError, StageError
+from harcore.errors import DataError, HarcoreError, StageError
 
 from .derive import Arch, BudgetError, build, check_budget, smallest_arch
 from .search import SearchConfig, search
@@ -60,6 +59,9 @@ class JobConfig:
     Presets: ``quick`` (the built-in default dataset: a few minutes on 2 cores; short search and fine-tuning
     with larger learning rates than the paper's) and ``paper`` (the paper's search hyper-parameters, Sec. V-A4).
     ``preset=None`` picks ``quick`` for the built-in dataset and ``paper`` otherwise.
+
+    ``dataset`` / ``data_dir``: which data the job reads, see :meth:`data_source` (a given ``data_dir`` is never
+    ignored: alone it is the user's folder or .npz).
     """
 
     dataset: str | None = None
