@@ -427,7 +427,11 @@ class JobContext:
         return x if self.channels is None else x[:, self.channels]
 
 
-def _data(ctx: JobContext):
+#: What a stage returns: its one-line detail, or the detail and its figures for ``job.json``.
+StageOutput = tuple[str, dict[str, Any]] | str
+
+
+def _data(ctx: JobContext) -> StageOutput:
     ds = ctx.ds = load_data(ctx.cfg)
     names = ds.info.get("subject_names")
     return (f"{ds.name}: {len(ds.train.y)} train / {len(ds.val.y)} val / {len(ds.test.y)} test windows, "
@@ -437,7 +441,7 @@ def _data(ctx: JobContext):
              **({"subject_names": list(names)} if names is not None else {})})
 
 
-def _budget(ctx: JobContext):
+def _budget(ctx: JobContext) -> StageOutput:
     cfg, ds = ctx.cfg, ctx.ds
     c0, s0, k = ds.train.x.shape[1], ds.train.x.shape[2], len(ds.classes)
     net = Supernet(cfg.backbone, c0, s0, k, filters=cfg.filters)
@@ -447,7 +451,7 @@ def _budget(ctx: JobContext):
             f"{floor['macs']:,} MACs", {"smallest": floor})
 
 
-def _search(ctx: JobContext):
+def _search(ctx: JobContext) -> StageOutput:
     ds, scfg = ctx.ds, ctx.search_config
     r = ctx.search = search(ds.train, ds.val, scfg, run_dir=ctx.dir, resume=ctx.resume,
                             on_epoch_end=ctx.on_search_epoch, console=ctx.console)
@@ -458,7 +462,7 @@ def _search(ctx: JobContext):
                                                "resumed_from_epoch": r.resumed_from_epoch})
 
 
-def _derive(ctx: JobContext):
+def _derive(ctx: JobContext) -> StageOutput:
     cfg, r = ctx.cfg, ctx.search
     ctx.result.arch = r.arch
     torch.manual_seed(cfg.seed)
@@ -472,7 +476,7 @@ def _derive(ctx: JobContext):
             {"arch": r.arch.to_dict(), "arch_epoch": r.arch_epoch, "total": dataclasses.asdict(p.total)})
 
 
-def _finetune(ctx: JobContext):
+def _finetune(ctx: JobContext) -> StageOutput:
     from harcore.models import sftnas as zoo
     from harcore.train import fit
 
@@ -487,7 +491,7 @@ def _finetune(ctx: JobContext):
             {"history": tr.history, "best_val_macro_f1": tr.best_val_macro_f1, "train_on": cfg.train_on})
 
 
-def _evaluate(ctx: JobContext):
+def _evaluate(ctx: JobContext) -> StageOutput:
     from harcore.train import evaluate
 
     ds = ctx.ds
@@ -495,7 +499,7 @@ def _evaluate(ctx: JobContext):
     return f"float test macro-F1 {m.macro_f1:.4f}, accuracy {m.accuracy:.4f}", {"metrics": m.to_dict()}
 
 
-def _fit(ctx: JobContext):
+def _fit(ctx: JobContext) -> StageOutput:
     cfg, t = ctx.cfg, ctx.profile.total
     checks = [("peak SRAM", t.peak_sram, cfg.sram, "B"), ("flash", t.flash, cfg.flash, "B"),
               ("MACs", t.macs, cfg.macs, "")]
@@ -507,7 +511,7 @@ def _fit(ctx: JobContext):
             or "no limits given", {})
 
 
-def _int8(ctx: JobContext):
+def _int8(ctx: JobContext) -> StageOutput:
     cfg, i8, run = ctx.cfg, ctx.int8, ctx.dir
     cal = ctx.ds.train.x[:512]
     train, val = ctx.final
@@ -525,7 +529,7 @@ def _int8(ctx: JobContext):
             {"input_channels": ch, **info})
 
 
-def _int8_eval(ctx: JobContext):
+def _int8_eval(ctx: JobContext) -> StageOutput:
     ds = ctx.ds
     m = ctx.int8_metrics = stage_int8_eval(ctx.qgraph, ctx.sel(ds.test.x), ds.test.y, len(ds.classes),
                                            list(ds.classes))
@@ -536,13 +540,13 @@ def _int8_eval(ctx: JobContext):
              f"{how}: int8 test macro-F1 {m.macro_f1:.4f}"), {"metrics": m.to_dict(), "method": how.lower()})
 
 
-def _deploy(ctx: JobContext):
+def _deploy(ctx: JobContext) -> StageOutput:
     ds = ctx.ds
     ctx.deployed = stage_deploy(ctx.qgraph, ctx.dir, ctx.sel(ds.test.x[:DEPLOY_WINDOWS]), ds.test.y[:DEPLOY_WINDOWS])
     return f"firmware sources for qemu-m33 ({DEPLOY_WINDOWS} test windows in the harness) in {ctx.dir / 'firmware'}", {}
 
 
-def _validate(ctx: JobContext):
+def _validate(ctx: JobContext) -> StageOutput:
     r = ctx.validation = stage_validate(ctx.qgraph, ctx.deployed, deploy_model(ctx.model)[0])
     acc, f1 = r.accuracy.get("target"), r.macro_f1.get("target")
     return (f"firmware on the emulated Cortex-M33 is bit-exact with the host int8 simulation "
@@ -552,7 +556,7 @@ def _validate(ctx: JobContext):
             {"report": r.render(), "summary": r.to_dict()})
 
 
-def _report(ctx: JobContext):
+def _report(ctx: JobContext) -> StageOutput:
     from .report import write_job_report
 
     paths = write_job_report(ctx.result, ctx)
@@ -560,14 +564,14 @@ def _report(ctx: JobContext):
 
 
 #: The main job's stages in order: (name, function over the context). Their dependencies are :data:`NEEDS`.
-PIPELINE: tuple[tuple[str, Callable[[JobContext], Any]], ...] = (
+PIPELINE: tuple[tuple[str, Callable[[JobContext], StageOutput]], ...] = (
     ("data", _data), ("budget", _budget), ("search", _search), ("derive", _derive), ("finetune", _finetune),
     ("evaluate", _evaluate), ("fit", _fit), ("int8", _int8), ("int8-eval", _int8_eval), ("deploy", _deploy),
     ("validate", _validate), ("report", _report))
 assert tuple(n for n, _ in PIPELINE) == STAGES
 
 
-def run_stage(ctx: JobContext, name: str, fn: Callable[[JobContext], Any]) -> StageResult:
+def run_stage(ctx: JobContext, name: str, fn: Callable[[JobContext], StageOutput]) -> StageResult:
     """Run one stage unless a stage it needs did not pass; record, print and (once committed) save the result.
 
     During a resume that has not yet passed its search stage, a failure is raised instead of recorded: the run
