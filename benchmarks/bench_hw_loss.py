@@ -5,7 +5,7 @@ mask, the paper's searchable first stage (N = floor(log2(128/4)) = 5 stride-2 la
 stride-1 layers, conv k ∈ {1, 3, 5, 7} + identity, one DCS filter mask per conv candidate, straight-through
 Gumbel-max choice), then global pooling and a linear classifier. One training step = forward, cross-entropy,
 backward, Adam step at the paper's batch size of 256. Timed interleaved, with and without
-``harcore.cost.hw_loss`` (β1·L_complexity + β2·L_memory from the C++ core) added to the loss.
+``harcore.nas.hw_loss`` (β1·L_complexity + β2·L_memory from the C++ core) added to the loss.
 
 Prints the median step time of each and the overhead in percent; ``--out FILE`` writes JSON.
 """
@@ -21,7 +21,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from harcore.cost import SftnasSpace, hw_loss
+from harcore.nas.hw_loss import SftnasSpace, hw_loss
 
 
 def ste_mask(v: torch.Tensor) -> torch.Tensor:

@@ -29,7 +29,7 @@ def main() -> None:
     import torch
     import torch.nn.functional as F
 
-    from harcore.nas import Supernet
+    from harcore.nas.supernet import Supernet
     from harcore.nas.pipeline import JobConfig, load_data
 
     torch.set_num_threads(1)

@@ -35,7 +35,7 @@ def main() -> None:
     import torch
     import torch.nn.functional as F
 
-    from harcore.nas import Supernet
+    from harcore.nas.supernet import Supernet
     from harcore.nas.derive import cost_space, derive
     from harcore.nas.pipeline import JobConfig, load_data
     from harcore.nas.search import SearchConfig, complexity_scale, hw_objective

@@ -52,7 +52,8 @@ def run_one(spec: str, seed: int, epochs: int, init: str, train_on: str = "train
     import torch
 
     from harcore.cost import profile
-    from harcore.nas import Arch, build
+    from harcore.nas import Arch
+    from harcore.nas.derive import build
     from harcore.nas.pipeline import JobConfig, load_data
     from harcore.train import evaluate, fit
 
@@ -72,7 +73,7 @@ def run_one(spec: str, seed: int, epochs: int, init: str, train_on: str = "train
     arch = Arch.from_dict(load_arch(spec))
     net = None
     if init == "supernet":
-        from harcore.nas import Supernet
+        from harcore.nas.supernet import Supernet
 
         ck = torch.load(Path(spec).parent / "search_last.pt", map_location="cpu", weights_only=False)
         net = Supernet(arch.backbone, arch.in_channels, arch.seq_len, arch.num_classes,

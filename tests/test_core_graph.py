@@ -815,7 +815,8 @@ _MUTABLE = ["in_channels", "out_channels", "groups", "kernel", "stride", "dilati
 @given(data=st.data())
 def test_fuzz_mutated_valid_graph(data):
     """One field of a valid graph set to an arbitrary int: validate/cost/propagate raise ValueError or succeed,
-    and whatever validate accepts, cost() and cost_batch() cost without error and agree."""
+    and whatever validate_cost (the graph's validate plus the cost model's checked arithmetic) accepts, cost() and
+    cost_batch() cost without error and agree."""
     b = _template()
     y = b.op("slice", [len(b.g.tensors) - 2], axis=0, start=0, length=6)
     y = b.op("softmax", [y], axis=0)
@@ -839,7 +840,7 @@ def test_fuzz_mutated_valid_graph(data):
         return
     g.ops = ops
     try:
-        _core.validate(g)
+        _core.validate_cost(g)
     except ValueError:
         try:
             _core.propagate_shapes(g)
@@ -850,6 +851,21 @@ def test_fuzz_mutated_valid_graph(data):
     r = _core.cost(g)
     got = _core.cost_batch(g, [], np.zeros((2, 0), dtype=np.int64))
     assert got.tolist() == [[r.total.macs, r.total.params, r.total.peak_sram, r.total.flash]] * 2
+
+
+@sanitize
+def test_cost_overflow_is_the_cost_models_error():
+    # The graph layer does not know the cost model: validate accepts a graph whose parameter total overflows
+    # int64; every cost entry point rejects it, naming the op and field (or the total).
+    g = _conv_graph()
+    ops = g.ops
+    ops[2].extra_params = 2**63 - 1
+    g.ops = ops
+    _core.validate(g)
+    for call in (lambda: _core.validate_cost(g), lambda: _core.cost(g),
+                 lambda: _core.cost_batch(g, [], np.zeros((0, 0), dtype=np.int64))):
+        with pytest.raises(_core.GraphError, match=r"'params' overflows int64|field 'extra_params'"):
+            call()
 
 
 class _Fn(nn.Module):

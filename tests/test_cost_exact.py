@@ -21,8 +21,9 @@ import torch.nn.functional as F
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harcore.cost.execution import count_macs
 from harcore import cost
+from harcore.cost.execution import count_macs
+from harcore.graph import trace
 
 # ---------------------------------------------------------------------------------------------
 # the oracle
@@ -309,7 +310,7 @@ def test_every_op_kind_is_covered():
     kinds = set()
     for name, make in HAND.items():
         torch.manual_seed(0)
-        kinds |= {op.kind for op in cost.trace(make(3, 24), (3, 24)).ops}
+        kinds |= {op.kind for op in trace(make(3, 24), (3, 24)).ops}
     from harcore.graph import OP_KINDS
 
     assert kinds == set(OP_KINDS), sorted(set(OP_KINDS) - kinds)
@@ -349,7 +350,7 @@ def test_segments_spectrum_graph_and_figures():
 
 
 def test_rnn_layers_and_sources():
-    g = cost.trace(RNNHeads(3, 24, "lstm", True, 2), (3, 24))
+    g = trace(RNNHeads(3, 24, "lstm", True, 2), (3, 24))
     rnn = [op for op in g.ops if op.kind == "rnn"]
     assert [(op.in_channels, op.out_channels, op.bidirectional, op.source) for op in rnn] == \
         [(8, 10, True, "rnn"), (20, 10, True, "rnn")]
@@ -359,7 +360,7 @@ def test_rnn_layers_and_sources():
 
 def test_shapes_drop_the_batch():
     m = HAND["conv_stack"](3, 24).eval()
-    g = cost.trace(m, (3, 24))
+    g = trace(m, (3, 24))
     x = torch.zeros(1, 3, 24)
     shapes = []
     with torch.no_grad():
@@ -549,7 +550,7 @@ class _Unknown(nn.Module):
 
 def test_unknown_module_is_named():
     with pytest.raises(ValueError, match=r"norm.*GroupNorm|GroupNorm.*norm"):
-        cost.trace(_Unknown(), (3, 24))
+        trace(_Unknown(), (3, 24))
 
 
 def test_unknown_method_is_named():
@@ -558,13 +559,13 @@ def test_unknown_method_is_named():
             return x.exp()
 
     with pytest.raises(ValueError, match=r"'exp'"):
-        cost.trace(M(), (3, 24))
+        trace(M(), (3, 24))
 
 
 @pytest.mark.parametrize("shape", [(4, 24), (3,), (3, 0), (3, 2), "3x24", (3.0, 24)])
 def test_wrong_input_shape(shape):
     with pytest.raises(ValueError):
-        cost.trace(Seq(nn.Conv1d(3, 4, 3)), shape)
+        trace(Seq(nn.Conv1d(3, 4, 3)), shape)
 
 
 def test_data_dependent_control_flow():
@@ -579,7 +580,7 @@ def test_data_dependent_control_flow():
             return x
 
     with pytest.raises(ValueError, match="control flow"):
-        cost.trace(M(), (3, 24))
+        trace(M(), (3, 24))
 
 
 def test_scalar_arithmetic_is_refused():
@@ -588,7 +589,7 @@ def test_scalar_arithmetic_is_refused():
             return x * 0.5 + 1.0
 
     with pytest.raises(ValueError, match="constant"):
-        cost.trace(M(), (3, 24))
+        trace(M(), (3, 24))
 
 
 class _FnMod(nn.Module):
@@ -616,7 +617,7 @@ def test_fft_and_gather_misuse_is_refused(fn, buffers, frag):
     m = _FnMod(fn, **buffers)
     m.p = nn.Parameter(torch.tensor([0, 1]), requires_grad=False)
     with pytest.raises(ValueError, match=frag):
-        cost.trace(m, (3, 24))
+        trace(m, (3, 24))
 
 
 class _GroupedEinsum(nn.Module):
@@ -646,7 +647,7 @@ def test_per_group_einsum_is_a_grouped_conv(eq, wshape, view):
 
 def test_per_group_einsum_misuse():
     with pytest.raises(ValueError, match="per-group weight"):
-        cost.trace(_GroupedEinsum("bcnt,cnt->bc", (3, 4, 6), (-1, 3, 4, 6)), (3, 24))
+        trace(_GroupedEinsum("bcnt,cnt->bc", (3, 4, 6), (-1, 3, 4, 6)), (3, 24))
 
 
 @pytest.mark.sanitize
@@ -661,9 +662,9 @@ def test_gather_negative_and_list_indices():
 
 def test_layernorm_forms_refused():
     with pytest.raises(ValueError, match=r"bias=False"):
-        cost.trace(Seq(nn.LayerNorm(24, bias=False)), (3, 24))
+        trace(Seq(nn.LayerNorm(24, bias=False)), (3, 24))
     with pytest.raises(ValueError, match=r"batch"):   # normalizing over the batch too
-        cost.trace(_FnMod(lambda m, x: F.layer_norm(x, x.shape)), (3, 24))
+        trace(_FnMod(lambda m, x: F.layer_norm(x, x.shape)), (3, 24))
 
 
 def test_rnn_state_use_is_refused():
@@ -677,7 +678,7 @@ def test_rnn_state_use_is_refused():
             return h[0]
 
     with pytest.raises(ValueError, match="h_n"):
-        cost.trace(M(), (3, 24))
+        trace(M(), (3, 24))
 
 
 def test_shared_module_is_refused():
@@ -690,7 +691,7 @@ def test_shared_module_is_refused():
             return self.conv(self.conv(x))
 
     with pytest.raises(ValueError, match="more than once"):
-        cost.trace(M(), (3, 24))
+        trace(M(), (3, 24))
 
 
 def test_unused_parameter_is_refused():
@@ -704,12 +705,12 @@ def test_unused_parameter_is_refused():
             return self.conv(x)
 
     with pytest.raises(ValueError, match="spare"):
-        cost.trace(M(), (3, 24))
+        trace(M(), (3, 24))
 
 
 def test_uneven_adaptive_pool_is_refused():
     with pytest.raises(ValueError, match="not a multiple"):
-        cost.trace(Seq(nn.AdaptiveAvgPool1d(5)), (3, 24))
+        trace(Seq(nn.AdaptiveAvgPool1d(5)), (3, 24))
 
 
 def test_broadcast_activation_product():

@@ -1,4 +1,4 @@
-"""SFTNAS differentiable hardware terms (harcore.cost.hw_loss, C++ in src/cpp/cost/sftnas_terms.cpp)."""
+"""SFTNAS differentiable hardware terms (harcore.nas.hw_loss, C++ in src/cpp/nas/sftnas_terms.cpp)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from harcore import _core
-from harcore.cost.hw_loss import (SftnasLayer, SftnasSpace, TailTerm, hw_loss, hw_terms, num_stride2_layers,
-                                  reference_terms, sftnas_strides)
 from harcore.graph import Graph, Op
+from harcore.nas.hw_loss import (SftnasLayer, SftnasSpace, TailTerm, hw_loss, hw_terms, num_stride2_layers,
+                                 reference_terms, sftnas_strides)
 
 F64 = torch.float64
 

@@ -11,9 +11,13 @@ import torch
 import torch.nn.functional as F
 
 from harcore import models
-from harcore.cost import hw_loss, hw_terms, num_stride2_layers, profile
-from harcore.nas import (DCS, Arch, BudgetError, SearchConfig, Supernet, arch_inputs, build, check_budget,
-                         cost_space, derive, gumbel_choice, search, smallest_arch, ste_binarize, temperature)
+from harcore.cost import profile
+from harcore.nas import Arch, BudgetError, SearchConfig, derive, search
+from harcore.nas.dcs import DCS, ste_binarize
+from harcore.nas.derive import arch_inputs, build, check_budget, cost_space, smallest_arch
+from harcore.nas.gumbel import gumbel_choice, temperature
+from harcore.nas.hw_loss import hw_loss, hw_terms, num_stride2_layers
+from harcore.nas.supernet import Supernet
 
 torch.set_num_threads(1)
 BACKBONES = ("tinyhar", "deepconvlstm", "attend_discriminate")
@@ -275,6 +279,25 @@ def test_interrupted_search_resumes_exactly(tmp_path):
     again = search(train, val, tiny_cfg(flash=tight), run_dir=tmp_path / "b", resume=True)
     assert again.epochs_run == 3 and again.history == resumed.history
     assert again.arch.to_dict() == next(r["arch_dict"] for r in reversed(full.history) if r["flash"] <= tight)
+
+
+def test_search_resume_refuses_a_damaged_checkpoint_and_names_every_changed_field(tmp_path):
+    from harcore.errors import CheckpointError
+    from harcore.nas.search import check_resumable
+
+    train, val = tiny_data(0, n=48), tiny_data(1, n=24)
+    search(train, val, tiny_cfg(epochs=1), run_dir=tmp_path)
+    ck = tmp_path / "search_last.pt"
+    assert check_resumable(tmp_path, tiny_cfg(epochs=1, progress=True)) == 1
+    with pytest.raises(CheckpointError) as e:
+        search(train, val, tiny_cfg(epochs=1, beta1=0.5, lr_w=1e-3), run_dir=tmp_path, resume=True)
+    assert "config.beta1" in str(e.value) and "config.lr_w" in str(e.value) and str(ck) in str(e.value)
+    with pytest.raises(CheckpointError, match=r"n_train: .* was written with 48, resuming with 47"):
+        search((train[0][:47], train[1][:47]), val, tiny_cfg(epochs=1), run_dir=tmp_path, resume=True)
+    ck.write_bytes(ck.read_bytes()[:100])
+    with pytest.raises(CheckpointError, match="damaged or not a harcore checkpoint") as e:
+        search(train, val, tiny_cfg(epochs=1), run_dir=tmp_path, resume=True)
+    assert str(ck) in str(e.value)
 
 
 def test_pick_arch_falls_back_to_the_latest_epoch_within_the_limits():

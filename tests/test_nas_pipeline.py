@@ -162,21 +162,197 @@ def test_cli_bad_size_is_a_usage_error():
     assert r.exit_code == 2 and "is not a size" in r.output
 
 
+# ---- run folders: nothing overwritten, nothing lost ----------------------------------------------
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def cli(*args: str):
+    from typer.testing import CliRunner
+
+    from harcore.cli import app
+
+    return CliRunner().invoke(app, ["search", *args])
+
+
+def test_out_holding_other_files_nothing_to_resume_and_a_file_valued_out_are_one_line_errors(tmp_path):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("years of work")
+    r = cli("--out", str(mine))
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    assert f"run folder {mine} is not empty" in r.output and "thesis.tex" in r.output and "--overwrite" in r.output
+    assert snapshot(mine) == {"thesis.tex": b"years of work"}
+    for empty in (tmp_path / "empty", tmp_path / "missing"):
+        if empty.name == "empty":
+            empty.mkdir()
+        r = cli("--out", str(empty), "--resume")
+        assert r.exit_code == 1 and f"nothing to resume in {empty}" in r.output and "(resuming)" not in r.output
+        assert not empty.exists() or not any(empty.iterdir())
+    f = tmp_path / "a_file"
+    f.write_text("x")
+    for out in (f, f / "run"):
+        r = cli("--out", str(out))
+        assert r.exit_code == 1 and "Traceback" not in r.output and "is a file, not a folder" in r.output
+        assert len(r.output.strip().splitlines()) == 1, r.output
+    r = cli("--out", str(tmp_path / "x"), "--resume", "--overwrite")
+    assert r.exit_code == 2 and "either --resume or --overwrite" in r.output
+
+
+def test_a_finished_run_is_not_overwritten_and_a_failed_resume_leaves_it_as_it_was(tmp_path):
+    from harcore.errors import CheckpointError, RunExistsError
+
+    cfg = tiny(tmp_path, int8="ptq")
+    res = run_job(cfg, console=quiet_console())
+    assert res.stages["finetune"].status == "ok" and json.loads((res.run_dir / "job.json").read_text())["finished"]
+    before = snapshot(res.run_dir)
+    assert {"job.json", "report.md", "model.pt", "search_last.pt", "finetune/last.pt"} <= set(before)
+    with pytest.raises(RunExistsError, match=r"holds a finished harcore run; .*--overwrite"):
+        run_job(cfg, console=quiet_console())
+    assert snapshot(res.run_dir) == before
+    con = quiet_console()
+    with pytest.raises(CheckpointError) as e:  # another --beta1: refused before anything is written
+        run_job(tiny(tmp_path, int8="ptq", beta1=0.5, seed=1), resume=True, console=con)
+    assert "config.beta1" in str(e.value) and "config.seed" in str(e.value) and "search_last.pt" in str(e.value)
+    assert snapshot(res.run_dir) == before
+    ck = res.run_dir / "finetune" / "last.pt"
+    ck.write_bytes(before["finetune/last.pt"][:500])  # damaged fine-tuning checkpoint: found before any stage
+    with pytest.raises(CheckpointError, match=r"finetune/last\.pt: damaged or not a harcore checkpoint"):
+        run_job(cfg, resume=True, console=quiet_console())
+    assert snapshot(res.run_dir) == dict(before, **{"finetune/last.pt": before["finetune/last.pt"][:500]})
+    ck.write_bytes(before["finetune/last.pt"])
+    # other data under the same configuration: the search stage refuses, and the folder is still untouched
+    from harcore.nas import pipeline
+
+    real = pipeline.load_data
+
+    def fewer(c):
+        ds = real(c)
+        ds.train = type(ds.train)(ds.train.x[:-1], ds.train.y[:-1], ds.train.subjects[:-1])
+        return ds
+
+    pipeline.load_data = fewer
+    try:
+        with pytest.raises(CheckpointError, match=r"n_train: .* was written with \d+, resuming with \d+"):
+            run_job(cfg, resume=True, console=quiet_console())
+    finally:
+        pipeline.load_data = real
+    assert snapshot(res.run_dir) == before
+
+
+# ---- your data through the main job -----------------------------------------------------------------
+
+NAMES = ("alice", "bob", "chen", "dana", "emil", "fatou", "gita", "hugo")
+
+
+def write_custom_folder(root: Path, per_class: int = 4) -> Path:
+    """harcore's folder format (docs/data.md) from a slice of the built-in data: one recording per volunteer
+    (named, not numbered), the windows of each activity back to back as one labelled segment."""
+    from harcore import data as hd
+
+    ws = hd.load_windows("default")
+    (root / "recordings").mkdir(parents=True)
+    rows = ["recording,subject,start,end,label"]
+    for name, subj in zip(NAMES, np.unique(ws.subjects)[: len(NAMES)]):
+        parts, pos = [], 0
+        for k, cls in enumerate(ws.classes):
+            idx = np.nonzero((ws.subjects == subj) & (ws.y == k))[0][:per_class]
+            seg = np.concatenate(list(ws.x[idx]), axis=1)  # (C, per_class * 128)
+            rows.append(f"{name}_wrist,{name},{pos},{pos + seg.shape[1]},{cls}")
+            parts.append(seg)
+            pos += seg.shape[1]
+        np.savetxt(root / "recordings" / f"{name}_wrist.csv", np.concatenate(parts, axis=1).T, fmt="%.5f",
+                   delimiter=",", header=",".join(ws.channels), comments="")
+    (root / "labels.csv").write_text("\n".join(rows) + "\n")
+    (root / "dataset.json").write_text(json.dumps({"sample_rate": 50, "classes": list(ws.classes), "window": 128,
+                                                  "step": 128, "channels": list(ws.channels), "name": "wrist",
+                                                  "test_subjects": ["gita", "hugo"]}))
+    return root
+
+
+def test_data_dir_alone_is_your_data_never_ignored(tmp_path):
+    from harcore.data import DATASETS
+    from harcore.nas.pipeline import load_data
+
+    folder = write_custom_folder(tmp_path / "wrist")
+    cfg = JobConfig(data_dir=str(folder))
+    assert cfg.data_source() == ("folder", "custom", str(folder)) and cfg.resolved_preset() == "paper"
+    assert JobConfig(dataset="custom", data_dir=str(folder)).data_source()[0] == "folder"
+    ds = load_data(cfg)
+    assert ds.name == "wrist" and ds.info["subject_names"] == sorted(NAMES)
+    codes = {n: i for i, n in enumerate(sorted(NAMES))}
+    assert sorted(ds.split.test) == [codes["gita"], codes["hugo"]] and len(ds.test) == 2 * 6 * 4
+    assert len(ds.train) + len(ds.val) == 6 * 6 * 4 and len(ds.val) > 0
+    # the same windows as arrays in an .npz, subjects by name
+    npz = tmp_path / "wrist.npz"
+    x = np.concatenate([ds.train.x, ds.val.x, ds.test.x])
+    subj = np.concatenate([ds.train.subjects, ds.val.subjects, ds.test.subjects])
+    y = np.asarray(ds.classes)[np.concatenate([ds.train.y, ds.val.y, ds.test.y])]
+    np.savez(npz, x=x, y=y, subjects=np.asarray(sorted(NAMES))[subj], classes=np.asarray(ds.classes),
+             sample_rate=50.0, test_subjects=np.asarray(["gita", "hugo"]))
+    ds2 = load_data(JobConfig(data_dir=str(npz)))
+    assert ds2.name == "wrist" and ds2.info["subject_names"] == sorted(NAMES) and len(ds2.test) == len(ds.test)
+    # every registered dataset is accepted by name; a wrong name or a data_dir on the built-in data is refused
+    for name in DATASETS:
+        assert JobConfig(dataset=name, data_dir=None).data_source()[1] == name
+    with pytest.raises(ValueError, match="built-in default dataset .* takes no data_dir"):
+        JobConfig(dataset="default", data_dir=str(folder)).data_source()
+    r = cli("--dataset", "mine", "--out", str(tmp_path / "r"))
+    assert r.exit_code == 2 and "unknown dataset 'mine'" in r.output and "custom" in r.output
+    r = cli("--dataset", "custom", "--out", str(tmp_path / "r"))
+    assert r.exit_code == 2 and "needs data_dir" in r.output
+    from harcore.errors import DataError
+
+    with pytest.raises(DataError, match=r"nowhere: no such folder"):
+        load_data(JobConfig(data_dir=str(tmp_path / "nowhere")))
+
+
+def test_custom_folder_through_harcore_search_to_a_validated_int8_model(tmp_path):
+    import shutil
+
+    folder = write_custom_folder(tmp_path / "wrist")
+    out = tmp_path / "run"
+    r = cli("--data-dir", str(folder), "--preset", "quick", "--backbone", "deepconvlstm", "--filters", "4",
+            "--epochs", "1", "--finetune-epochs", "1", "--int8", "ptq", "--out", str(out))
+    assert f"datasetcustomfolder{folder}" in "".join(r.output.split())  # rich wraps long lines
+    job = json.loads((out / "job.json").read_text())
+    st = job["stages"]
+    assert st["data"]["data"]["name"] == "wrist" and st["data"]["data"]["subject_names"] == sorted(NAMES)
+    assert st["data"]["data"]["test"] == 48
+    for name in ("data", "budget", "search", "derive", "finetune", "evaluate", "int8", "int8-eval"):
+        assert st[name]["status"] == "ok", (name, st[name]["detail"])
+    toolchain = all(shutil.which(t) for t in ("arm-none-eabi-gcc", "qemu-system-arm", "cmake"))
+    if toolchain:  # the int8 model runs on the emulated Cortex-M33, bit-exact with the host
+        assert st["deploy"]["status"] == "ok" and st["validate"]["status"] == "ok", st["validate"]["detail"]
+        assert st["validate"]["data"]["summary"]["bit_exact"] and r.exit_code == 0, r.output
+    else:
+        assert st["validate"]["status"] != "ok" and st["validate"]["detail"]
+
+
 @pytest.mark.slow
 def test_killed_cli_run_resumes_where_it_stopped(tmp_path):
+    """kill -9 in the middle of a checkpoint write (a test hook makes each write pause half-way): the last
+    complete checkpoint survives, and --resume continues from it."""
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "harcore.cli", "search", "--backbone", "deepconvlstm", "--filters", "4",
            "--epochs", "4", "--finetune-epochs", "1", "--out", str(out)]
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True)
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         env=dict(env, HARCORE_TEST_SAVE_PAUSE="3"), start_new_session=True)
     ck = out / "search_last.pt"
     t0 = time.time()
-    while not ck.exists() and time.time() - t0 < 240 and p.poll() is None:
-        time.sleep(0.2)
-    assert ck.exists(), "no checkpoint was written"
+    half_written: list[Path] = []
+    # a complete checkpoint exists and the next epoch's is half-written (its temp file is there, paused)
+    while not half_written and time.time() - t0 < 300 and p.poll() is None:
+        if ck.exists():
+            half_written = list(out.glob("search_last.pt.*.tmp"))
+        time.sleep(0.05)
+    assert half_written, "no checkpoint write was caught in progress"
     p.send_signal(signal.SIGKILL)
     p.wait()
-    done = torch.load(ck, weights_only=False)["epoch"]
+    assert half_written[0].exists() and 0 < half_written[0].stat().st_size
+    done = torch.load(ck, weights_only=True)["epoch"]
     assert 1 <= done < 4, done
     r = subprocess.run(cmd + ["--resume"], capture_output=True, text=True, env=env, timeout=600)
     job = json.loads((out / "job.json").read_text())
@@ -185,6 +361,7 @@ def test_killed_cli_run_resumes_where_it_stopped(tmp_path):
     assert search["data"]["resumed_from_epoch"] == done
     assert [h["epoch"] for h in search["data"]["history"]] == [1, 2, 3, 4]
     assert f"resumed after epoch {done}" in r.stdout
+    assert not list(out.rglob("*.tmp"))  # the interrupted write's temp file was cleaned up
 
 
 @pytest.mark.slow

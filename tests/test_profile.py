@@ -10,6 +10,7 @@ import torch
 import torch.nn as nn
 
 from harcore import cost
+from harcore.graph import trace
 
 
 class Family(nn.Module):
@@ -88,7 +89,7 @@ def test_profile_graph_equals_profile(prof):
 @pytest.mark.sanitize
 @pytest.mark.parametrize("names", ["snake", "enum"])
 def test_batch_equals_profile_of_each_variant(names):
-    tmpl = cost.trace(Family(8, 5), (3, 32))
+    tmpl = trace(Family(8, 5), (3, 32))
     variants = [(4, 1), (8, 5), (16, 3), (24, 7), (6, 9)]
     values = np.array([[w, k, k // 2] for w, k in variants], dtype=np.int64)
     f = {"snake": ("out_channels", "kernel_w", "pad_w"), "enum": ("OutChannels", "KernelW", "PadW")}[names]
@@ -102,7 +103,7 @@ def test_batch_equals_profile_of_each_variant(names):
 
 @pytest.mark.sanitize
 def test_batch_input_dim_binding():
-    tmpl = cost.trace(Family(), (3, 32))
+    tmpl = trace(Family(), (3, 32))
     values = np.array([[32], [64], [128]])
     out = cost.batch(tmpl, [(0, "input_dim", 0, 1)], values)
     for row, t in zip(out, (32, 64, 128)):
@@ -111,7 +112,7 @@ def test_batch_input_dim_binding():
 
 
 def test_batch_rejects_bad_bindings():
-    tmpl = cost.trace(Family(), (3, 32))
+    tmpl = trace(Family(), (3, 32))
     v = np.array([[8]])
     with pytest.raises(ValueError, match="no op named"):
         cost.batch(tmpl, [("nope", "out_channels", 0)], v)

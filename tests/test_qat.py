@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from harcore import data, models, quant
-from harcore.cost import trace
+from harcore.graph import trace
 from harcore.quant.ptq import fold, range_qparams
 from harcore.quant.qat import QATModel, RangeObserver, fake_quant_weight
 from harcore.quant.qgraph import LOGISTIC_QPARAMS, TANH_QPARAMS

@@ -18,6 +18,7 @@ from quant_helpers import build_harness, run_harness
 
 from harcore import cost, data, models, quant
 from harcore._core import kernels as K
+from harcore.graph import trace
 from harcore.quant.arith import activation_range, quantize_multiplier
 from harcore.quant.simulate import program, quantize_input
 
@@ -90,7 +91,7 @@ def test_intermediates_are_keyed_by_op_and_track_float(trained, ds):
     np.testing.assert_array_equal(inter[g.graph.ops[-1].name], y)
     from harcore.quant.ptq import FloatGraph, fold
 
-    fg = FloatGraph(*fold(cost.trace(m, (9, 128)), m))
+    fg = FloatGraph(*fold(trace(m, (9, 128)), m))
     vals = fg.run(torch.as_tensor(x))
     for op in g.graph.ops:
         q = g.qparams[op.output]

@@ -231,6 +231,29 @@ def test_resume_after_kill_is_exact(tmp_path):
         fit(net(dropout=0.3), train, val, conf.replace(checkpoint_dir=str(ck), lr=0.5), resume=True)
 
 
+def test_resume_refuses_a_damaged_checkpoint_and_another_config_naming_the_file_and_every_field(tmp_path):
+    from harcore.errors import CheckpointError
+    from harcore.train.trainer import check_resumable
+
+    train = make_split(48, 1)
+    conf = cfg(epochs=2, batch_size=16, checkpoint_dir=str(tmp_path))
+    fit(net(), train, None, conf)
+    assert check_resumable(conf) == 2 and check_resumable(conf.replace(checkpoint_dir=str(tmp_path / "x"))) is None
+    last = tmp_path / "last.pt"
+    with pytest.raises(CheckpointError) as e:
+        fit(net(), train, None, conf.replace(lr=0.5, batch_size=8), resume=True)
+    assert "config.lr" in str(e.value) and "config.batch_size" in str(e.value) and str(last) in str(e.value)
+    good = last.read_bytes()
+    for bad, why in ((good[: len(good) // 3], "damaged or not a harcore checkpoint"), (b"", "is empty"),
+                     (bytes(range(256)) * 8, "damaged or not a harcore checkpoint")):
+        last.write_bytes(bad)
+        with pytest.raises(CheckpointError, match=why) as e:
+            fit(net(), train, None, conf, resume=True)
+        assert str(last) in str(e.value)
+        with pytest.raises(CheckpointError, match=why):
+            load_checkpoint(last)
+
+
 def test_same_seed_same_run_other_seed_differs():
     train = make_split(64, 1)
     a = fit(net(dropout=0.3), train, None, cfg(epochs=2, seed=5))

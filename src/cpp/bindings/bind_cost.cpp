@@ -112,6 +112,9 @@ void bind_cost(py::module_& m) {
                ", column=" + std::to_string(b.column) + ", dim=" + std::to_string(b.dim) + ")";
       });
 
+  m.def("validate_cost", &validate_cost, py::arg("graph"),
+        "validate(graph), then the cost model's overflow-checked arithmetic: GraphError naming the op and field\n"
+        "when a cost figure overflows int64 or a size does not fit the kernels' int32 API.");
   m.def("cost", &cost, py::arg("graph"),
         "Validate the graph, then cost it: per-op rows and totals (GraphError on a malformed graph).");
   m.def(

@@ -1,13 +1,15 @@
 // harcore._core.runtime: builds a harcore::rt::Model from the Python lowering (harcore/quant/lower.py) and
 // runs it batch-wise through the same harcore::rt::invoke the firmware compiles. The Python side passes one
-// dict per step whose keys are the C++ field names of harcore_runtime.hpp's *Args structs (nested dicts for
-// nested structs, numpy arrays for pointer fields); this file owns the structs and the arrays they point to.
+// dict per step whose keys are the C++ field names of the *Args structs (nested dicts for nested structs, numpy
+// arrays for pointer fields). The structs are built generically by visiting harcore_steps.def, the table they
+// are generated from; this file owns the structs and the arrays they point to.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
 #include <cstdint>
 #include <algorithm>
+#include <cstddef>
 #include <cstring>
 #include <deque>
 #include <limits>
@@ -22,11 +24,203 @@
 namespace py = pybind11;
 namespace k = harcore::kernels;
 namespace rt = harcore::rt;
+namespace kernels = harcore::kernels;  // the spelling of harcore_steps.def's ctypes
 
 namespace {
 
 [[noreturn]] void fail(const std::string& where, const std::string& what) {
   throw py::value_error("harcore runtime: " + where + ": " + what);
+}
+
+// ---- building any struct of harcore_steps.def from a dict ---------------------------------------------------
+
+struct Ctx {
+  const std::string& where;        // "step 3 (lstm)"
+  std::vector<py::array>* keep;    // arrays the built structs point into
+};
+
+[[noreturn]] void bad(const Ctx& c, const std::string& path, const std::string& what) {
+  fail(c.where, "field '" + path + "' " + what);
+}
+
+std::string join(const std::string& path, const char* key) { return path.empty() ? key : path + "." + key; }
+
+std::string type_name(py::handle v) { return py::str(py::type::of(v).attr("__name__")).cast<std::string>(); }
+
+py::dict dict_of(py::handle h, const Ctx& c, const std::string& path) {
+  if (!py::isinstance<py::dict>(h)) bad(c, path.empty() ? "args" : path, "must be a dict, got " + type_name(h));
+  return py::reinterpret_borrow<py::dict>(h);
+}
+
+// A dict holding a key the struct lacks is an error: a misspelt or stale field would otherwise be ignored.
+void no_extra(const py::dict& d, const std::vector<const char*>& known, const Ctx& c, const std::string& path,
+              const char* cpp) {
+  if (py::len(d) == known.size()) return;
+  for (auto item : d) {
+    const std::string key = py::str(item.first).cast<std::string>();
+    if (std::none_of(known.begin(), known.end(), [&](const char* k) { return key == k; })) {
+      bad(c, join(path, key.c_str()), std::string("is not a field of ") + cpp + " (harcore_steps.def)");
+    }
+  }
+}
+
+// The fill() overloads of every struct, declared first so that nested structs resolve in any order.
+#define HARCORE_ARGS(S) void fill(py::handle h, rt::S* out, Ctx& c, const std::string& path);
+#define HARCORE_KERNEL_STRUCT(S) void fill(py::handle h, k::S* out, Ctx& c, const std::string& path);
+#include "runtime/harcore_steps.def"
+
+// One value of each field tag of harcore_steps.def.
+struct Tag_I32 {
+  static constexpr bool partial = false;
+  static void one(py::handle v, int32_t* out, Ctx& c, const std::string& path) {
+    if (!PyIndex_Check(v.ptr()) || PyBool_Check(v.ptr())) bad(c, path, "must be an int, got " + type_name(v));
+    const int64_t x = v.cast<int64_t>();
+    if (x < std::numeric_limits<int32_t>::min() || x > std::numeric_limits<int32_t>::max()) {
+      bad(c, path, "does not fit in int32 (" + std::to_string(x) + ")");
+    }
+    *out = static_cast<int32_t>(x);
+  }
+};
+template <class T, bool kOptional>
+struct TagArray {
+  static constexpr bool partial = false;
+  static void one(py::handle v, const T** out, Ctx& c, const std::string& path) {
+    if (kOptional && v.is_none()) {
+      *out = nullptr;
+      return;
+    }
+    if (!py::isinstance<py::array>(v) || !py::array::ensure(v).dtype().is(py::dtype::of<T>())) {
+      bad(c, path, std::string("must be a numpy ") + (sizeof(T) == 1 ? "int8" : "int32") + " array" +
+                       (kOptional ? " or None" : "") + ", got " + type_name(v));
+    }
+    auto a = py::array_t<T, py::array::c_style>::ensure(v);
+    c.keep->push_back(a);
+    *out = a.data();
+  }
+};
+using Tag_I8P = TagArray<int8_t, false>;
+using Tag_I32P = TagArray<int32_t, false>;
+using Tag_I8P_OPT = TagArray<int8_t, true>;
+struct Tag_ACT {
+  static constexpr bool partial = false;
+  static void one(py::handle v, k::arm_nn_activation_type* out, Ctx& c, const std::string& path) {
+    const std::string s = py::isinstance<py::str>(v) ? v.cast<std::string>() : std::string();
+#define HARCORE_ENUM(name, cpp) \
+  if (s == #name) {             \
+    *out = k::cpp;              \
+    return;                     \
+  }
+#include "runtime/harcore_steps.def"
+    bad(c, path, "must name an activation type (harcore_steps.def HARCORE_ENUM), got " + std::string(py::repr(v)));
+  }
+};
+struct Tag_STRUCT {
+  static constexpr bool partial = true;  // an array of structs may be given in part; the rest stays zero
+  template <class T>
+  static void one(py::handle v, T* out, Ctx& c, const std::string& path) {
+    fill(v, out, c, path);
+  }
+};
+
+template <class Tag, class T>
+void field(const py::dict& d, const char* key, T& m, Ctx& c, const std::string& path) {
+  if (!d.contains(key)) bad(c, join(path, key), "is missing");
+  const py::object v = d[key];
+  Tag::one(v, &m, c, join(path, key));
+}
+template <class Tag, class T, size_t N>
+void field(const py::dict& d, const char* key, T (&m)[N], Ctx& c, const std::string& path) {
+  const std::string p = join(path, key);
+  if (!d.contains(key)) bad(c, p, "is missing");
+  const py::object v = d[key];
+  if (!py::isinstance<py::list>(v) && !py::isinstance<py::tuple>(v)) {
+    bad(c, p, "must be a list of " + std::to_string(N) + ", got " + type_name(v));
+  }
+  const py::sequence seq = py::reinterpret_borrow<py::sequence>(v);
+  const size_t n = py::len(seq);
+  if (Tag::partial ? (n < 1 || n > N) : n != N) {
+    bad(c, p, std::string("must have ") + (Tag::partial ? "1 to " : "") + std::to_string(N) + " entries, got " +
+                  std::to_string(n));
+  }
+  for (size_t i = 0; i < n; ++i) {
+    const py::object item = seq[i];
+    Tag::one(item, &m[i], c, p + "[" + std::to_string(i) + "]");
+  }
+}
+
+#define HARCORE_FILL_BEGIN(T, cpp)                                       \
+  void fill(py::handle h, T* out, Ctx& c, const std::string& path) {   \
+    static const char* const kCpp = cpp;                                 \
+    const py::dict d = dict_of(h, c, path);                              \
+    std::vector<const char*> known;
+#define HARCORE_FILL_FIELD(name, tag) \
+  known.push_back(#name);             \
+  field<Tag_##tag>(d, #name, out->name, c, path);
+#define HARCORE_FILL_END   \
+  no_extra(d, known, c, path, kCpp); \
+  }
+#define HARCORE_ARGS(S) HARCORE_FILL_BEGIN(rt::S, "rt::" #S)
+#define HARCORE_KERNEL_STRUCT(S) HARCORE_FILL_BEGIN(k::S, "kernels::" #S)
+#define HARCORE_FIELD(S, name, tag, ctype, extent) HARCORE_FILL_FIELD(name, tag)
+#define HARCORE_KERNEL_FIELD(S, name, tag, ctype, extent) HARCORE_FILL_FIELD(name, tag)
+#define HARCORE_END(S) HARCORE_FILL_END
+#define HARCORE_KERNEL_END(S) HARCORE_FILL_END
+#include "runtime/harcore_steps.def"
+
+// The table as data, with the compiled layout of every struct, for harcore.quant.steps (the lowerer's checks
+// and the emitter read it from here, so they describe exactly the structs this binary was compiled with).
+py::dict step_table() {
+  py::list kinds;
+#define HARCORE_STEP(name, Enum, value, Args) kinds.append(py::make_tuple(#name, #Enum, value, #Args));
+#include "runtime/harcore_steps.def"
+  py::dict enums;
+#define HARCORE_ENUM(name, cpp) enums[#name] = py::make_tuple("kernels::" #cpp, static_cast<int32_t>(k::cpp));
+#include "runtime/harcore_steps.def"
+  py::dict structs;
+  py::list fields;
+  auto field_info = [](const char* name, const char* tag, const char* ctype, size_t offset, size_t size,
+                       size_t elem) {
+    py::dict f;
+    f["name"] = name;
+    f["tag"] = tag;
+    f["ctype"] = ctype;
+    f["count"] = size / elem;
+    f["array"] = false;
+    f["offset"] = offset;
+    f["size"] = size;
+    return f;
+  };
+#define HARCORE_TABLE_BEGIN fields = py::list();
+#define HARCORE_TABLE_FIELD(T, name, tag, ctype, extent)                                                        \
+  {                                                                                                             \
+    py::dict f = field_info(#name, #tag, #ctype, offsetof(T, name), sizeof(T::name), sizeof(ctype));            \
+    f["array"] = sizeof(#extent) > 1;                                                                           \
+    fields.append(f);                                                                                           \
+  }
+#define HARCORE_TABLE_END(T, S, cpp, generated)                                                                 \
+  {                                                                                                             \
+    py::dict s;                                                                                                 \
+    s["cpp"] = cpp;                                                                                             \
+    s["generated"] = generated;                                                                                 \
+    s["size"] = sizeof(T);                                                                                      \
+    s["align"] = alignof(T);                                                                                    \
+    s["fields"] = fields;                                                                                       \
+    structs[#S] = s;                                                                                            \
+  }
+#define HARCORE_ARGS(S) HARCORE_TABLE_BEGIN
+#define HARCORE_KERNEL_STRUCT(S) HARCORE_TABLE_BEGIN
+#define HARCORE_FIELD(S, name, tag, ctype, extent) HARCORE_TABLE_FIELD(rt::S, name, tag, ctype, extent)
+#define HARCORE_KERNEL_FIELD(S, name, tag, ctype, extent) HARCORE_TABLE_FIELD(k::S, name, tag, ctype, extent)
+#define HARCORE_END(S) HARCORE_TABLE_END(rt::S, S, "rt::" #S, true)
+#define HARCORE_KERNEL_END(S) HARCORE_TABLE_END(k::S, S, "kernels::" #S, false)
+#include "runtime/harcore_steps.def"
+  py::dict t;
+  t["format_version"] = rt::kFormatVersion;
+  t["pointer_size"] = sizeof(void*);
+  t["kinds"] = kinds;
+  t["enums"] = enums;
+  t["structs"] = structs;
+  return t;
 }
 
 class OwnedModel {
@@ -52,8 +246,8 @@ class OwnedModel {
       st.output_size = geti(s, "output_size", where);
       st.scratch = geti(s, "scratch", where);
       st.scratch_size = geti(s, "scratch_size", where);
-      const py::dict a = s["args"].cast<py::dict>();
-      st.args = build(kind, a, where + " (" + kind + ")", &st.kind);
+      if (!s.contains("args")) fail(where + " (" + kind + ")", "field 'args' is missing");
+      st.args = build(kind, s["args"], where + " (" + kind + ")", &st.kind);
     }
     model.steps = steps_.data();
     model.num_steps = static_cast<int32_t>(steps_.size());
@@ -143,21 +337,9 @@ class OwnedModel {
 
  private:
   std::vector<rt::Step> steps_;
-  std::deque<rt::ConvArgs> conv_;
-  std::deque<rt::DepthwiseArgs> dw_;
-  std::deque<rt::FullyConnectedArgs> fc_;
-  std::deque<rt::PoolArgs> pool_;
-  std::deque<rt::AddArgs> add_;
-  std::deque<rt::MulArgs> mul_;
-  std::deque<rt::SoftmaxArgs> softmax_;
-  std::deque<rt::ReduceSumArgs> sum_;
-  std::deque<rt::ClampArgs> clamp_;
-  std::deque<rt::LstmArgs> lstm_;
-  std::deque<rt::GruArgs> gru_;
-  std::deque<rt::CopyArgs> copy_;
-  std::deque<rt::GatherArgs> gather_;
-  std::deque<rt::BatchMatMulArgs> bmm_;
-  std::deque<rt::LutArgs> lut_;
+  // One store per *Args struct of harcore_steps.def; deques keep the structs' addresses stable.
+#define HARCORE_ARGS(S) std::deque<rt::S> S##_store_;
+#include "runtime/harcore_steps.def"
   std::vector<py::array> keep_;  // arrays the structs point into
 
   static int32_t geti(const py::dict& d, const char* key, const std::string& where) {
@@ -168,268 +350,18 @@ class OwnedModel {
     }
     return static_cast<int32_t>(v);
   }
-  template <class T>
-  const T* arr(const py::dict& d, const char* key, const std::string& where) {
-    if (!d.contains(key)) fail(where, std::string("array '") + key + "' is missing");
-    py::object o = d[key];
-    if (!py::isinstance<py::array>(o) || !py::array(o).dtype().is(py::dtype::of<T>())) {
-      fail(where, std::string("array '") + key + "' has the wrong type");
-    }
-    auto a = py::array_t<T, py::array::c_style>::ensure(o);
-    keep_.push_back(a);
-    return a.data();
-  }
-  static py::dict sub(const py::dict& d, const char* key) { return d[key].cast<py::dict>(); }
-  static k::cmsis_nn_dims dims(const py::dict& d, const char* key, const std::string& w) {
-    const py::dict x = sub(d, key);
-    return {geti(x, "n", w), geti(x, "h", w), geti(x, "w", w), geti(x, "c", w)};
-  }
-  static k::cmsis_nn_tile tile(const py::dict& d, const char* key, const std::string& w) {
-    const py::dict x = sub(d, key);
-    return {geti(x, "w", w), geti(x, "h", w)};
-  }
-  static k::cmsis_nn_activation act(const py::dict& d, const char* key, const std::string& w) {
-    const py::dict x = sub(d, key);
-    return {geti(x, "min", w), geti(x, "max", w)};
-  }
-  static void four(const py::dict& d, const char* key, int32_t* out, const std::string& w) {
-    const std::vector<int64_t> v = d[key].cast<std::vector<int64_t>>();
-    if (v.size() != 4) fail(w, std::string("field '") + key + "' must have 4 entries");
-    for (int i = 0; i < 4; ++i) out[i] = static_cast<int32_t>(v[static_cast<size_t>(i)]);
-  }
-  static k::cmsis_nn_add_params addp(const py::dict& x, const std::string& w) {
-    return {geti(x, "input1_offset", w), geti(x, "input1_mult", w), geti(x, "input1_shift", w),
-            geti(x, "input2_offset", w), geti(x, "input2_mult", w), geti(x, "input2_shift", w),
-            geti(x, "left_shift", w),    geti(x, "output_offset", w), geti(x, "output_mult", w),
-            geti(x, "output_shift", w)};
-  }
-  static k::cmsis_nn_mul_params mulp(const py::dict& x, const std::string& w) {
-    return {geti(x, "input1_offset", w), geti(x, "input2_offset", w), geti(x, "output_offset", w),
-            geti(x, "output_mult", w), geti(x, "output_shift", w)};
-  }
-  static k::cmsis_nn_lut_act_params lutp(const py::dict& x, const std::string& w) {
-    return {geti(x, "input_zero_point", w), geti(x, "input_range_radius", w), geti(x, "input_multiplier", w),
-            geti(x, "input_left_shift", w)};
-  }
-  k::cmsis_nn_lstm_gate gate(const py::dict& x, const std::string& w, k::arm_nn_activation_type t) {
-    k::cmsis_nn_lstm_gate g{};
-    g.input_multiplier = geti(x, "input_multiplier", w);
-    g.input_shift = geti(x, "input_shift", w);
-    g.input_weights = arr<int8_t>(x, "input_weights", w);
-    g.input_effective_bias = arr<int32_t>(x, "input_effective_bias", w);
-    g.hidden_multiplier = geti(x, "hidden_multiplier", w);
-    g.hidden_shift = geti(x, "hidden_shift", w);
-    g.hidden_weights = arr<int8_t>(x, "hidden_weights", w);
-    g.hidden_effective_bias = arr<int32_t>(x, "hidden_effective_bias", w);
-    g.activation_type = t;
-    return g;
-  }
-  k::cmsis_nn_gru_fc grufc(const py::dict& x, const std::string& w) {
-    return {arr<int8_t>(x, "weights", w), arr<int32_t>(x, "bias", w), arr<int32_t>(x, "multiplier", w),
-            arr<int32_t>(x, "shift", w), geti(x, "output_offset", w)};
-  }
 
-  // The input/filter/output shapes of conv, depthwise and pool steps.
-  template <class C>
-  static void io_dims(C& c, const py::dict& a, const std::string& w) {
-    c.input_dims = dims(a, "input_dims", w);
-    c.filter_dims = dims(a, "filter_dims", w);
-    c.output_dims = dims(a, "output_dims", w);
+  const void* build(const std::string& kind, py::handle a, const std::string& where, int32_t* k_out) {
+    Ctx c{where, &keep_};
+#define HARCORE_STEP(name, Enum, value, Args) \
+  if (kind == #name) {                         \
+    *k_out = rt::Enum;                         \
+    rt::Args& x = Args##_store_.emplace_back(); \
+    fill(a, &x, c, "");                        \
+    return &x;                                 \
   }
-  // The int8 filter with its int32 bias and per-channel requantization of conv, depthwise and fully_connected.
-  template <class C>
-  void weights(C& c, const py::dict& a, const std::string& w) {
-    c.filter = arr<int8_t>(a, "filter", w);
-    c.bias = arr<int32_t>(a, "bias", w);
-    c.multiplier = arr<int32_t>(a, "multiplier", w);
-    c.shift = arr<int32_t>(a, "shift", w);
-  }
-  // The per-direction parameter dicts of an lstm/gru step (1 or 2 of them); sets *num to their count.
-  static py::list directions(const py::dict& a, int32_t* num, const std::string& w) {
-    const py::list dirs = a["dir"].cast<py::list>();
-    *num = static_cast<int32_t>(py::len(dirs));
-    if (*num < 1 || *num > 2) fail(w, "field 'dir' must have 1 or 2 entries");
-    return dirs;
-  }
-
-  const void* build(const std::string& kind, const py::dict& a, const std::string& w, int32_t* k_out) {
-    if (kind == "conv") {
-      *k_out = rt::kConv;
-      rt::ConvArgs& c = conv_.emplace_back();
-      const py::dict p = sub(a, "conv");
-      c.conv = {geti(p, "input_offset", w), geti(p, "output_offset", w), tile(p, "stride", w), tile(p, "padding", w),
-                tile(p, "dilation", w), act(p, "activation", w)};
-      io_dims(c, a, w);
-      weights(c, a, w);
-      return &c;
-    }
-    if (kind == "depthwise") {
-      *k_out = rt::kDepthwise;
-      rt::DepthwiseArgs& c = dw_.emplace_back();
-      const py::dict p = sub(a, "dw");
-      c.dw = {geti(p, "input_offset", w), geti(p, "output_offset", w), geti(p, "ch_mult", w), tile(p, "stride", w),
-              tile(p, "padding", w), tile(p, "dilation", w), act(p, "activation", w)};
-      io_dims(c, a, w);
-      weights(c, a, w);
-      return &c;
-    }
-    if (kind == "fully_connected") {
-      *k_out = rt::kFullyConnected;
-      rt::FullyConnectedArgs& c = fc_.emplace_back();
-      const py::dict p = sub(a, "fc");
-      c.fc = {geti(p, "input_offset", w), geti(p, "filter_offset", w), geti(p, "output_offset", w),
-              act(p, "activation", w)};
-      c.batches = geti(a, "batches", w);
-      c.depth = geti(a, "depth", w);
-      c.out_features = geti(a, "out_features", w);
-      weights(c, a, w);
-      return &c;
-    }
-    if (kind == "max_pool" || kind == "avg_pool") {
-      *k_out = kind == "max_pool" ? rt::kMaxPool : rt::kAvgPool;
-      rt::PoolArgs& c = pool_.emplace_back();
-      const py::dict p = sub(a, "pool");
-      c.pool = {tile(p, "stride", w), tile(p, "padding", w), act(p, "activation", w)};
-      io_dims(c, a, w);
-      return &c;
-    }
-    if (kind == "add") {
-      *k_out = rt::kAdd;
-      rt::AddArgs& c = add_.emplace_back();
-      c.p = addp(sub(a, "p"), w);
-      c.act_min = geti(a, "act_min", w);
-      c.act_max = geti(a, "act_max", w);
-      c.size = geti(a, "size", w);
-      c.subtract = geti(a, "subtract", w);
-      return &c;
-    }
-    if (kind == "mul") {
-      *k_out = rt::kMul;
-      rt::MulArgs& c = mul_.emplace_back();
-      c.p = mulp(sub(a, "p"), w);
-      c.act_min = geti(a, "act_min", w);
-      c.act_max = geti(a, "act_max", w);
-      four(a, "dims", c.dims, w);
-      four(a, "input0_strides", c.input0_strides, w);
-      four(a, "input1_strides", c.input1_strides, w);
-      c.input1_data = a.contains("input1_data") && !a["input1_data"].is_none() ? arr<int8_t>(a, "input1_data", w)
-                                                                               : nullptr;
-      return &c;
-    }
-    if (kind == "softmax") {
-      *k_out = rt::kSoftmax;
-      softmax_.push_back({geti(a, "rows", w), geti(a, "row_size", w), geti(a, "mult", w), geti(a, "shift", w),
-                          geti(a, "diff_min", w)});
-      return &softmax_.back();
-    }
-    if (kind == "reduce_sum") {
-      *k_out = rt::kReduceSum;
-      sum_.push_back({geti(a, "outer", w), geti(a, "reduce", w), geti(a, "inner", w), geti(a, "input_offset", w),
-                      geti(a, "output_offset", w), geti(a, "mult", w), geti(a, "shift", w)});
-      return &sum_.back();
-    }
-    if (kind == "clamp") {
-      *k_out = rt::kClamp;
-      clamp_.push_back({geti(a, "size", w), geti(a, "input_offset", w), geti(a, "output_offset", w), geti(a, "mult", w),
-                        geti(a, "shift", w), geti(a, "act_min", w), geti(a, "act_max", w)});
-      return &clamp_.back();
-    }
-    if (kind == "lstm") {
-      *k_out = rt::kLstm;
-      rt::LstmArgs& c = lstm_.emplace_back();
-      const py::list dirs = directions(a, &c.num_directions, w);
-      for (int32_t d = 0; d < c.num_directions; ++d) {
-        const py::dict p = dirs[static_cast<size_t>(d)].cast<py::dict>();
-        k::cmsis_nn_lstm_params& q = c.dir[d];
-        q.time_major = geti(p, "time_major", w);
-        q.batch_size = geti(p, "batch_size", w);
-        q.time_steps = geti(p, "time_steps", w);
-        q.input_size = geti(p, "input_size", w);
-        q.hidden_size = geti(p, "hidden_size", w);
-        q.input_offset = geti(p, "input_offset", w);
-        q.forget_to_cell_multiplier = geti(p, "forget_to_cell_multiplier", w);
-        q.forget_to_cell_shift = geti(p, "forget_to_cell_shift", w);
-        q.input_to_cell_multiplier = geti(p, "input_to_cell_multiplier", w);
-        q.input_to_cell_shift = geti(p, "input_to_cell_shift", w);
-        q.cell_clip = geti(p, "cell_clip", w);
-        q.cell_scale_power = geti(p, "cell_scale_power", w);
-        q.output_multiplier = geti(p, "output_multiplier", w);
-        q.output_shift = geti(p, "output_shift", w);
-        q.output_offset = geti(p, "output_offset", w);
-        q.input_gate = gate(sub(p, "input_gate"), w, k::ARM_SIGMOID);
-        q.forget_gate = gate(sub(p, "forget_gate"), w, k::ARM_SIGMOID);
-        q.cell_gate = gate(sub(p, "cell_gate"), w, k::ARM_TANH);
-        q.output_gate = gate(sub(p, "output_gate"), w, k::ARM_SIGMOID);
-      }
-      c.reversed_input = geti(a, "reversed_input", w);
-      return &c;
-    }
-    if (kind == "gru") {
-      *k_out = rt::kGru;
-      rt::GruArgs& c = gru_.emplace_back();
-      const py::list dirs = directions(a, &c.num_directions, w);
-      for (int32_t d = 0; d < c.num_directions; ++d) {
-        const py::dict p = dirs[static_cast<size_t>(d)].cast<py::dict>();
-        k::cmsis_nn_gru_params& q = c.dir[d];
-        q.time_steps = geti(p, "time_steps", w);
-        q.input_size = geti(p, "input_size", w);
-        q.hidden_size = geti(p, "hidden_size", w);
-        q.reverse = geti(p, "reverse", w);
-        q.output_stride = geti(p, "output_stride", w);
-        q.input_offset = geti(p, "input_offset", w);
-        q.hidden_zero_point = geti(p, "hidden_zero_point", w);
-        const py::list xf = p["x_fc"].cast<py::list>(), hf = p["h_fc"].cast<py::list>();
-        for (size_t g = 0; g < 3; ++g) {
-          q.x_fc[g] = grufc(xf[g].cast<py::dict>(), w);
-          q.h_fc[g] = grufc(hf[g].cast<py::dict>(), w);
-        }
-        q.add_r = addp(sub(p, "add_r"), w);
-        q.add_z = addp(sub(p, "add_z"), w);
-        q.sig_r = lutp(sub(p, "sig_r"), w);
-        q.sig_z = lutp(sub(p, "sig_z"), w);
-        q.mul_rn = mulp(sub(p, "mul_rn"), w);
-        q.add_n = addp(sub(p, "add_n"), w);
-        q.tanh_n = lutp(sub(p, "tanh_n"), w);
-        q.sub_d = addp(sub(p, "sub_d"), w);
-        q.mul_zd = mulp(sub(p, "mul_zd"), w);
-        q.add_h = addp(sub(p, "add_h"), w);
-      }
-      return &c;
-    }
-    if (kind == "copy") {
-      *k_out = rt::kCopy;
-      rt::CopyArgs& c = copy_.emplace_back();
-      c.src_offset = geti(a, "src_offset", w);
-      four(a, "extents", c.extents, w);
-      four(a, "strides", c.strides, w);
-      return &c;
-    }
-    if (kind == "gather") {
-      *k_out = rt::kGather;
-      gather_.push_back({geti(a, "size", w), arr<int32_t>(a, "index", w)});
-      return &gather_.back();
-    }
-    if (kind == "batch_matmul") {
-      *k_out = rt::kBatchMatMul;
-      rt::BatchMatMulArgs& c = bmm_.emplace_back();
-      const py::dict p = sub(a, "bmm");
-      const py::dict fc = sub(p, "fc_params");
-      c.bmm = {geti(p, "adj_x", w), geti(p, "adj_y", w),
-               {geti(fc, "input_offset", w), geti(fc, "filter_offset", w), geti(fc, "output_offset", w),
-                act(fc, "activation", w)}};
-      const py::dict q = sub(a, "quant");
-      c.quant = {geti(q, "multiplier", w), geti(q, "shift", w)};
-      c.lhs_dims = dims(a, "lhs_dims", w);
-      c.rhs_dims = dims(a, "rhs_dims", w);
-      c.output_dims = dims(a, "output_dims", w);
-      return &c;
-    }
-    if (kind == "tanh" || kind == "logistic") {
-      *k_out = kind == "tanh" ? rt::kTanh : rt::kLogistic;
-      lut_.push_back({geti(a, "size", w), lutp(sub(a, "p"), w)});
-      return &lut_.back();
-    }
-    fail(w, "unknown step kind '" + kind + "'");
+#include "runtime/harcore_steps.def"
+    fail(where, "unknown step kind '" + kind + "'");
   }
 };
 
@@ -472,4 +404,8 @@ void bind_runtime(py::module_& parent) {
   m.def("lstm_scratch", &k::arm_lstm_unidirectional_s8_get_buffer_size, py::arg("hidden_size"), py::arg("batch") = 1);
   m.def("gru_scratch", &k::arm_gru_unidirectional_s8_get_buffer_size, py::arg("hidden_size"), py::arg("batch") = 1);
   m.attr("FORMAT_VERSION") = rt::kFormatVersion;
+  m.def("step_table", &step_table,
+        "harcore_steps.def as compiled into this binary: {'kinds': [(name, enum, value, args struct)], 'enums', "
+        "'structs': {name: {'cpp', 'generated', 'size', 'align', 'fields': [{'name', 'tag', 'ctype', 'count', "
+        "'array', 'offset', 'size'}]}}, 'pointer_size', 'format_version'}; struct fields in declaration order.");
 }

@@ -1,4 +1,4 @@
-// harcore._core bindings of the differentiable SFTNAS hardware terms (cost/sftnas_terms.hpp).
+// harcore._core bindings of the differentiable SFTNAS hardware terms (nas/sftnas_terms.hpp).
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -8,7 +8,7 @@
 #include <tuple>
 #include <vector>
 
-#include "cost/sftnas_terms.hpp"
+#include "nas/sftnas_terms.hpp"
 
 namespace py = pybind11;
 using harcore::GraphError;
@@ -94,7 +94,7 @@ py::tuple backward_typed(const SftnasSpace& space, const py::array_t<double>& ja
 
 void bind_sftnas(py::module_& m) {
   py::class_<SftnasSpace>(m, "SftnasSpace",
-                          "Validated SFTNAS search-stage description (see cost/sftnas_terms.hpp). Tail terms are "
+                          "Validated SFTNAS search-stage description (see nas/sftnas_terms.hpp). Tail terms are "
                           "(a, b, c, d) for a + b*bL + c*c0 + d*bL*c0.")
       .def(py::init(&make_space), py::arg("c0"), py::arg("s0"), py::arg("strides"), py::arg("kernels"),
            py::arg("filters"), py::arg("tail_mem") = std::vector<Coefs>{},

@@ -65,10 +65,6 @@ constexpr int64_t kLstmElementwise = 10;  // x H per step and direction
 constexpr int64_t kGruElementwise = 7;    // x H per step and direction
 }  // namespace ptflops_rules
 
-namespace detail {
-void check_cost_arithmetic(const Graph& g);
-}
-
 namespace {
 
 namespace k = harcore::kernels;
@@ -553,7 +549,8 @@ const char* field_name(Field f) {
 
 }  // namespace
 
-void detail::check_cost_arithmetic(const Graph& g) {
+void validate_cost(const Graph& g) {
+  validate(g);
   Workspace ws;
   compute<true>(g, nullptr, ws, nullptr);
 }
@@ -562,6 +559,7 @@ CostReport cost(const Graph& g) {
   validate(g);
   CostReport r;
   Workspace ws;
+  // The checked arithmetic of this pass is validate_cost's second half: one pass, the same errors.
   r.total = compute<true>(g, nullptr, ws, &r.ops);
   return r;
 }
@@ -603,7 +601,7 @@ void cost_batch(const Graph& tmpl, const std::vector<Binding>& bindings, const i
     }
   }
 
-  validate(tmpl);  // once: rows change integer fields only, never the structure
+  validate_cost(tmpl);  // once: rows change integer fields only, never the structure
   Graph work = tmpl;
   // rederive_shapes rewrites every op output from its inputs; only graph inputs and the recorded
   // reshape targets (which it adapts) must be reset to the template's per row.

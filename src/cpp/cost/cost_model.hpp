@@ -47,10 +47,17 @@ struct CostReport {
   CostTotals total;
 };
 
-// Validates the graph, then costs it. Throws GraphError on bad input.
+// The cost model's own acceptance test: `validate` (structure and shapes), then one pass of the cost
+// model with overflow-checked arithmetic. Throws GraphError naming the op and field when a cost figure
+// overflows int64 or a size does not fit the kernels' int32 API. The graph layer does not know the cost
+// model, so this check lives here and every cost entry point runs it (`cost`, `cost_batch`).
+void validate_cost(const Graph& g);
+
+// Validates the graph (as `validate_cost`), then costs it. Throws GraphError on bad input.
 CostReport cost(const Graph& g);
 
-// Same without validation and without per-op rows: the hot path of the batch API.
+// Same without validation and without per-op rows. Cannot overflow on a graph that `validate_cost`
+// (or `cost`) accepted; undefined figures (wrapped, never UB) on any other graph.
 CostTotals cost_totals_unchecked(const Graph& g);
 
 // ---- batch API: one template graph, many candidates that differ in integer fields ----------

@@ -2,7 +2,10 @@
 // exceptions, no RTTI; compiles unchanged for the Cortex-M33 firmware.
 #include "runtime/harcore_runtime.hpp"
 
+#include <stddef.h>
 #include <stdint.h>
+
+#include <type_traits>
 
 #include "kernels/arm_nn_batch_matmul.hpp"
 #include "kernels/arm_nn_gru.hpp"
@@ -16,6 +19,43 @@ namespace rt {
 namespace k = harcore::kernels;
 
 namespace {
+
+// harcore_steps.def describes the kernel API structs (src/cpp/kernels/*.hpp) that the *Args structs nest,
+// field by field; the emitter writes aggregate initializers in that order and the binding fills them by
+// name. Checked here, for every compiler that builds the runtime (host and firmware): each described field
+// has the declared type and sits right after the previous one, and the last one ends the struct, so a field
+// added to, removed from or reordered in a kernel struct without the table fails the build.
+namespace layout {
+
+struct Field {
+  size_t offset, size, align;
+  bool same_type;
+};
+
+constexpr size_t align_up(size_t x, size_t a) { return (x + a - 1) / a * a; }
+
+template <size_t N>
+constexpr bool described_exactly(const Field (&f)[N], size_t struct_size, size_t struct_align) {
+  size_t end = 0;
+  for (size_t i = 0; i < N; ++i) {
+    if (!f[i].same_type || f[i].offset != align_up(end, f[i].align)) return false;
+    end = f[i].offset + f[i].size;
+  }
+  return struct_size == align_up(end, struct_align);
+}
+
+#define HARCORE_KERNEL_STRUCT(S) constexpr Field S##_fields[] = {
+#define HARCORE_KERNEL_FIELD(S, name, tag, ctype, extent)                          \
+  {offsetof(k::S, name), sizeof(k::S::name), alignof(ctype),                       \
+   std::is_same<decltype(k::S::name), ctype extent>::value},
+#define HARCORE_KERNEL_END(S)                                                      \
+  };                                                                               \
+  static_assert(described_exactly(S##_fields, sizeof(k::S), alignof(k::S)),        \
+                "harcore_steps.def: its fields of kernels::" #S " differ from the kernel header");
+#include "runtime/harcore_steps.def"
+
+}  // namespace layout
+
 
 bool in_arena(int32_t offset, int32_t size, int32_t arena_size) {
   return offset >= 0 && size >= 0 && offset <= arena_size && size <= arena_size - offset;

@@ -1,6 +1,6 @@
 """Per-layer and total cost of a network: the C++ cost model seen from Python.
 
-``profile(module, input_shape)`` traces a torch module (``harcore.cost.trace``) and costs the graph;
+``profile(module, input_shape)`` traces a torch module (``harcore.graph.trace``) and costs the graph;
 ``profile_graph(graph)`` costs a graph directly; ``batch(template, bindings, values)`` costs many variants
 of one template graph in a single C++ call. All figures come from ``harcore._core`` (rules:
 ``docs/cost-model.md``).
@@ -17,7 +17,7 @@ import numpy as np
 
 from harcore import _core
 from harcore.errors import GraphError
-from harcore.graph import Graph
+from harcore.graph.ir import Graph
 
 __all__ = ["Profile", "LayerCost", "TotalCost", "profile", "profile_graph", "batch", "BATCH_FIELDS", "CONVENTION"]
 
@@ -142,7 +142,7 @@ def profile(module: Any, input_shape: Sequence[int]) -> Profile:
     An ``input_shape`` (C, T) whose channel count differs from the model's (its ``in_channels``, or a leading
     ``Conv1d``'s) is a :class:`GraphError` naming both counts ("looks channels-last" when (T, C) was given)
     before tracing, whose errors would describe a symptom deep inside the model instead."""
-    from harcore.cost.trace import trace
+    from harcore.graph.trace import trace
     from harcore.train._data import check_model_input
 
     shape = tuple(input_shape)

@@ -54,6 +54,41 @@ def _check_class_names(classes, where: str | None) -> None:
             raise DataError(f"classes[{i}] is an empty name: every class needs a non-empty name", path=where)
 
 
+def subject_codes(values, what: str) -> tuple[np.ndarray, list[str] | None]:
+    """Integer subject ids as they are; names (strings such as volunteer names) as integer codes ``0..n-1`` in
+    sorted name order, with the names (``names[code]``) to keep for reports. Strings that are all integers are
+    taken as integer ids."""
+    s = np.asarray(values)
+    if s.ndim != 1:
+        raise DataError(f"{what} must be 1-D, got shape {s.shape}")
+    if s.dtype.kind in "iu":
+        return s.astype(np.int64), None
+    if s.dtype.kind not in "USO":
+        raise DataError(f"{what} must hold integer ids or names, got dtype {s.dtype}")
+    text = [str(v).strip() for v in s.tolist()]
+    for i, t in enumerate(text):
+        if not t:
+            raise DataError(f"{what}[{i}] is empty (a subject needs an id or a name)")
+    try:
+        return np.asarray([int(t) for t in text], dtype=np.int64), None
+    except ValueError:
+        pass
+    names = sorted(set(text))
+    index = {n: i for i, n in enumerate(names)}
+    return np.asarray([index[t] for t in text], dtype=np.int64), names
+
+
+def _subject_ids(given, names: list[str] | None, what: str) -> tuple[int, ...]:
+    """``given`` subjects (ids, or names when the subjects are named) as the codes of :func:`subject_codes`."""
+    if names is None:
+        return tuple(sorted(int(v) for v in given))
+    index = {n: i for i, n in enumerate(names)}
+    bad = [str(v) for v in given if str(v).strip() not in index]
+    if bad:
+        raise DataError(f"{what}: {bad} are not subjects of the data (subjects: {names})")
+    return tuple(sorted(index[str(v).strip()] for v in given))
+
+
 def windowset_from_arrays(x, y, subjects, classes, sample_rate, *, channels=None, test_subjects=None,
                           name: str = "custom") -> WindowSet:
     _check_class_names(classes, None)
@@ -79,9 +114,7 @@ def windowset_from_arrays(x, y, subjects, classes, sample_rate, *, channels=None
         n, c, t = (int(v) for v in np.argwhere(~finite)[0])
         raise DataError(f"x[{n}, {c}, {t}] is not finite (NaN or infinity)")
     y = _as_labels(y, classes, "y")
-    s = np.asarray(subjects)
-    if s.ndim != 1 or s.dtype.kind not in "iu":
-        raise DataError(f"subjects must be a 1-D integer array, got shape {s.shape}, dtype {s.dtype}")
+    s, subject_names = subject_codes(subjects, "subjects")
     if not (x.shape[0] == y.shape[0] == s.shape[0]):
         raise DataError(f"x, y and subjects disagree on N: {x.shape[0]}, {y.shape[0]}, {s.shape[0]}")
     if sample_rate is not None and not sample_rate > 0:
@@ -92,13 +125,14 @@ def windowset_from_arrays(x, y, subjects, classes, sample_rate, *, channels=None
     if len(channels) != x.shape[1]:
         raise DataError(f"{len(channels)} channel names for {x.shape[1]} channels")
     if test_subjects is not None:
-        test_subjects = tuple(sorted(int(v) for v in test_subjects))
+        test_subjects = _subject_ids(test_subjects, subject_names, "test_subjects")
         absent = sorted(set(test_subjects) - set(s.tolist()))
         if absent:
             raise DataError(f"test_subjects {absent} have no windows")
     return WindowSet(x.astype(np.float32, copy=False), y, s.astype(np.int64), classes, channels,
                      None if sample_rate is None else float(sample_rate), name, test_subjects,
-                     {"source": "arrays", "label_rule": "given per window"})
+                     {"source": "arrays", "label_rule": "given per window",
+                      **({"subject_names": subject_names} if subject_names is not None else {})})
 
 
 def from_arrays(x, y, subjects, classes, sample_rate, *, channels=None, test_subjects=None, name: str = "custom",
@@ -194,21 +228,27 @@ def folder_windowset(path, *, window: int | None = None, step: int | None = None
     cls_index = {c: i for i, c in enumerate(classes)}
     rec_dir = root / "recordings"
     segs: dict[str, list[tuple[int, int, int, int]]] = {}
-    rec_subject: dict[str, tuple[int, int]] = {}
+    rec_subject: dict[str, tuple[str, int]] = {}
     for lineno, r in enumerate(rows[1:], start=2):
         if not r or all(not v.strip() for v in r):
             raise DataError("blank line", path=str(lab_path), line=lineno)
         if len(r) != 5:
             raise DataError(f"expected 5 columns, found {len(r)}", path=str(lab_path), line=lineno)
         rec, subj, start, end, lab = (v.strip() for v in r)
+        if not subj:
+            raise DataError("empty subject (an integer id or a name)", path=str(lab_path), line=lineno)
         try:
-            subj_i, start_i, end_i = int(subj), int(start), int(end)
+            start_i, end_i = int(start), int(end)
         except ValueError:
-            raise DataError(f"subject, start and end must be integers, found {subj!r}, {start!r}, {end!r}",
+            raise DataError(f"start and end must be integers, found {start!r}, {end!r}",
                             path=str(lab_path), line=lineno) from None
         if not lab:
             raise DataError("empty label (column 'label'): every segment needs a class name; drop the row or "
                             "name its activity", path=str(lab_path), line=lineno)
+        try:  # an integer id is compared as a number ("01" is subject 1), a name as text
+            subj_i = str(int(subj))
+        except ValueError:
+            subj_i = subj
         if lab not in cls_index:
             raise DataError(f"unknown label {lab!r} (classes: {classes})", path=str(lab_path), line=lineno)
         if not 0 <= start_i < end_i:
@@ -228,6 +268,9 @@ def folder_windowset(path, *, window: int | None = None, step: int | None = None
     if unlabelled:
         raise DataError(f"recordings without any row in labels.csv: {unlabelled} (label them or remove them)",
                         path=str(lab_path))
+    recs_sorted = sorted(segs)
+    codes, subject_names = subject_codes([rec_subject[r][0] for r in recs_sorted], "labels.csv subjects")
+    rec_code = dict(zip(recs_sorted, codes.tolist()))
     channels = meta.get("channels")
     fs = fs0 if resample_to is None else float(resample_to)
     xs, ys, ss, recs, starts = [], [], [], [], []
@@ -271,21 +314,27 @@ def folder_windowset(path, *, window: int | None = None, step: int | None = None
         short += sw.short_segments
         xs.append(sw.x)
         ys.append(sw.y)
-        ss.append(np.full(sw.y.shape, rec_subject[rec][0], np.int64))
+        ss.append(np.full(sw.y.shape, rec_code[rec], np.int64))
         recs.extend([rec] * sw.y.size)
         starts.append(sw.start)
     test = meta.get("test_subjects")
+    if test is not None:
+        try:
+            test = _subject_ids(test, subject_names, "test_subjects")
+        except DataError as e:
+            raise DataError(e.reason, path=str(meta_path)) from None
     info = {"source": str(root), "window": window, "step": step, "recording": np.asarray(recs),
             **{k: meta[k] for k in ("units", "description") if k in meta},
             "start": np.concatenate(starts), "segments_shorter_than_window": short,
-            "label_rule": "segment: windows lie inside one labels.csv segment and carry its label"}
+            "label_rule": "segment: windows lie inside one labels.csv segment and carry its label",
+            **({"subject_names": subject_names} if subject_names is not None else {})}
     counts = np.bincount(np.concatenate(ys), minlength=len(classes))
     if (counts == 0).any():
         empty = [classes[i] for i in np.nonzero(counts == 0)[0]]
         warnings.warn(f"{lab_path}: class(es) {empty} have no window (no segment, or segments shorter than the "
                       f"window of {window} samples)", UserWarning, stacklevel=3)
     ws = WindowSet(np.concatenate(xs), np.concatenate(ys), np.concatenate(ss), classes, list(channels), fs,
-                   str(meta.get("name", root.name)), None if test is None else tuple(int(v) for v in test), info)
+                   str(meta.get("name", root.name)), test, info)
     return ws
 
 

@@ -48,8 +48,10 @@ def _floats(text: Optional[str], what: str) -> list[float]:
 
 
 def search(
-    dataset: Optional[str] = typer.Option(None, "--dataset", help="dataset name (harcore.data.DATASETS); default: the built-in HAPT subset"),
-    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="folder or archive of the dataset"),
+    dataset: Optional[str] = typer.Option(None, "--dataset", help="dataset name (harcore.data.DATASETS, or custom); "
+                                          "default: the built-in HAPT subset, or --data-dir's data when given"),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="with --dataset NAME: its folder or archive; "
+                                            "alone: your data, a folder in harcore's format (docs/data.md) or an .npz"),
     backbone: str = typer.Option("tinyhar", "--backbone", help="tinyhar | deepconvlstm | attend_discriminate"),
     sram: Optional[str] = typer.Option("96KB", "--sram", help="peak SRAM limit L_Mem (e.g. 96KB; 'none' for no limit)"),
     flash: Optional[str] = typer.Option(None, "--flash", help="flash limit, checked on the derived model (e.g. 512KB)"),
@@ -69,7 +71,9 @@ def search(
     tail: Optional[list[str]] = typer.Option(None, "--tail", help="an option of the backbone's later stages, KEY=VALUE "
                                              "(repeatable), e.g. --tail lstm_layers=1 --tail dropout=0.5"),
     out: Path = typer.Option(Path("runs/search"), "--out", help="run folder"),
-    resume: bool = typer.Option(False, "--resume", help="continue an interrupted run in --out"),
+    resume: bool = typer.Option(False, "--resume", help="continue the interrupted run in --out (same options)"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace the run in --out (harcore's files there "
+                                   "are deleted first; other files stay)"),
     sweep_beta1: Optional[str] = typer.Option(None, "--sweep-beta1", help="comma-separated beta1 values: a sweep through Ray"),
     seeds: Optional[str] = typer.Option(None, "--seeds", help="comma-separated seeds for a sweep"),
     backbones: Optional[str] = typer.Option(None, "--backbones", help="comma-separated backbones for a sweep"),
@@ -88,6 +92,7 @@ def search(
                     preset=preset, out=str(out), int8=int8, init=init, train_on=train_on,
                     tail=parse_options(tail, "--tail"))
     try:
+        cfg.data_source()
         cfg.resolved_preset()
         cfg.resolved_init()
         cfg.resolved_train_on()
@@ -106,7 +111,14 @@ def search(
                       console=console)
         console.print(f"sweep: {len(r['runs'])} runs finished, {len(r['failures'])} failed; report {r['report'][1]}")
         raise typer.Exit(1 if r["failures"] else 0)
+    if resume and overwrite:
+        raise typer.BadParameter("give either --resume or --overwrite, not both")
+    from harcore.errors import HarcoreError
     from harcore.nas.pipeline import run_job
 
-    res = run_job(cfg, resume=resume, console=console)
+    try:
+        res = run_job(cfg, resume=resume, overwrite=overwrite, console=console)
+    except HarcoreError as e:  # the run folder cannot be used as asked, or a resume failed: it was left as it was
+        typer.echo(f"Error: {e}", err=True)
+        raise typer.Exit(1) from None
     raise typer.Exit(0 if res.ok else 1)

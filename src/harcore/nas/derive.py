@@ -29,8 +29,10 @@ from typing import Any, Sequence
 
 import torch
 
-from harcore.cost import SftnasSpace, TailTerm, hw_terms, profile
+from harcore.cost import profile
 from harcore.models.sftnas import SftnasNet
+
+from .hw_loss import SftnasSpace, TailTerm, hw_terms
 
 STAGE_PREFIX = "stage_"
 

@@ -46,5 +46,5 @@ def gumbel_choice(logits: torch.Tensor, tau: float, generator: torch.Generator |
 
 
 def gumbel_choices(logits: list[torch.Tensor], tau: float, generator: torch.Generator | None = None) -> torch.Tensor:
-    """:func:`gumbel_choice` for every layer, concatenated (the flat probs layout of ``harcore.cost.hw_loss``)."""
+    """:func:`gumbel_choice` for every layer, concatenated (the flat probs layout of ``harcore.nas.hw_loss``)."""
     return torch.cat([gumbel_choice(l, tau, generator) for l in logits])

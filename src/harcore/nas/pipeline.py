@@ -1,23 +1,26 @@
 """harcore's main job: data -> search -> derive -> fine-tune -> int8 -> deploy -> validate -> report.
 
-Every step is a *stage* (:data:`STAGES`) that records ``ok`` / ``failed`` / ``skipped`` with the reason, its
-wall time and its figures in ``run_dir/job.json``; a failed stage is reported in the CLI output and in the
-report (never papered over), and the stages that need its output are skipped with that reason.
+Every step is a *stage* (:data:`PIPELINE`): a small function over the typed :class:`JobContext` that returns
+its one-line detail and its figures. :func:`run_job` runs them in order and records each as a
+:class:`StageResult` (``ok`` / ``failed`` / ``skipped`` with the reason, wall time, figures) in
+``run_dir/job.json``; a failed stage is reported in the CLI output and in the report (never papered over),
+and the stages that need its output (:data:`NEEDS`) are skipped with that reason.
 
-The int8 and firmware stages call the APIs of ``harcore.quant`` and ``harcore.deploy`` when they exist:
+The int8 and firmware stages call the APIs of ``harcore.quant`` and ``harcore.deploy``:
 ``quant.qat(model, train, val, ...)`` / ``quant.quantize(model, calib_x) -> QGraph``, ``QGraph.save(path)``,
-``quant.simulate(g, x)``,
-``deploy.deploy(g, out_dir, ...)``, ``deploy.validate(...)``. Each stage function below is self-contained, so
-wiring a new or changed API is a change to that function only.
+``quant.simulate(g, x)``, ``deploy.deploy(g, out_dir, ...)``, ``deploy.validate(...)``.
 
-Resuming (``resume=True``) continues an interrupted search from its last epoch checkpoint and an interrupted
-fine-tuning from its own (``harcore.train.fit``); later stages are cheap and run again.
+The run folder (:class:`harcore.runstore.RunDir`): a new run needs a missing or empty folder
+(``overwrite=True`` first deletes harcore's files of an earlier run there). ``resume=True`` continues an
+interrupted search from its last epoch checkpoint and an interrupted fine-tuning from its own; it needs a
+search checkpoint there, checks every checkpoint (damage, configuration) before anything runs, and writes
+nothing into the folder until the search stage has succeeded, so a resume that fails leaves the folder as it
+was. Later stages are cheap and run again.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import platform
 import sys
 import time
@@ -29,7 +32,9 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from harcore import runstore
 from harcore.cost import profile
+from harcore.errors import DataError, HarcoreError, StageError
 
 from .derive import Arch, BudgetError, build, check_budget, smallest_arch
 from .search import SearchConfig, search
@@ -54,6 +59,9 @@ class JobConfig:
     Presets: ``quick`` (the built-in default dataset: a few minutes on 2 cores; short search and fine-tuning
     with larger learning rates than the paper's) and ``paper`` (the paper's search hyper-parameters, Sec. V-A4).
     ``preset=None`` picks ``quick`` for the built-in dataset and ``paper`` otherwise.
+
+    ``dataset`` / ``data_dir``: which data the job reads, see :meth:`data_source` (a given ``data_dir`` is never
+    ignored: alone it is the user's folder or .npz).
     """
 
     dataset: str | None = None
@@ -98,8 +106,42 @@ class JobConfig:
             raise ValueError(f"JobConfig.train_on: must be 'all' or 'train', got {self.train_on!r}")
         return self.train_on
 
+    def data_source(self) -> tuple[str, str, str | None]:
+        """Where the data comes from: ``(kind, name, path)`` with kind ``builtin`` (the default dataset),
+        ``registered`` (``dataset`` is one of ``harcore.data.DATASETS``, read from ``data_dir`` or the cache),
+        ``folder`` (``data_dir`` in harcore's folder format, docs/data.md) or ``npz`` (arrays in an .npz file).
+        A ``data_dir`` is never ignored: with the default dataset it is an error."""
+        from harcore.data import DATASETS
+
+        name = (self.dataset or "").strip().lower() or None
+        path = str(self.data_dir) if self.data_dir else None
+        if name is None:
+            if path is None:
+                return "builtin", "default", None
+            return ("npz" if path.lower().endswith(".npz") else "folder"), "custom", path
+        if name == "custom":
+            if path is None:
+                raise ValueError("JobConfig.dataset: 'custom' needs data_dir (--data-dir): a folder in harcore's "
+                                 "format or an .npz file")
+            return ("npz" if path.lower().endswith(".npz") else "folder"), "custom", path
+        if name not in DATASETS:
+            raise ValueError(f"JobConfig.dataset: unknown dataset {self.dataset!r}; available: "
+                             f"{', '.join(DATASETS)}, or custom (your own folder or .npz through --data-dir)")
+        if name == "default":
+            if path is not None:
+                raise ValueError(f"JobConfig.data_dir: the built-in default dataset ships inside harcore and takes "
+                                 f"no data_dir (got {path!r}); for your own data leave out --dataset or give "
+                                 "--dataset custom")
+            return "builtin", "default", None
+        return "registered", name, path
+
+    def describe_data(self) -> str:
+        kind, name, path = self.data_source()
+        return {"builtin": "default (built-in)", "registered": f"{name}" + (f" from {path}" if path else ""),
+                "folder": f"custom folder {path}", "npz": f"arrays {path}"}[kind]
+
     def resolved_preset(self) -> str:
-        p = self.preset or ("quick" if self.dataset in (None, "default") else "paper")
+        p = self.preset or ("quick" if self.data_source()[0] == "builtin" else "paper")
         if p not in ("quick", "paper"):
             raise ValueError(f"JobConfig.preset: must be 'quick' or 'paper', got {p!r}")
         return p
@@ -155,16 +197,13 @@ class StageResult:
     data: dict[str, Any] = field(default_factory=dict)
 
 
-class StageError(RuntimeError):
-    """A stage could not do its job; the message says why."""
-
-
 @dataclass
 class JobResult:
     config: JobConfig
     run_dir: Path
     stages: dict[str, StageResult]
     arch: Arch | None = None
+    finished: bool = False   # every stage ran (ok or not): the run is complete, not interrupted
 
     @property
     def ok(self) -> bool:
@@ -175,26 +214,76 @@ class JobResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {"config": self.config.to_dict(), "run_dir": str(self.run_dir), "ok": self.ok,
+                "finished": self.finished,
                 "arch": self.arch.to_dict() if self.arch else None,
                 "stages": {k: dataclasses.asdict(v) for k, v in self.stages.items()}}
 
 
 # ---- data --------------------------------------------------------------------------------------
 
+NPZ_KEYS = ("x", "y", "subjects")
+
+
+def load_npz(path: str | Path, **split_options):
+    """A :class:`harcore.data.Dataset` from arrays in an .npz file: ``x`` float (N, channels, time), ``y`` (N,)
+    integer labels or class names, ``subjects`` (N,) integer ids or names; optional ``classes``, ``channels``,
+    ``sample_rate`` (a scalar, Hz) and ``test_subjects``. Read without pickles."""
+    from harcore import data as hd
+
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise DataError("no such .npz file", path=str(p))
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (OSError, ValueError) as e:
+        raise DataError(f"not a readable .npz file ({e})", path=str(p)) from None
+    missing = [k for k in NPZ_KEYS if k not in arrays]
+    if missing:
+        raise DataError(f"missing array(s) {', '.join(missing)} (needs x (N, channels, time), y (N,), subjects (N,); "
+                        "optional classes, channels, sample_rate, test_subjects)", path=str(p))
+    y = arrays["y"]
+    if "classes" in arrays:
+        classes = [str(c) for c in arrays["classes"].tolist()]
+    elif y.dtype.kind in "US":
+        classes = sorted({str(v) for v in y.tolist()})
+    else:
+        classes = [str(i) for i in range(int(y.max()) + 1 if y.size else 0)]
+    rate = arrays.get("sample_rate")
+    try:
+        return hd.from_arrays(arrays["x"], y, arrays["subjects"], classes,
+                              None if rate is None else float(rate),
+                              channels=None if "channels" not in arrays else arrays["channels"].tolist(),
+                              test_subjects=None if "test_subjects" not in arrays else arrays["test_subjects"].tolist(),
+                              name=p.stem, **split_options)
+    except DataError as e:
+        raise DataError(e.reason, path=str(p)) from None
+
+
 def load_data(cfg: JobConfig):
     """The dataset with train / val / test splits (a validation split is made by subject if missing)."""
     from harcore import data as hd
 
-    name = cfg.dataset or "default"
+    kind, name, path = cfg.data_source()
     opts: dict[str, Any] = {}
     if name == "hapt":
         opts["variant"] = "uci9"
-    root = None if name == "default" else cfg.data_dir
-    ds = hd.load(name, root, **opts)
+
+    def load(**split):
+        if kind == "npz":
+            return load_npz(path, **split)
+        if kind == "folder":
+            if not Path(path).expanduser().is_dir():
+                raise DataError("no such folder (--data-dir takes a folder in harcore's format, docs/data.md, or "
+                                "an .npz file)", path=path)
+            return hd.from_folder(path, **split)
+        return hd.load(name, path, **opts, **split)
+
+    ds = load()
     if ds.val is None:
-        ds = hd.load(name, root, val_fraction=0.25, **opts)
+        ds = load(val_fraction=0.25)
     if ds.val is None:
-        raise StageError(f"dataset {name!r}: no validation split could be made (alpha is trained on one)")
+        raise StageError(f"dataset {ds.name!r}: no validation split could be made (alpha is trained on one)")
     return ds
 
 
@@ -289,182 +378,285 @@ def stage_validate(g, deployed, float_model: torch.nn.Module | None = None):
 
 # ---- the job ----------------------------------------------------------------------------------
 
-def run_job(cfg: JobConfig, *, resume: bool = False, console=None,
-            on_search_epoch: Callable[[dict], Any] | None = None) -> JobResult:
-    """Run the main job into ``cfg.out`` and write ``job.json`` + ``report.md`` / ``report.html`` there."""
-    from rich.console import Console
+SEARCH_CHECKPOINT = "search_last.pt"
+FINETUNE_DIR = "finetune"
+#: What harcore writes into a run folder (``--overwrite`` deletes these and nothing else).
+RUN_FILES = ("job.json", "job.log", "report.md", "report.html", "search.png", "confusion_float.png",
+             "confusion_int8.png", "pareto.png", "profile.json", "arch.json", "search_history.json",
+             SEARCH_CHECKPOINT, FINETUNE_DIR, "model.pt", "model.hq8", "firmware")
 
-    console = console or Console(file=sys.stdout)
-    torch.set_num_threads(cfg.num_threads)
-    run = Path(cfg.out)
-    run.mkdir(parents=True, exist_ok=True)
-    res = JobResult(cfg, run, {})
-    ctx: dict[str, Any] = {}
 
-    def stage(name: str, fn: Callable[[], tuple[str, dict] | str]) -> None:
-        blocked = [n for n in NEEDS.get(name, ()) if res.stages.get(n) is None or res.stages[n].status != "ok"]
-        if blocked:
-            res.stages[name] = StageResult(name, "skipped", f"needs {', '.join(blocked)}")
-            console.print(f"[yellow]- {name}: skipped (needs {', '.join(blocked)})[/yellow]")
-            return
+def job_run_dir(path: str | Path) -> runstore.RunDir:
+    """The main job's run folder."""
+    return runstore.RunDir(path, files=RUN_FILES, marker="job.json")
+
+
+@dataclass
+class JobContext:
+    """What the stages share: the job's inputs, then each stage's output (``None`` until that stage ran)."""
+
+    cfg: JobConfig
+    run: runstore.RunDir
+    result: JobResult
+    console: Any
+    resume: bool = False
+    on_search_epoch: Callable[[dict], Any] | None = None
+    search_config: SearchConfig | None = None
+    int8: dict[str, Any] = field(default_factory=dict)
+    # written by the stages, in order
+    ds: Any = None                            # harcore.data.Dataset (data)
+    search: Any = None                        # SearchResult (search)
+    model: torch.nn.Module | None = None      # the derived float network (derive, trained by finetune)
+    profile: Any = None                       # harcore.cost profile of the derived network (derive)
+    final: tuple[Any, Any] | None = None      # the (train, val) splits fine-tuning and QAT use (finetune)
+    float_metrics: Any = None                 # evaluate
+    qgraph: Any = None                        # the int8 graph (int8)
+    int8_info: dict[str, Any] | None = None   # how it was quantized (int8)
+    channels: list[int] | None = None         # the kept sensors the int8 graph takes (None: all)
+    int8_metrics: Any = None                  # int8-eval
+    deployed: Any = None                      # deploy
+    validation: Any = None                    # validate
+    committed: bool = True                    # False while a resume may still fail: job.json is not written
+
+    @property
+    def dir(self) -> Path:
+        return self.run.path
+
+    def sel(self, x: np.ndarray) -> np.ndarray:
+        """The kept sensors of windows that have all of them."""
+        return x if self.channels is None else x[:, self.channels]
+
+
+#: What a stage returns: its one-line detail, or the detail and its figures for ``job.json``.
+StageOutput = tuple[str, dict[str, Any]] | str
+
+
+def _data(ctx: JobContext) -> StageOutput:
+    ds = ctx.ds = load_data(ctx.cfg)
+    names = ds.info.get("subject_names")
+    return (f"{ds.name}: {len(ds.train.y)} train / {len(ds.val.y)} val / {len(ds.test.y)} test windows, "
+            f"{ds.train.x.shape[1]} channels x {ds.train.x.shape[2]} samples, {len(ds.classes)} classes",
+            {"name": ds.name, "source": ctx.cfg.describe_data(), "train": len(ds.train.y), "val": len(ds.val.y),
+             "test": len(ds.test.y), "channels": list(ds.channels), "classes": list(ds.classes),
+             **({"subject_names": list(names)} if names is not None else {})})
+
+
+def _budget(ctx: JobContext) -> StageOutput:
+    cfg, ds = ctx.cfg, ctx.ds
+    c0, s0, k = ds.train.x.shape[1], ds.train.x.shape[2], len(ds.classes)
+    net = Supernet(cfg.backbone, c0, s0, k, filters=cfg.filters)
+    floor = check_budget(smallest_arch(cfg.backbone, c0, s0, k, net.layout, ctx.search_config.tail), sram=cfg.sram,
+                         flash=cfg.flash, macs=cfg.macs)
+    return (f"feasible: the smallest architecture needs {floor['peak_sram']:,} B SRAM, {floor['flash']:,} B flash, "
+            f"{floor['macs']:,} MACs", {"smallest": floor})
+
+
+def _search(ctx: JobContext) -> StageOutput:
+    ds, scfg = ctx.ds, ctx.search_config
+    r = ctx.search = search(ds.train, ds.val, scfg, run_dir=ctx.dir, resume=ctx.resume,
+                            on_epoch_end=ctx.on_search_epoch, console=ctx.console)
+    if r.epochs_run < scfg.epochs:
+        raise StageError(f"search stopped after epoch {r.epochs_run} of {scfg.epochs} (resume with --resume)")
+    return (f"{r.epochs_run} epochs in {r.seconds:.0f} s" + (f" (resumed after epoch {r.resumed_from_epoch})"
+            if r.resumed_from_epoch else ""), {"history": r.history, "seconds": r.seconds,
+                                               "resumed_from_epoch": r.resumed_from_epoch})
+
+
+def _derive(ctx: JobContext) -> StageOutput:
+    cfg, r = ctx.cfg, ctx.search
+    ctx.result.arch = r.arch
+    torch.manual_seed(cfg.seed)
+    model = ctx.model = build(r.arch, r.supernet if cfg.resolved_init() == "supernet" else None)
+    p = ctx.profile = profile(model, (r.arch.in_channels, r.arch.seq_len))
+    ctx.run.write_text("profile.json", p.to_json(indent=2))
+    which = ("" if r.arch_epoch in (None, r.epochs_run) else
+             f" (epoch {r.arch_epoch}'s: the final argmax architecture breaks the search's limits)")
+    return (f"{r.arch.summary()}{which}, {cfg.init} weights — {p.total.macs:,} MACs, {p.total.params:,} params, "
+            f"{p.total.peak_sram:,} B peak SRAM, {p.total.flash:,} B flash",
+            {"arch": r.arch.to_dict(), "arch_epoch": r.arch_epoch, "total": dataclasses.asdict(p.total)})
+
+
+def _finetune(ctx: JobContext) -> StageOutput:
+    from harcore.models import sftnas as zoo
+    from harcore.train import fit
+
+    cfg = ctx.cfg
+    tcfg = cfg.train_config(ctx.dir / FINETUNE_DIR)
+    train, val = ctx.final = final_splits(ctx.ds, cfg.resolved_train_on())  # QAT trains on the same
+    tr = fit(ctx.model, train, val, tcfg, resume=ctx.resume)
+    zoo.save(ctx.model, ctx.dir / "model.pt")
+    how = (f"best val macro-F1 {tr.best_val_macro_f1:.4f} (epoch {tr.best_epoch})" if val is not None else
+           f"on all {len(train.y):,} training + validation windows, the last epoch kept")
+    return (f"{tr.epochs_run} epochs, {how}; saved {ctx.dir / 'model.pt'}",
+            {"history": tr.history, "best_val_macro_f1": tr.best_val_macro_f1, "train_on": cfg.train_on})
+
+
+def _evaluate(ctx: JobContext) -> StageOutput:
+    from harcore.train import evaluate
+
+    ds = ctx.ds
+    m = ctx.float_metrics = evaluate(ctx.model, ds.test, class_names=list(ds.classes))
+    return f"float test macro-F1 {m.macro_f1:.4f}, accuracy {m.accuracy:.4f}", {"metrics": m.to_dict()}
+
+
+def _fit(ctx: JobContext) -> StageOutput:
+    cfg, t = ctx.cfg, ctx.profile.total
+    checks = [("peak SRAM", t.peak_sram, cfg.sram, "B"), ("flash", t.flash, cfg.flash, "B"),
+              ("MACs", t.macs, cfg.macs, "")]
+    over = [f"{n} {v:,}{u} > limit {lim:,}{u}" for n, v, lim, u in checks if lim is not None and v > lim]
+    if over:
+        raise StageError("the derived model does not fit the budget: " + "; ".join(over)
+                         + " (raise beta2 / beta1 or search longer)")
+    return ("fits: " + ", ".join(f"{n} {v:,}{u} <= {lim:,}{u}" for n, v, lim, u in checks if lim is not None)
+            or "no limits given", {})
+
+
+def _int8(ctx: JobContext) -> StageOutput:
+    cfg, i8, run = ctx.cfg, ctx.int8, ctx.dir
+    cal = ctx.ds.train.x[:512]
+    train, val = ctx.final
+    ctx.qgraph, ctx.channels, info = stage_int8(ctx.model, cal, run, method=i8["method"],
+                                                train=(train.x, train.y), val=None if val is None else (val.x, val.y),
+                                                epochs=i8["epochs"], lr=i8["lr"], batch_size=i8["batch_size"],
+                                                seed=cfg.seed, num_threads=cfg.num_threads, progress=cfg.progress)
+    ctx.int8_info = info
+    ch = ctx.channels
+    how = (f"QAT (harcore.quant.qat: {info['epochs']} epoch(s) from the fine-tuned model at lr {info['lr']:.0e}, "
+           + (f"best validation epoch {info['best_epoch']}" if info["best_epoch"] is not None else "last epoch")
+           + f"; converted with {len(cal)} calibration windows)"
+           if info["method"] == "qat" else f"PTQ (harcore.quant.quantize, {len(cal)} calibration windows)")
+    return (f"{how} -> {run / 'model.hq8'}; input: " + ("all sensors" if ch is None else f"kept sensors {ch}"),
+            {"input_channels": ch, **info})
+
+
+def _int8_eval(ctx: JobContext) -> StageOutput:
+    ds = ctx.ds
+    m = ctx.int8_metrics = stage_int8_eval(ctx.qgraph, ctx.sel(ds.test.x), ds.test.y, len(ds.classes),
+                                           list(ds.classes))
+    how = ctx.int8_info["method"].upper()
+    fm = ctx.float_metrics
+    return ((f"{how}: test macro-F1 float {fm.macro_f1:.4f} -> int8 {m.macro_f1:.4f} "
+             f"({100 * (m.macro_f1 - fm.macro_f1):+.2f} points)" if fm is not None else
+             f"{how}: int8 test macro-F1 {m.macro_f1:.4f}"), {"metrics": m.to_dict(), "method": how.lower()})
+
+
+def _deploy(ctx: JobContext) -> StageOutput:
+    ds = ctx.ds
+    ctx.deployed = stage_deploy(ctx.qgraph, ctx.dir, ctx.sel(ds.test.x[:DEPLOY_WINDOWS]), ds.test.y[:DEPLOY_WINDOWS])
+    return f"firmware sources for qemu-m33 ({DEPLOY_WINDOWS} test windows in the harness) in {ctx.dir / 'firmware'}", {}
+
+
+def _validate(ctx: JobContext) -> StageOutput:
+    r = ctx.validation = stage_validate(ctx.qgraph, ctx.deployed, deploy_model(ctx.model)[0])
+    acc, f1 = r.accuracy.get("target"), r.macro_f1.get("target")
+    return (f"firmware on the emulated Cortex-M33 is bit-exact with the host int8 simulation "
+            f"({r.exact_windows}/{r.windows} windows"
+            + (f"; target accuracy {acc:.4f}, macro-F1 {f1:.4f} on them" if acc is not None else "")
+            + f"; image flash {r.image['flash']:,} B, RAM {r.image['ram']:,} B)",
+            {"report": r.render(), "summary": r.to_dict()})
+
+
+def _report(ctx: JobContext) -> StageOutput:
+    from .report import write_job_report
+
+    paths = write_job_report(ctx.result, ctx)
+    return f"{paths[0]} and {paths[1]}", {"files": [str(p) for p in paths]}
+
+
+#: The main job's stages in order: (name, function over the context). Their dependencies are :data:`NEEDS`.
+PIPELINE: tuple[tuple[str, Callable[[JobContext], StageOutput]], ...] = (
+    ("data", _data), ("budget", _budget), ("search", _search), ("derive", _derive), ("finetune", _finetune),
+    ("evaluate", _evaluate), ("fit", _fit), ("int8", _int8), ("int8-eval", _int8_eval), ("deploy", _deploy),
+    ("validate", _validate), ("report", _report))
+assert tuple(n for n, _ in PIPELINE) == STAGES
+
+
+def run_stage(ctx: JobContext, name: str, fn: Callable[[JobContext], StageOutput]) -> StageResult:
+    """Run one stage unless a stage it needs did not pass; record, print and (once committed) save the result.
+
+    During a resume that has not yet passed its search stage, a failure is raised instead of recorded: the run
+    folder must stay as it was."""
+    res, con = ctx.result, ctx.console
+    blocked = [n for n in NEEDS.get(name, ()) if res.stages.get(n) is None or res.stages[n].status != "ok"]
+    if blocked:
+        sr = res.stages[name] = StageResult(name, "skipped", f"needs {', '.join(blocked)}")
+        con.print(f"[yellow]- {name}: skipped (needs {', '.join(blocked)})[/yellow]")
+    else:
         t0 = time.perf_counter()
         try:
-            out = fn()
+            out = fn(ctx)
             detail, data = (out, {}) if isinstance(out, str) else out
-            res.stages[name] = StageResult(name, "ok", detail, time.perf_counter() - t0, data)
-            console.print(f"[green]✓ {name}[/green]: {detail}")
+            sr = res.stages[name] = StageResult(name, "ok", detail, time.perf_counter() - t0, data)
+            con.print(f"[green]✓ {name}[/green]: {detail}")
         except KeyboardInterrupt:
             raise
         except BaseException as e:  # noqa: BLE001 — every failure is recorded and shown, none is hidden
-            why = str(e) if isinstance(e, (StageError, BudgetError)) else f"{type(e).__name__}: {e}"
-            res.stages[name] = StageResult(name, "failed", why, time.perf_counter() - t0,
-                                           {"traceback": traceback.format_exc()})
-            console.print(f"[bold red]✗ {name} FAILED[/bold red]: {why}")
-        (run / "job.json").write_text(json.dumps(res.to_dict(), indent=2, default=str))
+            why = str(e) if isinstance(e, (HarcoreError, BudgetError)) else f"{type(e).__name__}: {e}"
+            con.print(f"[bold red]✗ {name} FAILED[/bold red]: {why}")
+            if not ctx.committed:
+                if isinstance(e, HarcoreError):
+                    raise
+                raise StageError(f"resume stopped at stage {name}: {why}; {ctx.dir} was left as it was") from e
+            sr = res.stages[name] = StageResult(name, "failed", why, time.perf_counter() - t0,
+                                                {"traceback": traceback.format_exc()})
+    if name == "search" and sr.status == "ok":
+        ctx.committed = True
+    if ctx.committed:
+        ctx.run.write_json("job.json", res.to_dict())
+    return sr
 
+
+def check_resumable(cfg: JobConfig, run: runstore.RunDir) -> None:
+    """Before a resume writes anything: every checkpoint in ``run`` reads, and was written with ``cfg``
+    (:class:`~harcore.errors.CheckpointError` naming the file and the differing fields otherwise)."""
+    from harcore.train.trainer import check_resumable as train_check
+
+    from .search import check_resumable as search_check
+
+    search_check(run.path, cfg.search_config())
+    train_check(cfg.train_config(run.path / FINETUNE_DIR))
+
+
+def run_job(cfg: JobConfig, *, resume: bool = False, overwrite: bool = False, console=None,
+            on_search_epoch: Callable[[dict], Any] | None = None) -> JobResult:
+    """Run the main job into ``cfg.out`` and write ``job.json`` + ``report.md`` / ``report.html`` there.
+
+    A new run needs ``cfg.out`` missing or empty (:class:`~harcore.errors.RunExistsError` otherwise);
+    ``overwrite=True`` deletes harcore's files of an earlier run there first (other files stay);
+    ``resume=True`` continues the interrupted run there (:class:`~harcore.errors.CheckpointError` when there
+    is nothing to resume, a checkpoint is damaged or the configuration differs; the folder is then unchanged).
+    """
+    from rich.console import Console
+
+    console = console or Console(file=sys.stdout)
     scfg = cfg.search_config()
     i8 = cfg.int8_options()
-    console.print(f"[bold]harcore search[/bold] — backbone {cfg.backbone}, dataset {cfg.dataset or 'default (built-in)'}, "
+    run = job_run_dir(cfg.out)
+    run.prepare(resume=resume, overwrite=overwrite, checkpoints=(SEARCH_CHECKPOINT,))
+    if resume:
+        check_resumable(cfg, run)
+        run.clean_temp()
+    torch.set_num_threads(cfg.num_threads)
+    ctx = JobContext(cfg, run, JobResult(cfg, run.path, {}), console, resume, on_search_epoch, scfg, i8,
+                     committed=not resume)
+    console.print(f"[bold]harcore search[/bold] — backbone {cfg.backbone}, dataset {cfg.describe_data()}, "
                   f"preset {cfg.resolved_preset()}: {scfg.epochs} search epochs, "
-                  f"{cfg.train_config(run / 'finetune').epochs} fine-tuning epochs, int8 "
+                  f"{cfg.train_config(run.path / FINETUNE_DIR).epochs} fine-tuning epochs, int8 "
                   + (f"by QAT ({i8['epochs']} epoch(s))" if i8["method"] == "qat" else "by PTQ") + "; budget "
                   f"SRAM {cfg.sram if cfg.sram else '-'} B, flash {cfg.flash or '-'} B, MACs {cfg.macs or '-'}; "
-                  f"run folder {run}" + (" (resuming)" if resume else ""))
+                  f"run folder {run.path}" + (" (resuming)" if resume else ""))
     if cfg.resolved_preset() == "quick":
         console.print("  (quick preset: a few minutes on 2 CPU cores; `--preset paper` for the paper's 200 epochs)")
-
-    def s_data():
-        ds = ctx["ds"] = load_data(cfg)
-        return (f"{ds.name}: {len(ds.train.y)} train / {len(ds.val.y)} val / {len(ds.test.y)} test windows, "
-                f"{ds.train.x.shape[1]} channels x {ds.train.x.shape[2]} samples, {len(ds.classes)} classes",
-                {"name": ds.name, "train": len(ds.train.y), "val": len(ds.val.y), "test": len(ds.test.y),
-                 "channels": list(ds.channels), "classes": list(ds.classes)})
-
-    def s_budget():
-        ds = ctx["ds"]
-        c0, s0, k = ds.train.x.shape[1], ds.train.x.shape[2], len(ds.classes)
-        net = Supernet(cfg.backbone, c0, s0, k, filters=cfg.filters)
-        floor = check_budget(smallest_arch(cfg.backbone, c0, s0, k, net.layout, scfg.tail), sram=cfg.sram,
-                             flash=cfg.flash, macs=cfg.macs)
-        return (f"feasible: the smallest architecture needs {floor['peak_sram']:,} B SRAM, {floor['flash']:,} B flash, "
-                f"{floor['macs']:,} MACs", {"smallest": floor})
-
-    def s_search():
-        ds = ctx["ds"]
-        r = ctx["search"] = search(ds.train, ds.val, scfg, run_dir=run, resume=resume, on_epoch_end=on_search_epoch,
-                                   console=console)
-        if r.epochs_run < scfg.epochs:
-            raise StageError(f"search stopped after epoch {r.epochs_run} of {scfg.epochs} (resume with --resume)")
-        return (f"{r.epochs_run} epochs in {r.seconds:.0f} s" + (f" (resumed after epoch {r.resumed_from_epoch})"
-                if r.resumed_from_epoch else ""), {"history": r.history, "seconds": r.seconds,
-                                                   "resumed_from_epoch": r.resumed_from_epoch})
-
-    def s_derive():
-        r = ctx["search"]
-        res.arch = r.arch
-        torch.manual_seed(cfg.seed)
-        model = ctx["model"] = build(r.arch, r.supernet if cfg.resolved_init() == "supernet" else None)
-        p = ctx["profile"] = profile(model, (r.arch.in_channels, r.arch.seq_len))
-        (run / "profile.json").write_text(p.to_json(indent=2))
-        which = ("" if r.arch_epoch in (None, r.epochs_run) else
-                 f" (epoch {r.arch_epoch}'s: the final argmax architecture breaks the search's limits)")
-        return (f"{r.arch.summary()}{which}, {cfg.init} weights — {p.total.macs:,} MACs, {p.total.params:,} params, {p.total.peak_sram:,} B "
-                f"peak SRAM, {p.total.flash:,} B flash", {"arch": r.arch.to_dict(), "arch_epoch": r.arch_epoch,
-                                                          "total": dataclasses.asdict(p.total)})
-
-    def s_finetune():
-        from harcore.models import sftnas as zoo
-        from harcore.train import fit
-
-        ds = ctx["ds"]
-        tcfg = cfg.train_config(run / "finetune")
-        train, val = ctx["final"] = final_splits(ds, cfg.resolved_train_on())  # QAT trains on the same
-        tr = fit(ctx["model"], train, val, tcfg, resume=resume)
-        zoo.save(ctx["model"], run / "model.pt")
-        how = (f"best val macro-F1 {tr.best_val_macro_f1:.4f} (epoch {tr.best_epoch})" if val is not None else
-               f"on all {len(train.y):,} training + validation windows, the last epoch kept")
-        return (f"{tr.epochs_run} epochs, {how}; saved {run / 'model.pt'}",
-                {"history": tr.history, "best_val_macro_f1": tr.best_val_macro_f1, "train_on": cfg.train_on})
-
-    def s_evaluate():
-        from harcore.train import evaluate
-
-        ds = ctx["ds"]
-        m = ctx["float_metrics"] = evaluate(ctx["model"], ds.test, class_names=list(ds.classes))
-        return f"float test macro-F1 {m.macro_f1:.4f}, accuracy {m.accuracy:.4f}", {"metrics": m.to_dict()}
-
-    def s_fit():
-        t = ctx["profile"].total
-        checks = [("peak SRAM", t.peak_sram, cfg.sram, "B"), ("flash", t.flash, cfg.flash, "B"),
-                  ("MACs", t.macs, cfg.macs, "")]
-        over = [f"{n} {v:,}{u} > limit {lim:,}{u}" for n, v, lim, u in checks if lim is not None and v > lim]
-        if over:
-            raise StageError("the derived model does not fit the budget: " + "; ".join(over)
-                             + " (raise beta2 / beta1 or search longer)")
-        return ("fits: " + ", ".join(f"{n} {v:,}{u} <= {lim:,}{u}" for n, v, lim, u in checks if lim is not None)
-                or "no limits given", {})
-
-    def s_int8():
-        ds = ctx["ds"]
-        cal = ds.train.x[:512]
-        train, val = ctx["final"]
-        ctx["qgraph"], ch, info = stage_int8(ctx["model"], cal, run, method=i8["method"],
-                                             train=(train.x, train.y), val=None if val is None else (val.x, val.y),
-                                             epochs=i8["epochs"], lr=i8["lr"], batch_size=i8["batch_size"],
-                                             seed=cfg.seed, num_threads=cfg.num_threads, progress=cfg.progress)
-        ctx["int8_info"] = info
-        ctx["sel"] = (lambda x: x) if ch is None else (lambda x: x[:, ch])
-        how = (f"QAT (harcore.quant.qat: {info['epochs']} epoch(s) from the fine-tuned model at lr {info['lr']:.0e}, "
-               + (f"best validation epoch {info['best_epoch']}" if info["best_epoch"] is not None else "last epoch")
-               + f"; converted with {len(cal)} calibration windows)"
-               if info["method"] == "qat" else f"PTQ (harcore.quant.quantize, {len(cal)} calibration windows)")
-        return (f"{how} -> {run / 'model.hq8'}; input: " + ("all sensors" if ch is None else f"kept sensors {ch}"),
-                {"input_channels": ch, **info})
-
-    def s_int8_eval():
-        ds = ctx["ds"]
-        m = ctx["int8_metrics"] = stage_int8_eval(ctx["qgraph"], ctx["sel"](ds.test.x), ds.test.y, len(ds.classes),
-                                                  list(ds.classes))
-        how = ctx["int8_info"]["method"].upper()
-        fm = ctx.get("float_metrics")
-        return ((f"{how}: test macro-F1 float {fm.macro_f1:.4f} -> int8 {m.macro_f1:.4f} "
-                 f"({100 * (m.macro_f1 - fm.macro_f1):+.2f} points)" if fm is not None else
-                 f"{how}: int8 test macro-F1 {m.macro_f1:.4f}"), {"metrics": m.to_dict(), "method": how.lower()})
-
-    def s_deploy():
-        ds = ctx["ds"]
-        ctx["deployed"] = stage_deploy(ctx["qgraph"], run, ctx["sel"](ds.test.x[:DEPLOY_WINDOWS]),
-                                       ds.test.y[:DEPLOY_WINDOWS])
-        return f"firmware sources for qemu-m33 ({DEPLOY_WINDOWS} test windows in the harness) in {run / 'firmware'}", {}
-
-    def s_validate():
-        r = ctx["validation"] = stage_validate(ctx["qgraph"], ctx["deployed"], deploy_model(ctx["model"])[0])
-        acc, f1 = r.accuracy.get("target"), r.macro_f1.get("target")
-        return (f"firmware on the emulated Cortex-M33 is bit-exact with the host int8 simulation "
-                f"({r.exact_windows}/{r.windows} windows"
-                + (f"; target accuracy {acc:.4f}, macro-F1 {f1:.4f} on them" if acc is not None else "")
-                + f"; image flash {r.image['flash']:,} B, RAM {r.image['ram']:,} B)",
-                {"report": r.render(), "summary": r.to_dict()})
-
-    for name, fn in (("data", s_data), ("budget", s_budget), ("search", s_search), ("derive", s_derive),
-                     ("finetune", s_finetune), ("evaluate", s_evaluate), ("fit", s_fit), ("int8", s_int8),
-                     ("int8-eval", s_int8_eval), ("deploy", s_deploy), ("validate", s_validate)):
-        stage(name, fn)
-
-    def s_report():
-        from .report import write_job_report
-
-        paths = write_job_report(res, ctx)
-        return f"{paths[0]} and {paths[1]}", {"files": [str(p) for p in paths]}
-
-    stage("report", s_report)
-    (run / "job.json").write_text(json.dumps(res.to_dict(), indent=2, default=str))
-    bad = res.failed()
+    for name, fn in PIPELINE:
+        run_stage(ctx, name, fn)
+    ctx.result.finished = True
+    run.write_json("job.json", ctx.result.to_dict())
+    bad = ctx.result.failed()
     if bad:
         console.print("[bold red]INCOMPLETE[/bold red]: " + "; ".join(f"stage {s.name} failed: {s.detail}" for s in bad))
     else:
-        console.print(f"[bold green]done[/bold green]: every stage passed; report in {run / 'report.html'}")
-    return res
+        console.print(f"[bold green]done[/bold green]: every stage passed; report in {run.path / 'report.html'}")
+    return ctx.result
 
 
 def environment() -> dict[str, str]:

@@ -175,13 +175,13 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def _float_int8_target(doc: Doc, res, ctx: dict[str, Any], fm, im, prof) -> None:
+def _float_int8_target(doc: Doc, res, ctx: Any, fm, im, prof) -> None:
     """The "Float vs int8 vs target" section: float model, int8 graph on the host (``simulate``; the cost model
     for memory), the int8 firmware on the emulated Cortex-M33 (the validate stage), and the budget."""
     cfg = res.config
-    info = ctx.get("int8_info") or {}
+    info = getattr(ctx, "int8_info", None) or {}
     how = info.get("method", "").upper() or "-"
-    val = ctx.get("validation")  # harcore.deploy.ValidationReport
+    val = getattr(ctx, "validation", None)  # harcore.deploy.ValidationReport
     doc.h("Float vs int8 vs target")
     if info.get("method") == "qat":
         on_val = info.get("best_epoch") is not None  # QAT had a validation split (JobConfig.train_on="train")
@@ -232,8 +232,9 @@ def _float_int8_target(doc: Doc, res, ctx: dict[str, Any], fm, im, prof) -> None
         doc.p(f"target figures: not measured ({st.status}: {st.detail})" if st else "target figures: not measured")
 
 
-def write_job_report(res, ctx: dict[str, Any], pareto_rows: list[dict] | None = None) -> tuple[Path, Path]:
-    """``report.md`` / ``report.html`` (+ PNGs) for one job (``res``: :class:`~harcore.nas.pipeline.JobResult`)."""
+def write_job_report(res, ctx: Any, pareto_rows: list[dict] | None = None) -> tuple[Path, Path]:
+    """``report.md`` / ``report.html`` (+ PNGs) for one job (``res``: :class:`~harcore.nas.pipeline.JobResult`,
+    ``ctx``: its :class:`~harcore.nas.pipeline.JobContext`)."""
     run, cfg = res.run_dir, res.config
     doc = Doc(f"harcore search — {cfg.backbone} on {cfg.dataset or 'default'}")
     doc.p(f"Budget: peak SRAM {_fmt(cfg.sram)} B, flash {_fmt(cfg.flash)} B, MACs {_fmt(cfg.macs)}. "
@@ -251,7 +252,7 @@ def write_job_report(res, ctx: dict[str, Any], pareto_rows: list[dict] | None = 
                   [[i, l["op"], l.get("kernel", "-"), l["stride"], l.get("filters", "-")]
                    for i, l in enumerate(res.arch.layers)])
     # float vs int8 vs target
-    fm, im, prof = ctx.get("float_metrics"), ctx.get("int8_metrics"), ctx.get("profile")
+    fm, im, prof = getattr(ctx, "float_metrics", None), getattr(ctx, "int8_metrics", None), getattr(ctx, "profile", None)
     if prof is not None or fm is not None:
         _float_int8_target(doc, res, ctx, fm, im, prof)
     hist = res.stages.get("search").data.get("history") if res.stages.get("search") else None

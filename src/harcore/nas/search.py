@@ -30,16 +30,19 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from harcore.cost import hw_loss, hw_terms, profile
+from harcore.cost import profile
 from harcore.models.sftnas import tail_options
 from harcore.train.metrics import metrics_from_predictions
-from harcore.train.trainer import _atomic_save
+from harcore import runstore
 
 from .derive import Arch, arch_inputs, build, cost_space, derive
 from .gumbel import TAU0, TAU_DECAY, temperature
+from .hw_loss import hw_loss, hw_terms
 from .supernet import Supernet
 
-CHECKPOINT_FORMAT = "harcore.nas.search/1"
+CHECKPOINT_NAME = "search_last.pt"
+CHECKPOINT_KIND = "search"   # runstore's checkpoint format, this kind
+CHECKPOINT_FIELDS = ("epoch", "net", "opt_w", "opt_a", "sched", "rng", "history")
 # may change between a run and its resumption (flash only selects among the epochs' architectures at the end)
 RESUME_FREE = frozenset({"progress", "num_threads", "flash"})
 
@@ -203,6 +206,18 @@ def search(train: Any, val: Any, config: SearchConfig | None = None, *, run_dir:
         torch.set_num_threads(prev_threads)
 
 
+def check_resumable(run_dir: str | Path, config: SearchConfig) -> int | None:
+    """The epoch a search in ``run_dir`` would resume after (``None``: no checkpoint there), after checking
+    that its checkpoint reads and was written with ``config`` (a :class:`~harcore.errors.CheckpointError`
+    naming the file and the differing fields otherwise). The data is checked when the search resumes."""
+    path = Path(run_dir) / CHECKPOINT_NAME
+    if not path.exists():
+        return None
+    ck = runstore.load_checkpoint(path, CHECKPOINT_KIND, require=CHECKPOINT_FIELDS)
+    runstore.check_resume(ck, path, config.to_dict(), None, RESUME_FREE)
+    return int(ck["epoch"])
+
+
 def complexity_scale(net: Supernet) -> float:
     """The normalisation of L_complexity: the MACs of :func:`full_arch` (cost model)."""
     return float(profile(build(full_arch(net)), (net.in_channels, net.seq_len)).total.macs)
@@ -255,28 +270,18 @@ def _search(train, val, cfg, run_dir, resume, on_epoch_end, console) -> SearchRe
     meta = {"c0": c0, "s0": s0, "num_classes": num_classes, "n_train": len(xt), "n_val": len(xv)}
 
     epoch, history, resumed_from = 0, [], None
-    ck_path = run_dir / "search_last.pt" if run_dir is not None else None
+    ck_path = run_dir / CHECKPOINT_NAME if run_dir is not None else None
     if resume:
         if ck_path is None:
             raise ValueError("search: resume=True needs a run folder")
         if ck_path.exists():
-            ck = torch.load(ck_path, map_location="cpu", weights_only=False)
-            if ck.get("format") != CHECKPOINT_FORMAT:
-                raise ValueError(f"{ck_path}: not a harcore search checkpoint (field 'format')")
-            old, new = ck["config"], cfg.to_dict()
-            for k in new:
-                if k not in RESUME_FREE and old.get(k) != new[k]:
-                    raise ValueError(f"config.{k}: {ck_path} was written with {old.get(k)!r}, resuming with {new[k]!r}")
-            for k, v in meta.items():
-                if ck["meta"].get(k) != v:
-                    raise ValueError(f"{k}: {ck_path} was written with {ck['meta'].get(k)!r}, resuming with {v!r}")
+            ck = runstore.load_checkpoint(ck_path, CHECKPOINT_KIND, require=CHECKPOINT_FIELDS)
+            runstore.check_resume(ck, ck_path, cfg.to_dict(), meta, RESUME_FREE)
             net.load_state_dict(ck["net"])
             opt_w.load_state_dict(ck["opt_w"])
             opt_a.load_state_dict(ck["opt_a"])
             sched.load_state_dict(ck["sched"])
-            g_shuffle.set_state(ck["g_shuffle"])
-            g_gumbel.set_state(ck["g_gumbel"])
-            torch.set_rng_state(ck["torch_rng"])
+            runstore.set_rng_state(ck["rng"], shuffle=g_shuffle, gumbel=g_gumbel)
             epoch, history, resumed_from = ck["epoch"], ck["history"], ck["epoch"]
 
     progress = None
@@ -343,11 +348,10 @@ def _search(train, val, cfg, run_dir, resume, on_epoch_end, console) -> SearchRe
                    "seconds": time.perf_counter() - t0}
             history.append(rec)
             if ck_path is not None:
-                _atomic_save({"format": CHECKPOINT_FORMAT, "epoch": epoch, "net": net.state_dict(),
-                              "opt_w": opt_w.state_dict(), "opt_a": opt_a.state_dict(), "sched": sched.state_dict(),
-                              "g_shuffle": g_shuffle.get_state(), "g_gumbel": g_gumbel.get_state(),
-                              "torch_rng": torch.get_rng_state(), "history": history, "config": cfg.to_dict(),
-                              "meta": meta}, ck_path)
+                runstore.save_checkpoint(ck_path, CHECKPOINT_KIND, cfg.to_dict(), {
+                    "epoch": epoch, "net": net.state_dict(), "opt_w": opt_w.state_dict(), "opt_a": opt_a.state_dict(),
+                    "sched": sched.state_dict(), "rng": runstore.rng_state(shuffle=g_shuffle, gumbel=g_gumbel),
+                    "history": history}, meta=meta, free=RESUME_FREE)
             status = (f"val F1 {val_f1:.3f}  {fig['macs'] / 1e6:.3f} MMACs  {fig['peak_sram']:,} B SRAM  "
                       f"{fig['params']:,} params  tau {tau:.2f}")
             if progress is not None:
@@ -361,6 +365,6 @@ def _search(train, val, cfg, run_dir, resume, on_epoch_end, console) -> SearchRe
             progress.stop()
     arch, arch_epoch = pick_arch(history, derive(net), cfg)
     if run_dir is not None:
-        (run_dir / "arch.json").write_text(arch.to_json())
-        (run_dir / "search_history.json").write_text(json.dumps(history, indent=2))
+        runstore.atomic_write_text(run_dir / "arch.json", arch.to_json())
+        runstore.atomic_write_text(run_dir / "search_history.json", json.dumps(history, indent=2))
     return SearchResult(arch, history, epoch, resumed_from, net, time.perf_counter() - t_start, arch_epoch)

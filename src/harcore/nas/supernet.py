@@ -1,13 +1,13 @@
 """The SFTNAS supernet: a backbone whose first stage is the searchable one (Sec. IV-A/B).
 
 * A sensor DCS layer ``b_0`` (shape ``(1, c0, 1)``) on the input window (Eq. 1).
-* ``2N`` layers, ``N = floor(log2(s0/4))`` (:func:`harcore.cost.num_stride2_layers`): stride 2, stride 1,
+* ``2N`` layers, ``N = floor(log2(s0/4))`` (:func:`harcore.nas.hw_loss.num_stride2_layers`): stride 2, stride 1,
   stride 2, ... Each layer offers ``Conv(k, 1) -> BN -> ReLU`` for ``k`` in {1, 3, 5, 7}; stride-1 layers also
   offer the identity. An identity is offered only where it is legal: it must neither shorten the time axis
   (so never on a stride-2 layer, which keeps every length fixed by the space, the final one >= 4) nor change
   the number of feature maps (so never on the first layer, whose input has one).
 * Every conv candidate ends in its own filter DCS mask ``b_i^j`` (Eq. 2). All masks live in one flat
-  parameter ``v`` in the layout of ``harcore.cost.hw_loss`` (layer, candidate, filter).
+  parameter ``v`` in the layout of ``harcore.nas.hw_loss`` (layer, candidate, filter).
 * One architecture logit per candidate (``alpha``, flat, the probs layout of ``hw_loss``).
 * The backbone's later stages (``harcore.models.sftnas.make_tail``) at full size: pruned sensors and filters
   reach them as zeros (the sensor mask is applied to the window, Eq. 1, and again to the stage output: a
@@ -23,11 +23,11 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from harcore.cost import KERNELS, SftnasSpace, sftnas_strides
 from harcore.models.sftnas import BACKBONES, DEFAULT_FILTERS, conv_block, make_tail
 
 from .dcs import DCS, THRESHOLD, ste_binarize
 from .gumbel import gumbel_choices
+from .hw_loss import KERNELS, SftnasSpace, sftnas_strides
 
 ALPHA_INIT = 1e-3
 

@@ -4,6 +4,10 @@ The file includes ``runtime/harcore_runtime.hpp`` (path relative to src/cpp), ho
 ``const`` array (flash), and uses constant initialization only (aggregates of literals and addresses), so
 there are no static constructors. It also defines ``<symbol>_arena_size``, ``_input_size``,
 ``_output_size`` and the input/output scale and zero point for the firmware harness.
+
+Each step's arguments are written as an aggregate initializer of its ``*Args`` struct in the field order of
+src/cpp/runtime/harcore_steps.def, read from the extension (:mod:`harcore.quant.steps`), so the initializers
+always match the structs the runtime is compiled with.
 """
 
 from __future__ import annotations
@@ -13,61 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from harcore.quant.steps import struct_of, table
+
 __all__ = ["emit_cpp"]
-
-_DIMS = ["n", "h", "w", "c"]
-_TILE = ["w", "h"]
-_ACT = ["min", "max"]
-_ADD = ["input1_offset", "input1_mult", "input1_shift", "input2_offset", "input2_mult", "input2_shift", "left_shift",
-        "output_offset", "output_mult", "output_shift"]
-_MUL = ["input1_offset", "input2_offset", "output_offset", "output_mult", "output_shift"]
-_LUT = ["input_zero_point", "input_range_radius", "input_multiplier", "input_left_shift"]
-_GEO = [("stride", _TILE), ("padding", _TILE), ("dilation", _TILE), ("activation", _ACT)]
-_GATE = ["input_multiplier", "input_shift", "input_weights", "input_effective_bias", "hidden_multiplier",
-         "hidden_shift", "hidden_weights", "hidden_effective_bias", "activation_type"]
-_LSTM = ["time_major", "batch_size", "time_steps", "input_size", "hidden_size", "input_offset",
-         "forget_to_cell_multiplier", "forget_to_cell_shift", "input_to_cell_multiplier", "input_to_cell_shift",
-         "cell_clip", "cell_scale_power", "output_multiplier", "output_shift", "output_offset",
-         ("input_gate", _GATE), ("forget_gate", _GATE), ("cell_gate", _GATE), ("output_gate", _GATE)]
-_GRUFC = ["weights", "bias", "multiplier", "shift", "output_offset"]
-_GRU = ["time_steps", "input_size", "hidden_size", "reverse", "output_stride", "input_offset", "hidden_zero_point",
-        ("x_fc", [_GRUFC] * 3), ("h_fc", [_GRUFC] * 3), ("add_r", _ADD), ("add_z", _ADD), ("sig_r", _LUT),
-        ("sig_z", _LUT), ("mul_rn", _MUL), ("add_n", _ADD), ("tanh_n", _LUT), ("sub_d", _ADD), ("mul_zd", _MUL),
-        ("add_h", _ADD)]
-_PER_CHANNEL = ["filter", "bias", "multiplier", "shift"]
-
-# field order of each *Args struct in harcore_runtime.hpp: a name, or (name, nested field list)
-SPECS: dict[str, tuple[str, str, list]] = {
-    "conv": ("kConv", "ConvArgs", [("conv", ["input_offset", "output_offset", *_GEO]), ("input_dims", _DIMS),
-                                   ("filter_dims", _DIMS), ("output_dims", _DIMS), *_PER_CHANNEL]),
-    "depthwise": ("kDepthwise", "DepthwiseArgs", [("dw", ["input_offset", "output_offset", "ch_mult", *_GEO]),
-                                                  ("input_dims", _DIMS), ("filter_dims", _DIMS),
-                                                  ("output_dims", _DIMS), *_PER_CHANNEL]),
-    "fully_connected": ("kFullyConnected", "FullyConnectedArgs",
-                        [("fc", ["input_offset", "filter_offset", "output_offset", ("activation", _ACT)]), "batches",
-                         "depth", "out_features", *_PER_CHANNEL]),
-    "max_pool": ("kMaxPool", "PoolArgs", [("pool", [("stride", _TILE), ("padding", _TILE), ("activation", _ACT)]),
-                                          ("input_dims", _DIMS), ("filter_dims", _DIMS), ("output_dims", _DIMS)]),
-    "add": ("kAdd", "AddArgs", [("p", _ADD), "act_min", "act_max", "size", "subtract"]),
-    "mul": ("kMul", "MulArgs", [("p", _MUL), "act_min", "act_max", "dims", "input0_strides", "input1_strides",
-                                "input1_data"]),
-    "softmax": ("kSoftmax", "SoftmaxArgs", ["rows", "row_size", "mult", "shift", "diff_min"]),
-    "reduce_sum": ("kReduceSum", "ReduceSumArgs", ["outer", "reduce", "inner", "input_offset", "output_offset", "mult",
-                                                   "shift"]),
-    "clamp": ("kClamp", "ClampArgs", ["size", "input_offset", "output_offset", "mult", "shift", "act_min", "act_max"]),
-    "lstm": ("kLstm", "LstmArgs", [("dir", [_LSTM, _LSTM]), "num_directions", "reversed_input"]),
-    "gru": ("kGru", "GruArgs", [("dir", [_GRU, _GRU]), "num_directions"]),
-    "copy": ("kCopy", "CopyArgs", ["src_offset", "extents", "strides"]),
-    "gather": ("kGather", "GatherArgs", ["size", "index"]),
-    "batch_matmul": ("kBatchMatMul", "BatchMatMulArgs",
-                     [("bmm", ["adj_x", "adj_y", ("fc_params", ["input_offset", "filter_offset", "output_offset",
-                                                                ("activation", _ACT)])]),
-                      ("quant", ["multiplier", "shift"]), ("lhs_dims", _DIMS), ("rhs_dims", _DIMS),
-                      ("output_dims", _DIMS)]),
-    "tanh": ("kTanh", "LutArgs", ["size", ("p", _LUT)]),
-}
-SPECS["logistic"] = ("kLogistic", "LutArgs", SPECS["tanh"][2])
-SPECS["avg_pool"] = ("kAvgPool", "PoolArgs", SPECS["max_pool"][2])
 
 _CTYPE = {np.dtype(np.int8): "int8_t", np.dtype(np.int32): "int32_t"}
 
@@ -90,7 +42,6 @@ class _Emitter:
         name = f"k_{self.count}_{re.sub(r'[^0-9A-Za-z_]', '_', hint)}"
         self.count += 1
         body = ",".join(_int(v) for v in a.tolist())
-        lines = [body[i:i + 110] for i in range(0, len(body), 110)]
         # break only after commas
         text, cur = [], ""
         for tok in body.split(","):
@@ -99,33 +50,32 @@ class _Emitter:
                 cur = ""
             cur += tok + ","
         text.append(cur)
-        del lines
         self.arrays.append(f"alignas(4) const {_CTYPE[a.dtype]} {name}[{max(len(a), 1)}] = {{\n  " +
                            "\n  ".join(text) + "\n};")
         return name
 
-    def value(self, spec: Any, v: Any, hint: str) -> str:
-        if isinstance(spec, list):  # a nested struct, or an array of structs
-            if spec and isinstance(spec[0], list):
-                items = list(v) + [None] * (len(spec) - len(v))
-                return "{" + ", ".join(self.value(s, x, hint) if x is not None else "{}" for s, x in zip(spec, items)) + "}"
-            return "{" + ", ".join(self.field(f, v, hint) for f in spec) + "}"
-        raise TypeError(spec)
+    def struct(self, s: dict[str, Any], d: dict[str, Any], hint: str) -> str:
+        """The initializer of table struct ``s`` from its dict ``d``, fields in declaration order."""
+        return "{" + ", ".join(self.field(f, d[f["name"]], hint) for f in s["fields"]) + "}"
 
-    def field(self, f: Any, d: dict[str, Any], hint: str) -> str:
-        if isinstance(f, tuple):
-            name, sub = f
-            return self.value(sub, d[name], f"{hint}_{name}")
-        v = d[f]
-        if v is None:  # an absent pointer (e.g. MulArgs.input1_data for two activations)
+    def field(self, f: dict[str, Any], v: Any, hint: str) -> str:
+        if not f["array"]:
+            return self.one(f, v, hint)
+        # an array of structs may be given in part (LstmArgs.dir of a one-direction layer): the rest is zero
+        items = list(v) + [None] * (f["count"] - len(v))
+        return "{" + ", ".join("{}" if x is None else self.one(f, x, hint) for x in items) + "}"
+
+    def one(self, f: dict[str, Any], v: Any, hint: str) -> str:
+        tag = f["tag"]
+        if tag == "STRUCT":
+            return self.struct(struct_of(f), v, f"{hint}_{f['name']}")
+        if tag == "I32":
+            return _int(v)
+        if tag == "ACT":
+            return table().enums[v][0]
+        if v is None:  # an absent pointer (I8P_OPT, e.g. MulArgs.input1_data for two activations)
             return "nullptr"
-        if f == "activation_type":
-            return {"sigmoid": "kernels::ARM_SIGMOID", "tanh": "kernels::ARM_TANH"}[v]
-        if isinstance(v, np.ndarray):
-            return self.array(v, f"{hint}_{f}")
-        if isinstance(v, (list, tuple)):
-            return "{" + ", ".join(_int(x) for x in v) + "}"
-        return _int(v)
+        return self.array(v, f"{hint}_{f['name']}")
 
 
 def emit_cpp(program: Any, symbol: str = "harcore_model") -> str:
@@ -134,20 +84,13 @@ def emit_cpp(program: Any, symbol: str = "harcore_model") -> str:
         raise ValueError(f"emit_cpp: symbol {symbol!r} is not a C++ identifier")
     header, steps = program.step_dicts()
     e = _Emitter(symbol)
+    t = table()
     arg_defs, step_lines = [], []
     for i, s in enumerate(steps):
-        kind_enum, struct, spec = SPECS[s["kind"]]
-        args = dict(s["args"])
-        if s["kind"] == "lstm":
-            for d in args["dir"]:
-                for gname, act in (("input_gate", "sigmoid"), ("forget_gate", "sigmoid"), ("cell_gate", "tanh"),
-                                   ("output_gate", "sigmoid")):
-                    d[gname] = {**d[gname], "activation_type": act}
-        if s["kind"] in ("lstm", "gru"):
-            args["num_directions"] = len(args["dir"])
-        init = e.value(spec, args, f"s{i}")
-        arg_defs.append(f"const rt::{struct} s{i}_args = {init};")
-        step_lines.append(f"  {{rt::{kind_enum}, {s['input0']}, {s['input1']}, {s['output']}, {s['output_size']}, "
+        kind = t.kinds[s["kind"]]
+        init = e.struct(t.structs[kind.args], s["args"], f"s{i}")
+        arg_defs.append(f"const rt::{kind.args} s{i}_args = {init};")
+        step_lines.append(f"  {{rt::{kind.enum}, {s['input0']}, {s['input1']}, {s['output']}, {s['output_size']}, "
                           f"{s['scratch']}, {s['scratch_size']}, &s{i}_args}},")
     iq, oq = program.input_qparams, program.output_qparams
     sym = symbol

@@ -5,7 +5,8 @@ tensor's i-th element in torch (logical, row-major) order. Reshapes and transpos
 (aliases, no step); a kernel that needs another layout than the one it is given (NHWC for conv/pool,
 contiguous rows for linear/RNN, ...) gets an explicit kCopy / kGather step first. Linear and RNN input
 weights have their columns permuted to the input's physical order instead (flatten -> FC costs nothing).
-Buffers are placed in one arena by a greedy first-fit planner over their live ranges (docs/int8.md).
+Buffers are placed in one arena by harcore.quant.planner over their live ranges (docs/int8.md). Each step's
+argument dict is checked against the runtime's step table (src/cpp/runtime/harcore_steps.def) when emitted.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from harcore.graph import Op
+from harcore.graph.ir import Op
 from harcore.quant.arith import activation_range, quantize_multiplier
+from harcore.quant.planner import ArenaPlanner
 from harcore.quant.qgraph import LOGISTIC_QPARAMS, TANH_QPARAMS, QGraph, QParams
+from harcore.quant.steps import check_args
 
 __all__ = ["lower", "Program"]
 
@@ -206,6 +209,7 @@ class _Lowerer:
 
     def emit(self, kind: str, op: Op, inputs: list[int], output: int, args: dict[str, Any], scratch_size: int = 0,
              extra: dict[str, int] | None = None) -> None:
+        check_args(kind, args, f"op '{op.name}' ({op.kind}), step {kind}")
         sc = self.buf(scratch_size, 4) if scratch_size > 0 else -1
         self.p.steps.append(_StepDesc(kind, op.name, inputs, output, args, sc, extra or {}))
 
@@ -620,6 +624,7 @@ class _Lowerer:
                 cell = float(qop.attrs[f"cell_scale{d}"])
                 gates = {}
                 for gi, gname in enumerate(("input_gate", "forget_gate", "cell_gate", "output_gate")):
+                    act = "tanh" if gname == "cell_gate" else "sigmoid"
                     rows = slice(gi * H, (gi + 1) * H)
                     wi, wh = np.ascontiguousarray(w_ih[rows]), np.ascontiguousarray(w_hh[rows])
                     mi, si = _qm(qi.scale * float(s_ih[gi]) / GATE_SCALE)
@@ -628,7 +633,8 @@ class _Lowerer:
                         "input_multiplier": mi, "input_shift": si, "input_weights": wi,
                         "input_effective_bias": (bias[rows] - qi.zero_point * wi.astype(np.int64).sum(1)).astype(np.int32),
                         "hidden_multiplier": mh, "hidden_shift": sh, "hidden_weights": wh,
-                        "hidden_effective_bias": (-qh.zero_point * wh.astype(np.int64).sum(1)).astype(np.int32)}
+                        "hidden_effective_bias": (-qh.zero_point * wh.astype(np.int64).sum(1)).astype(np.int32),
+                        "activation_type": act}
                 f2c = _qm(NONLINEAR_SCALE * cell / cell)
                 i2c = _qm(NONLINEAR_SCALE * NONLINEAR_SCALE / cell)
                 o = _qm(NONLINEAR_SCALE * NONLINEAR_SCALE / qh.scale)
@@ -639,7 +645,7 @@ class _Lowerer:
                                "cell_scale_power": int(round(math.log2(cell))), "output_multiplier": o[0],
                                "output_shift": o[1], "output_offset": qh.zero_point, **gates})
             extra = {}
-            args: dict[str, Any] = {"dir": params, "reversed_input": -1}
+            args: dict[str, Any] = {"dir": params, "num_directions": dirs, "reversed_input": -1}
             if dirs == 2:
                 extra["reversed_input"] = self.buf(T * I)
             self.emit("lstm", op, [b], ob, args, runtime.lstm_scratch(H, 1), extra)
@@ -680,7 +686,7 @@ class _Lowerer:
                     "sub_d": _add_params(qh, q_tanh, inter["d"]),
                     "mul_zd": _mul_params(q_sig, inter["d"], inter["zd"]),
                     "add_h": _add_params(q_tanh, inter["zd"], qh)})
-            self.emit("gru", op, [b], ob, {"dir": params}, runtime.gru_scratch(H, 1))
+            self.emit("gru", op, [b], ob, {"dir": params, "num_directions": dirs}, runtime.gru_scratch(H, 1))
             self.set_out(op, ob, np.arange(T * H * dirs))
 
     # -- arena -----------------------------------------------------------------------------------
@@ -700,51 +706,14 @@ class _Lowerer:
         p.bufs[ob].last = max(n - 1, 0)
         if ib == ob:
             p.bufs[ib].first, p.bufs[ib].last = 0, max(n - 1, 0)
-        live_bufs = [bf for bf in p.bufs if bf.last >= 0 and bf.size > 0]
-        # TFLM-style greedy placement; several orders are tried and the smallest arena kept, since no single
-        # order reaches the live-size lower bound on every graph
-        orders = [
-            lambda bf: (-bf.size, bf.first),
-            lambda bf: (bf.first, -bf.size),
-            lambda bf: (-(bf.last - bf.first + 1) * bf.size, bf.first),
-            lambda bf: (-(bf.last - bf.first), -bf.size),
-            lambda bf: (bf.first, bf.last),
-        ]
-        n_steps = max(len(p.steps), 1)
-        bound = max((sum(bf.size for bf in live_bufs if bf.first <= i <= bf.last) for i in range(n_steps)), default=0)
-        candidates = [sorted(live_bufs, key=key) for key in orders]
-        rng = np.random.default_rng(0)  # deterministic: the same graph always gets the same plan
-        best: dict[int, int] | None = None
-        best_size = 0
-        for k in range(len(candidates) + 400):
-            order = candidates[k] if k < len(candidates) else [live_bufs[j] for j in rng.permutation(len(live_bufs))]
-            offsets = self._place(order)
-            size = max((offsets[id(bf)] + bf.size for bf in live_bufs), default=0)
-            if best is None or size < best_size:
-                best, best_size = offsets, size
-            if best_size <= bound:
-                break
-        for bf in p.bufs:
-            bf.offset = best.get(id(bf), 0) if best else 0
-        p.arena_size = best_size
-
-    @staticmethod
-    def _place(order: list[_Buf]) -> dict[int, int]:
-        placed: list[tuple[_Buf, int]] = []
-        offsets: dict[int, int] = {}
-        for bf in order:
-            live = sorted(((o, off) for o, off in placed if not (o.last < bf.first or o.first > bf.last)),
-                          key=lambda t: t[1])
-            off = 0
-            for o, o_off in live:
-                off = -(-off // bf.align) * bf.align
-                if off + bf.size <= o_off:
-                    break
-                off = max(off, o_off + o.size)
-            off = -(-off // bf.align) * bf.align
-            offsets[id(bf)] = off
-            placed.append((bf, off))
-        return offsets
+        # buffers no step touches (a tensor re-laid out before any use) take no space
+        planner = ArenaPlanner()
+        ids = {i: planner.add_buffer(bf.size, bf.first, bf.last, bf.align, name=f"program buffer {i}")
+               for i, bf in enumerate(p.bufs) if bf.last >= 0}
+        offsets = planner.plan()
+        for i, bf in enumerate(p.bufs):
+            bf.offset = offsets[ids[i]] if i in ids else 0
+        p.arena_size = planner.arena_size
 
 
 def lower(g: QGraph) -> Program:

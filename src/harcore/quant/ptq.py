@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -17,7 +16,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from harcore.errors import QuantError
-from harcore.graph import Graph, Op
+from harcore.graph.ir import Graph, Op
+from harcore.graph.passes import fold_and_fuse
 from harcore.quant.qgraph import (ACTIVATIONS, GRU_INTERMEDIATES, LOGISTIC_QPARAMS, SOFTMAX_QPARAMS, SUPPORTED_KINDS,
                                   TANH_QPARAMS, QGraph, QOp, QParams)
 
@@ -30,8 +30,6 @@ __all__ = ["quantize", "fold", "FloatGraph", "range_qparams", "TIED_QPARAMS_KIND
 #: "around 100-500" representative samples; 100 is its lower end.
 MIN_CALIBRATION_WINDOWS = 100
 
-_FOLD_INTO = ("conv", "linear")
-_FUSE_INTO = ("conv", "linear", "add", "pool")
 # Ops whose output keeps its input's quantization (no requantization); QAT places no fake-quant there.
 TIED_QPARAMS_KINDS = ("pool", "reshape", "transpose", "slice")
 
@@ -120,62 +118,29 @@ def _float_params(model: nn.Module, op: Op) -> dict[str, torch.Tensor]:
 
 
 def fold(graph: Graph, model: nn.Module) -> tuple[Graph, dict[str, dict[str, torch.Tensor]], dict[str, str]]:
-    """BN folding and activation fusion (docs/int8.md). Returns the folded graph, float parameters by op
-    name (float64, torch layout) and the fused activation by op name. Unsupported ops raise ValueError."""
-    consumers: dict[int, list[Op]] = {}
-    for op in graph.ops:
-        for t in op.inputs:
-            consumers.setdefault(t, []).append(op)
-    producer = {op.output: op for op in graph.ops}
-    remap: dict[int, int] = {}  # old tensor id -> old tensor id that now carries it
+    """BN folding and activation fusion (docs/int8.md): the graph rewrite is
+    :func:`harcore.graph.passes.fold_and_fuse`; this folds the weights along and checks that the int8 path
+    supports every op left. Returns the folded graph, float parameters by op name (float64, torch layout) and
+    the fused activation by op name. Unsupported ops raise ValueError."""
+    res = fold_and_fuse(graph)
+    standalone = {op.name: op for op in res.graph.ops if op.name in res.standalone_bn}
     params: dict[str, dict[str, torch.Tensor]] = {}
-    acts: dict[str, str] = {}
-    keep: list[Op] = []
-
-    def src(t: int) -> int:
-        while t in remap:
-            t = remap[t]
-        return t
-
+    # in graph order, so that errors come in the order of the ops and chained BNs fold in turn
     for op in graph.ops:
-        ins = [src(t) for t in op.inputs]
-        if op.kind == "batchnorm":
-            p = producer.get(ins[0])
-            foldable = (p is not None and p.kind in _FOLD_INTO and len(consumers.get(p.output, [])) == 1
-                        and p.name not in acts and (p.kind == "conv" or len(graph.tensors[p.output].shape) == 1))
-            if not foldable:
-                # docs/cost-model.md: a BatchNorm that cannot be folded runs as a depthwise 1x1 conv
-                shape = graph.tensors[ins[0]].shape
-                if len(shape) not in (2, 3):
-                    raise ValueError(f"op '{op.name}' (batchnorm): cannot be folded (its input is not a conv, or a "
-                                     "linear with a 1-D output, consumed by it alone), and a standalone BatchNorm "
-                                     f"runs as a depthwise 1x1 conv, which needs a (C, T) or (C, H, W) input, not "
-                                     f"{shape}")
-                c = shape[0]
-                bn = _float_params(model, op)
-                dw = Op("conv", op.name, inputs=ins, output=op.output, in_channels=c, out_channels=c, groups=c,
-                        bias=True, kernel=(1, 1), source=op.source)
-                params[op.name] = {"weight": bn["scale"].reshape(c, 1, 1, 1), "bias": bn["shift"]}
-                producer[op.output] = dw
-                keep.append(dw)
-                continue
+        if op.name in res.standalone_bn:
+            c = standalone[op.name].in_channels
             bn = _float_params(model, op)
-            fp = params[p.name]
+            params[op.name] = {"weight": bn["scale"].reshape(c, 1, 1, 1), "bias": bn["shift"]}
+            continue
+        if op.name in res.folded_bn:
+            bn = _float_params(model, op)
+            fp = params[res.folded_bn[op.name]]
             shape = (-1,) + (1,) * (fp["weight"].dim() - 1)
             fp["weight"] = fp["weight"] * bn["scale"].reshape(shape)
             fp["bias"] = fp["bias"] * bn["scale"] + bn["shift"]
-            p.bias = True
-            remap[op.output] = ins[0]
             continue
-        if op.kind == "activation" and op.act in ("relu", "relu6", "identity"):
-            p = producer.get(ins[0])
-            if op.act == "identity":
-                remap[op.output] = ins[0]
-                continue
-            if p is not None and p.kind in _FUSE_INTO and len(consumers.get(p.output, [])) == 1 and p.name not in acts:
-                acts[p.name] = op.act
-                remap[op.output] = ins[0]
-                continue
+        if op.name in res.removed_acts:
+            continue
         if op.kind not in SUPPORTED_KINDS or (op.kind == "activation" and op.act not in ACTIVATIONS):
             what = f"activation '{op.act}'" if op.kind == "activation" else f"kind '{op.kind}'"
             raise ValueError(f"op '{op.name}' ({op.kind}): {what} is not supported by the int8 path")
@@ -192,22 +157,9 @@ def fold(graph: Graph, model: nn.Module) -> tuple[Graph, dict[str, dict[str, tor
                              "by the int8 path (arm_avgpool_s8 excludes padding)")
         if op.kind == "pool" and tuple(op.dilation) != (1, 1):
             raise ValueError(f"op '{op.name}' (pool): dilated pooling is not supported by the int8 path")
-        new = replace(op, inputs=ins)
-        producer[op.output] = new
         if op.kind in ("conv", "linear", "rnn") or (op.kind == "mul" and len(op.inputs) == 1):
             params[op.name] = _float_params(model, op)
-        keep.append(new)
-
-    # renumber tensors
-    g = Graph()
-    tid: dict[int, int] = {}
-    for op in keep:
-        new = replace(op, inputs=[tid[t] for t in op.inputs])
-        tid[op.output] = g.add_op(new, graph.tensors[op.output].shape)
-        g.tensors[tid[op.output]].name = graph.tensors[op.output].name
-    g.outputs = [tid[src(t)] for t in graph.outputs]
-    g.validate()
-    return g, params, acts
+    return res.graph, params, res.acts
 
 
 # ---- float execution ---------------------------------------------------------------------------------
@@ -437,7 +389,7 @@ def quantize(model: nn.Module, calibration_x: Any, *, batch_size: int = 256, che
     the ranges learned in QAT (``harcore.quant.qat``); calibration still gives every other range (RNN
     internals included). ``meta`` is merged into the graph's ``meta``.
     """
-    from harcore.cost import trace
+    from harcore.graph.trace import trace
     from harcore.train._data import check_model_input
 
     arr = np.asarray(calibration_x)

@@ -29,7 +29,8 @@ from torch.ao.quantization import (
 from torch.ao.quantization.observer import MovingAverageMinMaxObserver
 from torch.func import functional_call
 
-from harcore.graph import Graph, Op
+from harcore.graph.ir import Op
+from harcore.graph.passes import folded_batchnorms
 from harcore.quant.ptq import (
     TIED_QPARAMS_KINDS,
     FloatGraph,
@@ -110,7 +111,7 @@ class QATModel(nn.Module):
 
     def __init__(self, model: nn.Module, input_shape: tuple[int, ...], *, averaging_constant: float = 0.01):
         super().__init__()
-        from harcore.cost import trace
+        from harcore.graph.trace import trace
 
         if not (0.0 < float(averaging_constant) <= 1.0):
             raise ValueError(f"averaging_constant: must be in (0, 1] (got {averaging_constant})")
@@ -126,7 +127,7 @@ class QATModel(nn.Module):
         self.input_shape = tuple(input_shape)
         kept = {op.name for op in self.graph.ops}
         # conv/linear -> the BN folded into it; a BN that fold kept is a depthwise 1x1 conv of its own name
-        self.bn_of = _folded_batchnorms(traced, kept)
+        self.bn_of = folded_batchnorms(traced, kept)
         self.dw_bn = {op.name for op in self.graph.ops if op.kind == "conv" and
                       isinstance(modules.get(op.source), nn.modules.batchnorm._BatchNorm)}
         # one-input mul -> qualified name of its parameter (the live one is looked up at every forward)
@@ -328,22 +329,6 @@ class QATModel(nn.Module):
                 params[f"{n}_l0{sfx}"] = p
         y, _ = functional_call(shadow, params, (a,))
         return y
-
-
-def _folded_batchnorms(traced: Graph, kept: set[str]) -> dict[str, str]:
-    """conv/linear op name -> source module of the BatchNorm that ``fold`` absorbed into it (``kept``: the op
-    names of the folded graph; a BN still there was not folded)."""
-    producer = {op.output: op for op in traced.ops}
-    out = {}
-    for op in traced.ops:
-        if op.kind != "batchnorm" or op.name in kept:
-            continue
-        p = producer.get(op.inputs[0])
-        while p is not None and p.kind == "activation" and p.act == "identity":
-            p = producer.get(p.inputs[0])
-        if p is not None and p.kind in ("conv", "linear"):
-            out[p.name] = op.source
-    return out
 
 
 def _windows(x: Any, what: str) -> torch.Tensor:

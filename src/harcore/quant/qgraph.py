@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from harcore.graph import Graph
+from harcore.graph.ir import Graph
 
 __all__ = ["QParams", "QOp", "QGraph", "load", "FORMAT", "VERSION", "FUSED_ACTS", "SUPPORTED_KINDS", "ACTIVATIONS"]
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import random
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,13 +14,19 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from harcore import runstore
+from harcore.errors import CheckpointError
+
 from ._data import (CheckedSplit, check_class_coverage, check_model_input, check_split, infer_num_classes,
                     resolve_num_classes)
 from .config import RESUME_FREE_FIELDS, TrainConfig
 from .losses import balanced_class_weights, distillation_loss
 from .metrics import metrics_from_predictions, predict_logits
 
-CHECKPOINT_FORMAT = "harcore.train.checkpoint/1"
+KIND_LAST = "train.last"   # the full training state (runstore's checkpoint format)
+KIND_BEST = "train.best"   # the best epoch's weights
+_LAST_FIELDS = ("epoch", "model", "optimizer", "scheduler", "rng", "history", "best_score", "best_epoch",
+                "best_state", "bad_epochs", "stopped_early")
 LAST = "last.pt"
 BEST = "best.pt"
 
@@ -84,72 +89,38 @@ class _State:
     stopped_early: bool = False
 
 
-def _rng_state(gen: torch.Generator) -> dict[str, Any]:
-    st = {
-        "python": random.getstate(),
-        "numpy": np.random.get_state(),
-        "torch": torch.get_rng_state(),
-        "generator": gen.get_state(),
-    }
-    if torch.cuda.is_available():
-        st["cuda"] = torch.cuda.get_rng_state_all()
-    return st
-
-
-def _set_rng_state(st: dict[str, Any], gen: torch.Generator) -> None:
-    random.setstate(st["python"])
-    np.random.set_state(st["numpy"])
-    torch.set_rng_state(st["torch"])
-    gen.set_state(st["generator"])
-    if "cuda" in st and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(st["cuda"])
-
-
-def _atomic_save(obj: Any, path: Path) -> None:
-    """``torch.save`` to a temp file in the same folder, fsync, then ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """Load a checkpoint written by :func:`fit` (``last.pt`` or ``best.pt``).
-
-    Checkpoints hold python/numpy RNG states, so they are unpickled with ``weights_only=False``:
-    load only files you wrote yourself.
-    """
-    ck = torch.load(Path(path), map_location="cpu", weights_only=False)
-    if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path}: not a harcore.train checkpoint")
+    """Load a checkpoint written by :func:`fit` (``last.pt`` or ``best.pt``; harcore's one checkpoint format,
+    :mod:`harcore.runstore`). A missing, damaged or foreign file is a :class:`~harcore.errors.CheckpointError`
+    naming it. Only tensors and plain values are unpickled (``weights_only=True``)."""
+    ck = runstore.load_checkpoint(path)
+    if ck["kind"] not in (KIND_LAST, KIND_BEST):
+        raise CheckpointError(f"{path}: a {ck['kind']!r} checkpoint, not one of harcore.train.fit")
     return ck
+
+
+def check_resumable(config: TrainConfig) -> int | None:
+    """The epoch :func:`fit` with ``config`` and ``resume=True`` would continue after (``None``: no
+    ``last.pt`` in ``config.checkpoint_dir``, so it would start from scratch), after checking that ``last.pt``
+    reads and was written with ``config`` (a :class:`~harcore.errors.CheckpointError` naming the file and the
+    differing fields otherwise). The data is checked when ``fit`` resumes."""
+    if config.checkpoint_dir is None:
+        return None
+    last = Path(config.checkpoint_dir) / LAST
+    if not last.exists():
+        return None
+    ck = runstore.load_checkpoint(last, KIND_LAST, require=_LAST_FIELDS)
+    runstore.check_resume(ck, last, config.to_dict(), None, _resume_free(config))
+    return int(ck["epoch"])
 
 
 def _state_copy(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
 
 
-def _check_resume(ck: dict[str, Any], cfg: TrainConfig, meta: dict[str, Any], path: Path) -> None:
-    old = ck["config"]
-    new = cfg.to_dict()
-    for k, v in new.items():
-        if k in RESUME_FREE_FIELDS:
-            continue
-        if k == "epochs" and cfg.schedule != "cosine":
-            continue  # more (or fewer) epochs are well defined without a cosine horizon
-        if old.get(k) != v:
-            raise ValueError(f"config.{k}: {path} was written with {old.get(k)!r}, resuming with {v!r}")
-    for k, v in meta.items():
-        if ck["meta"].get(k) != v:
-            raise ValueError(f"{k}: {path} was written with {ck['meta'].get(k)!r}, resuming with {v!r}")
+def _resume_free(cfg: TrainConfig) -> frozenset[str]:
+    # more (or fewer) epochs are well defined without a cosine horizon
+    return RESUME_FREE_FIELDS | ({"epochs"} if cfg.schedule != "cosine" else set())
 
 
 def _make_progress(enabled: bool):
@@ -292,13 +263,13 @@ def _fit(model, train, val, cfg, device, teacher, kd_alpha, kd_temperature, resu
             raise ValueError("config.checkpoint_dir: resume=True needs a checkpoint directory")
         last = ckdir / LAST
         if last.exists():
-            ck = load_checkpoint(last)
-            _check_resume(ck, cfg, meta, last)
+            ck = runstore.load_checkpoint(last, KIND_LAST, require=_LAST_FIELDS)
+            runstore.check_resume(ck, last, cfg.to_dict(), meta, _resume_free(cfg))
             model.load_state_dict(ck["model"])
             opt.load_state_dict(ck["optimizer"])
             if sched is not None:
                 sched.load_state_dict(ck["scheduler"])
-            _set_rng_state(ck["rng"], gen)
+            runstore.set_rng_state(ck["rng"], shuffle=gen)
             st = _State(epoch=ck["epoch"], history=ck["history"], best_score=ck["best_score"],
                         best_epoch=ck["best_epoch"], best_state=ck["best_state"], bad_epochs=ck["bad_epochs"],
                         stopped_early=ck["stopped_early"])
@@ -366,9 +337,9 @@ def _fit(model, train, val, cfg, device, teacher, kd_alpha, kd_temperature, resu
                     st.best_score, st.best_epoch, st.bad_epochs = vm.macro_f1, st.epoch + 1, 0
                     st.best_state = _state_copy(model)
                     if ckdir is not None:
-                        _atomic_save({"format": CHECKPOINT_FORMAT, "kind": "best", "epoch": st.best_epoch,
-                                      "val_macro_f1": st.best_score, "model": st.best_state,
-                                      "config": cfg.to_dict(), "meta": meta}, ckdir / BEST)
+                        runstore.save_checkpoint(ckdir / BEST, KIND_BEST, cfg.to_dict(),
+                                                 {"epoch": st.best_epoch, "val_macro_f1": st.best_score,
+                                                  "model": st.best_state}, meta=meta, free=_resume_free(cfg))
                 else:
                     st.bad_epochs += 1
             if sched is not None:
@@ -382,14 +353,12 @@ def _fit(model, train, val, cfg, device, teacher, kd_alpha, kd_temperature, resu
             rec["seconds"] = time.perf_counter() - t0
             st.history.append(rec)
             if ckdir is not None:
-                _atomic_save({
-                    "format": CHECKPOINT_FORMAT, "kind": "last", "epoch": st.epoch,
-                    "model": _state_copy(model), "optimizer": opt.state_dict(),
+                runstore.save_checkpoint(ckdir / LAST, KIND_LAST, cfg.to_dict(), {
+                    "epoch": st.epoch, "model": _state_copy(model), "optimizer": opt.state_dict(),
                     "scheduler": sched.state_dict() if sched is not None else None,
-                    "rng": _rng_state(gen), "history": st.history, "best_score": st.best_score,
+                    "rng": runstore.rng_state(shuffle=gen), "history": st.history, "best_score": st.best_score,
                     "best_epoch": st.best_epoch, "best_state": st.best_state, "bad_epochs": st.bad_epochs,
-                    "stopped_early": st.stopped_early, "config": cfg.to_dict(), "meta": meta,
-                }, ckdir / LAST)
+                    "stopped_early": st.stopped_early}, meta=meta, free=_resume_free(cfg))
             if progress is not None:
                 vtxt = f" val F1 {rec['val_macro_f1']:.4f}" if va is not None else ""
                 progress.update(ep_task, advance=1,

@@ -1,7 +1,7 @@
 """Differentiable hardware terms of the SFTNAS search loss (Zhou et al., "NAS Meets Pruning", Eq. 10-13).
 
 ``L = L_ce + beta1 * L_complexity + beta2 * L_memory``. The terms are computed in C++
-(``src/cpp/cost/sftnas_terms.cpp``) with analytic reverse-mode gradients and wrapped as a
+(``src/cpp/nas/sftnas_terms.cpp``) with analytic reverse-mode gradients and wrapped as a
 ``torch.autograd.Function``; :func:`reference_terms` is a pure-PyTorch implementation of the same formulas.
 
 Searchable stage

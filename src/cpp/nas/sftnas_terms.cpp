@@ -1,5 +1,5 @@
 // Differentiable SFTNAS hardware terms: see sftnas_terms.hpp for the formulas.
-#include "cost/sftnas_terms.hpp"
+#include "nas/sftnas_terms.hpp"
 
 #include <cmath>
 #include <limits>
