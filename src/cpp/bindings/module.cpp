@@ -17,7 +17,9 @@ PYBIND11_MODULE(_core, m) {
   // `except HarcoreError` catches bad graphs too. The class lives in pure Python (harcore/errors.py imports
   // nothing of harcore), so importing it here cannot cycle. The reference is held for the life of the
   // process: the translator may run at any time after init and pybind11 never unloads the module.
-  static PyObject* graph_error = py::module_::import("harcore.errors").attr("GraphError").release().ptr();
+  py::object graph_error_cls = py::module_::import("harcore.errors").attr("GraphError");
+  m.attr("GraphError") = graph_error_cls;  // _core.GraphError is harcore.errors.GraphError
+  static PyObject* graph_error = graph_error_cls.release().ptr();
   py::register_exception_translator([](std::exception_ptr p) {
     try {
       if (p) std::rethrow_exception(p);
