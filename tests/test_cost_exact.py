@@ -29,7 +29,7 @@ from harcore import cost
 
 
 def hook_count(model: nn.Module, x: torch.Tensor) -> tuple[int, int]:
-    """(MACs, params) by execution: hooks + matmuls + DFT parts (tests/_counting.py)."""
+    """(MACs, params) by execution: hooks + matmuls + DFT parts (harcore.cost.execution.count_macs)."""
     c = count_macs(model, x)
     return c.core + c.attn + c.dft, sum(p.numel() for p in model.parameters())
 

@@ -23,7 +23,7 @@ _REFERENCE = {
     "paper": "M. Mandal, 'µBi-ConvLSTM: An Ultra-Lightweight Efficient Model for Human Activity Recognition on "
              "Resource Constrained Devices', arXiv:2602.06523, 2026",
     "code": "none public; built from the paper's description (anchors.md section 2.5)",
-    "figures_source": "shared/notes/anchors.md sections 1 and 2.5 (params, core MACs, ptflops 0.7.5); "
+    "figures_source": "docs/anchors.md sections 1 and 2.5 (params, core MACs, ptflops 0.7.5); "
                       "paper Table V: 420K MACs on UCI-HAR",
     "figures": {
         "default": {
