@@ -1,6 +1,6 @@
 """harcore.cost.profile against counting by execution, exactly.
 
-Oracle (the "hooks+fnmode" convention of shared/notes/baselines.md §1): forward hooks on Conv1d/Conv2d/
+Oracle (the "hooks+fnmode" convention of docs/anchors.md §0): forward hooks on Conv1d/Conv2d/
 Linear/LSTM/GRU plus a TorchFunctionMode that counts functional matmul/bmm/einsum, one batch-1 forward;
 params = sum(p.numel()). The mode also counts torch.fft.fft/rfft the way the graph's DFT op does
 (docs/cost-model.md): every part (.real / .imag) the model reads costs numel(part) * n, a direct DFT of

@@ -1,7 +1,7 @@
 """µBi-ConvLSTM (M. Mandal, 'µBi-ConvLSTM: An Ultra-Lightweight Efficient Model for Human Activity
 Recognition on Resource Constrained Devices', arXiv:2602.06523, 2026).
 
-No public code exists; the layout follows the paper (shared/papers/mu-biconvlstm.txt):
+No public code exists; the layout follows the paper (arXiv 2602.06523):
 
 * §III-C, eq. (1) and Fig. 1: two blocks of Conv1d (F=16, K=5) -> BatchNorm -> ReLU -> MaxPool(2), T -> T/4.
   "Same" padding is our reading of Fig. 1/§III-C (T/4 = 32 steps for T = 128 requires it). The paper gives

@@ -3,7 +3,7 @@ Activity Recognition on Edge Devices', arXiv:2507.07949, 2025).
 
 Built after zhaxidele/TinierHAR ``models/TinierHAR.py`` (class ``DeepConvGRU``, logged as ``deepconvgru``)
 with ``configs/model.yaml`` key ``tinierhar``: nb_filters F=4, nb_conv_blocks=4, nb_units_gru=16,
-drop_prob=0.3, kernel 5 (hard-coded in the reference). Paper (shared/papers/tinierhar.txt): residual
+drop_prob=0.3, kernel 5 (hard-coded in the reference). Paper (arXiv 2507.07949): residual
 depthwise-separable convs + GRU + temporal aggregation.
 
 Layout on a ``(B, 1, T, C)`` view:
