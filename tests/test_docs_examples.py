@@ -171,27 +171,42 @@ def test_examples_run(rel, tmp_path, monkeypatch):
 # ---- every path the docs name exists ------------------------------------------------------------------------
 
 LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
-TICKED = re.compile(r"`([A-Za-z0-9_.][A-Za-z0-9_./-]*/[A-Za-z0-9_.-]*|[A-Za-z0-9_-]+\.(?:md|py|toml|txt|cpp|hpp))`")
-# Backticked names that are not repository paths: run outputs, the user's files, paths on the board or outside.
-NOT_REPO_PATHS = re.compile(
-    r"^(runs/|fw/|out/|my_data|recordings/|model\.|report\.|sweep\.|job\.json|arch\.json|profile\.json|"
-    r"deploy\.json|search_last\.pt|model\.pt|v\.json|mubi\.json|Inertial Signals/|RawData/|\.\./shared/|"
-    r"harcore/|torch\.|/)")
+TICKED = re.compile(r"`([^`\s]+)`")
+#: A backticked name is a repository path when it starts with one of the repository's top-level entries
+#: (``src/...``, ``docs/...``, ``tests/...``) or is a markdown page; paths inside datasets, run folders and the
+#: reference repositories are not.
+TOP = {p.name for p in REPO.iterdir() if not p.name.startswith(".")} - {"build", "runs"}
 
 
-def repo_paths(rel: str) -> list[str]:
+#: Files harcore writes into a run folder (named bare in the docs), not repository files.
+OUTPUTS = {"report.md", "sweep.md"}
+
+
+def repo_paths(rel: str) -> list[tuple[str, Path | None]]:
+    """(path, folder of its section) for every relative link and backticked repository path of ``rel``; a
+    section whose heading names a folder (``## `firmware/` layout``) lists paths relative to that folder."""
+    found = []
     text = FENCE.sub("", (REPO / rel).read_text())
-    found = [m.group(1) for m in LINK.finditer(text) if "://" not in m.group(1)]
-    found += [m.group(1) for m in TICKED.finditer(text) if not NOT_REPO_PATHS.match(m.group(1))]
+    for section in re.split(r"^(?=#)", text, flags=re.M):
+        heading = section.split("\n", 1)[0]
+        folder = next((REPO / m for m in re.findall(r"`([\w./-]+/)`", heading) if (REPO / m).is_dir()), None)
+        found += [(m.group(1), None) for m in LINK.finditer(section)
+                  if "://" not in m.group(1) and not m.group(1).startswith("mailto:")]
+        for m in TICKED.finditer(section):
+            p = m.group(1).rstrip(".,:;")
+            if ("/" in p and p.split("/", 1)[0] in TOP) or (re.fullmatch(r"[\w.-]+\.md", p) and p not in OUTPUTS):
+                found.append((p, folder))
     return found
+
+
+def test_the_path_check_sees_paths():
+    paths = [p for p, _ in repo_paths("README.md")]
+    assert "docs/cost-model.md" in paths and "src/cpp/cost/" in paths and "benchmarks/RESULTS.md" in paths
 
 
 @pytest.mark.parametrize("rel", DOCS)
 def test_links_and_paths_exist(rel):
     base = (REPO / rel).parent
-    missing = []
-    for p in repo_paths(rel):
-        clean = p.rstrip("/.,")
-        if not ((base / clean).exists() or (REPO / clean).exists() or (REPO / "src" / clean).exists()):
-            missing.append(p)
+    missing = [p for p, folder in repo_paths(rel)
+               if not any((d / p).exists() for d in (base, REPO, REPO / "docs", folder) if d is not None)]
     assert not missing, f"{rel} names paths that are not in the repository: {missing}"
