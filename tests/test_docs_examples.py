@@ -7,8 +7,8 @@ before running, each listed in a table below and each checked to still match the
 
 * the real dataset archives of ../shared/datasets replace the placeholder paths (skipped only when the archive
   is absent: the skip names it);
-* long-running settings shrink (30 epochs -> 1, 100 firmware windows -> 8, four sweep values -> one), so the whole
-  file runs in CI in about a minute. Nothing is skipped for being long.
+* long-running settings shrink (30 epochs -> 1, 100 firmware windows -> 8, four sweep values -> one, a search of
+  one epoch with 4 filters). Nothing is skipped for being long.
 """
 
 from __future__ import annotations
@@ -133,8 +133,8 @@ def run_cli(cmd: str) -> None:
 
 
 def example_files() -> list:
-    """The files with python or bash examples; README.md and docs/nas.md run whole search jobs (about 20 s
-    each on 2 cores) and start Ray, so they are marked slow (CI still runs them)."""
+    """The files with python or bash examples. README.md and docs/nas.md run whole (quick) search jobs, their
+    resume and a Ray sweep — 1 to 3 minutes each on 2 busy cores — so they are marked slow (CI runs them too)."""
     slow = {"README.md", "docs/nas.md"}
     have = [rel for rel in DOCS if any(lang in ("python", "bash") for lang, _ in blocks((REPO / rel).read_text()))]
     return [pytest.param(rel, marks=pytest.mark.slow) if rel in slow else rel for rel in have]
@@ -149,7 +149,6 @@ def test_examples_run(rel, tmp_path, monkeypatch):
     import torch
 
     torch.manual_seed(0)
-    original = blocks((REPO / rel).read_text())
     runnable = [(lang, code) for lang, code in blocks(prepared(rel)) if lang in ("python", "bash")]
     monkeypatch.chdir(tmp_path)
     namespace: dict = {"__name__": "__docs__"}
