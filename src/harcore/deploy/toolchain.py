@@ -16,6 +16,8 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import FirmwareError, ToolchainError
+
 __all__ = [
     "ToolchainError", "FirmwareError", "BOARDS", "Board", "firmware_dir", "require_tools", "build_image",
     "ImageSize", "image_size", "QemuRun", "run_qemu", "symbol_address", "symbol_sizes", "linked_bytes",
@@ -23,14 +25,6 @@ __all__ = [
 
 APT_HINT = ("install it with: apt-get install -y --no-install-recommends gcc-arm-none-eabi "
             "libnewlib-arm-none-eabi libstdc++-arm-none-eabi-dev qemu-system-arm")
-
-
-class ToolchainError(RuntimeError):
-    """A tool the firmware needs (arm-none-eabi GCC, CMake, qemu-system-arm, a host C compiler) is missing."""
-
-
-class FirmwareError(RuntimeError):
-    """The firmware failed to configure, build, link or run; the message carries the tool's output."""
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ import numpy as np
 
 from harcore.quant.qgraph import SUPPORTED_KINDS
 
+from ..errors import BudgetError, DeployError, UnsupportedOpError
 from .cgen import c_array
 from .toolchain import BOARDS, Board, firmware_dir
 
@@ -31,18 +32,6 @@ __all__ = ["DeployError", "BudgetError", "UnsupportedOpError", "Deployment", "Bu
 #: Op kinds of an int8 graph that the firmware runtime (src/cpp/runtime) executes: the firmware compiles the
 #: same runtime as ``simulate``, so it runs exactly what the int8 path supports.
 FIRMWARE_OP_KINDS = SUPPORTED_KINDS
-
-
-class DeployError(ValueError):
-    """The graph cannot be deployed as asked (budget, op support, arguments, output folder)."""
-
-
-class BudgetError(DeployError):
-    """The model does not fit the board's flash or SRAM; the message carries the figures."""
-
-
-class UnsupportedOpError(DeployError):
-    """The graph holds an op the firmware runtime lacks."""
 
 
 @dataclass

@@ -30,6 +30,7 @@ from typing import Any, Sequence
 import torch
 
 from harcore.cost import profile
+from harcore.errors import BudgetError
 from harcore.models.sftnas import SftnasNet
 
 from .hw_loss import SftnasSpace, TailTerm, hw_terms
@@ -262,10 +263,6 @@ def smallest_arch(backbone: str, in_channels: int, seq_len: int, num_classes: in
               {"op": "conv", "kernel": min(l.kernels), "stride": l.stride, "filters": 1, "kept": [0]}
               for l in layout.layers]
     return Arch(backbone, in_channels, seq_len, num_classes, [0], layers, dict(tail or {}))
-
-
-class BudgetError(ValueError):
-    """A hardware budget that no architecture of the search space can meet."""
 
 
 def check_budget(smallest: Arch, *, sram: int | None = None, flash: int | None = None,
