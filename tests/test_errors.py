@@ -85,7 +85,7 @@ def test_deploy_budget_error_is_a_harcore_error_and_value_error():
         arena_size, input_size = 10_000_000, 4
 
     class QG:  # check_budget reads the graph's cost and the program's sizes; a tiny real model's graph
-        graph = harcore.cost.trace(harcore.create_model("mlp_har", in_channels=3, seq_len=32, num_classes=2), (3, 32))
+        graph = harcore.graph.trace(harcore.create_model("mlp_har", in_channels=3, seq_len=32, num_classes=2), (3, 32))
 
     with pytest.raises(errors.BudgetError, match="does not fit stm32l552") as ei:
         writer.check_budget(QG, Huge, toolchain.BOARDS["stm32l552"], windows=1)

@@ -5,7 +5,7 @@
 * :func:`derive` — the most likely candidate per layer (argmax alpha) and the kept sensors / filters (v > 0.5).
 * :func:`build` — ``harcore.models.create("sftnas", ...)`` for an :class:`Arch`, optionally inheriting the
   supernet's weights (the stage's kept filters; tail tensors whose shape did not change).
-* :func:`tail_terms` — the later stages' cost as the ``TailTerm`` polynomials of ``harcore.cost.hw_loss``,
+* :func:`tail_terms` — the later stages' cost as the ``TailTerm`` polynomials of ``harcore.nas.hw_loss``,
   taken from the C++ cost model (see below); :func:`cost_space` — the search space with those terms.
 * :func:`arch_inputs` — the binary masks and one-hot choices that select an :class:`Arch` in a space.
 * :func:`smallest_arch` / :func:`check_budget` — the cheapest architecture of a space and a clear error when a
