@@ -14,7 +14,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tomllib
 import venv
 import zipfile
 from pathlib import Path
@@ -24,6 +23,11 @@ import pytest
 from test_firmware_common import require_firmware_toolchain, skip_unless_required
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def _pyproject() -> dict:
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+    return tomllib.loads((REPO / "pyproject.toml").read_text())
 
 
 def _source_version() -> str:
@@ -78,7 +82,7 @@ def _no_paths_into_the_install(folder: Path, *roots: Path) -> None:
 # ---- without a wheel: the development install -----------------------------------------------------------------
 
 def test_version_is_written_once_in_version_py():
-    meta = tomllib.loads((REPO / "pyproject.toml").read_text())
+    meta = _pyproject()
     assert "version" not in meta["project"] and "version" in meta["project"]["dynamic"]
     provider = meta["tool"]["scikit-build"]["metadata"]["version"]
     assert provider == {"provider": "scikit_build_core.metadata.regex", "input": "src/harcore/_version.py"}
@@ -88,7 +92,7 @@ def test_version_is_written_once_in_version_py():
 
 
 def test_ray_is_an_extra_and_a_sweep_without_it_names_the_extra(monkeypatch, tmp_path):
-    meta = tomllib.loads((REPO / "pyproject.toml").read_text())
+    meta = _pyproject()
     assert not any(d.startswith("ray") for d in meta["project"]["dependencies"])
     extras = meta["project"]["optional-dependencies"]
     assert any(d.startswith("ray") for d in extras["ray"]) and any(d.startswith("ray") for d in extras["test"])
@@ -244,3 +248,16 @@ def test_wheel_search_deploy_and_validate_from_a_temporary_folder(installed, tmp
     _run([harcore, "validate", hq8, "--windows", "4", "--json", "rep.json"], tmp_path, 600)
     rep = json.loads((tmp_path / "rep.json").read_text())
     assert rep["windows"] == 4 and rep["bit_exact"] is True, rep
+
+    # the kernel self-test image builds from the installed firmware and passes under QEMU
+    r = _run([py, "-c", "from pathlib import Path\n"
+              "from harcore.deploy import selftest, toolchain\n"
+              "cases = selftest.generate(seed=0)\n"
+              "selftest.write_sources(cases, Path('st'))\n"
+              "elf = toolchain.build_image(Path('st'), Path('st-build'), board='qemu-m33', app='selftest')\n"
+              "run = toolchain.run_qemu(elf, timeout=120)\n"
+              "got = selftest.parse_output(run.stdout)\n"
+              "bad = [c.name for i, c in enumerate(cases) if got[i][1] != 0 or (got[i][2] != c.expected).any()]\n"
+              "print(run.returncode, len(got), len(cases), bad)"], tmp_path, 600)
+    code, n_got, n_cases, bad = r.stdout.split(maxsplit=3)
+    assert code == "0" and n_got == n_cases and bad.strip() == "[]", r.stdout[-2000:]
