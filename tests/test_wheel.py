@@ -106,6 +106,14 @@ def test_ray_is_an_extra_and_a_sweep_without_it_names_the_extra(monkeypatch, tmp
         run_sweep(JobConfig(out=str(tmp_path / "sweep")), beta1s=[0.0, 1.0])
     assert not (tmp_path / "sweep").exists()
 
+    from typer.testing import CliRunner
+
+    from harcore.cli import app
+
+    r = CliRunner().invoke(app, ["search", "--sweep-beta1", "0,1", "--out", str(tmp_path / "sweep")])
+    assert r.exit_code == 1 and "pip install 'harcore[ray]'" in r.output and "Traceback" not in r.output
+    assert not (tmp_path / "sweep").exists()
+
 
 def test_firmware_is_found_without_the_override(monkeypatch):
     from harcore.deploy import toolchain
