@@ -36,13 +36,22 @@ def _source_version() -> str:
     return m.group(1)
 
 
+def _files(root: Path) -> set[str]:
+    """Files under ``root`` that git tracks, or else all but hidden ones and build leftovers."""
+    r = subprocess.run(["git", "ls-files", "."], cwd=root, capture_output=True, text=True)
+    if r.returncode == 0 and r.stdout.strip():
+        return set(r.stdout.split())
+    skip = lambda n: n.startswith((".", "build-")) or n in ("build", "CMakeFiles", "__pycache__")  # noqa: E731
+    return {p.relative_to(root).as_posix() for p in root.rglob("*")
+            if p.is_file() and not any(skip(n) for n in p.relative_to(root).parts)}
+
+
 def _firmware_sources() -> set[str]:
     """What the firmware compiles, relative to harcore/_firmware: the firmware project plus the kernels and
-    the runtime under cpp/ (not graph/, cost/, bindings/: the firmware never compiles those)."""
-    out = {p.relative_to(REPO / "firmware").as_posix() for p in (REPO / "firmware").rglob("*") if p.is_file()}
+    the runtime under cpp/ (not graph/, cost/, nas/, bindings/: the firmware never compiles those)."""
+    out = _files(REPO / "firmware")
     for part in ("kernels", "runtime"):
-        out |= {"cpp/" + p.relative_to(REPO / "src/cpp").as_posix()
-                for p in (REPO / "src/cpp" / part).rglob("*") if p.is_file()}
+        out |= {f"cpp/{part}/{f}" for f in _files(REPO / "src/cpp" / part)}
     return out
 
 
@@ -197,7 +206,8 @@ def test_wheel_holds_the_firmware_and_exactly_what_it_compiles(installed):
     names = zipfile.ZipFile(whl).namelist()
     shipped = {n[len("harcore/_firmware/"):] for n in names if n.startswith("harcore/_firmware/")}
     assert shipped == _firmware_sources()
-    assert not [n for n in names if n.startswith("harcore/") and re.search(r"/(graph|cost|bindings)/.*\.[ch]pp$", n)]
+    host_only = re.compile(r"/(graph|cost|nas|bindings)/.*\.(cpp|hpp|def)$")
+    assert not [n for n in names if host_only.search(n)]
     assert f"harcore-{_source_version()}-" in whl.name
 
 

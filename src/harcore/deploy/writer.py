@@ -218,21 +218,17 @@ add_subdirectory(firmware firmware)
 
 #: What a deployed project compiles of the firmware project (not tools/: the QEMU plugin is built on the host).
 _FIRMWARE_PARTS = ("CMakeLists.txt", "apps", "boards", "cmake", "common")
-_SOURCE_SUFFIXES = {".cpp", ".hpp", ".h", ".c", ".inc", ".ld", ".cmake"}
 
 
 def _copy_firmware(dest: Path) -> None:
-    """The firmware project and the kernels/runtime it compiles into ``dest`` (source files only, so a build
-    folder or editor files inside the checkout are never carried along)."""
+    """The firmware project and the kernels/runtime it compiles into ``dest``: whole folders, leaving out what
+    the top CMakeLists.txt leaves out of the wheel (hidden files, build folders a checkout may hold)."""
     fw = firmware_dir()
     cpp = cpp_dir(fw)
 
     def ignore(folder: str, names: list[str]) -> list[str]:
-        def skip(n: str) -> bool:
-            if Path(folder, n).is_dir():
-                return n.startswith((".", "build", "CMakeFiles", "__pycache__"))
-            return Path(n).suffix not in _SOURCE_SUFFIXES and n != "CMakeLists.txt"
-        return [n for n in names if skip(n)]
+        return [n for n in names if n.startswith(".") or n in ("build", "CMakeFiles", "__pycache__")
+                or n.startswith("build-")]
 
     # copyfile, not copy2: the copies are the user's ordinary files even when site-packages is read-only
     dest.mkdir()
