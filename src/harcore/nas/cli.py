@@ -102,13 +102,12 @@ def search(
         raise typer.BadParameter(str(e)) from None
     console = Console()
     if sweep_beta1 or seeds or backbones:
+        from harcore.errors import MissingExtraError
         from harcore.nas.sweep import run_sweep
 
         b1s = _floats(sweep_beta1, "--sweep-beta1") or [beta1]
         sd = [int(s) for s in _floats(seeds, "--seeds")] or [seed]
         bbs = [b.strip() for b in backbones.split(",")] if backbones else [backbone]
-        from harcore.errors import MissingExtraError
-
         try:
             r = run_sweep(cfg, beta1s=b1s, seeds=sd, backbones=bbs, parallel=parallel, address=address,
                           resume=resume, console=console)
