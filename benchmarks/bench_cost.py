@@ -4,7 +4,7 @@ For each zoo model at UCI-HAR input (9 × 128, 6 classes), times per call (media
 calls, ``perf_counter_ns``, one thread):
 
 * the peers, called the way a user calls them: a forward-hook counter (Conv/Linear/LSTM/GRU hooks, plus
-  a TorchFunctionMode for matmuls, as in ../shared/notes/baselines.md: ``harcore.cost.execution``, the same
+  a TorchFunctionMode for matmuls (docs/anchors.md §0): ``harcore.cost.execution``, the same
   oracle the tests use), ptflops 0.7.5 (pytorch backend), thop, fvcore;
 * harcore: ``_core.cost`` on the traced graph (the per-estimate cost a search pays: the graph is
   built once per search space, candidates are re-costed), and the one-off ``trace`` + ``profile``;

@@ -19,7 +19,7 @@ An interpreter that would need more than `--budget` seconds for the whole set is
 windows/s extrapolated (the table says how many windows each runner ran). Every runner's outputs are compared
 with simulate's on the windows it ran: TFLM agrees exactly; TFLite differs where its kernels compute other
 bits — its reference FC requantizes in float and its LSTM uses other int16 sigmoid/tanh
-(shared/notes/tflite-oracle.md), XNNPACK rounds differently, and TFLite's reference int8 SUM reads int8 data
+(docs/cmsis-nn.md §8), XNNPACK rounds differently, and TFLite's reference int8 SUM reads int8 data
 as uint8 (tensorflow/tensorflow#102490, fix PR #104108), which wrecks TinierHAR's attention sum.
 Prints a Markdown table per model, the issue-4 goals per model (>= 5x TFLM and TFLite-ref, within 2x of
 TFLite default/XNNPACK, single thread) and writes `--out` JSON.

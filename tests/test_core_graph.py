@@ -1,5 +1,5 @@
 """The C++ core: shape inference (vs torch), validation errors, binding robustness, the cost model's
-hand-checkable figures (docs/cost-model.md, shared notes cmsis-nn.md §5 and baselines.md §4) and the
+hand-checkable figures (docs/cost-model.md, docs/cmsis-nn.md §5) and the
 batch API."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """harcore.cost.profile against counting by execution, exactly.
 
-Oracle (the "hooks+fnmode" convention of shared/notes/baselines.md §1): forward hooks on Conv1d/Conv2d/
+Oracle (the "hooks+fnmode" convention of docs/anchors.md §0): forward hooks on Conv1d/Conv2d/
 Linear/LSTM/GRU plus a TorchFunctionMode that counts functional matmul/bmm/einsum, one batch-1 forward;
 params = sum(p.numel()). The mode also counts torch.fft.fft/rfft the way the graph's DFT op does
 (docs/cost-model.md): every part (.real / .imag) the model reads costs numel(part) * n, a direct DFT of
@@ -30,7 +30,7 @@ from harcore.graph import trace
 
 
 def hook_count(model: nn.Module, x: torch.Tensor) -> tuple[int, int]:
-    """(MACs, params) by execution: hooks + matmuls + DFT parts (tests/_counting.py)."""
+    """(MACs, params) by execution: hooks + matmuls + DFT parts (harcore.cost.execution.count_macs)."""
     c = count_macs(model, x)
     return c.core + c.attn + c.dft, sum(p.numel() for p in model.parameters())
 

@@ -130,7 +130,7 @@ UCI_TEST = (2, 4, 9, 10, 12, 13, 18, 20, 24)
 def test_fixed_protocol_with_seeded_validation_subjects():
     sp = hd.split_subjects(range(1, 31), "fixed", test_subjects=UCI_TEST, val_fraction=0.2, seed=0)
     assert sp.test == UCI_TEST
-    assert sp.val == (8, 17, 21, 25)  # the split of shared/notes/hapt-baseline.md (rng.choice, seed 0)
+    assert sp.val == (8, 17, 21, 25)  # the HAPT baselines' validation subjects (rng.choice, seed 0)
     assert len(sp.train) == 17 and not set(sp.train) & set(sp.val)
     sp2 = hd.split_subjects(range(1, 31), "fixed", test_subjects=UCI_TEST, val_subjects=[1, 3])
     assert sp2.val == (1, 3) and 1 not in sp2.train

@@ -1,11 +1,8 @@
 """Shared set-up of the firmware tests (no tests here): the toolchain must be there in CI (HARCORE_REQUIRE_FIRMWARE=1)."""
 
 import os
-from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def require_firmware_toolchain(monkeypatch) -> None:
@@ -13,8 +10,9 @@ def require_firmware_toolchain(monkeypatch) -> None:
     from harcore.deploy import ToolchainError
     from harcore.deploy.toolchain import require_tools
 
-    # sanitized CI runs use a non-editable install: point harcore.deploy at this checkout's firmware/
-    monkeypatch.setenv("HARCORE_FIRMWARE_DIR", str(REPO / "firmware"))
+    # The firmware must come from the package itself (harcore/_firmware of a non-editable install, the
+    # checkout's firmware/ of an editable one), never from a developer's override.
+    monkeypatch.delenv("HARCORE_FIRMWARE_DIR", raising=False)
     try:
         require_tools(qemu=True, host_cc=True)
     except ToolchainError as e:

@@ -1,4 +1,4 @@
-"""The model zoo against the reference figures of shared/notes/anchors.md.
+"""The model zoo against the reference figures of docs/anchors.md.
 
 Expected numbers are copied from anchors.md §1 ("Summary table (params / MACs per single window)"), one
 row per model as named in the comments; columns: params, core MACs (hooks, anchors.md §0 convention),

@@ -39,11 +39,17 @@ def profile(
 
 
 @app.command("models")
-def list_models() -> None:
-    """List the model zoo."""
+def list_models(
+    pattern: str = typer.Argument("*", help="shell-style pattern of the names to list, e.g. 'tin*'"),
+) -> None:
+    """List the model zoo (the names matching PATTERN)."""
     from harcore import models
 
-    for name in models.names():
+    found = models.list_models(pattern)
+    if not found:
+        typer.echo(f"no model matches {pattern!r}; available models: {', '.join(models.names())}", err=True)
+        raise typer.Exit(1)
+    for name in found:
         typer.echo(name)
 
 

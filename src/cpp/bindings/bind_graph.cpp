@@ -1,5 +1,5 @@
 // harcore._core: the op graph (enums, Tensor, Op, Graph), validate / infer_shape / propagate_shapes,
-// and the GraphError exception (a ValueError subclass).
+// (GraphError is harcore.errors.GraphError, a ValueError subclass, translated in module.cpp).
 //
 // Python may pass any integer: every integer field goes through a setter that turns a value outside the
 // C++ type's range into ValueError; enum fields accept the enum or a plain int and keep unknown values,
@@ -95,8 +95,6 @@ py::tuple as_tuple(const std::array<int64_t, N>& a) {
 }  // namespace
 
 void bind_graph(py::module_& m) {
-  py::register_exception<GraphError>(m, "GraphError", PyExc_ValueError);
-
   py::enum_<OpKind>(m, "OpKind")
       .value("Input", OpKind::Input)
       .value("Conv", OpKind::Conv)

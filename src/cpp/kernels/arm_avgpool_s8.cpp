@@ -1,4 +1,4 @@
-// s8 average pooling and its scratch size (cmsis-nn.md §4.5, §5).
+// s8 average pooling and its scratch size (docs/cmsis-nn.md §4.5, §5).
 // DSP builds sum each window per channel into an int32 accumulator row of C entries (4*C bytes);
 // pure C sums into a local and needs no buffer. Sums the raw int8 values over the window clipped to the
 // input (count = valid elements), divides rounding half away from zero, clamps to the activation range.

@@ -1,4 +1,4 @@
-// s8 1xN convolution (input H = 1, filter H = 1; cmsis-nn.md §4.1). On pure C and DSP builds CMSIS-NN
+// s8 1xN convolution (input H = 1, filter H = 1; docs/cmsis-nn.md §4.1). On pure C and DSP builds CMSIS-NN
 // runs the generic kernel for this case (only MVE has a separate body), so this checks the shape and
 // calls arm_convolve_s8 with the same scratch (arm_convolve_1_x_n_s8_get_buffer_size bytes).
 #include "kernels/arm_nnfunctions.hpp"

@@ -1,4 +1,4 @@
-// s8 1x1 convolution with any stride, no padding (cmsis-nn.md §4.1): output pixel (y, x) reads input
+// s8 1x1 convolution with any stride, no padding (docs/cmsis-nn.md §4.1): output pixel (y, x) reads input
 // pixel (y*stride_h, x*stride_w). Buffer-less (ctx may be NULL).
 #include "kernels/arm_nn_checks.hpp"
 #include "kernels/arm_nn_conv_pixel.hpp"

@@ -1,4 +1,4 @@
-// s8 1x1 convolution, stride 1, no padding (cmsis-nn.md §4.1): the input is a (N*H*W) x C_in matrix
+// s8 1x1 convolution, stride 1, no padding (docs/cmsis-nn.md §4.1): the input is a (N*H*W) x C_in matrix
 // multiplied by the C_out x C_in weights. Buffer-less with GCC (ctx may be NULL).
 #include "kernels/arm_nn_checks.hpp"
 #include "kernels/arm_nn_conv_pixel.hpp"

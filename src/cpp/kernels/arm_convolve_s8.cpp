@@ -1,4 +1,4 @@
-// Generic s8 convolution (cmsis-nn.md §3.3, §4.1): im2col over two output pixels at a time into the
+// Generic s8 convolution (docs/cmsis-nn.md §3.3, §4.1): im2col over two output pixels at a time into the
 // caller's scratch (two int16 columns with the input offset already added, padding as 0), then a
 // two-column GEMM against each output channel's OHWI weights. Groups (C_in / filter C), dilation and
 // asymmetric implicit right/bottom padding are supported.

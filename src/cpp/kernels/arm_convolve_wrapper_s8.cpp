@@ -1,5 +1,5 @@
 // s8 convolution: the wrapper's dispatch and the scratch-buffer sizes of each path
-// (cmsis-nn.md §4.1, §5), and the wrapper kernel.
+// (docs/cmsis-nn.md §4.1, §5), and the wrapper kernel.
 //
 // Paths (identical for pure C and DSP builds):
 //   1x1      : no padding, 1x1 filter, dilation 1, not grouped -> arm_convolve_1x1_s8_fast (stride 1) or

@@ -1,5 +1,5 @@
 // s8 depthwise convolution specialised for a 3x3 filter, channel multiplier 1, dilation 1 and padding
-// of at most 1 (cmsis-nn.md §4.2, §6). Buffer-less.
+// of at most 1 (docs/cmsis-nn.md §4.2, §6). Buffer-less.
 #include "kernels/arm_nn_checks.hpp"
 #include "kernels/arm_nn_dw_pixel.hpp"
 #include "kernels/arm_nn_host_gemm.hpp"

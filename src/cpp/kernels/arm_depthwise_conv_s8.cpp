@@ -1,4 +1,4 @@
-// Generic s8 depthwise convolution (cmsis-nn.md §4.2): any channel multiplier (output channel
+// Generic s8 depthwise convolution (docs/cmsis-nn.md §4.2): any channel multiplier (output channel
 // ic*ch_mult + m reads input channel ic), batches, dilation, zero-point padding. Buffer-less.
 #include "kernels/arm_nn_checks.hpp"
 #include "kernels/arm_nn_dw_pixel.hpp"

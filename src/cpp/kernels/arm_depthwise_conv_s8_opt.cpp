@@ -1,4 +1,4 @@
-// s8 depthwise convolution, channel multiplier 1, dilation 1 (cmsis-nn.md §4.2, §5, §6).
+// s8 depthwise convolution, channel multiplier 1, dilation 1 (docs/cmsis-nn.md §4.2, §5, §6).
 // DSP layout: per output pixel an int16 column of KH*KW*C offset-added inputs (padding as 0) is gathered
 // into ctx->buf ([(ky*KW + kx)*C + c], 2*C*KH*KW bytes), then each channel is a dot product with its
 // KH*KW weights. Without a buffer (allowed only where this build's getter returns 0, i.e. pure C) it

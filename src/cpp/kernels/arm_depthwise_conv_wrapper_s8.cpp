@@ -1,4 +1,4 @@
-// s8 depthwise convolution: the wrapper's dispatch and scratch sizes (cmsis-nn.md §4.2, §5).
+// s8 depthwise convolution: the wrapper's dispatch and scratch sizes (docs/cmsis-nn.md §4.2, §5).
 // Also the wrapper kernel.
 //
 // Paths (pure C and DSP builds; one rule for "ch_mult 1": C_out == C_in, i.e. dw_conv_params->ch_mult == 1):

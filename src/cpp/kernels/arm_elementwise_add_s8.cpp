@@ -1,4 +1,4 @@
-// s8 elementwise add of two same-shape tensors (cmsis-nn.md §4.7, TFLite's int8 ADD):
+// s8 elementwise add of two same-shape tensors (docs/cmsis-nn.md §4.7, TFLite's int8 ADD):
 //   a = requantize((x1 + off1) * 2^left_shift, m1, s1), b = requantize((x2 + off2) * 2^left_shift, m2, s2),
 //   y = clamp(requantize(a + b, m_out, s_out) + out_offset, act_min, act_max).
 // The scaling by 2^left_shift is a multiplication (CMSIS-NN shifts negative values left, which is UB).

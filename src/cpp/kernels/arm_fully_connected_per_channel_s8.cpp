@@ -1,4 +1,4 @@
-// s8 fully connected with one (multiplier, shift) per output channel (cmsis-nn.md §4.3; TF 2.21's
+// s8 fully connected with one (multiplier, shift) per output channel (docs/cmsis-nn.md §4.3; TF 2.21's
 // converter quantizes Dense weights per channel by default). No scratch on pure C / DSP builds.
 #include "kernels/arm_nn_fc_row.hpp"
 #include "kernels/arm_nnfunctions.hpp"

@@ -1,4 +1,4 @@
-// s8 fully connected with per-tensor requantization (cmsis-nn.md §4.3): row o of the [C_out][K] weights
+// s8 fully connected with per-tensor requantization (docs/cmsis-nn.md §4.3): row o of the [C_out][K] weights
 // gives output o of each batch. No scratch on pure C / DSP builds.
 #include "kernels/arm_nn_fc_row.hpp"
 #include "kernels/arm_nnfunctions.hpp"

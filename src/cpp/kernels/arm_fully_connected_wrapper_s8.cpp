@@ -1,4 +1,4 @@
-// s8 fully connected wrapper (cmsis-nn.md §4.3): per-channel kernel if quant_params->is_per_channel,
+// s8 fully connected wrapper (docs/cmsis-nn.md §4.3): per-channel kernel if quant_params->is_per_channel,
 // otherwise the per-tensor kernel with multiplier[0] / shift[0].
 #include "kernels/arm_nnfunctions.hpp"
 

@@ -1,5 +1,5 @@
 // s8 LSTM (int8 input/output, int8 weights, int16 gates and cell state; TFLM's integer
-// UNIDIRECTIONAL_SEQUENCE_LSTM, the "8x8->16" scheme, cmsis-nn.md §4.9), and its int16 sigmoid/tanh.
+// UNIDIRECTIONAL_SEQUENCE_LSTM, the "8x8->16" scheme, docs/cmsis-nn.md §4.9), and its int16 sigmoid/tanh.
 // Bit-exact with the TFLM reference interpreter (tests/test_kernels_lstm_oracle.py).
 //
 // Scratch layout (caller-owned, one block, int16 parts first so they stay 2-byte aligned):

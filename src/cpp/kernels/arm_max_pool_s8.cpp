@@ -1,4 +1,4 @@
-// s8 max pooling (cmsis-nn.md §4.4): NHWC, the window clipped to the input (padding never wins), the
+// s8 max pooling (docs/cmsis-nn.md §4.4): NHWC, the window clipped to the input (padding never wins), the
 // result clamped to the activation range. Input and output share quantization, so no requantization.
 // No scratch (ctx may be NULL). Rejects windows that hold no input element.
 #include "kernels/arm_nn_host_gemm.hpp"

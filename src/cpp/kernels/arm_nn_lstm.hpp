@@ -1,6 +1,6 @@
 // Argument structs and entry points of the s8 LSTM (arm_lstm_unidirectional_s8.cpp) and of its int16
 // sigmoid/tanh (arm_nn_activation_s16), following TFLM's integer UNIDIRECTIONAL_SEQUENCE_LSTM, the
-// "8x8->16" scheme (cmsis-nn.md §4.9). Same rules as the other kernels: fixed-width types, no heap, no
+// "8x8->16" scheme (docs/cmsis-nn.md §4.9). Same rules as the other kernels: fixed-width types, no heap, no
 // exceptions, no RTTI, no float; status codes.
 #pragma once
 

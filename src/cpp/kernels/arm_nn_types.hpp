@@ -1,4 +1,4 @@
-// CMSIS-NN-style argument structs for harcore's int8 kernels (layout per /work/shared/notes/cmsis-nn.md §2).
+// CMSIS-NN-style argument structs for harcore's int8 kernels (layout per docs/cmsis-nn.md §2).
 //
 // This header and the kernel sources compile unchanged for the Cortex-M33 firmware: fixed-width integer
 // types only, no heap, no exceptions, no RTTI, no iostreams.
@@ -75,7 +75,7 @@ struct cmsis_nn_fc_params {
   cmsis_nn_activation activation;
 };
 
-// One (multiplier, shift) per output channel; shift > 0 is a left shift (cmsis-nn.md §3.1).
+// One (multiplier, shift) per output channel; shift > 0 is a left shift (docs/cmsis-nn.md §3.1).
 struct cmsis_nn_per_channel_quant_params {
   int32_t* multiplier;
   int32_t* shift;

@@ -76,7 +76,7 @@ int32_t arm_gru_unidirectional_s8_get_buffer_size(int32_t hidden_size, int32_t b
 // Every kernel returns ARM_CMSIS_NN_SUCCESS or ARM_CMSIS_NN_ARG_ERROR (NULL pointers, non-positive or
 // inconsistent dims, a scratch buffer missing or smaller than its getter says). Input reads are bounds
 // checked against input_dims (positions outside are padding), so any output_dims are memory safe.
-// Bias may be NULL (zero bias) everywhere, also for grouped convs (unlike CMSIS-NN, cmsis-nn.md §7).
+// Bias may be NULL (zero bias) everywhere, also for grouped convs (unlike CMSIS-NN, docs/cmsis-nn.md §7).
 
 // ---- convolution: NHWC input, OHWI filter, per-channel quantization ---------------------------------
 // Generic im2col conv (groups = C_in / filter C, dilation, zero-point padding). Needs ctx->buf of
@@ -109,7 +109,7 @@ arm_cmsis_nn_status arm_convolve_1_x_n_s8(const cmsis_nn_context* ctx, const cms
                                           const cmsis_nn_dims* filter_dims, const int8_t* filter_data,
                                           const cmsis_nn_dims* bias_dims, const int32_t* bias_data,
                                           const cmsis_nn_dims* output_dims, int8_t* output_data);
-// Dispatch of cmsis-nn.md §4.1; ctx sized by arm_convolve_wrapper_s8_get_buffer_size().
+// Dispatch of docs/cmsis-nn.md §4.1; ctx sized by arm_convolve_wrapper_s8_get_buffer_size().
 arm_cmsis_nn_status arm_convolve_wrapper_s8(const cmsis_nn_context* ctx, const cmsis_nn_conv_params* conv_params,
                                             const cmsis_nn_per_channel_quant_params* quant_params,
                                             const cmsis_nn_dims* input_dims, const int8_t* input_data,
@@ -143,7 +143,7 @@ arm_cmsis_nn_status arm_depthwise_conv_3x3_s8(const cmsis_nn_context* ctx,
                                               const cmsis_nn_dims* filter_dims, const int8_t* filter_data,
                                               const cmsis_nn_dims* bias_dims, const int32_t* bias_data,
                                               const cmsis_nn_dims* output_dims, int8_t* output_data);
-// Dispatch of cmsis-nn.md §4.2 (arm_nn_is_depthwise_conv_3x3 / _opt); ctx sized by the wrapper getter.
+// Dispatch of docs/cmsis-nn.md §4.2 (arm_nn_is_depthwise_conv_3x3 / _opt); ctx sized by the wrapper getter.
 arm_cmsis_nn_status arm_depthwise_conv_wrapper_s8(const cmsis_nn_context* ctx,
                                                   const cmsis_nn_dw_conv_params* dw_conv_params,
                                                   const cmsis_nn_per_channel_quant_params* quant_params,
@@ -187,7 +187,7 @@ arm_cmsis_nn_status arm_avgpool_s8(const cmsis_nn_context* ctx, const cmsis_nn_p
                                    const cmsis_nn_dims* filter_dims, const cmsis_nn_dims* output_dims,
                                    int8_t* output_data);
 
-// ---- elementwise add (same shapes; TFLite's left_shift scheme, cmsis-nn.md §4.7) ----------------------
+// ---- elementwise add (same shapes; TFLite's left_shift scheme, docs/cmsis-nn.md §4.7) ----------------------
 arm_cmsis_nn_status arm_elementwise_add_s8(const int8_t* input_1_vect, const int8_t* input_2_vect,
                                            int32_t input_1_offset, int32_t input_1_mult, int32_t input_1_shift,
                                            int32_t input_2_offset, int32_t input_2_mult, int32_t input_2_shift,
@@ -195,7 +195,7 @@ arm_cmsis_nn_status arm_elementwise_add_s8(const int8_t* input_1_vect, const int
                                            int32_t out_mult, int32_t out_shift, int32_t out_activation_min,
                                            int32_t out_activation_max, int32_t block_size);
 
-// ---- softmax (int8 in, int8 out with scale 1/256 and zero point -128, cmsis-nn.md §4.6) ---------------
+// ---- softmax (int8 in, int8 out with scale 1/256 and zero point -128, docs/cmsis-nn.md §4.6) ---------------
 // Unlike CMSIS-NN (void) it returns ARG_ERROR for NULL pointers, num_rows < 0, row_size < 1 or a shift
 // outside [0, 31].
 arm_cmsis_nn_status arm_softmax_s8(const int8_t* input, int32_t num_rows, int32_t row_size, int32_t mult,

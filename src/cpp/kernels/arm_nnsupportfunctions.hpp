@@ -1,4 +1,4 @@
-// Integer support arithmetic of the s8 kernels (cmsis-nn.md §3, §4.6), written from the published
+// Integer support arithmetic of the s8 kernels (docs/cmsis-nn.md §3, §4.6), written from the published
 // formulas (TFLite's MultiplyByQuantizedMultiplier with double rounding, gemmlowp's fixed-point exp and
 // reciprocal). Header-only; compiles unchanged for the Cortex-M33 firmware.
 //

@@ -1,4 +1,4 @@
-// s8 softmax (cmsis-nn.md §4.6; TFLite/TFLM's integer softmax): per row, differences to the row maximum
+// s8 softmax (docs/cmsis-nn.md §4.6; TFLite/TFLM's integer softmax): per row, differences to the row maximum
 // scaled to Q5.26 by (mult, shift), exp in Q0.31, a sum with 12 integer bits, a Newton-Raphson
 // reciprocal, and int8 output with scale 1/256 and zero point -128. Elements whose difference is below
 // diff_min output -128. No scratch. The sum wraps modulo 2^32 beyond ~4096 elements per row, as the

@@ -1,8 +1,7 @@
 """Counting by execution — the oracle the analytical cost model is checked against.
 
-Counts parameters and MACs by running a model, in the "core MACs" convention of
-shared/notes/anchors.md §0 (the way shared/notes/baselines.md §1 counted them: forward hooks on
-Conv/Linear/LSTM/GRU plus a TorchFunctionMode for functional matmuls).
+Counts parameters and MACs by running a model, in the "core MACs" convention of docs/anchors.md §0
+(forward hooks on Conv/Linear/LSTM/GRU plus a TorchFunctionMode for functional matmuls).
 
 * Conv1d/Conv2d: numel(out) * C_in/groups * prod(kernel); Linear: numel(out) * in_features. No bias.
 * LSTM/GRU: per time step, direction and layer 4*H*(I+H) (GRU 3*H*(I+H)); I = H*dirs above layer 0.

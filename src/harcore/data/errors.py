@@ -1,23 +1,8 @@
-"""The one exception type of ``harcore.data``."""
+"""The exception type of ``harcore.data``: :class:`harcore.errors.DataError`, re-exported here so that
+``harcore.data.errors.DataError`` and ``harcore.data.DataError`` keep naming the one class."""
 
 from __future__ import annotations
 
+from ..errors import DataError
 
-class DataError(ValueError):
-    """Bad or missing input data.
-
-    The message names the file (an archive member is written ``archive.tar.xz:member``) and, when
-    the problem is on one line, the 1-based line number. Both are also kept as attributes.
-    """
-
-    def __init__(self, message: str, *, path: str | None = None, line: int | None = None):
-        where = ""
-        if path is not None:
-            where = f"{path}"
-            if line is not None:
-                where += f", line {line}"
-            where += ": "
-        super().__init__(where + message)
-        self.path = path
-        self.line = line
-        self.reason = message
+__all__ = ["DataError"]

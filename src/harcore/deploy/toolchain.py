@@ -1,7 +1,9 @@
 """The Cortex-M33 cross toolchain and QEMU: finding them, building a firmware image, sizing and running it.
 
-The firmware is the CMake project in ``firmware/`` of the source tree; an image is configured from a folder
-of generated sources (``HARCORE_APP_DIR``) and built with Debian's ``arm-none-eabi`` GCC. QEMU runs the
+The firmware is a CMake project (:func:`firmware_dir`): ``harcore/_firmware`` inside the installed package,
+which carries its own copy of the kernels and the runtime in ``cpp/``, or ``firmware/`` of the source tree for
+an editable install (kernels and runtime then in ``src/cpp``). An image is configured from a folder of
+generated sources (``HARCORE_APP_DIR``) and built with Debian's ``arm-none-eabi`` GCC. QEMU runs the
 ``qemu-m33`` image on the ``mps2-an505`` machine with semihosting (console on stdout, exit status from the
 guest); ``firmware/tools/insn_between.c`` is a TCG plugin that counts guest instructions between the
 ``harcore_perf_begin``/``harcore_perf_end`` markers.
@@ -9,6 +11,7 @@ guest); ``firmware/tools/insn_between.c`` is a TCG plugin that counts guest inst
 
 from __future__ import annotations
 
+import importlib.resources
 import os
 import re
 import shutil
@@ -16,21 +19,15 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import FirmwareError, ToolchainError
+
 __all__ = [
-    "ToolchainError", "FirmwareError", "BOARDS", "Board", "firmware_dir", "require_tools", "build_image",
+    "ToolchainError", "FirmwareError", "BOARDS", "Board", "firmware_dir", "cpp_dir", "require_tools", "build_image",
     "ImageSize", "image_size", "QemuRun", "run_qemu", "symbol_address", "symbol_sizes", "linked_bytes",
 ]
 
 APT_HINT = ("install it with: apt-get install -y --no-install-recommends gcc-arm-none-eabi "
             "libnewlib-arm-none-eabi libstdc++-arm-none-eabi-dev qemu-system-arm")
-
-
-class ToolchainError(RuntimeError):
-    """A tool the firmware needs (arm-none-eabi GCC, CMake, qemu-system-arm, a host C compiler) is missing."""
-
-
-class FirmwareError(RuntimeError):
-    """The firmware failed to configure, build, link or run; the message carries the tool's output."""
 
 
 @dataclass(frozen=True)
@@ -51,13 +48,43 @@ BOARDS: dict[str, Board] = {
 }
 
 
+def _packaged_firmware() -> Path | None:
+    """``harcore/_firmware`` of an installed (non-editable) package, if it is a folder on disk."""
+    try:
+        res = importlib.resources.files("harcore").joinpath("_firmware")
+    except (ModuleNotFoundError, TypeError):
+        return None
+    # CMake needs a real folder; a zipped or multiplexed (editable) package resource is not one.
+    if isinstance(res, Path) and (res / "CMakeLists.txt").is_file():
+        return res
+    return None
+
+
 def firmware_dir() -> Path:
-    """``firmware/`` of the source tree: ``$HARCORE_FIRMWARE_DIR``, else the tree of an editable install."""
+    """The firmware's CMake project: ``$HARCORE_FIRMWARE_DIR`` (a developer's override), else the package's
+    ``harcore/_firmware`` (wheel / non-editable install), else ``firmware/`` of the checkout (editable install)."""
     env = os.environ.get("HARCORE_FIRMWARE_DIR")
-    d = Path(env) if env else Path(__file__).resolve().parents[3] / "firmware"
+    if env:
+        d = Path(env)
+    else:
+        d = _packaged_firmware() or Path(__file__).resolve().parents[3] / "firmware"
     if not (d / "CMakeLists.txt").is_file():
-        raise FirmwareError(f"firmware sources not found at {d}: harcore.deploy needs the source tree "
-                            "(pip install -e ., or set HARCORE_FIRMWARE_DIR to its firmware/ folder)")
+        where = (f"HARCORE_FIRMWARE_DIR={env}" if env
+                 else "neither in the installed package, harcore/_firmware, nor in a source checkout")
+        raise FirmwareError(f"firmware sources not found at {d} ({where}): reinstall harcore from its wheel or "
+                            "source tree, or set HARCORE_FIRMWARE_DIR to a firmware/ folder")
+    return d.resolve()
+
+
+def cpp_dir(fw: Path | None = None) -> Path:
+    """The folder with ``kernels/`` and ``runtime/`` that the firmware ``fw`` compiles: its own ``cpp/`` copy
+    (installed package, deployed project), else ``../src/cpp`` (the checkout); the default of
+    ``HARCORE_CPP_DIR`` in firmware/CMakeLists.txt, decided the same way."""
+    fw = firmware_dir() if fw is None else Path(fw)
+    d = fw / "cpp" if (fw / "cpp" / "kernels").is_dir() else fw.parent / "src" / "cpp"
+    if not (d / "kernels").is_dir() or not (d / "runtime").is_dir():
+        raise FirmwareError(f"the kernels and runtime of the firmware at {fw} are missing: no {d}/kernels and "
+                            f"{d}/runtime")
     return d.resolve()
 
 
@@ -99,7 +126,8 @@ def build_image(app_dir: Path | None, build_dir: Path, *, board: str = "qemu-m33
     """Configure and build the firmware for ``board``; the ELF.
 
     Either ``app_dir`` (a folder of generated sources, configured against ``firmware/`` directly) or
-    ``source_dir`` (a folder written by ``harcore deploy``, whose own CMakeLists.txt pulls in ``firmware/``).
+    ``source_dir`` (a folder written by ``harcore deploy``, self-contained: it builds its own copy of the
+    firmware, kernels and runtime).
     """
     if board not in BOARDS:
         raise ValueError(f"board must be one of {', '.join(BOARDS)}, got {board!r}")

@@ -11,6 +11,7 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from harcore.errors import GraphError
 from harcore import _core
 
 OP_KINDS = (
@@ -134,9 +135,9 @@ class Graph:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Graph":
         if d.get("format") != "harcore-graph":
-            raise ValueError("not a harcore graph: field 'format' is %r" % (d.get("format"),))
+            raise GraphError("not a harcore graph: field 'format' is %r" % (d.get("format"),))
         if d.get("version") != GRAPH_FORMAT_VERSION:
-            raise ValueError(
+            raise GraphError(
                 f"harcore graph version {d.get('version')!r} is not supported (this harcore reads {GRAPH_FORMAT_VERSION})"
             )
         g = cls()
@@ -145,7 +146,7 @@ class Graph:
         for i, o in enumerate(d["ops"]):
             extra = set(o) - known
             if extra:
-                raise ValueError(f"op {i} ({o.get('name', '?')}): unknown field(s) {sorted(extra)}")
+                raise GraphError(f"op {i} ({o.get('name', '?')}): unknown field(s) {sorted(extra)}")
             o = dict(o)
             for k in ("kernel", "stride", "dilation", "pad", "perm", "param_shape", "indices", "index_shape"):
                 if k in o:
@@ -167,4 +168,4 @@ class Graph:
 
 
 def _unknown(fieldname: str, op: Op, value: Any) -> Any:
-    raise ValueError(f"op '{op.name}': unknown {fieldname} {value!r}")
+    raise GraphError(f"op '{op.name}': unknown {fieldname} {value!r}")

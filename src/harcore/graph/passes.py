@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from harcore.errors import GraphError
 from harcore.graph.ir import Graph, Op
 
 __all__ = ["FoldResult", "FOLD_INTO", "FUSE_INTO", "FUSABLE_ACTS", "consumers", "producers", "fold_and_fuse",
@@ -72,7 +73,7 @@ def fold_and_fuse(graph: Graph) -> FoldResult:
                 # docs/cost-model.md: a BatchNorm that cannot be folded runs as a depthwise 1x1 conv
                 shape = graph.tensors[ins[0]].shape
                 if len(shape) not in (2, 3):
-                    raise ValueError(f"op '{op.name}' (batchnorm): cannot be folded (its input is not a conv, or a "
+                    raise GraphError(f"op '{op.name}' (batchnorm): cannot be folded (its input is not a conv, or a "
                                      "linear with a 1-D output, consumed by it alone), and a standalone BatchNorm "
                                      f"runs as a depthwise 1x1 conv, which needs a (C, T) or (C, H, W) input, not "
                                      f"{shape}")

@@ -3,7 +3,12 @@
     >>> from harcore import models
     >>> models.names()
     ['attend_discriminate', 'cnn', 'cnn_student', 'deepconvlstm', 'mlp_har', 'mubiconvlstm', 'tinierhar', 'tinyhar']
+    >>> models.list_models("tin*")
+    ['tinierhar', 'tinyhar']
     >>> net = models.create("tinyhar", in_channels=9, seq_len=128, num_classes=6)
+
+``create_model``/``list_models`` are the timm-style names of ``create``/``names`` (also ``harcore.create_model``
+and ``harcore.list_models``).
 
 Every model takes a float tensor shaped ``(batch, channels, time)`` and returns logits ``(batch, num_classes)``.
 All sizes are fixed at construction from ``in_channels``/``seq_len``, so every model can be traced with
@@ -17,25 +22,22 @@ reports them as its own measurements; ``tests/test_models.py`` measures the buil
 from __future__ import annotations
 
 import copy
+import fnmatch
 import inspect
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Mapping, Optional, Type
 
 import torch.nn as nn
 
-__all__ = ["register_model", "create", "names", "info", "ModelEntry", "UnknownModelError", "REFERENCE_INPUTS"]
+from ..errors import UnknownModelError
+
+__all__ = ["register_model", "create", "create_model", "list_models", "names", "info", "ModelEntry",
+           "UnknownModelError", "REFERENCE_INPUTS"]
 
 #: Input settings used by the reference figures: label -> (in_channels, seq_len, num_classes).
 #: "uci" is UCI-HAR (9 inertial channels, 50 Hz x 2.56 s, 6 classes); "3x80" is WISDM as the TinierHAR
 #: repository windows it (20 Hz x 4 s, 3 channels); "3x128" is a WISDM-like input with UCI's window length.
 REFERENCE_INPUTS: Dict[str, tuple] = {"uci": (9, 128, 6), "3x128": (3, 128, 6), "3x80": (3, 80, 6)}
-
-
-class UnknownModelError(KeyError, ValueError):
-    """Raised by :func:`create`/:func:`info` for a name that is not registered (a ``KeyError`` and a ``ValueError``)."""
-
-    def __str__(self) -> str:  # KeyError would print the repr of the message
-        return str(self.args[0]) if self.args else ""
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,13 @@ def names() -> List[str]:
     return sorted(_REGISTRY)
 
 
+def list_models(pattern: str = "*") -> List[str]:
+    """Registered model names matching the shell-style ``pattern`` (:mod:`fnmatch`, case-insensitive), sorted."""
+    if not isinstance(pattern, str):
+        raise TypeError(f"list_models: pattern must be a str, got {type(pattern).__name__}")
+    return [n for n in names() if fnmatch.fnmatchcase(n, pattern.lower())]
+
+
 def _entry(name: str) -> ModelEntry:
     if not isinstance(name, str) or name.lower() not in _REGISTRY:
         raise UnknownModelError(f"unknown model {name!r}; available models: {', '.join(names())}")
@@ -114,6 +123,11 @@ def create(name: str, in_channels: Optional[int] = None, seq_len: Optional[int] 
         raise TypeError(f"{entry.name}: unknown config key(s) {', '.join(map(repr, bad))}; "
                         f"accepted: {', '.join(allowed) if allowed else '(none)'}")
     return entry.cls(in_channels, seq_len, num_classes, **cfg)
+
+
+def create_model(name: str, in_channels: int, seq_len: int, num_classes: int, **cfg: Any) -> nn.Module:
+    """timm-style alias of :func:`create`."""
+    return create(name, in_channels, seq_len, num_classes, **cfg)
 
 
 def info(name: str) -> Dict[str, Any]:

@@ -32,7 +32,7 @@ _REFERENCE = {
     "paper": "A. Abedin et al., 'Attend and Discriminate: Beyond the "
              "State-of-the-Art for Human Activity Recognition Using Wearable Sensors', Proc. ACM IMWUT 5(1), 2021",
     "code": "AdelaideAuto-IDLab/Attend-And-Discriminate models.py; teco-kit/ISWC22-HAR models/Attend.py (b84b89d)",
-    "figures_source": "shared/notes/anchors.md sections 1 and 2.4 (params, core MACs, attn-matmul MACs, ptflops 0.7.5)",
+    "figures_source": "docs/anchors.md sections 1 and 2.4 (params, core MACs, attn-matmul MACs, ptflops 0.7.5)",
     "figures": {
         "default": {
             "uci": {"params": 445_384, "core_macs": 118_189_568, "attn_macs": 1_161_216, "ptflops_macs": 120_548_438},

@@ -1,6 +1,6 @@
 """CNN teacher and distilled MLP student of Branstetter, Liu, Shcherbatyuk, 'Exploring Human Activity
 Recognition with Convolutional Neural Network and Distilled Networks' (Dartmouth, Thayer School of
-Engineering; shared/papers/cnn-distillation.txt). No code or parameter/MAC figures are published; the
+Engineering). No code or parameter/MAC figures are published; the
 layouts are derived from the text as follows.
 
 Teacher (``"cnn"``), paper §3.2: convolutional layers with growing filter counts "64, 128, 256, 512", each

@@ -26,7 +26,7 @@ _REFERENCE = {
     "code": {"paper": "teco-kit/whar-models src/whar_models/deepconv_lstm/model.py (c64f359)",
              "teco": "teco-kit/ISWC22-HAR models/deepconvlstm.py (b84b89d); config nb_conv_blocks=2, nb_filters=64, "
                      "filter_width=5, batch_norm=0, nb_layers_lstm=1, nb_units_lstm=128, drop_prob=0.5"},
-    "figures_source": "shared/notes/anchors.md section 1 (params, core MACs, ptflops 0.7.5 backend='pytorch'); "
+    "figures_source": "docs/anchors.md section 1 (params, core MACs, ptflops 0.7.5 backend='pytorch'); "
                       "the teco 'uci'/'3x80' ptflops figures equal zhaxidele/TinierHAR Run_logs/macs_params.txt "
                       "('deepconvlstm': 36422534 / 424262 and 7528838 / 227654)",
     "figures": {

@@ -41,7 +41,7 @@ _REFERENCE = {
              "Purely Fully Connected Layers', UbiComp/ISWC 2024 companion, doi:10.1145/3675095.3676624",
     "code": "teco-kit/whar-models src/whar_models/mlp_har/model.py (c64f359) with the tk-king/MicroNas "
             "I2S0W2C2_CFC/configs/model.yaml 'mixermlp' config (fa6b6d2)",
-    "figures_source": "shared/notes/anchors.md sections 1 and 2.6 (MicroNas-config row; the ptflops figure "
+    "figures_source": "docs/anchors.md sections 1 and 2.6 (MicroNas-config row; the ptflops figure "
                       "excludes the einsum projections and the FFT; attn_macs = einsum MACs)",
     "figures": {
         "default": {

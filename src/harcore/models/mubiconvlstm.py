@@ -1,7 +1,7 @@
 """µBi-ConvLSTM (M. Mandal, 'µBi-ConvLSTM: An Ultra-Lightweight Efficient Model for Human Activity
 Recognition on Resource Constrained Devices', arXiv:2602.06523, 2026).
 
-No public code exists; the layout follows the paper (shared/papers/mu-biconvlstm.txt):
+No public code exists; the layout follows the paper (arXiv 2602.06523):
 
 * §III-C, eq. (1) and Fig. 1: two blocks of Conv1d (F=16, K=5) -> BatchNorm -> ReLU -> MaxPool(2), T -> T/4.
   "Same" padding is our reading of Fig. 1/§III-C (T/4 = 32 steps for T = 128 requires it). The paper gives
@@ -23,7 +23,7 @@ _REFERENCE = {
     "paper": "M. Mandal, 'µBi-ConvLSTM: An Ultra-Lightweight Efficient Model for Human Activity Recognition on "
              "Resource Constrained Devices', arXiv:2602.06523, 2026",
     "code": "none public; built from the paper's description (anchors.md section 2.5)",
-    "figures_source": "shared/notes/anchors.md sections 1 and 2.5 (params, core MACs, ptflops 0.7.5); "
+    "figures_source": "docs/anchors.md sections 1 and 2.5 (params, core MACs, ptflops 0.7.5); "
                       "paper Table V: 420K MACs on UCI-HAR",
     "figures": {
         "default": {

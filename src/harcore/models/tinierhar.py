@@ -3,7 +3,7 @@ Activity Recognition on Edge Devices', arXiv:2507.07949, 2025).
 
 Built after zhaxidele/TinierHAR ``models/TinierHAR.py`` (class ``DeepConvGRU``, logged as ``deepconvgru``)
 with ``configs/model.yaml`` key ``tinierhar``: nb_filters F=4, nb_conv_blocks=4, nb_units_gru=16,
-drop_prob=0.3, kernel 5 (hard-coded in the reference). Paper (shared/papers/tinierhar.txt): residual
+drop_prob=0.3, kernel 5 (hard-coded in the reference). Paper (arXiv 2507.07949): residual
 depthwise-separable convs + GRU + temporal aggregation.
 
 Layout on a ``(B, 1, T, C)`` view:
@@ -26,7 +26,7 @@ _REFERENCE = {
     "paper": "S. Bian et al., 'TinierHAR: Towards Ultra-Lightweight Deep "
              "Learning Models for Efficient Human Activity Recognition on Edge Devices', arXiv:2507.07949, 2025",
     "code": "zhaxidele/TinierHAR models/TinierHAR.py (d5f6525), configs/model.yaml 'tinierhar'",
-    "figures_source": "shared/notes/anchors.md sections 1 and 2.1; 'uci'/'3x80' ptflops and params equal "
+    "figures_source": "docs/anchors.md sections 1 and 2.1; 'uci'/'3x80' ptflops and params equal "
                       "zhaxidele/TinierHAR Run_logs/macs_params.txt ('deepconvgru': 637414 / 9589 and 159418 / 4981)",
     "figures": {
         "default": {

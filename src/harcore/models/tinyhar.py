@@ -32,7 +32,7 @@ _REFERENCE = {
     "paper": "Y. Zhou et al., 'TinyHAR: A Lightweight Deep Learning "
              "Model Designed for Human Activity Recognition', ISWC 2022, doi:10.1145/3544794.3558467",
     "code": "teco-kit/ISWC22-HAR models/TinyHAR.py (b84b89d), filter_num 20, attn/FC/lstm/tnaive",
-    "figures_source": "shared/notes/anchors.md section 1 and 2.2; 'uci'/'3x80' ptflops and params equal "
+    "figures_source": "docs/anchors.md section 1 and 2.2; 'uci'/'3x80' ptflops and params equal "
                       "zhaxidele/TinierHAR Run_logs/macs_params.txt ('tinyhar': 3859938 / 29828 and 866106 / 25028)",
     "figures": {
         "default": {

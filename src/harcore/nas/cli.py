@@ -102,13 +102,18 @@ def search(
         raise typer.BadParameter(str(e)) from None
     console = Console()
     if sweep_beta1 or seeds or backbones:
+        from harcore.errors import MissingExtraError
         from harcore.nas.sweep import run_sweep
 
         b1s = _floats(sweep_beta1, "--sweep-beta1") or [beta1]
         sd = [int(s) for s in _floats(seeds, "--seeds")] or [seed]
         bbs = [b.strip() for b in backbones.split(",")] if backbones else [backbone]
-        r = run_sweep(cfg, beta1s=b1s, seeds=sd, backbones=bbs, parallel=parallel, address=address, resume=resume,
-                      console=console)
+        try:
+            r = run_sweep(cfg, beta1s=b1s, seeds=sd, backbones=bbs, parallel=parallel, address=address,
+                          resume=resume, console=console)
+        except MissingExtraError as e:
+            typer.secho(f"error: {e}", err=True, fg=typer.colors.RED)
+            raise typer.Exit(1) from None
         console.print(f"sweep: {len(r['runs'])} runs finished, {len(r['failures'])} failed; report {r['report'][1]}")
         raise typer.Exit(1 if r["failures"] else 0)
     if resume and overwrite:

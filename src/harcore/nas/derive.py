@@ -5,7 +5,7 @@
 * :func:`derive` — the most likely candidate per layer (argmax alpha) and the kept sensors / filters (v > 0.5).
 * :func:`build` — ``harcore.models.create("sftnas", ...)`` for an :class:`Arch`, optionally inheriting the
   supernet's weights (the stage's kept filters; tail tensors whose shape did not change).
-* :func:`tail_terms` — the later stages' cost as the ``TailTerm`` polynomials of ``harcore.cost.hw_loss``,
+* :func:`tail_terms` — the later stages' cost as the ``TailTerm`` polynomials of ``harcore.nas.hw_loss``,
   taken from the C++ cost model (see below); :func:`cost_space` — the search space with those terms.
 * :func:`arch_inputs` — the binary masks and one-hot choices that select an :class:`Arch` in a space.
 * :func:`smallest_arch` / :func:`check_budget` — the cheapest architecture of a space and a clear error when a
@@ -30,6 +30,7 @@ from typing import Any, Sequence
 import torch
 
 from harcore.cost import profile
+from harcore.errors import BudgetError
 from harcore.models.sftnas import SftnasNet
 
 from .hw_loss import SftnasSpace, TailTerm, hw_terms
@@ -262,10 +263,6 @@ def smallest_arch(backbone: str, in_channels: int, seq_len: int, num_classes: in
               {"op": "conv", "kernel": min(l.kernels), "stride": l.stride, "filters": 1, "kept": [0]}
               for l in layout.layers]
     return Arch(backbone, in_channels, seq_len, num_classes, [0], layers, dict(tail or {}))
-
-
-class BudgetError(ValueError):
-    """A hardware budget that no architecture of the search space can meet."""
 
 
 def check_budget(smallest: Arch, *, sram: int | None = None, flash: int | None = None,

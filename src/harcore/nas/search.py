@@ -4,7 +4,7 @@ DARTS-style alternating optimization, first-order: for every training batch, one
 architecture logits ``alpha`` with a validation batch (upper level, Eq. 8), then one Adam step on the weights
 ``w`` and the DCS parameters ``v`` with the training batch (lower level, Eq. 9). Both levels minimise Eq. 10,
 ``CE + beta1 * L_complexity + beta2 * L_memory``; the hardware terms and their gradients come from the C++ cost
-model through ``harcore.cost.hw_loss`` (:mod:`harcore.nas.derive` for the tail terms). Each step samples one
+model through ``harcore.nas.hw_loss`` (:mod:`harcore.nas.derive` for the tail terms). Each step samples one
 architecture per batch with the Gumbel-max trick (Eq. 5-7) at ``tau = tau0 * exp(-0.05 * epoch)``.
 
 Defaults are the paper's (Sec. V-A4): Adam lr 1e-4 for w and v, decayed by 0.9 after 10 epochs without

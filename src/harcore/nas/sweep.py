@@ -3,7 +3,7 @@ the Pareto front (test macro-F1 vs MACs vs peak SRAM) and a sweep report.
 
 Ray runs locally by default (``ray.init(num_cpus=parallel)``); ``address`` joins an existing cluster
 (``ray.init(address=...)``). Every run is the full main job (:func:`harcore.nas.pipeline.run_job`) with one
-torch thread, its console output in ``<run>/job.log``.
+torch thread, its console output in ``<run>/job.log``. Ray is an optional dependency: ``pip install 'harcore[ray]'``.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ import json
 import time
 from pathlib import Path
 from typing import Any, Sequence
+
+from harcore.errors import MissingExtraError
 
 from .pipeline import JobConfig
 
@@ -66,11 +68,22 @@ def summarize(res) -> dict[str, Any]:
     return row
 
 
+def _import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise MissingExtraError("a sweep (harcore search --sweep-beta1 / --seeds / --backbones) runs its searches "
+                                "in parallel through Ray, which is not installed: pip install 'harcore[ray]'") from None
+    return ray
+
+
 def run_sweep(base: JobConfig, *, beta1s: Sequence[float], seeds: Sequence[int] = (0,),
               backbones: Sequence[str] | None = None, parallel: int = 2, address: str | None = None,
               resume: bool = False, console=None) -> dict[str, Any]:
-    """Run the sweep through Ray and write ``sweep.md`` / ``sweep.html`` / ``sweep.json`` into ``base.out``."""
-    import ray
+    """Run the sweep through Ray and write ``sweep.md`` / ``sweep.html`` / ``sweep.json`` into ``base.out``.
+
+    MissingExtraError when Ray is not installed (the ``ray`` extra)."""
+    ray = _import_ray()
 
     from .report import write_sweep_report
 

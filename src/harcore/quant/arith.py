@@ -1,4 +1,4 @@
-"""TFLite/TFLM integer-quantization arithmetic on the Python side (cmsis-nn.md §3.1, §3.3).
+"""TFLite/TFLM integer-quantization arithmetic on the Python side (docs/cmsis-nn.md §3.1, §3.3).
 
 `quantize_multiplier` is TFLite's ``QuantizeMultiplier``: the real multiplier (double precision) is split
 with ``frexp`` into ``q * 2**e`` with ``q`` in [0.5, 1), ``M = round(q * 2**31)`` (half away from zero), and

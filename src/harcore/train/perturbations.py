@@ -6,7 +6,7 @@ Sources and what they define:
   "complete accelerometer dropout" (all channels of one sensor). The paper does not say how a
   dropped sample is replaced, nor what value a dropped sensor reads; the choices below are
   harcore's and are stated per perturbation.
-* TinierHAR: the copy in ``shared/papers`` is the abstract only; it defines no robustness test.
+* TinierHAR: the paper (arXiv 2507.07949) defines no robustness test.
 * Gaussian noise is defined by neither paper; harcore's definition is given in :func:`perturb`.
 
 All perturbations act on the model input, i.e. on the already z-normalized windows (both papers

@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from harcore.errors import GraphError
 
 
 
@@ -126,11 +127,11 @@ def _pair(v: Any, nd: int) -> tuple[int, int]:
             v = v[0]
     if nd == 1:
         if isinstance(v, tuple):
-            raise ValueError(f"1-D geometry {v!r} has more than one value")
+            raise GraphError(f"1-D geometry {v!r} has more than one value")
         return (1, int(v))
     if isinstance(v, tuple):
         if len(v) != 2:
-            raise ValueError(f"2-D geometry {v!r}")
+            raise GraphError(f"2-D geometry {v!r}")
         return v  # type: ignore[return-value]
     return (int(v), int(v))
 
@@ -142,7 +143,7 @@ def _conv_pad(padding: Any, k: tuple[int, int], d: tuple[int, int], nd: int) -> 
         if padding == "same":
             th, tw = d[0] * (k[0] - 1), d[1] * (k[1] - 1)
             return (th // 2, th - th // 2, tw // 2, tw - tw // 2)
-        raise ValueError(f"padding {padding!r}")
+        raise GraphError(f"padding {padding!r}")
     p = _pad_pair(padding, nd)
     return (p[0], p[0], p[1], p[1])
 

@@ -19,6 +19,7 @@ import torch.fx as fx
 import torch.nn as nn
 import torch.nn.functional as F
 
+from harcore.errors import GraphError
 from harcore.graph.ir import Graph, Op
 
 from ._common import _Complex, _Param, _RnnOut, _T, _Unsupported, _flatten, _has_tensor, _tname
@@ -67,7 +68,7 @@ def op_param_count(op: Op, graph: Graph | None = None) -> int:
         if not op.bias:
             return op.extra_params
         if graph is None:
-            raise ValueError(f"op '{op.name}' (layernorm): its parameter count depends on its input shape; pass the "
+            raise GraphError(f"op '{op.name}' (layernorm): its parameter count depends on its input shape; pass the "
                              "graph")
         shape = graph.tensors[op.inputs[0]].shape
         return 2 * math.prod(shape[op.axis:]) + op.extra_params
@@ -268,10 +269,10 @@ def _check_shape(input_shape: Any) -> tuple[int, ...]:
     try:
         shape = tuple(input_shape)
     except TypeError:
-        raise ValueError(f"input_shape must be a tuple of positive ints without the batch, e.g. (channels, time); "
+        raise GraphError(f"input_shape must be a tuple of positive ints without the batch, e.g. (channels, time); "
                          f"got {input_shape!r}") from None
     if not shape or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape):
-        raise ValueError(f"input_shape must be a tuple of positive ints without the batch, e.g. (channels, time); "
+        raise GraphError(f"input_shape must be a tuple of positive ints without the batch, e.g. (channels, time); "
                          f"got {input_shape!r}")
     return shape
 
@@ -289,7 +290,7 @@ def trace(module: nn.Module, input_shape: Sequence[int]) -> Graph:
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             continue
         if p.default is p.empty:
-            raise ValueError(f"{name}.forward takes more than one required input ('{p.name}'); harcore models "
+            raise GraphError(f"{name}.forward takes more than one required input ('{p.name}'); harcore models "
                              "take one (batch, channels, time) tensor")
         concrete[p.name] = p.default
     try:
@@ -303,7 +304,7 @@ def trace(module: nn.Module, input_shape: Sequence[int]) -> Graph:
             root = module
     except Exception as e:  # fx raises TraceError / TypeError / NotImplementedError / AttributeError
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ValueError(
+        raise GraphError(
             f"cannot trace {name} with torch.fx ({type(e).__name__}: {msg}). harcore needs a static graph: "
             "no Python control flow (if / for / while) that depends on tensor values or shapes of traced values"
         ) from e
@@ -318,7 +319,7 @@ def trace(module: nn.Module, input_shape: Sequence[int]) -> Graph:
                 try:
                     rec.run(torch.zeros((b, *shape)))
                 except Exception as e:
-                    raise ValueError(f"{name} does not run on an input of shape {(b, *shape)} "
+                    raise GraphError(f"{name} does not run on an input of shape {(b, *shape)} "
                                      f"(batch, *input_shape): {type(e).__name__}: {e}") from e
             values.append(rec.values)
     finally:
@@ -336,7 +337,7 @@ def _check_params(root: nn.Module, g: Graph, mp: _Mapper, name: str) -> None:
     missing = [(n, p.numel()) for n, p in named if id(p) not in mp.owner]
     if missing:
         lst = ", ".join(f"'{n}' ({k} values)" for n, k in missing)
-        raise ValueError(f"{name}: parameter(s) {lst} are not used by any traced op, so the graph would not "
+        raise GraphError(f"{name}: parameter(s) {lst} are not used by any traced op, so the graph would not "
                          "count them; every parameter must belong to exactly one op")
     got = sum(op_param_count(op, g) for op in g.ops)
     want = sum(p.numel() for _, p in named)
@@ -346,4 +347,4 @@ def _check_params(root: nn.Module, g: Graph, mp: _Mapper, name: str) -> None:
             per_op[mp.owner[id(p)]] = per_op.get(mp.owner[id(p)], 0) + p.numel()
         bad = [f"op '{op.name}' ({op.kind}): graph counts {op_param_count(op, g)}, module has {per_op.get(op.name, 0)}"
                for op in g.ops if op_param_count(op, g) != per_op.get(op.name, 0)]
-        raise ValueError(f"{name}: the graph counts {got} parameters but the module has {want}: " + "; ".join(bad))
+        raise GraphError(f"{name}: the graph counts {got} parameters but the module has {want}: " + "; ".join(bad))
