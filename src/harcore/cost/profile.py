@@ -16,6 +16,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from harcore import _core
+from harcore.errors import GraphError
 from harcore.graph.ir import Graph
 
 __all__ = ["Profile", "LayerCost", "TotalCost", "profile", "profile_graph", "batch", "BATCH_FIELDS", "CONVENTION"]
@@ -136,9 +137,17 @@ def profile_graph(graph: Graph) -> Profile:
 
 
 def profile(module: Any, input_shape: Sequence[int]) -> Profile:
-    """Trace a torch module taking ``(batch, *input_shape)`` and cost it."""
-    from harcore.graph.trace import trace
+    """Trace a torch module taking ``(batch, *input_shape)`` and cost it.
 
+    An ``input_shape`` (C, T) whose channel count differs from the model's (its ``in_channels``, or a leading
+    ``Conv1d``'s) is a :class:`GraphError` naming both counts ("looks channels-last" when (T, C) was given)
+    before tracing, whose errors would describe a symptom deep inside the model instead."""
+    from harcore.graph.trace import trace
+    from harcore.train._data import check_model_input
+
+    shape = tuple(input_shape)
+    if len(shape) == 2 and all(isinstance(v, (int, np.integer)) for v in shape):
+        check_model_input(module, shape, "input_shape", GraphError)
     return profile_graph(trace(module, input_shape))
 
 

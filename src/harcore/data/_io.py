@@ -231,8 +231,10 @@ def parse_table(data: bytes, where: str, *, ncols: int | None = None, delimiter:
         text = "" if nl < 0 else text[nl + 1:]
         first_line = 2
     lines, ends_nl = _split_lines(text)
-    if not lines:
-        raise DataError("empty file (no data rows)", path=where)
+    if not lines or not text.strip():
+        # checked before numpy, which would only warn "input contained no data" and return an empty table
+        raise DataError("no data rows after the header line" if skip_header else "empty file (no data rows)",
+                        path=where)
     try:
         arr = np.loadtxt(io.StringIO(text), delimiter=delimiter, dtype=np.float64, ndmin=2, comments=None)
     except ValueError as e:

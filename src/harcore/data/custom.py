@@ -6,12 +6,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from .dataset import Dataset, WindowSet, build_dataset
 from .errors import DataError
+from .layout import CHANNELS_LAST_HINT, layout_problem
 from ._io import parse_table
 from .resample import rescale_index, resample
 from .windows import segment_windows
@@ -42,6 +44,14 @@ def _as_labels(y, classes: list[str], what: str) -> np.ndarray:
     if bad.size:
         raise DataError(f"{what}[{int(bad[0])}] = {int(y[bad[0]])} is outside [0, {len(classes)}) (unknown label)")
     return y
+
+
+def _check_class_names(classes, where: str | None) -> None:
+    if isinstance(classes, str) or not hasattr(classes, "__iter__"):
+        raise DataError(f"classes must be a list of names, got {classes!r}", path=where)
+    for i, c in enumerate(classes):
+        if not str(c).strip():
+            raise DataError(f"classes[{i}] is an empty name: every class needs a non-empty name", path=where)
 
 
 def subject_codes(values, what: str) -> tuple[np.ndarray, list[str] | None]:
@@ -81,12 +91,22 @@ def _subject_ids(given, names: list[str] | None, what: str) -> tuple[int, ...]:
 
 def windowset_from_arrays(x, y, subjects, classes, sample_rate, *, channels=None, test_subjects=None,
                           name: str = "custom") -> WindowSet:
+    _check_class_names(classes, None)
     classes = [str(c) for c in classes]
     if not classes or len(set(classes)) != len(classes):
         raise DataError(f"classes must be non-empty and unique, got {classes}")
     x = np.asarray(x)
     if x.ndim != 3:
         raise DataError(f"x must be (N, channels, time), got shape {x.shape}")
+    if channels is not None:
+        problem = layout_problem(x.shape[1:], len(list(channels)), what="x", expected="the channel names give")
+        if problem is not None and "channels-last" in problem:
+            raise DataError(problem)
+    elif sample_rate is not None and x.shape[1] > x.shape[2]:
+        # more channels than samples is no IMU window (feature vectors come with sample_rate=None)
+        warnings.warn(f"from_arrays: x has windows of shape {x.shape[1:]}: {x.shape[1]} channels of "
+                      f"{x.shape[2]} samples each; if that is (time, channels), it {CHANNELS_LAST_HINT} "
+                      "(or pass channels=[...] to have it checked)", UserWarning, stacklevel=3)
     if x.dtype.kind not in "fiu":
         raise DataError(f"x must be numeric, got dtype {x.dtype}")
     finite = np.isfinite(x)
@@ -139,9 +159,47 @@ def _read_csv_rows(path: Path) -> list[list[str]]:
     return list(csv.reader(io.StringIO(text)))
 
 
+#: dataset.json's fields (docs/data.md); ``units`` and ``description`` are informational (kept in ``info``).
+META_FIELDS = ("sample_rate", "classes", "channels", "window", "step", "test_subjects", "name", "units",
+               "description")
+
+
+def _check_meta(meta: dict, where: str) -> None:
+    """dataset.json's fields have the documented types; an unknown field (a typo of an optional one would
+    otherwise be ignored without a word) draws a warning."""
+    def number(key: str, integer: bool) -> None:
+        v = meta.get(key)
+        ok = isinstance(v, int) if integer else isinstance(v, (int, float))
+        if v is None or isinstance(v, bool) or not ok or not v > 0:
+            kind = "a positive integer (samples)" if integer else "a positive number (Hz)"
+            raise DataError(f"field {key!r} must be {kind}, got {v!r}", path=where)
+
+    number("sample_rate", False)
+    for key in ("window", "step"):
+        if key in meta:
+            number(key, True)
+    for key in ("classes", "channels"):
+        if key in meta:
+            v = meta[key]
+            if not isinstance(v, list) or not v or not all(isinstance(c, str) and c.strip() for c in v):
+                raise DataError(f"field {key!r} must be a non-empty list of non-empty names, got {v!r}", path=where)
+            if len(set(v)) != len(v):
+                dup = sorted({c for c in v if v.count(c) > 1})
+                raise DataError(f"field {key!r} names {dup} more than once", path=where)
+    if "name" in meta and not (isinstance(meta["name"], str) and meta["name"].strip()):
+        raise DataError(f"field 'name' must be a non-empty string, got {meta['name']!r}", path=where)
+    unknown = sorted(set(meta) - set(META_FIELDS))
+    if unknown:
+        warnings.warn(f"{where}: unknown field(s) {unknown} are ignored (known: {', '.join(META_FIELDS)})",
+                      UserWarning, stacklevel=4)
+
+
 def folder_windowset(path, *, window: int | None = None, step: int | None = None,
                      resample_to: float | None = None) -> WindowSet:
     root = Path(path).expanduser()
+    if not root.is_dir():
+        raise DataError("not a folder (a custom dataset is a folder with dataset.json, labels.csv and "
+                        "recordings/; docs/data.md)", path=str(root))
     meta_path = root / "dataset.json"
     if not meta_path.is_file():
         raise DataError("missing dataset.json (needs at least {\"sample_rate\": <Hz>})", path=str(meta_path))
@@ -151,9 +209,8 @@ def folder_windowset(path, *, window: int | None = None, step: int | None = None
         raise DataError(f"invalid JSON: {e.msg}", path=str(meta_path), line=e.lineno) from e
     if not isinstance(meta, dict) or "sample_rate" not in meta:
         raise DataError("dataset.json must be an object with a 'sample_rate'", path=str(meta_path))
+    _check_meta(meta, str(meta_path))
     fs0 = float(meta["sample_rate"])
-    if not fs0 > 0:
-        raise DataError(f"sample_rate must be positive, got {meta['sample_rate']}", path=str(meta_path))
     window = int(window if window is not None else meta.get("window", 128))
     step = int(step if step is not None else meta.get("step", max(1, window // 2)))
     lab_path = root / "labels.csv"
@@ -166,7 +223,7 @@ def folder_windowset(path, *, window: int | None = None, step: int | None = None
         raise DataError(f"header must be {','.join(need)}, found {','.join(header)}", path=str(lab_path), line=1)
     classes = meta.get("classes")
     if classes is None:
-        classes = sorted({r[4].strip() for r in rows[1:] if len(r) == 5})
+        classes = sorted({r[4].strip() for r in rows[1:] if len(r) == 5} - {""})
     classes = [str(c) for c in classes]
     cls_index = {c: i for i, c in enumerate(classes)}
     rec_dir = root / "recordings"
@@ -185,6 +242,9 @@ def folder_windowset(path, *, window: int | None = None, step: int | None = None
         except ValueError:
             raise DataError(f"start and end must be integers, found {start!r}, {end!r}",
                             path=str(lab_path), line=lineno) from None
+        if not lab:
+            raise DataError("empty label (column 'label'): every segment needs a class name; drop the row or "
+                            "name its activity", path=str(lab_path), line=lineno)
         try:  # an integer id is compared as a number ("01" is subject 1), a name as text
             subj_i = str(int(subj))
         except ValueError:
@@ -218,8 +278,21 @@ def folder_windowset(path, *, window: int | None = None, step: int | None = None
     for rec in sorted(segs):
         rp = rec_dir / f"{rec}.csv"
         data = rp.read_bytes()
-        first = data.split(b"\n", 1)[0].decode("utf-8-sig", "replace").strip()
+        if not data.strip():
+            raise DataError("empty file: a recording is a header line naming the channels (e.g. acc_x,acc_y,acc_z) "
+                            "and then one row of numbers per sample (docs/data.md)", path=str(rp))
+        head, _, body = data.partition(b"\n")
+        first = head.decode("utf-8-sig", "replace").strip()
         cols = [c.strip() for c in first.split(",")]
+        if not body.strip():
+            raise DataError(f"only a header line ({first!r}), no samples: after the header comes one row of "
+                            "numbers per sample (docs/data.md)", path=str(rp))
+        if any(not c for c in cols):
+            raise DataError(f"header {first!r} has an empty channel name: the first line names every column "
+                            "(e.g. acc_x,acc_y,acc_z)", path=str(rp), line=1)
+        if len(set(cols)) != len(cols):
+            dup = sorted({c for c in cols if cols.count(c) > 1})
+            raise DataError(f"header {first!r} names channel(s) {dup} more than once", path=str(rp), line=1)
         if channels is None:
             channels = cols
         if cols != list(channels):
@@ -251,9 +324,15 @@ def folder_windowset(path, *, window: int | None = None, step: int | None = None
         except DataError as e:
             raise DataError(e.reason, path=str(meta_path)) from None
     info = {"source": str(root), "window": window, "step": step, "recording": np.asarray(recs),
+            **{k: meta[k] for k in ("units", "description") if k in meta},
             "start": np.concatenate(starts), "segments_shorter_than_window": short,
             "label_rule": "segment: windows lie inside one labels.csv segment and carry its label",
             **({"subject_names": subject_names} if subject_names is not None else {})}
+    counts = np.bincount(np.concatenate(ys), minlength=len(classes))
+    if (counts == 0).any():
+        empty = [classes[i] for i in np.nonzero(counts == 0)[0]]
+        warnings.warn(f"{lab_path}: class(es) {empty} have no window (no segment, or segments shorter than the "
+                      f"window of {window} samples)", UserWarning, stacklevel=3)
     ws = WindowSet(np.concatenate(xs), np.concatenate(ys), np.concatenate(ss), classes, list(channels), fs,
                    str(meta.get("name", root.name)), test, info)
     return ws

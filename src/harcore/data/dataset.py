@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from .errors import DataError
+from .layout import layout_problem
 from .normalize import ZNorm
 from .protocols import SubjectSplit, split_subjects
 from .weights import class_weights
@@ -82,6 +83,17 @@ class Dataset:
     split: SubjectSplit
     norm: ZNorm | None
     info: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # the channel names tell the channel count: windows that match it only transposed are channels-last
+        for part in ("train", "val", "test"):
+            s = getattr(self, part)
+            x = getattr(s, "x", None)
+            if isinstance(x, np.ndarray) and x.ndim == 3:
+                problem = layout_problem(x.shape[1:], len(self.channels), what=f"{self.name}: {part}.x",
+                                         expected="the channel names give")
+                if problem is not None:
+                    raise DataError(problem)
 
     @property
     def num_classes(self) -> int:

@@ -286,6 +286,9 @@ def deploy(graph: Any, out: str | os.PathLike, *, board: str = "qemu-m33", windo
             "input_size": int(program.input_size), "output_size": int(program.output_size),
             "arena_size": int(program.arena_size), "budget": budget.to_dict(),
         }
+        if "input_channels" in qg.meta:  # pruned sensors: the firmware feeds these of the full window, in order
+            meta["input_channels"] = [int(c) for c in qg.meta["input_channels"]]
+            meta["source_in_channels"] = int(qg.meta["source_in_channels"])
         (tmp / "deploy.json").write_text(json.dumps(meta, indent=1))
         files = sorted(str(p.relative_to(tmp)) for p in tmp.rglob("*") if p.is_file())
         if out.exists():

@@ -98,13 +98,22 @@ def _entry(name: str) -> ModelEntry:
     return _REGISTRY[name.lower()]
 
 
-def create(name: str, in_channels: int, seq_len: int, num_classes: int, **cfg: Any) -> nn.Module:
+def create(name: str, in_channels: Optional[int] = None, seq_len: Optional[int] = None,
+           num_classes: Optional[int] = None, **cfg: Any) -> nn.Module:
     """Build zoo model ``name`` for windows of ``in_channels`` x ``seq_len`` and ``num_classes`` classes.
+
+    Sizes left out are taken from ``cfg`` where the model can tell them (``sftnas`` with a searched ``arch``).
 
     Raises :class:`UnknownModelError` (a KeyError/ValueError) for an unknown name, ``TypeError`` naming
     any unknown ``cfg`` key, and ``ValueError`` for sizes the architecture cannot take.
     """
     entry = _entry(name)
+    if None in (in_channels, seq_len, num_classes):
+        sizes_from = getattr(entry.cls, "sizes_from_config", None)  # a model whose config carries its sizes
+        sizes = sizes_from(cfg) if sizes_from is not None else None
+        if sizes is not None:
+            in_channels, seq_len, num_classes = (g if g is not None else v
+                                                 for g, v in zip((in_channels, seq_len, num_classes), sizes))
     for what, v in (("in_channels", in_channels), ("seq_len", seq_len), ("num_classes", num_classes)):
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ValueError(f"{entry.name}: {what} must be a positive int, got {v!r}")

@@ -23,6 +23,10 @@ and fuses the ReLU at int8 deployment, so it costs nothing on the chip.
 window and gathers them; when all are kept there is no gather). Each layer is ``{"op": "conv", "kernel",
 "stride", "filters"}`` or ``{"op": "identity", "stride": 1}``; extra keys (e.g. the kept filter indices a
 search recorded) are ignored here. Without ``arch``, :func:`default_arch` (unsearched) is built.
+
+``arch`` may also be what a search returns, a ``harcore.nas.Arch`` (or its ``to_dict()``, ``arch.json``): its
+backbone and tail are then used, and its sizes must match the ones given (``models.create("sftnas", arch=arch)``
+takes them from it).
 """
 
 from __future__ import annotations
@@ -196,13 +200,44 @@ def check_arch(arch: Mapping[str, Any], in_channels: int, seq_len: int) -> tuple
     return channels, layers
 
 
+def _arch_dict(arch: Any) -> dict[str, Any] | None:
+    """The dict of a searched architecture (``harcore.nas.Arch`` or its ``to_dict()``/``arch.json``), or None
+    for a plain ``{"channels", "layers"}`` arch. Duck-typed: models sit below nas and cannot import it."""
+    d = arch.to_dict() if callable(getattr(arch, "to_dict", None)) else arch
+    if isinstance(d, Mapping) and {"backbone", "in_channels", "seq_len", "num_classes"} <= set(d):
+        return dict(d)
+    if not isinstance(arch, Mapping) and d is not arch:
+        raise ValueError(f"sftnas: arch {type(arch).__name__} has no backbone/in_channels/seq_len/num_classes")
+    return None
+
+
+def _from_searched(arch: Any, backbone: str | None, tail: Mapping[str, Any] | None, in_channels: int, seq_len: int,
+                   num_classes: int) -> tuple[Any, str, Mapping[str, Any] | None]:
+    """(arch, backbone, tail) for the constructor: a searched architecture brings its own backbone and tail, and
+    sizes that must agree with the ones given."""
+    d = _arch_dict(arch)
+    if d is None:
+        return arch, (backbone if backbone is not None else "tinyhar"), tail
+    for key, given in (("in_channels", in_channels), ("seq_len", seq_len), ("num_classes", num_classes)):
+        if int(d[key]) != given:
+            raise ValueError(f"sftnas: {key}={given} given, but the searched arch was made for {key}={d[key]}")
+    if backbone is not None and backbone != d["backbone"]:
+        raise ValueError(f"sftnas: backbone={backbone!r} given, but the searched arch has backbone "
+                         f"{d['backbone']!r}")
+    if tail is not None and d.get("tail") and dict(tail) != dict(d["tail"]):
+        raise ValueError(f"sftnas: tail={dict(tail)} given, but the searched arch has tail {dict(d['tail'])}")
+    return ({"channels": d["channels"], "layers": d["layers"]}, str(d["backbone"]),
+            tail if tail is not None else dict(d.get("tail") or {}))
+
+
 @register_model("sftnas", reference=_REFERENCE)
 class SftnasNet(nn.Module):
     """An SFTNAS-searched first stage (kept sensors, conv k/stride/filters per layer) + a backbone's later stages."""
 
-    def __init__(self, in_channels: int, seq_len: int, num_classes: int, *, arch: Mapping[str, Any] | None = None,
-                 backbone: str = "tinyhar", tail: Mapping[str, Any] | None = None):
+    def __init__(self, in_channels: int, seq_len: int, num_classes: int, *, arch: Any = None,
+                 backbone: str | None = None, tail: Mapping[str, Any] | None = None):
         super().__init__()
+        arch, backbone, tail = _from_searched(arch, backbone, tail, in_channels, seq_len, num_classes)
         if backbone not in BACKBONES:
             raise ValueError(f"sftnas: unknown backbone {backbone!r}; available: {', '.join(BACKBONES)}")
         if arch is None:
@@ -224,6 +259,13 @@ class SftnasNet(nn.Module):
         self.stage = nn.ModuleList(blocks)
         self.filters, self.length, self.channels = f, s, len(channels)
         self.tail = make_tail(backbone, f, s, len(channels), num_classes, **self.tail_cfg)
+
+    @staticmethod
+    def sizes_from_config(cfg: Mapping[str, Any]) -> tuple[int, int, int] | None:
+        """(in_channels, seq_len, num_classes) of a searched ``cfg["arch"]``, for ``models.create("sftnas",
+        arch=arch)`` without sizes; None for a plain arch."""
+        d = _arch_dict(cfg.get("arch"))
+        return None if d is None else (int(d["in_channels"]), int(d["seq_len"]), int(d["num_classes"]))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.gather:

@@ -39,6 +39,7 @@ from harcore.quant.ptq import (
     mul_parameter,
     quantize,
     range_qparams,
+    without_sensor_gather,
 )
 from harcore.quant.qgraph import LOGISTIC_QPARAMS, SOFTMAX_QPARAMS, TANH_QPARAMS, QGraph
 
@@ -412,6 +413,23 @@ def _train_x(train: Any) -> Any:
     raise ValueError("train: expected a split with .x/.y or an (x, y) pair")
 
 
+def _kept_windows(x: Any, gather_meta: dict[str, Any]) -> np.ndarray:
+    """Windows of all sensors -> the kept ones (windows of the kept ones pass as they are)."""
+    a = np.asarray(x)
+    return a[:, list(gather_meta["input_channels"])] if a.ndim == 3 and a.shape[1] == gather_meta[
+        "source_in_channels"] else a
+
+
+def _kept_split(split: Any, gather_meta: dict[str, Any]) -> Any:
+    if split is None:
+        return None
+    if isinstance(split, (tuple, list)) and len(split) == 2:
+        return (_kept_windows(split[0], gather_meta), split[1])
+    if hasattr(split, "x") and hasattr(split, "y"):
+        return (_kept_windows(split.x, gather_meta), split.y)
+    return split
+
+
 def qat(model: nn.Module, train: Any, val: Any = None, *, epochs: int = 3, calib_x: Any = None,
         freeze_bn_epochs: int = 1, freeze_ranges_epochs: int = 1, averaging_constant: float = 0.01,
         return_model: bool = False, **train_opts: Any) -> QGraph | tuple[QGraph, QATModel]:
@@ -431,6 +449,12 @@ def qat(model: nn.Module, train: Any, val: Any = None, *, epochs: int = 3, calib
     for name, v in (("freeze_bn_epochs", freeze_bn_epochs), ("freeze_ranges_epochs", freeze_ranges_epochs)):
         if not (isinstance(v, (int, np.integer)) and not isinstance(v, bool) and 0 <= v <= epochs):
             raise ValueError(f"{name}: must be an integer in [0, epochs={epochs}] (got {v!r})")
+    # pruned sensors: fine-tune and convert the kept-sensor network the chip runs, as quantize does
+    model, _, gather_meta = without_sensor_gather(model, np.asarray(_train_x(train)))
+    if gather_meta:
+        train, val = (_kept_split(s, gather_meta) for s in (train, val))
+        if calib_x is not None:
+            calib_x = _kept_windows(calib_x, gather_meta)
     if calib_x is None:
         tx = np.asarray(_train_x(train))
         calib_x = tx[np.linspace(0, len(tx) - 1, min(len(tx), DEFAULT_CALIBRATION_WINDOWS)).round().astype(int)]
@@ -448,5 +472,6 @@ def qat(model: nn.Module, train: Any, val: Any = None, *, epochs: int = 3, calib
     freeze(0)
     res = fit(qm, train, val, cfg, on_epoch_end=lambda rec: freeze(rec["epoch"]))
     g = convert(qm, calib_x, qat_epochs=int(res.epochs_run), qat_best_epoch=res.best_epoch, qat_lr=float(cfg.lr),
-                qat_freeze_bn_epochs=int(freeze_bn_epochs), qat_freeze_ranges_epochs=int(freeze_ranges_epochs))
+                qat_freeze_bn_epochs=int(freeze_bn_epochs), qat_freeze_ranges_epochs=int(freeze_ranges_epochs),
+                **gather_meta)
     return (g, qm) if return_model else g

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from harcore.errors import QuantError
 from harcore.quant.lower import Program, lower
 from harcore.quant.qgraph import QGraph
 
@@ -49,29 +50,54 @@ def program(g: QGraph) -> Program:
 
 
 def quantize_input(g: QGraph, x: Any) -> np.ndarray:
-    """Float windows (N, *input shape) -> int8 with the graph's input quantization (int8 input passes through)."""
-    shape = g.graph.tensors[g.graph.ops[0].output].shape
+    """Float windows (N, *input shape) -> int8 with the graph's input quantization (int8 input passes through).
+
+    Values beyond the int8 range saturate at the near end, as TFLite's QUANTIZE does: +inf and huge values give
+    127, -inf and huge negative ones -128. NaN has no int8 value: it raises :class:`QuantError` naming the window.
+    A graph whose ``meta["input_channels"]`` lists kept sensors (a searched model with pruned sensors, see
+    ``docs/nas.md``) also takes windows of all ``meta["source_in_channels"]`` sensors and selects the kept ones.
+    """
+    shape = tuple(g.graph.tensors[g.graph.ops[0].output].shape)
     a = np.asarray(x)
-    if a.shape[1:] != tuple(shape):
-        if a.shape == tuple(shape):
+    kept, full = g.meta.get("input_channels"), g.meta.get("source_in_channels")
+    if (kept is not None and full is not None and a.ndim == len(shape) + 1 and a.shape[1] == int(full)
+            and a.shape[2:] == shape[1:] and int(full) != shape[0]):
+        a = a[:, list(kept)]
+    if a.shape[1:] != shape:
+        if a.shape == shape:
             a = a[None]
         else:
-            raise ValueError(f"simulate: input must have shape (N, {', '.join(map(str, shape))}), got {a.shape}")
+            hint = ""
+            if len(shape) == 2 and a.ndim == 3 and a.shape[1:] == shape[::-1] and shape[0] != shape[1]:
+                hint = ("; it looks channels-last (N, T, C); harcore takes (N, C, T): pass x.transpose(0, 2, 1)")
+            raise QuantError(f"simulate: input must have shape (N, {', '.join(map(str, shape))}), got {a.shape}{hint}")
     if a.dtype == np.int8:
         return a
     if not np.issubdtype(a.dtype, np.floating):
-        raise ValueError(f"simulate: input must be float windows or int8, got dtype {a.dtype}")
+        raise QuantError(f"simulate: input must be float windows or int8, got dtype {a.dtype}")
+    nan = np.isnan(a)
+    if nan.any():
+        n_bad = nan.reshape(a.shape[0], -1).any(axis=1)
+        where = tuple(int(v) for v in np.argwhere(nan)[0])
+        raise QuantError(f"simulate: input window {where[0]} holds NaN (first at index {list(where)}; "
+                         f"{int(n_bad.sum())} window(s) with NaN); int8 has no NaN: clean or drop those windows")
     q = g.input_qparams
-    # TFLite's QUANTIZE: float32 division, std::round (half away from zero), then the zero point
-    v = a.astype(np.float32) / np.float32(q.scale)
-    r = np.sign(v) * np.floor(np.abs(v) + np.float32(0.5))
-    return np.clip(r.astype(np.int64) + q.zero_point, -128, 127).astype(np.int8)
+    # TFLite's QUANTIZE: float32 division, std::round (half away from zero), then the zero point. Clipping in
+    # float before the integer cast saturates +-inf and huge values at the right end (a cast of inf or of a
+    # value beyond int64 is undefined and lands anywhere).
+    with np.errstate(over="ignore"):
+        v = a.astype(np.float32) / np.float32(q.scale)
+        r = np.sign(v) * np.floor(np.abs(v) + np.float32(0.5))
+        r = np.clip(r.astype(np.float64) + q.zero_point, -128.0, 127.0)
+    return r.astype(np.int8)
 
 
 def simulate(g: QGraph, x: Any, *, dequantize: bool = False, return_intermediates: bool = False, threads: int = 1):
     """Run ``g`` on windows ``x`` (N, C, T) float (quantized with the input qparams) or int8.
 
-    ``threads`` > 1 splits the windows over that many C++ threads (same outputs, bit for bit).
+    ``threads`` > 1 splits the windows over that many C++ threads (same outputs, bit for bit). An empty batch
+    (N = 0) gives empty results of the right shapes (``(0, *output shape)``), as numpy and TFLite batch APIs do.
+    Input quantization (saturation, NaN rejected) is :func:`quantize_input`'s.
 
     Returns the int8 outputs (N, *output shape); with ``dequantize`` also the dequantized float outputs, with
     ``return_intermediates`` also a dict op name -> int8 output of that op (N, *its shape), in this order
@@ -82,6 +108,8 @@ def simulate(g: QGraph, x: Any, *, dequantize: bool = False, return_intermediate
     p = program(g)
     xq = quantize_input(g, x)
     n = xq.shape[0]
+    if n == 0:
+        return _empty(g, p, dequantize, return_intermediates)
     phys = np.empty((n, p.input_size), np.int8)
     phys[:, p.input_offsets] = xq.reshape(n, -1)
     out, caps = p.core().run(phys, return_intermediates, int(threads))
@@ -100,4 +128,15 @@ def simulate(g: QGraph, x: Any, *, dequantize: bool = False, return_intermediate
             src = phys if b == p.input_buf and b not in writer else np.asarray(caps[writer[b]])
             inter[op.name] = src[:, offs].reshape(n, *shape)
         res.append(inter)
+    return res[0] if len(res) == 1 else tuple(res)
+
+
+def _empty(g: QGraph, p: Program, dequantize: bool, return_intermediates: bool):
+    """simulate's results for zero windows, shaped as for N windows (the C++ runtime is not called)."""
+    shape = g.graph.tensors[g.graph.outputs[0]].shape
+    res: list[Any] = [np.empty((0, *shape), np.int8)]
+    if dequantize:
+        res.append(np.empty((0, *shape), np.float64))
+    if return_intermediates:
+        res.append({op.name: np.empty((0, *g.graph.tensors[op.output].shape), np.int8) for op in g.graph.ops})
     return res[0] if len(res) == 1 else tuple(res)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
+
+from harcore.data.layout import layout_problem
 
 
 @dataclass
@@ -110,3 +113,56 @@ def resolve_num_classes(
     if declared is not None and not callable(declared) and int(declared) != k:
         raise ValueError(f"{name}.num_classes: split declares {int(declared)} classes but the model outputs {k} logits")
     return k
+
+
+def model_input_shape(model: Any) -> tuple[int | None, int | None]:
+    """(channels, length) a model takes, as far as it says: the zoo's ``in_channels``/``seq_len`` attributes,
+    else, when its first module with parameters is a ``Conv1d``, that conv's input channels (length unknown);
+    ``(None, None)`` when nothing tells."""
+    c, t = getattr(model, "in_channels", None), getattr(model, "seq_len", None)
+    if isinstance(c, int) and not isinstance(c, bool):
+        return c, (t if isinstance(t, int) and not isinstance(t, bool) else None)
+    if isinstance(model, torch.nn.Module):
+        for m in model.modules():
+            if next(m.parameters(recurse=False), None) is None:
+                continue
+            if isinstance(m, torch.nn.Conv1d) and m.groups == 1:
+                return int(m.in_channels), None
+            break  # registration order is not always call order: judge only a leading 1-D conv
+    return None, None
+
+
+def check_model_input(model: Any, window_shape: tuple[int, ...], what: str, error: type = ValueError) -> None:
+    """Raise ``error`` when windows of ``window_shape`` (C, T) do not fit the model's input channels, saying
+    "looks channels-last" when they fit only transposed."""
+    c, t = model_input_shape(model)
+    msg = layout_problem(window_shape, c, t, what=what)
+    if msg is not None:
+        raise error(msg)
+
+
+def check_class_coverage(tr: CheckedSplit, va: CheckedSplit | None, num_classes: int,
+                         class_names: Any = None) -> None:
+    """A training split needs at least one window per class to learn them all: fewer windows than classes is an
+    error; classes absent from the training or validation split are named in a warning (the validation
+    macro-F1 that picks the best epoch cannot see them)."""
+    def names(ids: list[int]) -> str:
+        if class_names is not None and len(class_names) == num_classes:
+            return ", ".join(f"{i} ({class_names[i]!r})" for i in ids)
+        return ", ".join(map(str, ids))
+
+    if len(tr) < num_classes:
+        raise ValueError(f"train: {len(tr)} window(s) for {num_classes} classes (the model's outputs); a training "
+                         "split needs at least one window of every class: give more windows or fewer classes")
+    for split, part in ((tr, "training"), (va, "validation")):
+        if split is None:
+            continue
+        missing = np.nonzero(np.bincount(split.y, minlength=num_classes) == 0)[0].tolist()
+        if missing:
+            warnings.warn(f"{split.name}: the {part} split has no window of {len(missing)} of {num_classes} "
+                          f"classes: {names(missing)}; "
+                          + ("the model cannot learn them: add windows of those classes or drop them"
+                             if part == "training" else
+                             "its macro-F1 (which picks the best epoch) ignores them: split by subjects so that "
+                             "every class is in the validation split, or pass val=None"),
+                          UserWarning, stacklevel=4)

@@ -17,7 +17,8 @@ import torch.nn.functional as F
 from harcore import runstore
 from harcore.errors import CheckpointError
 
-from ._data import CheckedSplit, check_split, infer_num_classes, resolve_num_classes
+from ._data import (CheckedSplit, check_class_coverage, check_model_input, check_split, infer_num_classes,
+                    resolve_num_classes)
 from .config import RESUME_FREE_FIELDS, TrainConfig
 from .losses import balanced_class_weights, distillation_loss
 from .metrics import metrics_from_predictions, predict_logits
@@ -169,6 +170,10 @@ def fit(
     ``on_epoch_end(record)`` is called after each epoch's checkpoint with that epoch's history
     record; returning ``True`` stops training (the run can be resumed later).
 
+    Input checks: windows that fit the model's input channels (``in_channels`` or a leading ``Conv1d``) only
+    transposed are an error ("looks channels-last (N, T, C)"); a training split with fewer windows than
+    classes is an error; classes absent from the training or validation split draw a warning naming them.
+
     Runs are deterministic for a given ``config.seed`` (python, numpy and torch RNGs are seeded,
     shuffling uses its own ``torch.Generator``); the model's initial weights are the caller's.
     """
@@ -191,6 +196,7 @@ def fit(
 def _fit(model, train, val, cfg, device, teacher, kd_alpha, kd_temperature, resume, num_classes, on_epoch_end):
     model.to(device)
     tr = check_split(train, "train")
+    check_model_input(model, tr.x.shape[1:], "train.x")
     k = resolve_num_classes(model, train, tr.x, device, num_classes, "train")
     tr = check_split(train, "train", num_classes=k)
     va: CheckedSplit | None = None
@@ -201,6 +207,7 @@ def _fit(model, train, val, cfg, device, teacher, kd_alpha, kd_temperature, resu
         declared = getattr(val, "num_classes", None)
         if declared is not None and not callable(declared) and int(declared) != k:
             raise ValueError(f"val.num_classes: split declares {int(declared)} classes but the model outputs {k} logits")
+    check_class_coverage(tr, va, k, getattr(train, "classes", None))
 
     kd = None
     if teacher is not None:
