@@ -4,6 +4,7 @@
 #include <stdint.h>
 
 #include "kernels/arm_nn_checks.hpp"
+#include "kernels/arm_nn_dsp.hpp"
 #include "kernels/arm_nn_host_gemm.hpp"
 #include "kernels/arm_nnsupportfunctions.hpp"
 
@@ -47,6 +48,34 @@ inline void fc_run(const cmsis_nn_fc_params* p, const cmsis_nn_dims* in, const i
 #endif
   const int32_t k_depth = f->n;
   const int32_t c_out = out->c;
+#if defined(ARM_MATH_DSP)
+  // s8 weights are symmetric (filter_offset 0, what TFLite produces); a non-zero filter offset takes the
+  // plain loop below. Two rows per pass share each widened input word (CMSIS-NN's vec_mat_mult_t style).
+  if (p->filter_offset == 0) {
+    for (int32_t b = 0; b < in->n; ++b) {
+      const int8_t* x = input + static_cast<int64_t>(b) * k_depth;
+      int8_t* y = output + static_cast<int64_t>(b) * c_out;
+      int32_t o = 0;
+      for (; o + 2 <= c_out; o += 2) {
+        const int8_t* w0 = filter + static_cast<int64_t>(o) * k_depth;
+        int32_t acc0 = bias != nullptr ? bias[o] : 0;
+        int32_t acc1 = bias != nullptr ? bias[o + 1] : 0;
+        dsp::dot2_s8<true>(x, p->input_offset, w0, w0 + k_depth, k_depth, acc0, acc1);
+        y[o] = arm_nn_requantize_to_s8(acc0, multiplier[o * mult_step], shift[o * mult_step], p->output_offset,
+                                       p->activation.min, p->activation.max);
+        y[o + 1] = arm_nn_requantize_to_s8(acc1, multiplier[(o + 1) * mult_step], shift[(o + 1) * mult_step],
+                                           p->output_offset, p->activation.min, p->activation.max);
+      }
+      if (o < c_out) {
+        const int32_t acc = dsp::dot1_s8<true>(x, p->input_offset, filter + static_cast<int64_t>(o) * k_depth, k_depth,
+                                               bias != nullptr ? bias[o] : 0);
+        y[o] = arm_nn_requantize_to_s8(acc, multiplier[o * mult_step], shift[o * mult_step], p->output_offset,
+                                       p->activation.min, p->activation.max);
+      }
+    }
+    return;
+  }
+#endif
   for (int32_t b = 0; b < in->n; ++b) {
     const int8_t* x = input + static_cast<int64_t>(b) * k_depth;
     for (int32_t o = 0; o < c_out; ++o) {
