@@ -53,8 +53,8 @@ void put_run(int16_t* col, int32_t k, const int8_t* src, int32_t n, int32_t off,
   for (; i + 4 <= n && k + i + 4 <= len4; i += 4) {
     if (src != nullptr) {
       const int32_t v = dsp::read_s8x4(src + i);
-      dsp::write_s16x2(col + k + i, dsp::sadd16(dsp::sxtb16(v), off2));
-      dsp::write_s16x2(col + k + i + 2, dsp::sadd16(dsp::sxtb16_ror8(v), off2));
+      dsp::write_s16x2(col + k + i, dsp::sxtab16(off2, v));
+      dsp::write_s16x2(col + k + i + 2, dsp::sxtab16_ror8(off2, v));
     } else {
       dsp::write_s16x2(col + k + i, 0);
       dsp::write_s16x2(col + k + i + 2, 0);

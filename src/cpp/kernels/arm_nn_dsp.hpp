@@ -52,6 +52,14 @@ inline int32_t sxtb16_ror8(int32_t v) {
   __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(v));
   return r;
 }
+// off2 + bytes 0 and 2 of v, per halfword (SXTAB16: the widening and an offset add in one instruction).
+inline int32_t sxtab16(int32_t off2, int32_t v) { return static_cast<int32_t>(__sxtab16(off2, v)); }
+// off2 + bytes 1 and 3 of v, per halfword.
+inline int32_t sxtab16_ror8(int32_t off2, int32_t v) {
+  int32_t r;
+  __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(off2), "r"(v));
+  return r;
+}
 inline int32_t smlad(int32_t a, int32_t b, int32_t acc) { return static_cast<int32_t>(__smlad(a, b, acc)); }
 inline int32_t sadd16(int32_t a, int32_t b) { return static_cast<int32_t>(__sadd16(a, b)); }
 // The offset in both halfwords.
@@ -84,12 +92,8 @@ inline void dot2_s8(const int8_t* x, int32_t xoff, const int8_t* w0, const int8_
   int32_t k = 0;
   for (; k + 4 <= n; k += 4) {
     const int32_t xv = read_s8x4(x + k);
-    int32_t xe = sxtb16(xv);
-    int32_t xo = sxtb16_ror8(xv);
-    if (XOFF) {
-      xe = sadd16(xe, off2);
-      xo = sadd16(xo, off2);
-    }
+    const int32_t xe = XOFF ? sxtab16(off2, xv) : sxtb16(xv);
+    const int32_t xo = XOFF ? sxtab16_ror8(off2, xv) : sxtb16_ror8(xv);
     const int32_t v0 = read_s8x4(w0 + k);
     a0 = smlad(sxtb16(v0), xe, a0);
     a0 = smlad(sxtb16_ror8(v0), xo, a0);
@@ -114,12 +118,8 @@ inline int32_t dot1_s8(const int8_t* x, int32_t xoff, const int8_t* w0, int32_t 
   int32_t k = 0;
   for (; k + 4 <= n; k += 4) {
     const int32_t xv = read_s8x4(x + k);
-    int32_t xe = sxtb16(xv);
-    int32_t xo = sxtb16_ror8(xv);
-    if (XOFF) {
-      xe = sadd16(xe, off2);
-      xo = sadd16(xo, off2);
-    }
+    const int32_t xe = XOFF ? sxtab16(off2, xv) : sxtb16(xv);
+    const int32_t xo = XOFF ? sxtab16_ror8(off2, xv) : sxtb16_ror8(xv);
     const int32_t v0 = read_s8x4(w0 + k);
     a0 = smlad(sxtb16(v0), xe, a0);
     a0 = smlad(sxtb16_ror8(v0), xo, a0);
