@@ -110,22 +110,17 @@ void lstm_gate(const cmsis_nn_lstm_gate& g, const int8_t* x, int32_t input_size,
   }
 #endif
 #if defined(ARM_MATH_DSP)
-  // Two gate rows per pass share each widened x / h word (arm_nn_dsp.hpp: the same sums modulo 2^32).
-  int32_t r = 0;
-  for (; r < hidden_size; r += 2) {
-    const bool two = r + 1 < hidden_size;
-    const int8_t* wi = g.input_weights + static_cast<int64_t>(r) * input_size;
-    const int8_t* wh = g.hidden_weights + static_cast<int64_t>(r) * hidden_size;
-    int32_t in_acc[2] = {g.input_effective_bias[r], two ? g.input_effective_bias[r + 1] : 0};
-    int32_t h_acc[2] = {g.hidden_effective_bias[r], two ? g.hidden_effective_bias[r + 1] : 0};
-    if (two) {
-      dsp::dot2_s8<false>(x, 0, wi, wi + input_size, input_size, in_acc[0], in_acc[1]);
-      dsp::dot2_s8<false>(h, 0, wh, wh + hidden_size, hidden_size, h_acc[0], h_acc[1]);
-    } else {
-      in_acc[0] = dsp::dot1_s8<false>(x, 0, wi, input_size, in_acc[0]);
-      h_acc[0] = dsp::dot1_s8<false>(h, 0, wh, hidden_size, h_acc[0]);
+  // Four gate rows per pass share each widened x / h word (arm_nn_dsp.hpp: the same sums modulo 2^32).
+  for (int32_t r = 0; r < hidden_size; r += 4) {
+    const int32_t rows = hidden_size - r < 4 ? hidden_size - r : 4;
+    int32_t in_acc[4], h_acc[4];
+    for (int32_t j = 0; j < rows; ++j) {
+      in_acc[j] = g.input_effective_bias[r + j];
+      h_acc[j] = g.hidden_effective_bias[r + j];
     }
-    for (int32_t j = 0; j < (two ? 2 : 1); ++j) {
+    dsp::dot_rows_s8<false>(x, 0, g.input_weights + r * input_size, input_size, rows, in_acc);
+    dsp::dot_rows_s8<false>(h, 0, g.hidden_weights + r * hidden_size, hidden_size, rows, h_acc);
+    for (int32_t j = 0; j < rows; ++j) {
       const int16_t a = sat16(arm_nn_requantize(in_acc[j], g.input_multiplier, g.input_shift));
       const int16_t b = sat16(arm_nn_requantize(h_acc[j], g.hidden_multiplier, g.hidden_shift));
       out[r + j] = sat16(static_cast<int32_t>(a) + static_cast<int32_t>(b));

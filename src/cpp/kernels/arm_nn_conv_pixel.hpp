@@ -16,23 +16,16 @@ inline void conv_1x1_pixel(const cmsis_nn_conv_params* p, const cmsis_nn_per_cha
                            const int8_t* in_pixel, int32_t c_in, const int8_t* filter, int32_t c_out,
                            const int32_t* bias, int8_t* out_pixel) {
 #if defined(ARM_MATH_DSP)
-  // two output channels per pass share each widened input word (arm_nn_dsp.hpp: same sums modulo 2^32)
-  int32_t oc = 0;
-  for (; oc + 2 <= c_out; oc += 2) {
-    const int8_t* w0 = filter + static_cast<int64_t>(oc) * c_in;
-    int32_t acc0 = bias != nullptr ? bias[oc] : 0;
-    int32_t acc1 = bias != nullptr ? bias[oc + 1] : 0;
-    dsp::dot2_s8<true>(in_pixel, p->input_offset, w0, w0 + c_in, c_in, acc0, acc1);
-    out_pixel[oc] = arm_nn_requantize_to_s8(acc0, q->multiplier[oc], q->shift[oc], p->output_offset, p->activation.min,
-                                            p->activation.max);
-    out_pixel[oc + 1] = arm_nn_requantize_to_s8(acc1, q->multiplier[oc + 1], q->shift[oc + 1], p->output_offset,
-                                                p->activation.min, p->activation.max);
-  }
-  if (oc < c_out) {
-    const int32_t acc = dsp::dot1_s8<true>(in_pixel, p->input_offset, filter + static_cast<int64_t>(oc) * c_in, c_in,
-                                           bias != nullptr ? bias[oc] : 0);
-    out_pixel[oc] = arm_nn_requantize_to_s8(acc, q->multiplier[oc], q->shift[oc], p->output_offset, p->activation.min,
-                                            p->activation.max);
+  // four output channels per pass share each widened input word (arm_nn_dsp.hpp: same sums modulo 2^32)
+  for (int32_t oc = 0; oc < c_out; oc += 4) {
+    const int32_t rows = c_out - oc < 4 ? c_out - oc : 4;
+    int32_t acc[4];
+    for (int32_t r = 0; r < rows; ++r) acc[r] = bias != nullptr ? bias[oc + r] : 0;
+    dsp::dot_rows_s8<true>(in_pixel, p->input_offset, filter + oc * c_in, c_in, rows, acc);
+    for (int32_t r = 0; r < rows; ++r) {
+      out_pixel[oc + r] = arm_nn_requantize_to_s8(acc[r], q->multiplier[oc + r], q->shift[oc + r], p->output_offset,
+                                                  p->activation.min, p->activation.max);
+    }
   }
   return;
 #endif

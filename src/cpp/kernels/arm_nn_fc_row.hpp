@@ -50,27 +50,20 @@ inline void fc_run(const cmsis_nn_fc_params* p, const cmsis_nn_dims* in, const i
   const int32_t c_out = out->c;
 #if defined(ARM_MATH_DSP)
   // s8 weights are symmetric (filter_offset 0, what TFLite produces); a non-zero filter offset takes the
-  // plain loop below. Two rows per pass share each widened input word (CMSIS-NN's vec_mat_mult_t style).
+  // plain loop below. Four rows per pass share each widened input word (arm_nn_dsp.hpp).
   if (p->filter_offset == 0) {
     for (int32_t b = 0; b < in->n; ++b) {
-      const int8_t* x = input + static_cast<int64_t>(b) * k_depth;
-      int8_t* y = output + static_cast<int64_t>(b) * c_out;
-      int32_t o = 0;
-      for (; o + 2 <= c_out; o += 2) {
-        const int8_t* w0 = filter + static_cast<int64_t>(o) * k_depth;
-        int32_t acc0 = bias != nullptr ? bias[o] : 0;
-        int32_t acc1 = bias != nullptr ? bias[o + 1] : 0;
-        dsp::dot2_s8<true>(x, p->input_offset, w0, w0 + k_depth, k_depth, acc0, acc1);
-        y[o] = arm_nn_requantize_to_s8(acc0, multiplier[o * mult_step], shift[o * mult_step], p->output_offset,
-                                       p->activation.min, p->activation.max);
-        y[o + 1] = arm_nn_requantize_to_s8(acc1, multiplier[(o + 1) * mult_step], shift[(o + 1) * mult_step],
-                                           p->output_offset, p->activation.min, p->activation.max);
-      }
-      if (o < c_out) {
-        const int32_t acc = dsp::dot1_s8<true>(x, p->input_offset, filter + static_cast<int64_t>(o) * k_depth, k_depth,
-                                               bias != nullptr ? bias[o] : 0);
-        y[o] = arm_nn_requantize_to_s8(acc, multiplier[o * mult_step], shift[o * mult_step], p->output_offset,
-                                       p->activation.min, p->activation.max);
+      const int8_t* x = input + b * k_depth;
+      int8_t* y = output + b * c_out;
+      for (int32_t o = 0; o < c_out; o += 4) {
+        const int32_t rows = c_out - o < 4 ? c_out - o : 4;
+        int32_t acc[4];
+        for (int32_t r = 0; r < rows; ++r) acc[r] = bias != nullptr ? bias[o + r] : 0;
+        dsp::dot_rows_s8<true>(x, p->input_offset, filter + o * k_depth, k_depth, rows, acc);
+        for (int32_t r = 0; r < rows; ++r) {
+          y[o + r] = arm_nn_requantize_to_s8(acc[r], multiplier[(o + r) * mult_step], shift[(o + r) * mult_step],
+                                             p->output_offset, p->activation.min, p->activation.max);
+        }
       }
     }
     return;
