@@ -7,7 +7,9 @@ the same code the host runs). Both must equal the host's expected outputs, hence
 are checked to contain (resp. not contain) the DSP instructions, so the comparison is between two paths.
 """
 
+import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -68,3 +70,58 @@ def test_dsp_paths_equal_plain_paths_on_the_m33(fw, tmp_path, seed):
         n_c = sum(n for c, n in zip(cases, run_c.insns) if c.kernel == k)
         assert n_dsp < n_c, (k, n_dsp, n_c)
 
+
+
+# The reference is gemmlowp's RoundingDivideByPOT as the kernels wrote it before (mask/threshold form);
+# arm_nn_divide_by_power_of_two now uses a shorter form on 32-bit cores. Every value near 0 and near both
+# int32 ends, the edges and 600,000 random values per exponent, -3 .. 40 (clamped to 0 .. 31); built with
+# UBSan so an overflow in the new form fails too.
+_DIVIDE_CHECK = r"""
+#include <stdio.h>
+#include <stdint.h>
+#include "kernels/arm_nnsupportfunctions.hpp"
+using namespace harcore::kernels;
+static int32_t ref_div(int32_t x, int32_t e) {
+  e = arm_nn_shift_amount(e);
+  const int32_t mask = static_cast<int32_t>((int64_t{1} << e) - 1);
+  const int32_t remainder = x & mask;
+  const int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
+  return (x >> e) + (remainder > threshold ? 1 : 0);
+}
+int main() {
+  uint64_t s = 88172645463325252ull; long bad = 0, n = 0;
+  const int32_t edges[] = {0, 1, -1, 2, -2, INT32_MAX, INT32_MIN, INT32_MAX - 1, INT32_MIN + 1, 1 << 30, -(1 << 30)};
+  for (int32_t e = -3; e <= 40; ++e) {
+    for (int32_t x : edges) { n++; if (arm_nn_divide_by_power_of_two(x, e) != ref_div(x, e)) bad++; }
+    for (int32_t k = -70000; k <= 70000; ++k) {  // every value around 0 and around the ties of small shifts
+      n++; if (arm_nn_divide_by_power_of_two(k, e) != ref_div(k, e)) bad++;
+      const int32_t hi = INT32_MAX - 70000 + (k + 70000) / 2, lo = INT32_MIN + (k + 70000) / 2;
+      n += 2; if (arm_nn_divide_by_power_of_two(hi, e) != ref_div(hi, e)) bad++;
+      if (arm_nn_divide_by_power_of_two(lo, e) != ref_div(lo, e)) bad++;
+    }
+    for (int i = 0; i < 300000; ++i) {
+      s ^= s << 13; s ^= s >> 7; s ^= s << 17;
+      const int32_t x = static_cast<int32_t>(static_cast<uint32_t>(s));
+      const int32_t y = (static_cast<int32_t>(s >> 32)) >> (s & 31);
+      n += 2; if (arm_nn_divide_by_power_of_two(x, e) != ref_div(x, e)) bad++;
+      if (arm_nn_divide_by_power_of_two(y, e) != ref_div(y, e)) bad++;
+    }
+  }
+  printf("checked=%ld mismatches=%ld\n", n, bad);
+  return bad != 0;
+}
+"""
+
+
+@pytest.mark.sanitize
+def test_rounding_divide_by_power_of_two_equals_the_gemmlowp_form(tmp_path):
+    cxx = shutil.which("g++")
+    if cxx is None:
+        pytest.skip("no host g++")
+    repo = Path(__file__).resolve().parents[1]
+    (tmp_path / "t.cpp").write_text(_DIVIDE_CHECK)
+    subprocess.run([cxx, "-O2", "-std=c++17", "-fsanitize=undefined", "-fno-sanitize-recover=all",
+                    f"-I{repo / 'src' / 'cpp'}", str(tmp_path / "t.cpp"), "-o", str(tmp_path / "t")], check=True)
+    r = subprocess.run([str(tmp_path / "t")], capture_output=True, text=True)
+    assert r.returncode == 0 and "mismatches=0" in r.stdout, r.stdout + r.stderr
+    assert int(r.stdout.split("checked=")[1].split()[0]) > 40_000_000

@@ -149,33 +149,29 @@ void conv_pixels_dsp(const int16_t* col0, const int16_t* col1, const int8_t* fil
                      int32_t oc_end, const int32_t* bias, const cmsis_nn_per_channel_quant_params* q,
                      const cmsis_nn_conv_params* p, int8_t* out0, int8_t* out1) {
   const int32_t len4 = col_len & ~3;
+  // parameters in locals: the int8 output stores may alias anything, so GCC would reload them per value
+  const int32_t out_off = p->output_offset, act_min = p->activation.min, act_max = p->activation.max;
+  const int32_t* mult = q->multiplier;
+  const int32_t* shift = q->shift;
   int32_t oc = oc_begin;
   for (; oc + 2 <= oc_end; oc += 2) {
-    const int8_t* w0 = filter + static_cast<int64_t>(oc) * col_len;
+    const int8_t* w0 = filter + oc * col_len;
     const int32_t b0 = bias != nullptr ? bias[oc] : 0;
     const int32_t b1 = bias != nullptr ? bias[oc + 1] : 0;
     int32_t acc[2][2] = {{b0, b0}, {b1, b1}};
     mac_block<2, C>(col0, col1, w0, w0 + col_len, len4, col_len, acc);
     for (int32_t r = 0; r < 2; ++r) {
-      out0[oc + r] = arm_nn_requantize_to_s8(acc[r][0], q->multiplier[oc + r], q->shift[oc + r], p->output_offset,
-                                             p->activation.min, p->activation.max);
-      if (C == 2) {
-        out1[oc + r] = arm_nn_requantize_to_s8(acc[r][1], q->multiplier[oc + r], q->shift[oc + r], p->output_offset,
-                                               p->activation.min, p->activation.max);
-      }
+      out0[oc + r] = dsp::requantize_act(acc[r][0], mult[oc + r], shift[oc + r], out_off, act_min, act_max);
+      if (C == 2) out1[oc + r] = dsp::requantize_act(acc[r][1], mult[oc + r], shift[oc + r], out_off, act_min, act_max);
     }
   }
   if (oc < oc_end) {
-    const int8_t* w0 = filter + static_cast<int64_t>(oc) * col_len;
+    const int8_t* w0 = filter + oc * col_len;
     const int32_t b0 = bias != nullptr ? bias[oc] : 0;
     int32_t acc[2][2] = {{b0, b0}, {0, 0}};
     mac_block<1, C>(col0, col1, w0, w0, len4, col_len, acc);
-    out0[oc] = arm_nn_requantize_to_s8(acc[0][0], q->multiplier[oc], q->shift[oc], p->output_offset, p->activation.min,
-                                       p->activation.max);
-    if (C == 2) {
-      out1[oc] = arm_nn_requantize_to_s8(acc[0][1], q->multiplier[oc], q->shift[oc], p->output_offset,
-                                         p->activation.min, p->activation.max);
-    }
+    out0[oc] = dsp::requantize_act(acc[0][0], mult[oc], shift[oc], out_off, act_min, act_max);
+    if (C == 2) out1[oc] = dsp::requantize_act(acc[0][1], mult[oc], shift[oc], out_off, act_min, act_max);
   }
 }
 #endif  // ARM_MATH_DSP

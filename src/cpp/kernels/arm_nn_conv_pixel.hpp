@@ -16,15 +16,19 @@ inline void conv_1x1_pixel(const cmsis_nn_conv_params* p, const cmsis_nn_per_cha
                            const int8_t* in_pixel, int32_t c_in, const int8_t* filter, int32_t c_out,
                            const int32_t* bias, int8_t* out_pixel) {
 #if defined(ARM_MATH_DSP)
-  // four output channels per pass share each widened input word (arm_nn_dsp.hpp: same sums modulo 2^32)
+  // four output channels per pass share each widened input word (arm_nn_dsp.hpp: same sums modulo 2^32);
+  // parameters in locals: the int8 output stores may alias anything, so GCC would reload them per value
+  const int32_t in_off = p->input_offset, out_off = p->output_offset;
+  const int32_t act_min = p->activation.min, act_max = p->activation.max;
+  const int32_t* mult = q->multiplier;
+  const int32_t* shift = q->shift;
   for (int32_t oc = 0; oc < c_out; oc += 4) {
     const int32_t rows = c_out - oc < 4 ? c_out - oc : 4;
     int32_t acc[4];
     for (int32_t r = 0; r < rows; ++r) acc[r] = bias != nullptr ? bias[oc + r] : 0;
-    dsp::dot_rows_s8<true>(in_pixel, p->input_offset, filter + oc * c_in, c_in, rows, acc);
+    dsp::dot_rows_s8<true>(in_pixel, in_off, filter + oc * c_in, c_in, rows, acc);
     for (int32_t r = 0; r < rows; ++r) {
-      out_pixel[oc + r] = arm_nn_requantize_to_s8(acc[r], q->multiplier[oc + r], q->shift[oc + r], p->output_offset,
-                                                  p->activation.min, p->activation.max);
+      out_pixel[oc + r] = dsp::requantize_act(acc[r], mult[oc + r], shift[oc + r], out_off, act_min, act_max);
     }
   }
   return;

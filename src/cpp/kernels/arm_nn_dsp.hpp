@@ -16,6 +16,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "kernels/arm_nnsupportfunctions.hpp"
+
 #if defined(__arm__) && defined(__ARM_FEATURE_DSP) && (__ARM_FEATURE_DSP == 1)
 #ifndef ARM_MATH_DSP
 #define ARM_MATH_DSP 1
@@ -75,6 +77,17 @@ inline int32_t max_s8x4(int32_t a, int32_t b) {
 inline int32_t min_s8x4(int32_t a, int32_t b) {
   (void)__ssub8(a, b);
   return static_cast<int32_t>(__sel(b, a));
+}
+
+// arm_nn_requantize_to_s8 for an activation range already checked to lie inside int8 (every kernel's
+// argument check does that): the final int8 saturation is then a no-op and is left out.
+inline int8_t requantize_act(int32_t acc, int32_t multiplier, int32_t shift, int32_t output_offset, int32_t act_min,
+                             int32_t act_max) {
+  int32_t r = static_cast<int32_t>(static_cast<uint32_t>(arm_nn_requantize(acc, multiplier, shift)) +
+                                   static_cast<uint32_t>(output_offset));
+  r = r < act_min ? act_min : r;
+  r = r > act_max ? act_max : r;
+  return static_cast<int8_t>(r);
 }
 
 inline int32_t add_wrap(int32_t a, int32_t b) {

@@ -52,6 +52,8 @@ inline void fc_run(const cmsis_nn_fc_params* p, const cmsis_nn_dims* in, const i
   // s8 weights are symmetric (filter_offset 0, what TFLite produces); a non-zero filter offset takes the
   // plain loop below. Four rows per pass share each widened input word (arm_nn_dsp.hpp).
   if (p->filter_offset == 0) {
+    const int32_t in_off = p->input_offset, out_off = p->output_offset;
+    const int32_t act_min = p->activation.min, act_max = p->activation.max;
     for (int32_t b = 0; b < in->n; ++b) {
       const int8_t* x = input + b * k_depth;
       int8_t* y = output + b * c_out;
@@ -59,10 +61,10 @@ inline void fc_run(const cmsis_nn_fc_params* p, const cmsis_nn_dims* in, const i
         const int32_t rows = c_out - o < 4 ? c_out - o : 4;
         int32_t acc[4];
         for (int32_t r = 0; r < rows; ++r) acc[r] = bias != nullptr ? bias[o + r] : 0;
-        dsp::dot_rows_s8<true>(x, p->input_offset, filter + o * k_depth, k_depth, rows, acc);
+        dsp::dot_rows_s8<true>(x, in_off, filter + o * k_depth, k_depth, rows, acc);
         for (int32_t r = 0; r < rows; ++r) {
-          y[o + r] = arm_nn_requantize_to_s8(acc[r], multiplier[(o + r) * mult_step], shift[(o + r) * mult_step],
-                                             p->output_offset, p->activation.min, p->activation.max);
+          y[o + r] = dsp::requantize_act(acc[r], multiplier[(o + r) * mult_step], shift[(o + r) * mult_step], out_off,
+                                         act_min, act_max);
         }
       }
     }
