@@ -63,6 +63,9 @@ inline int32_t sxtab16_ror8(int32_t off2, int32_t v) {
   return r;
 }
 inline int32_t smlad(int32_t a, int32_t b, int32_t acc) { return static_cast<int32_t>(__smlad(a, b, acc)); }
+// acc + bottom(a) * bottom(b), acc + top(a) * top(b) (one 16x16 MAC each, result modulo 2^32).
+inline int32_t smlabb(int32_t a, int32_t b, int32_t acc) { return static_cast<int32_t>(__smlabb(a, b, acc)); }
+inline int32_t smlatt(int32_t a, int32_t b, int32_t acc) { return static_cast<int32_t>(__smlatt(a, b, acc)); }
 inline int32_t sadd16(int32_t a, int32_t b) { return static_cast<int32_t>(__sadd16(a, b)); }
 // The offset in both halfwords.
 inline int32_t pack_s16x2(int32_t v) {

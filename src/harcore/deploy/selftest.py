@@ -271,7 +271,8 @@ def generate(seed: int = 0) -> list[SelfTestCase]:
 
 
 def generate_random(seed: int = 0, n_per_kernel: int = 3) -> list[SelfTestCase]:
-    """Randomized shapes for the kernels with Cortex-M DSP paths (conv generic / 1xN / 1x1, FC, LSTM, max pool).
+    """Randomized shapes for the kernels with Cortex-M DSP paths (conv generic / 1xN / 1x1, depthwise, FC, LSTM,
+    max pool).
 
     Channel counts, depths and lengths are drawn so that odd values and values not divisible by 4 occur
     (the DSP paths work four values per word and leave a remainder), with random padding, strides and
@@ -310,6 +311,12 @@ def generate_random(seed: int = 0, n_per_kernel: int = 3) -> list[SelfTestCase]:
         _conv(g, "arm_convolve_1x1_s8_fast", (1, 1, odd_or_any(1, 19), c_in), (odd_or_any(1, 13), 1, 1, c_in))
         _conv(g, "arm_convolve_1x1_s8", (1, 3, odd_or_any(3, 15), c_in), (odd_or_any(1, 9), 1, 1, c_in),
               stride=(int(r.integers(1, 3)), 2))
+        # depthwise, channel multiplier 1 (the _opt path), 1-D and 2-D windows, odd channel counts
+        c, kh, kw = odd_or_any(1, 19), odd_or_any(1, 3), odd_or_any(1, 7)
+        _conv(g, "arm_depthwise_conv_s8_opt", (1, max(odd_or_any(1, 5), kh), max(odd_or_any(2, 30), kw), c),
+              (1, kh, kw, c), stride=(int(r.integers(1, 3)), int(r.integers(1, 3))),
+              pad=(int(r.integers(0, kh)), int(r.integers(0, kw))), dw=True,
+              act=(-128 + int(r.integers(0, 40)), 127 - int(r.integers(0, 40))))
         # fully connected, depth and output count odd or not divisible by 4
         _fc(g, "arm_fully_connected_s8", odd_or_any(1, 3), odd_or_any(1, 70), odd_or_any(1, 9))
         _fc(g, "arm_fully_connected_per_channel_s8", odd_or_any(1, 2), odd_or_any(1, 70), odd_or_any(1, 9),
