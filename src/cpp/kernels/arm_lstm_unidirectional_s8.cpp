@@ -114,10 +114,8 @@ void lstm_gate(const cmsis_nn_lstm_gate& g, const int8_t* x, int32_t input_size,
   for (int32_t r = 0; r < hidden_size; r += 4) {
     const int32_t rows = hidden_size - r < 4 ? hidden_size - r : 4;
     int32_t in_acc[4], h_acc[4];
-    for (int32_t j = 0; j < rows; ++j) {
-      in_acc[j] = g.input_effective_bias[r + j];
-      h_acc[j] = g.hidden_effective_bias[r + j];
-    }
+    dsp::init_acc4(in_acc, g.input_effective_bias + r, rows);
+    dsp::init_acc4(h_acc, g.hidden_effective_bias + r, rows);
     dsp::dot_rows_s8<false>(x, 0, g.input_weights + r * input_size, input_size, rows, in_acc);
     dsp::dot_rows_s8<false>(h, 0, g.hidden_weights + r * hidden_size, hidden_size, rows, h_acc);
     for (int32_t j = 0; j < rows; ++j) {

@@ -25,7 +25,7 @@ inline void conv_1x1_pixel(const cmsis_nn_conv_params* p, const cmsis_nn_per_cha
   for (int32_t oc = 0; oc < c_out; oc += 4) {
     const int32_t rows = c_out - oc < 4 ? c_out - oc : 4;
     int32_t acc[4];
-    for (int32_t r = 0; r < rows; ++r) acc[r] = bias != nullptr ? bias[oc + r] : 0;
+    dsp::init_acc4(acc, bias != nullptr ? bias + oc : nullptr, rows);
     dsp::dot_rows_s8<true>(in_pixel, in_off, filter + oc * c_in, c_in, rows, acc);
     for (int32_t r = 0; r < rows; ++r) {
       out_pixel[oc + r] = dsp::requantize_act(acc[r], mult[oc + r], shift[oc + r], out_off, act_min, act_max);

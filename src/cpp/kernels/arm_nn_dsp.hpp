@@ -93,6 +93,17 @@ inline int8_t requantize_act(int32_t acc, int32_t multiplier, int32_t shift, int
   return static_cast<int8_t>(r);
 }
 
+// acc[0 .. rows) = src[0 .. rows) (0 where src is null), rows in 1 .. 4. Written out: GCC turns the copy
+// loop into a call to memcpy, about 30 instructions for 16 bytes.
+__attribute__((always_inline)) inline void init_acc4(int32_t* acc, const int32_t* src, int32_t rows) {
+  acc[0] = acc[1] = acc[2] = acc[3] = 0;
+  if (src == nullptr) return;
+  acc[0] = src[0];
+  if (rows > 1) acc[1] = src[1];
+  if (rows > 2) acc[2] = src[2];
+  if (rows > 3) acc[3] = src[3];
+}
+
 inline int32_t add_wrap(int32_t a, int32_t b) {
   return static_cast<int32_t>(static_cast<uint32_t>(a) + static_cast<uint32_t>(b));
 }

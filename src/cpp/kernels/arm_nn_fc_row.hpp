@@ -60,7 +60,7 @@ inline void fc_run(const cmsis_nn_fc_params* p, const cmsis_nn_dims* in, const i
       for (int32_t o = 0; o < c_out; o += 4) {
         const int32_t rows = c_out - o < 4 ? c_out - o : 4;
         int32_t acc[4];
-        for (int32_t r = 0; r < rows; ++r) acc[r] = bias != nullptr ? bias[o + r] : 0;
+        dsp::init_acc4(acc, bias != nullptr ? bias + o : nullptr, rows);
         dsp::dot_rows_s8<true>(x, in_off, filter + o * k_depth, k_depth, rows, acc);
         for (int32_t r = 0; r < rows; ++r) {
           y[o + r] = dsp::requantize_act(acc[r], multiplier[(o + r) * mult_step], shift[(o + r) * mult_step], out_off,
