@@ -103,7 +103,17 @@ template <int R, int C>
 inline void mac_block(const int16_t* col0, const int16_t* col1, const int8_t* w0, const int8_t* w1, int32_t len4,
                       int32_t col_len, int32_t acc[2][2]) {
   int32_t a00 = acc[0][0], a01 = acc[0][1], a10 = acc[1][0], a11 = acc[1][1];
-  for (int32_t k = 0; k < len4; k += 4) {
+  int32_t k0 = 0;
+  if (R == 2 && C == 2 && len4 > 0) {
+    int32_t a[4] = {a00, a01, a10, a11};
+    dsp::mac2x2_s16(col0, static_cast<int32_t>((col1 - col0) * 2), w0, static_cast<int32_t>(w1 - w0), len4 >> 2, a);
+    a00 = a[0];
+    a01 = a[1];
+    a10 = a[2];
+    a11 = a[3];
+    k0 = len4;
+  }
+  for (int32_t k = k0; k < len4; k += 4) {
     const int32_t c0e = dsp::read_s16x2(col0 + k);
     const int32_t c0o = dsp::read_s16x2(col0 + k + 2);
     int32_t c1e = 0, c1o = 0;
