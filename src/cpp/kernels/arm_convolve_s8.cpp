@@ -269,18 +269,19 @@ arm_cmsis_nn_status arm_convolve_s8(const cmsis_nn_context* ctx, const cmsis_nn_
         }
         for (int32_t oc = g * cout_per_group; oc < (g + 1) * cout_per_group; ++oc) {
           const int8_t* w = filter_data + static_cast<int64_t>(oc) * col_len;
-          const int64_t bias = bias_data != nullptr ? bias_data[oc] : 0;
-          int64_t acc0 = bias;
-          int64_t acc1 = bias;
+          // sums modulo 2^32 (what the int32 result keeps); each product fits int32
+          const uint32_t bias = static_cast<uint32_t>(bias_data != nullptr ? bias_data[oc] : 0);
+          uint32_t acc0 = bias;
+          uint32_t acc1 = bias;
           for (int32_t k = 0; k < col_len; ++k) {
-            acc0 += static_cast<int32_t>(w[k]) * col0[k];
-            if (two) acc1 += static_cast<int32_t>(w[k]) * col1[k];
+            acc0 += static_cast<uint32_t>(static_cast<int32_t>(w[k]) * col0[k]);
+            if (two) acc1 += static_cast<uint32_t>(static_cast<int32_t>(w[k]) * col1[k]);
           }
           out_batch[static_cast<int64_t>(pix) * output_dims->c + oc] = arm_nn_requantize_to_s8(
-              arm_nn_wrap_s32(acc0), mult[oc], shift[oc], out_off, act_min, act_max);
+              static_cast<int32_t>(acc0), mult[oc], shift[oc], out_off, act_min, act_max);
           if (two) {
             out_batch[static_cast<int64_t>(pix + 1) * output_dims->c + oc] = arm_nn_requantize_to_s8(
-                arm_nn_wrap_s32(acc1), mult[oc], shift[oc], out_off, act_min, act_max);
+                static_cast<int32_t>(acc1), mult[oc], shift[oc], out_off, act_min, act_max);
           }
         }
       }

@@ -19,8 +19,8 @@
 //   cell = sat16(cell + sat16(rq(i * g, input_to_cell))), clipped to +-cell_clip when cell_clip > 0
 //   o = sigmoid(gate_o) -> temp1,  temp2 = tanh(cell) with left shift cell_scale_power + 12
 //   hidden = clamp(rq(o * temp2, output) + zp_out, -128, 127)    -> hidden_state and output[t]
-// rq is the double-rounding requantization (arm_nn_requantize). Accumulators are formed in int64 and
-// wrapped to int32, which equals TFLM's int32 sums wherever those are defined.
+// rq is the double-rounding requantization (arm_nn_requantize). Accumulators are sums modulo 2^32 (uint32),
+// which equals TFLM's int32 sums wherever those are defined.
 #include "kernels/arm_nn_dsp.hpp"
 #include "kernels/arm_nn_host_gemm.hpp"
 #include "kernels/arm_nn_lstm.hpp"
@@ -74,9 +74,9 @@ bool gate_ok(const cmsis_nn_lstm_gate& g) {
 }
 
 int32_t dot_s8(const int8_t* a, const int8_t* b, int32_t n, int32_t bias) {
-  int64_t acc = bias;
-  for (int32_t i = 0; i < n; ++i) acc += static_cast<int32_t>(a[i]) * static_cast<int32_t>(b[i]);
-  return arm_nn_wrap_s32(acc);
+  uint32_t acc = static_cast<uint32_t>(bias);  // modulo 2^32, as the int32 result
+  for (int32_t i = 0; i < n; ++i) acc += static_cast<uint32_t>(static_cast<int32_t>(a[i]) * static_cast<int32_t>(b[i]));
+  return static_cast<int32_t>(acc);
 }
 
 // Pre-activation of one gate for one batch (Q3.12), then its activation in place.

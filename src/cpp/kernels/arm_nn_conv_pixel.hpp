@@ -35,9 +35,11 @@ inline void conv_1x1_pixel(const cmsis_nn_conv_params* p, const cmsis_nn_per_cha
 #endif
   for (int32_t oc = 0; oc < c_out; ++oc) {
     const int8_t* w = filter + static_cast<int64_t>(oc) * c_in;
-    int64_t acc = bias != nullptr ? bias[oc] : 0;
-    for (int32_t c = 0; c < c_in; ++c) acc += static_cast<int32_t>(w[c]) * (in_pixel[c] + p->input_offset);
-    out_pixel[oc] = arm_nn_requantize_to_s8(arm_nn_wrap_s32(acc), q->multiplier[oc], q->shift[oc], p->output_offset,
+    uint32_t acc = static_cast<uint32_t>(bias != nullptr ? bias[oc] : 0);  // modulo 2^32, as the int32 result
+    for (int32_t c = 0; c < c_in; ++c) {
+      acc += static_cast<uint32_t>(static_cast<int32_t>(w[c]) * (in_pixel[c] + p->input_offset));
+    }
+    out_pixel[oc] = arm_nn_requantize_to_s8(static_cast<int32_t>(acc), q->multiplier[oc], q->shift[oc], p->output_offset,
                                             p->activation.min, p->activation.max);
   }
 }

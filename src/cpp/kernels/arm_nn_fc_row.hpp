@@ -31,11 +31,11 @@ inline bool fc_args_ok(const cmsis_nn_fc_params* p, const cmsis_nn_dims* in, con
 // acc = bias[o] + sum_k (w[o][k] + filter_offset) * (x[k] + input_offset), for one batch row.
 inline int32_t fc_acc(const cmsis_nn_fc_params* p, const int8_t* x, const int8_t* w_row, int32_t k_depth,
                       const int32_t* bias, int32_t o) {
-  int64_t acc = bias != nullptr ? bias[o] : 0;
+  uint32_t acc = static_cast<uint32_t>(bias != nullptr ? bias[o] : 0);  // modulo 2^32, as the int32 result
   for (int32_t k = 0; k < k_depth; ++k) {
-    acc += static_cast<int32_t>(w_row[k] + p->filter_offset) * (x[k] + p->input_offset);
+    acc += static_cast<uint32_t>(static_cast<int32_t>(w_row[k] + p->filter_offset) * (x[k] + p->input_offset));
   }
-  return arm_nn_wrap_s32(acc);
+  return static_cast<int32_t>(acc);
 }
 
 // Every batch row times every weight row, requantized to int8. `mult_step` is 0 for one per-tensor
