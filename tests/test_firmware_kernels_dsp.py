@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harcore.deploy import selftest, toolchain
+from harcore.deploy import FirmwareError, selftest, toolchain
 
 from test_firmware_common import require_firmware_toolchain
 
@@ -70,6 +70,16 @@ def test_dsp_paths_equal_plain_paths_on_the_m33(fw, tmp_path, seed):
         n_c = sum(n for c, n in zip(cases, run_c.insns) if c.kernel == k)
         assert n_dsp < n_c, (k, n_dsp, n_c)
 
+
+
+def test_cmsis_nn_dir_that_is_not_a_cmsis_nn_tree_is_named(fw, tmp_path):
+    """-DHARCORE_CMSIS_NN_DIR (the side-by-side build of benchmarks/bench_cmsis_nn.py) checks what it is given."""
+    cases = selftest.generate(seed=0)[:1]
+    selftest.write_sources(cases, tmp_path / "app")
+    (tmp_path / "not-cmsis").mkdir()
+    with pytest.raises(FirmwareError, match="(?s)HARCORE_CMSIS_NN_DIR.*not a CMSIS-NN source tree"):
+        toolchain.build_image(tmp_path / "app", tmp_path / "build", board="qemu-m33", app="selftest",
+                              cmake_args=(f"-DHARCORE_CMSIS_NN_DIR={tmp_path / 'not-cmsis'}",))
 
 
 # The reference is gemmlowp's RoundingDivideByPOT as the kernels wrote it before (mask/threshold form);

@@ -28,6 +28,10 @@
 #include "kernels/arm_nnfunctions.hpp"
 #include "kernels/arm_nnsupportfunctions.hpp"
 
+#if defined(__arm__) && defined(__ARM_FEATURE_SAT)
+#include <arm_acle.h>
+#endif
+
 namespace harcore {
 namespace kernels {
 
@@ -63,7 +67,13 @@ const uint16_t kSigmoidTable[256] = {
     65533, 65533, 65533, 65533, 65533, 65534, 65534, 65534, 65534, 65534, 65534, 65534, 65534, 65534, 65534, 65535,
 };
 
-inline int16_t sat16(int32_t v) { return static_cast<int16_t>(arm_nn_clamp(v, INT16_MIN, INT16_MAX)); }
+inline int16_t sat16(int32_t v) {
+#if defined(__arm__) && defined(__ARM_FEATURE_SAT)
+  return static_cast<int16_t>(__ssat(v, 16));  // one SSAT instead of two compare-and-selects; same value
+#else
+  return static_cast<int16_t>(arm_nn_clamp(v, INT16_MIN, INT16_MAX));
+#endif
+}
 
 bool shift_ok(int32_t s) { return s >= -31 && s <= 30; }
 
