@@ -272,7 +272,7 @@ def generate(seed: int = 0) -> list[SelfTestCase]:
 
 def generate_random(seed: int = 0, n_per_kernel: int = 3) -> list[SelfTestCase]:
     """Randomized shapes for the kernels with Cortex-M DSP paths (conv generic / 1xN / 1x1, depthwise, FC, LSTM,
-    max pool).
+    max and average pool).
 
     Channel counts, depths and lengths are drawn so that odd values and values not divisible by 4 occur
     (the DSP paths work four values per word and leave a remainder), with random padding, strides and
@@ -327,9 +327,17 @@ def generate_random(seed: int = 0, n_per_kernel: int = 3) -> list[SelfTestCase]:
         _pool(g, "arm_max_pool_s8", (1, 1, odd_or_any(kw + 1, 40), c), (1, kw), (1, int(r.integers(1, 3))),
               (0, int(r.integers(0, kw))), act=(-128 + int(r.integers(0, 50)), 127 - int(r.integers(0, 50))))
         _pool(g, "arm_max_pool_s8", (1, odd_or_any(2, 6), odd_or_any(2, 7), c), (2, 2), (2, 1), (1, 0))
+        # average pooling, channel counts with and without a remainder of 4
+        kw = odd_or_any(1, 5)
+        _pool(g, "arm_avgpool_s8", (1, 1, odd_or_any(kw + 1, 40), odd_or_any(1, 19)), (1, kw),
+              (1, int(r.integers(1, 3))), (0, int(r.integers(0, kw))),
+              act=(-128 + int(r.integers(0, 50)), 127 - int(r.integers(0, 50))))
         # LSTM with odd input and hidden sizes
         _lstm(g, odd_or_any(1, 2), odd_or_any(1, 9), odd_or_any(1, 11), odd_or_any(1, 13),
               time_major=bool(i % 2), cell_clip=0 if i % 2 else 1500)
+    # global average pools over more than 256 values (the DSP path's int16 lanes are flushed every 256)
+    _pool(g, "arm_avgpool_s8", (1, 1, 300, 7), (1, 300), (1, 300), (0, 0))
+    _pool(g, "arm_avgpool_s8", (1, 20, 19, 12), (20, 19), (20, 19), (0, 0))
     return g.cases
 
 
