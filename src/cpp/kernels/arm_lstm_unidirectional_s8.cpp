@@ -19,13 +19,18 @@
 //   cell = sat16(cell + sat16(rq(i * g, input_to_cell))), clipped to +-cell_clip when cell_clip > 0
 //   o = sigmoid(gate_o) -> temp1,  temp2 = tanh(cell) with left shift cell_scale_power + 12
 //   hidden = clamp(rq(o * temp2, output) + zp_out, -128, 127)    -> hidden_state and output[t]
-// rq is the double-rounding requantization (arm_nn_requantize). Accumulators are formed in int64 and
-// wrapped to int32, which equals TFLM's int32 sums wherever those are defined.
+// rq is the double-rounding requantization (arm_nn_requantize). Accumulators are sums modulo 2^32 (uint32),
+// which equals TFLM's int32 sums wherever those are defined.
+#include "kernels/arm_nn_dsp.hpp"
 #include "kernels/arm_nn_host_gemm.hpp"
 #include "kernels/arm_nn_lstm.hpp"
 #include "kernels/arm_nn_size.hpp"
 #include "kernels/arm_nnfunctions.hpp"
 #include "kernels/arm_nnsupportfunctions.hpp"
+
+#if defined(__arm__) && defined(__ARM_FEATURE_SAT)
+#include <arm_acle.h>
+#endif
 
 namespace harcore {
 namespace kernels {
@@ -62,7 +67,13 @@ const uint16_t kSigmoidTable[256] = {
     65533, 65533, 65533, 65533, 65533, 65534, 65534, 65534, 65534, 65534, 65534, 65534, 65534, 65534, 65534, 65535,
 };
 
-inline int16_t sat16(int32_t v) { return static_cast<int16_t>(arm_nn_clamp(v, INT16_MIN, INT16_MAX)); }
+inline int16_t sat16(int32_t v) {
+#if defined(__arm__) && defined(__ARM_FEATURE_SAT)
+  return static_cast<int16_t>(__ssat(v, 16));  // one SSAT instead of two compare-and-selects; same value
+#else
+  return static_cast<int16_t>(arm_nn_clamp(v, INT16_MIN, INT16_MAX));
+#endif
+}
 
 bool shift_ok(int32_t s) { return s >= -31 && s <= 30; }
 
@@ -73,9 +84,9 @@ bool gate_ok(const cmsis_nn_lstm_gate& g) {
 }
 
 int32_t dot_s8(const int8_t* a, const int8_t* b, int32_t n, int32_t bias) {
-  int64_t acc = bias;
-  for (int32_t i = 0; i < n; ++i) acc += static_cast<int32_t>(a[i]) * static_cast<int32_t>(b[i]);
-  return arm_nn_wrap_s32(acc);
+  uint32_t acc = static_cast<uint32_t>(bias);  // modulo 2^32, as the int32 result
+  for (int32_t i = 0; i < n; ++i) acc += static_cast<uint32_t>(static_cast<int32_t>(a[i]) * static_cast<int32_t>(b[i]));
+  return static_cast<int32_t>(acc);
 }
 
 // Pre-activation of one gate for one batch (Q3.12), then its activation in place.
@@ -108,6 +119,24 @@ void lstm_gate(const cmsis_nn_lstm_gate& g, const int8_t* x, int32_t input_size,
     return;
   }
 #endif
+#if defined(ARM_MATH_DSP)
+  // Four gate rows per pass share each widened x / h word (arm_nn_dsp.hpp: the same sums modulo 2^32).
+  for (int32_t r = 0; r < hidden_size; r += 4) {
+    const int32_t rows = hidden_size - r < 4 ? hidden_size - r : 4;
+    int32_t in_acc[4], h_acc[4];
+    dsp::init_acc4(in_acc, g.input_effective_bias + r, rows);
+    dsp::init_acc4(h_acc, g.hidden_effective_bias + r, rows);
+    dsp::dot_rows_s8<false>(x, 0, g.input_weights + r * input_size, input_size, rows, in_acc);
+    dsp::dot_rows_s8<false>(h, 0, g.hidden_weights + r * hidden_size, hidden_size, rows, h_acc);
+    for (int32_t j = 0; j < rows; ++j) {
+      const int16_t a = sat16(arm_nn_requantize(in_acc[j], g.input_multiplier, g.input_shift));
+      const int16_t b = sat16(arm_nn_requantize(h_acc[j], g.hidden_multiplier, g.hidden_shift));
+      out[r + j] = sat16(static_cast<int32_t>(a) + static_cast<int32_t>(b));
+    }
+  }
+  (void)arm_nn_activation_s16(out, out, hidden_size, 0, g.activation_type);
+  return;
+#endif
   for (int32_t r = 0; r < hidden_size; ++r) {
     const int32_t in_acc = dot_s8(x, g.input_weights + static_cast<int64_t>(r) * input_size, input_size,
                                   g.input_effective_bias[r]);
@@ -118,6 +147,35 @@ void lstm_gate(const cmsis_nn_lstm_gate& g, const int8_t* x, int32_t input_size,
     out[r] = sat16(static_cast<int32_t>(a) + static_cast<int32_t>(b));
   }
   (void)arm_nn_activation_s16(out, out, hidden_size, 0, g.activation_type);
+}
+
+// The body of arm_nn_activation_s16 on the integer type T (int32 where the scaled input provably fits).
+template <typename T>
+void activation_loop(const int16_t* input, int16_t* output, int32_t size, T multiplier, int32_t right, T rounding,
+                     int32_t step_bits, bool sigmoid) {
+  for (int32_t i = 0; i < size; ++i) {
+    const T v = (static_cast<T>(input[i]) * multiplier + rounding) >> right;
+    const T mag = v < 0 ? -v : v;
+    const T idx = mag >> step_bits;
+    int32_t interp;  // |f| on the table's scale, with step_bits fractional bits
+    if (idx >= 255) {
+      interp = sigmoid ? (0x7FFF << 10) : (0xFFFF << 8);
+    } else {
+      const int32_t lo = kSigmoidTable[idx];
+      const int32_t hi = kSigmoidTable[idx + 1];
+      const int32_t frac = static_cast<int32_t>(mag & ((T{1} << step_bits) - 1));
+      interp = lo * (int32_t{1} << step_bits) + frac * (hi - lo);
+    }
+    int32_t r;
+    if (sigmoid) {
+      // Q0.16 with 9 fraction bits -> Q0.15: round; a negative input mirrors around 1/2.
+      r = v >= 0 ? (interp + (1 << 9)) >> 10 : ((1 << 25) - interp + (1 << 9) - 1) >> 10;
+    } else {
+      // 2 sigmoid - 1: subtract 1/2 on the Q0.16 scale (2^23 with 8 fraction bits), round to Q0.15.
+      r = v >= 0 ? (interp - (1 << 23) + (1 << 7)) >> 8 : ((1 << 23) - interp + (1 << 7) - 1) >> 8;
+    }
+    output[i] = static_cast<int16_t>(r);
+  }
 }
 
 }  // namespace
@@ -132,31 +190,16 @@ arm_cmsis_nn_status arm_nn_activation_s16(const int16_t* input, int16_t* output,
   // sigmoid: the table step is 2^9 input units (input * 3 in Q3.12 -> i / 24); tanh(x) = 2 sigmoid(2x) - 1
   // halves it to 2^8.
   const int32_t step_bits = sigmoid ? 9 : 8;
-  const int64_t multiplier = left_shift < 0 ? 3 : (int64_t{3} << left_shift);
   const int32_t right = left_shift < 0 ? -left_shift : 0;
-  const int64_t rounding = right > 0 ? (int64_t{1} << (right - 1)) : 0;
-  for (int32_t i = 0; i < size; ++i) {
-    const int64_t v = (static_cast<int64_t>(input[i]) * multiplier + rounding) >> right;
-    const int64_t mag = v < 0 ? -v : v;
-    const int64_t idx = mag >> step_bits;
-    int32_t interp;  // |f| on the table's scale, with step_bits fractional bits
-    if (idx >= 255) {
-      interp = sigmoid ? (0x7FFF << 10) : (0xFFFF << 8);
-    } else {
-      const int32_t lo = kSigmoidTable[idx];
-      const int32_t hi = kSigmoidTable[idx + 1];
-      const int32_t frac = static_cast<int32_t>(mag & ((int64_t{1} << step_bits) - 1));
-      interp = lo * (int32_t{1} << step_bits) + frac * (hi - lo);
-    }
-    int32_t r;
-    if (sigmoid) {
-      // Q0.16 with 9 fraction bits -> Q0.15: round; a negative input mirrors around 1/2.
-      r = v >= 0 ? (interp + (1 << 9)) >> 10 : ((1 << 25) - interp + (1 << 9) - 1) >> 10;
-    } else {
-      // 2 sigmoid - 1: subtract 1/2 on the Q0.16 scale (2^23 with 8 fraction bits), round to Q0.15.
-      r = v >= 0 ? (interp - (1 << 23) + (1 << 7)) >> 8 : ((1 << 23) - interp + (1 << 7) - 1) >> 8;
-    }
-    output[i] = static_cast<int16_t>(r);
+  // |input| <= 2^15: with left_shift <= 14 the scaled input stays below 3 * 2^29 (and below 2^30 + 3 * 2^15
+  // with a rounding right shift), so int32 arithmetic gives the same values as int64 without the 64-bit
+  // multiplies; larger left shifts keep int64.
+  if (left_shift <= 14) {
+    const int32_t multiplier = left_shift < 0 ? 3 : (int32_t{3} << left_shift);
+    const int32_t rounding = right > 0 ? (int32_t{1} << (right - 1)) : 0;
+    activation_loop<int32_t>(input, output, size, multiplier, right, rounding, step_bits, sigmoid);
+  } else {
+    activation_loop<int64_t>(input, output, size, int64_t{3} << left_shift, 0, 0, step_bits, sigmoid);
   }
   return ARM_CMSIS_NN_SUCCESS;
 }

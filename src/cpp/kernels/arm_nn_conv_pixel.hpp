@@ -4,6 +4,7 @@
 
 #include <stdint.h>
 
+#include "kernels/arm_nn_dsp.hpp"
 #include "kernels/arm_nn_types.hpp"
 #include "kernels/arm_nnsupportfunctions.hpp"
 
@@ -14,11 +15,31 @@ namespace conv_detail {
 inline void conv_1x1_pixel(const cmsis_nn_conv_params* p, const cmsis_nn_per_channel_quant_params* q,
                            const int8_t* in_pixel, int32_t c_in, const int8_t* filter, int32_t c_out,
                            const int32_t* bias, int8_t* out_pixel) {
+#if defined(ARM_MATH_DSP)
+  // four output channels per pass share each widened input word (arm_nn_dsp.hpp: same sums modulo 2^32);
+  // parameters in locals: the int8 output stores may alias anything, so GCC would reload them per value
+  const int32_t in_off = p->input_offset, out_off = p->output_offset;
+  const int32_t act_min = p->activation.min, act_max = p->activation.max;
+  const int32_t* mult = q->multiplier;
+  const int32_t* shift = q->shift;
+  for (int32_t oc = 0; oc < c_out; oc += 4) {
+    const int32_t rows = c_out - oc < 4 ? c_out - oc : 4;
+    int32_t acc[4];
+    dsp::init_acc4(acc, bias != nullptr ? bias + oc : nullptr, rows);
+    dsp::dot_rows_s8<true>(in_pixel, in_off, filter + oc * c_in, c_in, rows, acc);
+    for (int32_t r = 0; r < rows; ++r) {
+      out_pixel[oc + r] = dsp::requantize_act(acc[r], mult[oc + r], shift[oc + r], out_off, act_min, act_max);
+    }
+  }
+  return;
+#endif
   for (int32_t oc = 0; oc < c_out; ++oc) {
     const int8_t* w = filter + static_cast<int64_t>(oc) * c_in;
-    int64_t acc = bias != nullptr ? bias[oc] : 0;
-    for (int32_t c = 0; c < c_in; ++c) acc += static_cast<int32_t>(w[c]) * (in_pixel[c] + p->input_offset);
-    out_pixel[oc] = arm_nn_requantize_to_s8(arm_nn_wrap_s32(acc), q->multiplier[oc], q->shift[oc], p->output_offset,
+    uint32_t acc = static_cast<uint32_t>(bias != nullptr ? bias[oc] : 0);  // modulo 2^32, as the int32 result
+    for (int32_t c = 0; c < c_in; ++c) {
+      acc += static_cast<uint32_t>(static_cast<int32_t>(w[c]) * (in_pixel[c] + p->input_offset));
+    }
+    out_pixel[oc] = arm_nn_requantize_to_s8(static_cast<int32_t>(acc), q->multiplier[oc], q->shift[oc], p->output_offset,
                                             p->activation.min, p->activation.max);
   }
 }

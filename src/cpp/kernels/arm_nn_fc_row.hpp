@@ -4,6 +4,7 @@
 #include <stdint.h>
 
 #include "kernels/arm_nn_checks.hpp"
+#include "kernels/arm_nn_dsp.hpp"
 #include "kernels/arm_nn_host_gemm.hpp"
 #include "kernels/arm_nnsupportfunctions.hpp"
 
@@ -30,11 +31,11 @@ inline bool fc_args_ok(const cmsis_nn_fc_params* p, const cmsis_nn_dims* in, con
 // acc = bias[o] + sum_k (w[o][k] + filter_offset) * (x[k] + input_offset), for one batch row.
 inline int32_t fc_acc(const cmsis_nn_fc_params* p, const int8_t* x, const int8_t* w_row, int32_t k_depth,
                       const int32_t* bias, int32_t o) {
-  int64_t acc = bias != nullptr ? bias[o] : 0;
+  uint32_t acc = static_cast<uint32_t>(bias != nullptr ? bias[o] : 0);  // modulo 2^32, as the int32 result
   for (int32_t k = 0; k < k_depth; ++k) {
-    acc += static_cast<int32_t>(w_row[k] + p->filter_offset) * (x[k] + p->input_offset);
+    acc += static_cast<uint32_t>(static_cast<int32_t>(w_row[k] + p->filter_offset) * (x[k] + p->input_offset));
   }
-  return arm_nn_wrap_s32(acc);
+  return static_cast<int32_t>(acc);
 }
 
 // Every batch row times every weight row, requantized to int8. `mult_step` is 0 for one per-tensor
@@ -47,6 +48,29 @@ inline void fc_run(const cmsis_nn_fc_params* p, const cmsis_nn_dims* in, const i
 #endif
   const int32_t k_depth = f->n;
   const int32_t c_out = out->c;
+#if defined(ARM_MATH_DSP)
+  // s8 weights are symmetric (filter_offset 0, what TFLite produces); a non-zero filter offset takes the
+  // plain loop below. Four rows per pass share each widened input word (arm_nn_dsp.hpp).
+  if (p->filter_offset == 0) {
+    const int32_t in_off = p->input_offset, out_off = p->output_offset;
+    const int32_t act_min = p->activation.min, act_max = p->activation.max;
+    for (int32_t b = 0; b < in->n; ++b) {
+      const int8_t* x = input + b * k_depth;
+      int8_t* y = output + b * c_out;
+      for (int32_t o = 0; o < c_out; o += 4) {
+        const int32_t rows = c_out - o < 4 ? c_out - o : 4;
+        int32_t acc[4];
+        dsp::init_acc4(acc, bias != nullptr ? bias + o : nullptr, rows);
+        dsp::dot_rows_s8<true>(x, in_off, filter + o * k_depth, k_depth, rows, acc);
+        for (int32_t r = 0; r < rows; ++r) {
+          y[o + r] = dsp::requantize_act(acc[r], multiplier[(o + r) * mult_step], shift[(o + r) * mult_step], out_off,
+                                         act_min, act_max);
+        }
+      }
+    }
+    return;
+  }
+#endif
   for (int32_t b = 0; b < in->n; ++b) {
     const int8_t* x = input + static_cast<int64_t>(b) * k_depth;
     for (int32_t o = 0; o < c_out; ++o) {

@@ -53,12 +53,16 @@ inline int32_t arm_nn_doubling_high_mult(int32_t a, int32_t b) {
 }
 
 // x / 2^e rounded to nearest, ties away from zero (gemmlowp RoundingDivideByPOT); e clamped to [0, 31].
+// gemmlowp writes it (x >> e) + (remainder > threshold); the same value is floor((x + 2^(e-1)) / 2^e) for
+// x >= 0 and floor((x + 2^(e-1) - 1) / 2^e) for x < 0, which takes a few instructions on a 32-bit core
+// instead of a dozen. Neither sum overflows: for x >= 0 it is formed in uint32 (below 2^31 + 2^30), for
+// x < 0 it stays in [INT32_MIN, 2^30). tests/test_firmware_kernels_dsp.py compares both forms.
 inline int32_t arm_nn_divide_by_power_of_two(int32_t x, int32_t e) {
   e = arm_nn_shift_amount(e);
-  const int32_t mask = static_cast<int32_t>((int64_t{1} << e) - 1);
-  const int32_t remainder = x & mask;
-  const int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
-  return (x >> e) + (remainder > threshold ? 1 : 0);
+  if (e == 0) return x;
+  const uint32_t half = uint32_t{1} << (e - 1);
+  if (x >= 0) return static_cast<int32_t>((static_cast<uint32_t>(x) + half) >> e);
+  return (x + static_cast<int32_t>(half - 1)) >> e;
 }
 
 // Requantization with double rounding (TFLite MultiplyByQuantizedMultiplier, CMSIS-NN default):

@@ -18,7 +18,7 @@ import numpy as np
 
 from .cgen import c_array
 
-__all__ = ["SelfTestCase", "generate", "write_sources", "parse_output"]
+__all__ = ["SelfTestCase", "generate", "generate_random", "write_sources", "parse_output"]
 
 SCRATCH_BYTES = 32 * 1024
 
@@ -270,13 +270,88 @@ def generate(seed: int = 0) -> list[SelfTestCase]:
     return g.cases
 
 
-def write_sources(cases: list[SelfTestCase], out_dir: Path) -> Path:
-    """Write ``selftest_cases.cpp`` for the ``selftest`` firmware app into ``out_dir``."""
+def generate_random(seed: int = 0, n_per_kernel: int = 3) -> list[SelfTestCase]:
+    """Randomized shapes for the kernels with Cortex-M DSP paths (conv generic / 1xN / 1x1, depthwise, FC, LSTM,
+    max and average pool).
+
+    Channel counts, depths and lengths are drawn so that odd values and values not divisible by 4 occur
+    (the DSP paths work four values per word and leave a remainder), with random padding, strides and
+    zero points. The expected outputs come from the host's plain kernels, so the same cases compare the
+    DSP build and the ``cortex-m33+nodsp`` build of the firmware against one reference.
+    """
+    g = _Gen(seed)
+    r = g.rng
+
+    def odd_or_any(lo: int, hi: int) -> int:
+        return int(r.integers(lo, hi + 1))
+
+    for i in range(n_per_kernel):
+        # 1-D generic conv (H = 1, time along W), C_in not a multiple of 4 in most draws
+        c_in, c_out, k = odd_or_any(1, 13), odd_or_any(1, 11), odd_or_any(1, 7)
+        w_in = odd_or_any(max(k, 5), 37)
+        pad = int(r.integers(0, k))
+        stride = int(r.integers(1, 3))
+        _conv(g, "arm_convolve_s8", (1, 1, w_in, c_in), (c_out, 1, k, c_in), stride=(1, stride), pad=(0, pad),
+              with_bias=bool(i % 2 == 0))
+        # 2-D conv with dilation and, every other draw, groups
+        groups = 1 + (i % 2)
+        ck = odd_or_any(1, 5)
+        kh, kw, dil_w = odd_or_any(1, 3), odd_or_any(1, 3), int(r.integers(1, 3))
+        width = max(odd_or_any(3, 9), (kw - 1) * dil_w + 1)
+        _conv(g, "arm_convolve_s8", (int(r.integers(1, 3)), odd_or_any(3, 7), width, ck * groups),
+              (groups * odd_or_any(1, 4), kh, kw, ck), stride=(1, int(r.integers(1, 3))),
+              pad=(int(r.integers(0, 2)), int(r.integers(0, 2))), dil=(1, dil_w),
+              act=(-128 + int(r.integers(0, 40)), 127 - int(r.integers(0, 40))))
+        # 1xN through the wrapper (its dispatch needs (stride * C_in) % 4 == 0)
+        c4 = 4 * odd_or_any(1, 5)
+        _conv(g, "arm_convolve_wrapper_s8", (1, 1, odd_or_any(8, 33), c4), (odd_or_any(1, 9), 1, odd_or_any(2, 6), c4),
+              pad=(0, int(r.integers(0, 2))))
+        # 1x1, stride 1 (fast) and strided
+        c_in = odd_or_any(1, 23)
+        _conv(g, "arm_convolve_1x1_s8_fast", (1, 1, odd_or_any(1, 19), c_in), (odd_or_any(1, 13), 1, 1, c_in))
+        _conv(g, "arm_convolve_1x1_s8", (1, 3, odd_or_any(3, 15), c_in), (odd_or_any(1, 9), 1, 1, c_in),
+              stride=(int(r.integers(1, 3)), 2))
+        # depthwise, channel multiplier 1 (the _opt path), 1-D and 2-D windows, odd channel counts
+        c, kh, kw = odd_or_any(1, 19), odd_or_any(1, 3), odd_or_any(1, 7)
+        _conv(g, "arm_depthwise_conv_s8_opt", (1, max(odd_or_any(1, 5), kh), max(odd_or_any(2, 30), kw), c),
+              (1, kh, kw, c), stride=(int(r.integers(1, 3)), int(r.integers(1, 3))),
+              pad=(int(r.integers(0, kh)), int(r.integers(0, kw))), dw=True,
+              act=(-128 + int(r.integers(0, 40)), 127 - int(r.integers(0, 40))))
+        # fully connected, depth and output count odd or not divisible by 4
+        _fc(g, "arm_fully_connected_s8", odd_or_any(1, 3), odd_or_any(1, 70), odd_or_any(1, 9))
+        _fc(g, "arm_fully_connected_per_channel_s8", odd_or_any(1, 2), odd_or_any(1, 70), odd_or_any(1, 9),
+            act=(-128 + int(r.integers(0, 30)), 127 - int(r.integers(0, 30))))
+        # max pooling over 1-D and 2-D windows, channel counts with and without a remainder of 4
+        c = odd_or_any(1, 19)
+        kw = odd_or_any(1, 4)
+        _pool(g, "arm_max_pool_s8", (1, 1, odd_or_any(kw + 1, 40), c), (1, kw), (1, int(r.integers(1, 3))),
+              (0, int(r.integers(0, kw))), act=(-128 + int(r.integers(0, 50)), 127 - int(r.integers(0, 50))))
+        _pool(g, "arm_max_pool_s8", (1, odd_or_any(2, 6), odd_or_any(2, 7), c), (2, 2), (2, 1), (1, 0))
+        # average pooling, channel counts with and without a remainder of 4
+        kw = odd_or_any(1, 5)
+        _pool(g, "arm_avgpool_s8", (1, 1, odd_or_any(kw + 1, 40), odd_or_any(1, 19)), (1, kw),
+              (1, int(r.integers(1, 3))), (0, int(r.integers(0, kw))),
+              act=(-128 + int(r.integers(0, 50)), 127 - int(r.integers(0, 50))))
+        # LSTM with odd input and hidden sizes
+        _lstm(g, odd_or_any(1, 2), odd_or_any(1, 9), odd_or_any(1, 11), odd_or_any(1, 13),
+              time_major=bool(i % 2), cell_clip=0 if i % 2 else 1500)
+    # global average pools over more than 256 values (the DSP path's int16 lanes are flushed every 256)
+    _pool(g, "arm_avgpool_s8", (1, 1, 300, 7), (1, 300), (1, 300), (0, 0))
+    _pool(g, "arm_avgpool_s8", (1, 20, 19, 12), (20, 19), (20, 19), (0, 0))
+    return g.cases
+
+
+def write_sources(cases: list[SelfTestCase], out_dir: Path, prelude: str = "") -> Path:
+    """Write ``selftest_cases.cpp`` for the ``selftest`` firmware app into ``out_dir``.
+
+    ``prelude`` is C++ placed at namespace scope before the cases (declarations of functions that other
+    generated sources in ``out_dir`` define, e.g. benchmarks/bench_cmsis_nn.py's CMSIS-NN twins).
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     parts = ["// Generated by harcore.deploy.selftest: kernel self-test cases (inputs and parameters from the host).",
              "#include <stdint.h>", "", '#include "kernels/arm_nn_lstm.hpp"', '#include "kernels/arm_nnfunctions.hpp"',
-             '#include "selftest.hpp"', "", "using namespace harcore::kernels;", "", "namespace {"]
+             '#include "selftest.hpp"', "", "using namespace harcore::kernels;", "", prelude, "namespace {"]
     for i, c in enumerate(cases):
         parts.append(c.decls)
         parts.append(f"int32_t run_{i}(const cmsis_nn_context* ctx, int8_t* out) {{\n{c.body}}}\n")

@@ -122,8 +122,11 @@ def _run(cmd: list[str], what: str, timeout: float, cwd: Path | None = None) -> 
 
 
 def build_image(app_dir: Path | None, build_dir: Path, *, board: str = "qemu-m33", app: str = "infer",
-                timeout: float = 600.0, jobs: int = 2, source_dir: Path | None = None) -> Path:
+                timeout: float = 600.0, jobs: int = 2, source_dir: Path | None = None,
+                cmake_args: tuple[str, ...] = ()) -> Path:
     """Configure and build the firmware for ``board``; the ELF.
+
+    ``cmake_args`` are extra ``-D`` options for the configure step (e.g. ``-DHARCORE_M33_CPU=cortex-m33+nodsp``).
 
     Either ``app_dir`` (a folder of generated sources, configured against ``firmware/`` directly) or
     ``source_dir`` (a folder written by ``harcore deploy``, self-contained: it builds its own copy of the
@@ -141,7 +144,7 @@ def build_image(app_dir: Path | None, build_dir: Path, *, board: str = "qemu-m33
         cfg = ["-S", str(firmware_dir()), f"-DHARCORE_BOARD={board}", f"-DHARCORE_APP={app}",
                f"-DHARCORE_APP_DIR={Path(app_dir).resolve()}"]
         elf = build_dir / f"harcore-{app}-{board}.elf"
-    _run([tools["cmake"], *cfg, "-B", str(build_dir), *gen, "-DCMAKE_BUILD_TYPE=Release"],
+    _run([tools["cmake"], *cfg, "-B", str(build_dir), *gen, "-DCMAKE_BUILD_TYPE=Release", *cmake_args],
          f"firmware configure ({board})", timeout)
     _run([tools["cmake"], "--build", str(build_dir), "-j", str(jobs)], f"firmware build ({board})", timeout)
     if not elf.is_file():
