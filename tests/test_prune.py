@@ -225,15 +225,17 @@ def _builtin(n_train=384, n_val=192):
 @pytest.mark.slow
 def test_search_with_a_parameter_target_closes_filter_gates_and_lands_within_10_percent(tmp_path):
     train, val = _builtin()
-    base = dict(backbone="tinyhar", filters=8, epochs=6, batch_size=64, lr_w=2e-3, lr_v=2e-2, sram=None,
-                tie_tail=True, tail={"filter_num": 8}, seed=0, progress=False)
+    # one mask per layer (dcs_shared): with a mask per kernel candidate the argmax network's width jumps
+    # whenever alpha's argmax moves to a candidate whose gates were trained less
+    base = dict(backbone="tinyhar", filters=8, epochs=8, batch_size=32, lr_w=2e-3, lr_v=5e-2, sram=None,
+                tie_tail=True, dcs_shared=True, tail={"filter_num": 8}, seed=0, progress=False)
     full = profile(build(derive(Supernet("tinyhar", train[0].shape[1], train[0].shape[2], 6, filters=8,
                                          tail={"filter_num": 8}))), tuple(train[0].shape[1:])).total.params
     target = int(full * 0.5)
     r = search(train, val, SearchConfig(params=target, **base), run_dir=tmp_path)
-    first, last = r.history[0], r.history[-1]
-    kept = [f for f in last["filters_kept"] if f is not None]
-    assert min(kept) < 8 and sum(kept) < sum(f for f in first["filters_kept"] if f is not None) + 1
+    kept = [f for f in r.history[-1]["filters_kept"] if f is not None]
+    assert max(kept) < 8                                   # gates closed in every searched layer
+    assert r.history[-1]["pruning"] and "budget_loss" in r.history[-1]["sampled"]
     got = profile(build(r.arch), (r.arch.in_channels, r.arch.seq_len)).total.params
     assert abs(got - target) <= 0.1 * target, (got, target, [h["params"] for h in r.history])
     assert got <= target   # the selection keeps the limit

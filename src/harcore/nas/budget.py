@@ -114,6 +114,9 @@ class BudgetTerms:
 
     def _one(self, name: str, x: torch.Tensor) -> torch.Tensor:
         t = self.targets[name]
+        # the tail polynomials are local fits: far from the architecture they were fitted at (a sampled path
+        # with another last layer) they may extrapolate to <= 0, where log has no value
+        x = x.clamp_min(1e-3 * t)
         r = float(x.detach()) / t
         w = self.weights[name]
         if self.mode == "lagrange":

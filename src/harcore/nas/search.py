@@ -252,29 +252,33 @@ def hw_objective(cfg: SearchConfig, space: Any, b0: torch.Tensor, masks: torch.T
                  scale: float, budget: BudgetTerms | None = None, budget_fit: dict[str, Any] | None = None,
                  layout: Any = None) -> tuple[torch.Tensor, dict[str, float]]:
     """The hardware part of the search's loss and its step stats: ``beta1 * L_complexity + beta2 * L_memory``
-    (Eq. 10; no memory term without ``cfg.sram``), plus ``budget``'s resource terms when given (figures: MACs
-    from the C++ terms, parameters from :func:`~harcore.nas.budget.expected_params` with ``budget_fit["tail"]``
-    in ``layout``, flash as parameters times ``budget_fit["flash_per_param"]``)."""
+    (Eq. 10; no memory term without ``cfg.sram``), plus ``budget``'s resource terms (:func:`budget_objective`,
+    at the same choices) when given."""
     mem_limit = float(cfg.sram) if cfg.sram is not None else float("inf")
     beta2 = cfg.beta2 if cfg.sram is not None else 0.0
     stats: dict[str, float] = {}
-    if budget is None or not budget.active:
-        hw = hw_loss(space, b0, masks, probs, scale=scale, mem_limit=mem_limit, beta1=cfg.beta1, beta2=beta2,
-                     stats=stats)
-        return hw, stats
-    t = hw_terms(space, b0, masks, probs, scale=scale, mem_limit=mem_limit)
-    stats = {k: float(getattr(t, k).detach()) for k in ("macs", "complexity", "pmem", "mem_loss")}
+    hw = hw_loss(space, b0, masks, probs, scale=scale, mem_limit=mem_limit, beta1=cfg.beta1, beta2=beta2,
+                 stats=stats)
+    if budget is not None and budget.active:
+        res, bstats = budget_objective(budget, space, b0, masks, probs, budget_fit or {},
+                                       layout if layout is not None else space)
+        hw = hw + res
+        stats.update(bstats)
+    return hw, stats
+
+
+def budget_objective(budget: BudgetTerms, space: Any, b0: torch.Tensor, masks: torch.Tensor, probs: torch.Tensor,
+                     fit: dict[str, Any], layout: Any) -> tuple[torch.Tensor, dict[str, float]]:
+    """The resource terms alone and their figures (the ``budget`` part of :func:`hw_objective`)."""
+    t = hw_terms(space, b0, masks, probs, scale=1.0, mem_limit=float("inf"))
     figures = {"macs": t.macs}
     if "params" in budget.targets or "flash" in budget.targets:
-        fit = budget_fit or {}
-        figures["params"] = expected_params(layout if layout is not None else space, b0, masks, probs,
-                                            fit.get("tail")).to(t.macs.dtype)
+        figures["params"] = expected_params(layout, b0, masks, probs, fit.get("tail")).to(t.macs.dtype)
         figures["flash"] = figures["params"] * float(fit.get("flash_per_param", 1.0))
-        stats["params"] = float(figures["params"].detach())
-        stats["flash"] = float(figures["flash"].detach())
     res = budget.loss(figures)
+    stats = {f"budget_{k}": float(v.detach()) for k, v in figures.items()}
     stats["budget_loss"] = float(res.detach())
-    return cfg.beta1 * t.complexity + beta2 * t.mem_loss + res, stats
+    return res, stats
 
 
 def make_budget(cfg: SearchConfig) -> BudgetTerms:
@@ -370,8 +374,16 @@ def _search(train, val, cfg, run_dir, resume, on_epoch_end, console) -> SearchRe
         probs = net.sample(tau, g_gumbel)
         logits, b0, masks = net(x, probs, all_paths=all_paths)
         ce = F.cross_entropy(logits, y)
-        hw, stats = hw_objective(cfg, space, b0, masks, probs, scale, budget if with_budget else None, fit,
-                                 net.layout)
+        hw, stats = hw_objective(cfg, space, b0, masks, probs, scale)
+        if with_budget:
+            # the gates' push is judged on the network the search would derive now (argmax choices): the
+            # sampled path's figures swing with every draw (an identity as last layer changes the tail's
+            # width), and a gate of the argmax candidate must learn even while another kernel is sampled.
+            # With budget_alpha the alpha step judges its sampled path instead (the gradient reaches alpha).
+            bp = probs if all_paths else net.argmax_probs().to(probs.dtype)
+            res, bstats = budget_objective(budget, space, b0, masks, bp, fit, net.layout)
+            hw = hw + res
+            stats = {**stats, **bstats}
         loss = ce + hw.to(ce.dtype)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"search epoch {epoch + 1}: loss became {float(loss)}")
@@ -407,7 +419,7 @@ def _search(train, val, cfg, run_dir, resume, on_epoch_end, console) -> SearchRe
                 la, _ = step(xv[vidx], yv[vidx], opt_a, tau, True, pruning and cfg.budget_alpha)
                 lw, stats = step(xt[idx], yt[idx], opt_w, tau, False, pruning)  # lower level: w, v on training
                 if pruning:
-                    budget.update(stats)
+                    budget.update({k[len("budget_"):]: v for k, v in stats.items() if k.startswith("budget_")})
                 losses_a.append(la)
                 losses_w.append(lw)
             arch = derive(net)
