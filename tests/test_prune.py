@@ -239,3 +239,19 @@ def test_search_with_a_parameter_target_closes_filter_gates_and_lands_within_10_
     got = profile(build(r.arch), (r.arch.in_channels, r.arch.seq_len)).total.params
     assert abs(got - target) <= 0.1 * target, (got, target, [h["params"] for h in r.history])
     assert got <= target   # the selection keeps the limit
+
+
+def test_cli_budget_flags_reach_the_search_and_an_infeasible_one_stops_before_it(tmp_path):
+    from typer.testing import CliRunner
+
+    from harcore.cli import app
+
+    r = CliRunner().invoke(app, ["search", "--board", "esp32"])
+    assert r.exit_code != 0 and "--board must be one of" in r.output
+    r = CliRunner().invoke(app, ["search", "--resource", "l1"])
+    assert r.exit_code != 0 and "resource" in r.output
+    r = CliRunner().invoke(app, ["search", "--params", "50", "--board", "stm32l552", "--tie-tail", "--dcs-shared",
+                                 "--out", str(tmp_path / "run"), "--epochs", "1", "--finetune-epochs", "1"])
+    assert r.exit_code == 1
+    assert "--params 50 parameters is below" in r.output and "search: skipped" in r.output
+    assert "parameters 50 (board stm32l552)" in r.output
