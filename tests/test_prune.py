@@ -182,6 +182,10 @@ def test_budgets_are_checked_before_training_params_and_board():
         "sram": 32_000, "flash": b.model_flash, "macs": None, "params": 14_000}
     scfg = JobConfig(board="stm32l552", params=14_000, prune={"tie_tail": True, "resource": "lagrange"}).search_config()
     assert (scfg.params, scfg.flash, scfg.tie_tail, scfg.resource) == (14_000, b.model_flash, True, "lagrange")
+    # the quick preset's gates move fast enough to close within its 12 epochs once there is a target
+    assert JobConfig().search_config().lr_v == 5e-4
+    assert JobConfig(params=14_000).search_config().lr_v == 5e-3
+    assert JobConfig(macs=500_000, prune={"lr_v": 1e-3}).search_config().lr_v == 1e-3
     with pytest.raises(ValueError, match="--board must be one of"):
         JobConfig(board="esp32").limits()
     with pytest.raises(ValueError, match="JobConfig.prune"):
