@@ -185,6 +185,9 @@ def test_budgets_are_checked_before_training_params_and_board():
     # the quick preset's gates move fast enough to close within its 12 epochs once there is a target
     assert JobConfig().search_config().lr_v == 5e-4
     assert JobConfig(params=14_000).search_config().lr_v == 5e-3
+    # a parameter target ties the tail unless told otherwise; without one the tail stays fixed
+    assert JobConfig(params=14_000).search_config().tie_tail and not JobConfig().search_config().tie_tail
+    assert not JobConfig(params=14_000, prune={"tie_tail": False}).search_config().tie_tail
     assert JobConfig(macs=500_000, prune={"lr_v": 1e-3}).search_config().lr_v == 1e-3
     with pytest.raises(ValueError, match="--board must be one of"):
         JobConfig(board="esp32").limits()

@@ -70,7 +70,7 @@ def search(
     dcs_shared: Optional[bool] = typer.Option(None, "--dcs-shared/--dcs-per-candidate", help="one filter mask per "
                                               "layer shared by its kernel candidates, or one per candidate (default)"),
     tie_tail: Optional[bool] = typer.Option(None, "--tie-tail/--fixed-tail", help="the later stages' width follows "
-                                            "the filters the searched stage keeps (default: fixed)"),
+                                            "the filters the searched stage keeps (default: tied with --params, fixed otherwise)"),
     dcs_init: Optional[float] = typer.Option(None, "--dcs-init", help="initial value of the DCS gates (> 0.5; default 0.75)"),
     lr_v: Optional[float] = typer.Option(None, "--lr-v", help="Adam learning rate of the DCS gates (default: the preset's)"),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="search epochs (default: the preset's)"),

@@ -181,6 +181,10 @@ class JobConfig:
                 kw["lr_v"] = 5e-3
         if self.search_epochs is not None:
             kw["epochs"] = self.search_epochs
+        if self.params is not None:
+            # parameter targets at the paper's counts (13.96k TinyHAR, 33.74k DCL) lie below every fixed tail's
+            # floor (docs/nas.md, "Tails that shrink"): with --params the later stages shrink unless --fixed-tail
+            kw["tie_tail"] = True
         bad = sorted(set(self.prune) - PRUNE_OPTIONS)
         if bad:
             raise ValueError(f"JobConfig.prune: unknown option(s) {bad}; options: {', '.join(sorted(PRUNE_OPTIONS))}")
