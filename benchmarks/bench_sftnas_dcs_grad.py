@@ -52,7 +52,7 @@ def main() -> None:
     torch.set_num_threads(1)
     torch.manual_seed(0)
     ck = torch.load(Path(args.run) / "search_last.pt", map_location="cpu", weights_only=False)
-    cfg = SearchConfig(**ck["config"])
+    cfg = SearchConfig(**{"dcs_shared": False, **ck["config"]})  # runs before issue 15: one mask per candidate
     ds = load_data(JobConfig(dataset="hapt", data_dir=args.hapt))
     xt, yt = torch.tensor(ds.train.x), torch.tensor(ds.train.y)
     c0, s0 = xt.shape[1], xt.shape[2]
