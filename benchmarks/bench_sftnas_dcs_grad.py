@@ -12,6 +12,10 @@ Prints, per group of gates: the median over its gates of |mean dCE/dv|, std dCE/
 batch), and z; and how many of its gates have z > 0.
 
     python benchmarks/bench_sftnas_dcs_grad.py --run runs/bench_budget/tinyhar_beta1-1_seed0 [--batches 40]
+
+The hardware gradient includes the run's resource terms (harcore.nas.budget) when it had targets; ``--macs`` /
+``--params`` RATIO evaluate a target of RATIO times the architecture's figure on the same run instead (e.g.
+``--params 0.5``: what a parameter target at half the current size would push).
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ def main() -> None:
     ap.add_argument("--run", required=True, help="a search run folder with search_last.pt")
     ap.add_argument("--batches", type=int, default=40)
     ap.add_argument("--hapt", default=str(SHARED / "hapt_v2.1_rawdata.tar.xz"))
+    ap.add_argument("--macs", type=float, default=None, help="a MAC target at this ratio of the arch's MACs")
+    ap.add_argument("--params", type=float, default=None, help="a parameter target at this ratio of the arch's")
     args = ap.parse_args()
 
     import torch
@@ -38,20 +44,30 @@ def main() -> None:
     from harcore.nas.supernet import Supernet
     from harcore.nas.derive import cost_space, derive
     from harcore.nas.pipeline import JobConfig, load_data
-    from harcore.nas.search import SearchConfig, complexity_scale, hw_objective
+    import dataclasses
+
+    from harcore.nas.search import (SearchConfig, arch_figures, budget_fit, complexity_scale, hw_objective,
+                                    make_budget, tail_rule)
 
     torch.set_num_threads(1)
     torch.manual_seed(0)
     ck = torch.load(Path(args.run) / "search_last.pt", map_location="cpu", weights_only=False)
-    cfg = SearchConfig(**ck["config"])
+    cfg = SearchConfig(**{"dcs_shared": False, **ck["config"]})  # runs before issue 15: one mask per candidate
     ds = load_data(JobConfig(dataset="hapt", data_dir=args.hapt))
     xt, yt = torch.tensor(ds.train.x), torch.tensor(ds.train.y)
     c0, s0 = xt.shape[1], xt.shape[2]
-    net = Supernet(cfg.backbone, c0, s0, len(ds.classes), filters=cfg.filters, dcs_init=cfg.dcs_init, tail=cfg.tail)
+    net = Supernet(cfg.backbone, c0, s0, len(ds.classes), filters=cfg.filters, dcs_init=cfg.dcs_init, tail=cfg.tail,
+                   dcs_shared=cfg.dcs_shared, tie_tail=cfg.tie_tail)
     net.load_state_dict(ck["net"])
     net.train()
     arch = derive(net)
-    space = cost_space(net.layout, arch, net.filters)
+    space = cost_space(net.layout, arch, net.filters, tail_rule(cfg, net))
+    fig = arch_figures(net, arch)
+    if args.macs is not None or args.params is not None:
+        cfg = dataclasses.replace(cfg, macs=int(fig["macs"] * args.macs) if args.macs else None,
+                                  params=int(fig["params"] * args.params) if args.params else None)
+    budget = make_budget(cfg)
+    fit = budget_fit(cfg, net, arch, fig)
     scale = complexity_scale(net)
     probs = net.argmax_probs()
 
@@ -76,7 +92,8 @@ def main() -> None:
         s, f = grads(F.cross_entropy(logits, yt[b]))
         ce_s.append(s)
         ce_f.append(f)
-    hw, _ = hw_objective(cfg, space, net.sensor_dcs.mask().reshape(-1), net.filter_masks(), probs, scale)
+    hw, _ = hw_objective(cfg, space, net.sensor_dcs.mask().reshape(-1), net.filter_masks(), probs, scale,
+                         budget if budget.active else None, fit, net.layout)
     hw_s, hw_f = grads(hw)
     ce = {"sensor": torch.stack(ce_s), "filter": torch.stack(ce_f)}
     hwg = {"sensor": hw_s, "filter": hw_f}

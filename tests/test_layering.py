@@ -20,7 +20,7 @@ CPP = ROOT / "src" / "cpp"
 
 # Bottom to top; names on one level may import each other. runstore and zcp may not exist yet.
 LAYERS: list[tuple[str, ...]] = [
-    ("errors", "_version", "runstore"),
+    ("errors", "_version", "runstore", "boards"),
     ("data",),
     ("models",),
     ("train",),

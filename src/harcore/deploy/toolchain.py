@@ -19,6 +19,9 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# the board table lives at the bottom layer (the search reads the limits too); re-exported here
+from harcore.boards import BOARDS, Board
+
 from ..errors import FirmwareError, ToolchainError
 
 __all__ = [
@@ -29,23 +32,6 @@ __all__ = [
 APT_HINT = ("install it with: apt-get install -y --no-install-recommends gcc-arm-none-eabi "
             "libnewlib-arm-none-eabi libstdc++-arm-none-eabi-dev qemu-system-arm")
 
-
-@dataclass(frozen=True)
-class Board:
-    name: str
-    flash_bytes: int
-    ram_bytes: int
-    # RAM the harness itself takes besides the arena: stack + newlib heap reserve of common/sections.ld
-    # plus console/harness statics (measured on the linked images; see docs/firmware.md).
-    harness_ram_bytes: int
-    # Flash taken by startup, console, kernels and runtime code besides the model's weights and the windows.
-    harness_flash_bytes: int
-
-
-BOARDS: dict[str, Board] = {
-    "qemu-m33": Board("qemu-m33", 512 * 1024, 256 * 1024, 12 * 1024 + 1024, 48 * 1024),
-    "stm32l552": Board("stm32l552", 512 * 1024, 256 * 1024, 12 * 1024 + 1024, 48 * 1024),
-}
 
 
 def _packaged_firmware() -> Path | None:

@@ -55,7 +55,24 @@ def search(
     backbone: str = typer.Option("tinyhar", "--backbone", help="tinyhar | deepconvlstm | attend_discriminate"),
     sram: Optional[str] = typer.Option("96KB", "--sram", help="peak SRAM limit L_Mem (e.g. 96KB; 'none' for no limit)"),
     flash: Optional[str] = typer.Option(None, "--flash", help="flash limit, checked on the derived model (e.g. 512KB)"),
-    macs: Optional[str] = typer.Option(None, "--macs", help="MAC limit (e.g. 0.77M): a log(M/limit) hinge in the loss and a check"),
+    macs: Optional[str] = typer.Option(None, "--macs", help="MAC target (e.g. 0.77M): a resource term on the DCS gates, the selection and a check"),
+    params: Optional[str] = typer.Option(None, "--params", help="parameter target (e.g. 14K): a resource term, the selection and a check"),
+    board: Optional[str] = typer.Option(None, "--board", help="a board harcore deploys to (stm32l552, qemu-m33): "
+                                        "its SRAM and flash left to the model become limits"),
+    resource: Optional[str] = typer.Option(None, "--resource", help="form of the budget terms: band (default) | "
+                                           "hinge | lagrange | none (docs/nas.md)"),
+    beta_budget: Optional[float] = typer.Option(None, "--beta-budget", help="weight of the --params / --flash terms"),
+    budget_band: Optional[float] = typer.Option(None, "--budget-band", help="band: no push while the figure is "
+                                                "within [(1 - band) target, target] (default 0.1)"),
+    budget_alpha: Optional[bool] = typer.Option(None, "--budget-alpha/--budget-gates", help="the budget terms also "
+                                                "act on the kernel choices alpha (default: on the DCS gates only)"),
+    prune_warmup: Optional[int] = typer.Option(None, "--prune-warmup", help="search epochs before the budget terms act"),
+    dcs_shared: Optional[bool] = typer.Option(None, "--dcs-shared/--dcs-per-candidate", help="one filter mask per "
+                                              "layer shared by its kernel candidates, or one per candidate (default)"),
+    tie_tail: Optional[bool] = typer.Option(None, "--tie-tail/--fixed-tail", help="the later stages' width follows "
+                                            "the filters the searched stage keeps (default: tied with --params, fixed otherwise)"),
+    dcs_init: Optional[float] = typer.Option(None, "--dcs-init", help="initial value of the DCS gates (> 0.5; default 0.75)"),
+    lr_v: Optional[float] = typer.Option(None, "--lr-v", help="Adam learning rate of the DCS gates (default: the preset's)"),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="search epochs (default: the preset's)"),
     finetune_epochs: Optional[int] = typer.Option(None, "--finetune-epochs", help="fine-tuning epochs (default: the preset's)"),
     beta1: float = typer.Option(1.0, "--beta1", help="weight of L_complexity (Eq. 10)"),
@@ -90,12 +107,18 @@ def search(
                     flash=parse_size(flash, "--flash"), macs=parse_size(macs, "--macs"), search_epochs=epochs,
                     finetune_epochs=finetune_epochs, beta1=beta1, beta2=beta2, beta_macs=beta_macs, filters=filters, seed=seed,
                     preset=preset, out=str(out), int8=int8, init=init, train_on=train_on,
-                    tail=parse_options(tail, "--tail"))
+                    tail=parse_options(tail, "--tail"), params=parse_size(params, "--params"), board=board,
+                    prune={k: v for k, v in (("resource", resource), ("beta_budget", beta_budget),
+                                             ("budget_band", budget_band), ("budget_alpha", budget_alpha),
+                                             ("prune_warmup", prune_warmup), ("dcs_shared", dcs_shared),
+                                             ("tie_tail", tie_tail), ("dcs_init", dcs_init), ("lr_v", lr_v))
+                           if v is not None})
     try:
         cfg.data_source()
         cfg.resolved_preset()
         cfg.resolved_init()
         cfg.resolved_train_on()
+        cfg.limits()
         cfg.search_config()
         cfg.int8_options()
     except ValueError as e:

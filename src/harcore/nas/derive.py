@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 
@@ -95,7 +95,12 @@ def derive(net) -> Arch:
             kept = [int(i) for i in torch.nonzero(lm[j]).reshape(-1)]
             layers.append({"op": "conv", "kernel": layer.kernels[j], "stride": layer.stride, "filters": len(kept),
                            "kept": kept, "candidate": j})
-    return Arch(net.backbone, net.in_channels, net.seq_len, net.num_classes, channels, layers, dict(net.tail_cfg))
+    tail = dict(net.tail_cfg)
+    if getattr(net, "tie_tail", False):  # the later stages shrink with the stage's kept filters
+        from .budget import tied_tail
+
+        tail = tied_tail(net.backbone, tail, net.filters, [l for l in layers if l["op"] == "conv"][-1]["filters"])
+    return Arch(net.backbone, net.in_channels, net.seq_len, net.num_classes, channels, layers, tail)
 
 
 def build(arch: Arch, net=None) -> SftnasNet:
@@ -148,12 +153,14 @@ def _inherit(model: SftnasNet, net, arch: Arch) -> None:
     model.tail.load_state_dict(new)
 
 
-def _variant(arch: Arch, filters: int, channels: int) -> Arch:
-    """``arch`` with ``filters`` leaving the stage and the first ``channels`` sensors as the whole input."""
+def _variant(arch: Arch, filters: int, channels: int, tail_for: Callable[[int], dict] | None = None) -> Arch:
+    """``arch`` with ``filters`` leaving the stage and the first ``channels`` sensors as the whole input
+    (``tail_for(filters)``: the later stages' options when their width follows the stage, tied tails)."""
     layers = [dict(l) for l in arch.layers]
     last = max(i for i, l in enumerate(layers) if l["op"] == "conv")
     layers[last]["filters"] = filters
-    return Arch(arch.backbone, channels, arch.seq_len, arch.num_classes, list(range(channels)), layers, arch.tail)
+    tail = tail_for(filters) if tail_for is not None else arch.tail
+    return Arch(arch.backbone, channels, arch.seq_len, arch.num_classes, list(range(channels)), layers, tail)
 
 
 def _points(v: int, hi: int) -> list[int]:
@@ -190,14 +197,16 @@ def _bilinear(fs: list[int], cs: list[int], val) -> TailTerm:
     return TailTerm(a, b, c, d)
 
 
-def tail_terms(arch: Arch, max_filters: int) -> tuple[list[TailTerm], list[TailTerm]]:
-    """``(tail_mem, tail_macs)`` fitted around ``arch`` from the cost model (module doc)."""
+def tail_terms(arch: Arch, max_filters: int, tail_for: Callable[[int], dict] | None = None
+               ) -> tuple[list[TailTerm], list[TailTerm]]:
+    """``(tail_mem, tail_macs)`` fitted around ``arch`` from the cost model (module doc); ``tail_for``: see
+    :func:`_variant`."""
     f_star, c_star = arch.out_filters, len(arch.channels)
     fs, cs = _points(f_star, max_filters), _points(c_star, arch.in_channels)
     profiles = {}
     for f in fs:
         for c in cs:
-            p = profile(build(_variant(arch, f, c)), (c, arch.seq_len))
+            p = profile(build(_variant(arch, f, c, tail_for)), (c, arch.seq_len))
             stage_macs = sum(r.macs for r in p.layers if r.name.startswith(STAGE_PREFIX))
             mems = [(r.name, r.mem) for r in p.layers
                     if not r.name.startswith(STAGE_PREFIX) and not r.fused and not r.alias]
@@ -214,9 +223,10 @@ def tail_terms(arch: Arch, max_filters: int) -> tuple[list[TailTerm], list[TailT
     return tail_mem, tail_macs
 
 
-def cost_space(layout: SftnasSpace, arch: Arch, max_filters: int) -> SftnasSpace:
+def cost_space(layout: SftnasSpace, arch: Arch, max_filters: int,
+               tail_for: Callable[[int], dict] | None = None) -> SftnasSpace:
     """``layout`` (the searchable layers) with the tail terms fitted around ``arch``."""
-    tail_mem, tail_macs = tail_terms(arch, max_filters)
+    tail_mem, tail_macs = tail_terms(arch, max_filters, tail_for)
     return SftnasSpace(layout.c0, layout.s0, layout.layers, tail_mem, tail_macs)
 
 
@@ -266,7 +276,7 @@ def smallest_arch(backbone: str, in_channels: int, seq_len: int, num_classes: in
 
 
 def check_budget(smallest: Arch, *, sram: int | None = None, flash: int | None = None,
-                 macs: int | None = None) -> dict[str, int]:
+                 macs: int | None = None, params: int | None = None) -> dict[str, int]:
     """Raise :class:`BudgetError` naming the figures when a limit is below the smallest architecture's cost.
 
     Returns the smallest architecture's ``{"peak_sram", "flash", "macs", "params"}`` (cost model, int8).
@@ -276,7 +286,7 @@ def check_budget(smallest: Arch, *, sram: int | None = None, flash: int | None =
     desc = (f"the smallest architecture of the {smallest.backbone} search space ({smallest.in_channels} -> 1 sensor, "
             f"1 filter, 1x1 convs, identities)")
     for name, limit, key, unit in (("--sram", sram, "peak_sram", "B"), ("--flash", flash, "flash", "B"),
-                                   ("--macs", macs, "macs", " MACs")):
+                                   ("--macs", macs, "macs", " MACs"), ("--params", params, "params", " parameters")):
         if limit is not None and limit < floor[key]:
             raise BudgetError(f"impossible budget: {name} {limit:,}{unit} is below {floor[key]:,}{unit}, the "
                               f"{key.replace('_', ' ')} of {desc}; nothing in the search space fits")

@@ -127,6 +127,58 @@ def plot_search(history: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
+def plot_pruning(history: list[dict], path: Path, targets: dict[str, Any] | None = None) -> bool:
+    """Filters kept per searchable layer (and sensors) against the search epoch, beside the budget figures
+    against their targets. ``False`` (nothing drawn) for a history without the per-layer counts."""
+    hist = [h for h in history if "filters_kept" in h]
+    if not hist:
+        return False
+    plt = _mpl()
+    ep = [h["epoch"] for h in hist]
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
+    n_layers = len(hist[0]["filters_kept"])
+    for i in range(n_layers):
+        ys = [h["filters_kept"][i] if h["filters_kept"][i] is not None else 0 for h in hist]
+        ax.plot(ep, ys, "o-", ms=3, label=f"layer {i + 1}")
+    ax.plot(ep, [h["sensors"] for h in hist], "k:", label="sensors")
+    ax.axhline(hist[0].get("max_filters", 0), color="gray", lw=0.8, ls="--")
+    ax.set_xlabel("search epoch")
+    ax.set_ylabel("kept (0: identity)")
+    ax.set_title("filters kept per layer")
+    ax.legend(fontsize=7, ncol=2)
+    drawn = False
+    for key, color in (("macs", "tab:red"), ("params", "tab:blue"), ("flash", "tab:purple"), ("peak_sram", "tab:green")):
+        t = (targets or {}).get(key)
+        if t:
+            ax2.plot(ep, [h[key] / t for h in hist], "s-", ms=3, color=color, label=f"{key} / target ({t:,})")
+            drawn = True
+    if drawn:
+        ax2.axhline(1.0, color="gray", lw=0.8, ls="--")
+        ax2.set_ylabel("figure / target")
+        ax2.legend(fontsize=7)
+    else:
+        ax2.plot(ep, [h["params"] for h in hist], "s-", ms=3, label="parameters")
+        ax2.set_ylabel("parameters (no target)")
+    ax2.set_xlabel("search epoch")
+    ax2.set_title("derived network against the budget")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def pruning_rows(history: list[dict]) -> list[list[str]]:
+    """Per epoch: sensors kept, then ``kept/max`` filters (or ``id``) per searchable layer."""
+    rows = []
+    for h in history:
+        if "filters_kept" not in h:
+            continue
+        mx = h.get("max_filters", "?")
+        rows.append([h["epoch"], f"{h['sensors']} {h.get('sensors_kept', '')}"]
+                    + ["id" if f is None else f"{f}/{mx}" for f in h["filters_kept"]])
+    return rows
+
+
 def pareto_mask(points: np.ndarray) -> np.ndarray:
     """Non-dominated rows of ``points`` (columns: maximise first, minimise the rest)."""
     n = len(points)
@@ -237,7 +289,10 @@ def write_job_report(res, ctx: Any, pareto_rows: list[dict] | None = None) -> tu
     ``ctx``: its :class:`~harcore.nas.pipeline.JobContext`)."""
     run, cfg = res.run_dir, res.config
     doc = Doc(f"harcore search — {cfg.backbone} on {cfg.dataset or 'default'}")
-    doc.p(f"Budget: peak SRAM {_fmt(cfg.sram)} B, flash {_fmt(cfg.flash)} B, MACs {_fmt(cfg.macs)}. "
+    lim0 = cfg.limits() if hasattr(cfg, "limits") else {"sram": cfg.sram, "flash": cfg.flash, "macs": cfg.macs}
+    doc.p(f"Budget: peak SRAM {_fmt(lim0['sram'])} B, flash {_fmt(lim0['flash'])} B, MACs {_fmt(lim0['macs'])}, "
+          f"parameters {_fmt(lim0.get('params'))}" + (f" (board {cfg.board})" if getattr(cfg, "board", None) else "")
+          + ". "
           f"beta1 {cfg.beta1}, beta2 {cfg.beta2}, seed {cfg.seed}, preset {cfg.resolved_preset()}.")
     failed = res.failed()
     if failed:
@@ -263,6 +318,17 @@ def write_job_report(res, ctx: Any, pareto_rows: list[dict] | None = None) -> tu
         doc.table(["epoch", "tau", "val F1", "MACs", "peak SRAM", "params", "sensors", "arch"],
                   [[h["epoch"], f"{h['tau']:.2f}", f"{h['val_macro_f1']:.3f}", _fmt(h["macs"]), _fmt(h["peak_sram"]),
                     _fmt(h["params"]), h["sensors"], h["arch"].split("| ", 1)[-1]] for h in hist])
+        lim = cfg.limits() if hasattr(cfg, "limits") else {"macs": cfg.macs, "sram": cfg.sram, "flash": cfg.flash}
+        targets = {"macs": lim.get("macs"), "params": lim.get("params"), "flash": lim.get("flash"),
+                   "peak_sram": lim.get("sram")}
+        rows = pruning_rows(hist)
+        if rows and plot_pruning(hist, run / "pruning.png", targets):
+            doc.h("Pruning")
+            doc.p("Sensors and filters the argmax architecture keeps after every search epoch (kept/offered per "
+                  "searchable layer; id: the layer chose the identity), and the derived network's figures "
+                  "against the budget's targets.")
+            doc.img("pruning.png", "filters per layer and figures against the targets")
+            doc.table(["epoch", "sensors"] + [f"layer {i + 1}" for i in range(len(rows[0]) - 2)], rows)
     if fm is not None:
         plot_confusion(fm.confusion, fm.class_names or [str(i) for i in range(fm.num_classes)],
                        "float, test split", run / "confusion_float.png")

@@ -11,8 +11,12 @@ Defaults are the paper's (Sec. V-A4): Adam lr 1e-4 for w and v, decayed by 0.9 a
 improvement (here: of the validation macro-F1 of the current architecture), at most 200 epochs, batch 256;
 Adam lr 5e-3, betas (0.5, 0.999), weight decay 1e-3 for alpha, alpha initialised to 1e-3; tau0 = 5.
 harcore's own choices where the paper gives none: beta1 = 1 with L_complexity normalised by the full-size
-network's MACs, beta2 = 1, DCS parameters initialised to 0.75, an optional MAC limit as an Eq. 13-style
-``log(M / limit)`` hinge.
+network's MACs, beta2 = 1, DCS parameters initialised to 0.75.
+
+Budgets (``macs``, ``params``, ``flash``) are targets: scale-free resource terms on the DCS gates
+(:mod:`harcore.nas.budget`; ``resource`` picks the form), after ``prune_warmup`` epochs, on the weight level
+only unless ``budget_alpha`` (Eq. 11 alone drives alpha, as in the paper). ``sram`` is Eq. 13's L_Mem. The
+result is the latest epoch's architecture within every limit (:func:`pick_arch`).
 """
 
 from __future__ import annotations
@@ -34,7 +38,9 @@ from harcore.cost import profile
 from harcore.models.sftnas import tail_options
 from harcore.train.metrics import metrics_from_predictions
 from harcore import runstore
+from harcore.errors import CheckpointError
 
+from .budget import RESOURCE_MODES, BudgetTerms, expected_params, filters_kept, tail_param_term, tied_tail
 from .derive import Arch, arch_inputs, build, cost_space, derive
 from .gumbel import TAU0, TAU_DECAY, temperature
 from .hw_loss import hw_loss, hw_terms
@@ -43,7 +49,7 @@ from .supernet import Supernet
 CHECKPOINT_NAME = "search_last.pt"
 CHECKPOINT_KIND = "search"   # runstore's checkpoint format, this kind
 CHECKPOINT_FIELDS = ("epoch", "net", "opt_w", "opt_a", "sched", "rng", "history")
-# may change between a run and its resumption (flash only selects among the epochs' architectures at the end)
+# may change between a run and its resumption (flash: only once the search has finished, see _search)
 RESUME_FREE = frozenset({"progress", "num_threads", "flash"})
 
 
@@ -67,9 +73,18 @@ class SearchConfig:
     beta1: float = 1.0
     beta2: float = 1.0
     sram: int | None = 96_000           # L_Mem in bytes; None: no memory term
-    macs: int | None = None             # optional MAC limit (hinge)
-    flash: int | None = None            # optional flash limit (selection only: no loss term, see pick_arch)
-    beta_macs: float = 1.0
+    macs: int | None = None             # MAC target (resource term, harcore.nas.budget) and limit
+    flash: int | None = None            # flash target and limit
+    params: int | None = None           # parameter target and limit
+    beta_macs: float = 1.0              # weight of the MAC term
+    beta_budget: float = 1.0            # weight of the parameter and flash terms
+    resource: str = "band"              # band | hinge | lagrange | none (harcore.nas.budget)
+    budget_band: float = 0.1            # band: no push while X is in [(1 - band) T, T]
+    lr_lambda: float = 0.05             # lagrange: the multipliers' ascent rate per step
+    budget_alpha: bool = False          # the resource terms also act on alpha (default: the gates only)
+    prune_warmup: int = 0               # epochs before the resource terms act
+    dcs_shared: bool = False            # one filter mask per layer shared by its kernel candidates
+    tie_tail: bool = False              # the later stages' width follows the stage's kept filters
     dcs_init: float = 0.75
     seed: int = 0
     num_threads: int | None = 1
@@ -87,14 +102,23 @@ class SearchConfig:
         for name in ("lr_w", "lr_alpha", "tau0"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"SearchConfig.{name}: must be > 0 (got {getattr(self, name)!r})")
-        for name in ("beta1", "beta2", "beta_macs", "tau_decay", "alpha_weight_decay"):
+        for name in ("beta1", "beta2", "beta_macs", "beta_budget", "tau_decay", "alpha_weight_decay", "lr_lambda"):
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
                 raise ValueError(f"SearchConfig.{name}: must be a finite number >= 0 (got {v!r})")
-        for name in ("sram", "macs", "flash"):
+        for name in ("sram", "macs", "flash", "params"):
             v = getattr(self, name)
             if v is not None and not (isinstance(v, (int, float)) and v > 0):
                 raise ValueError(f"SearchConfig.{name}: must be None or > 0 (got {v!r})")
+        if self.resource not in RESOURCE_MODES:
+            raise ValueError(f"SearchConfig.resource: must be one of {', '.join(RESOURCE_MODES)} "
+                             f"(got {self.resource!r})")
+        if not 0 <= self.budget_band < 1:
+            raise ValueError(f"SearchConfig.budget_band: must be in [0, 1) (got {self.budget_band!r})")
+        if isinstance(self.prune_warmup, bool) or not isinstance(self.prune_warmup, int) or self.prune_warmup < 0:
+            raise ValueError(f"SearchConfig.prune_warmup: must be an integer >= 0 (got {self.prune_warmup!r})")
+        if not self.dcs_init > 0.5:
+            raise ValueError(f"SearchConfig.dcs_init: must be above the DCS threshold 0.5 (got {self.dcs_init!r})")
         if not 0 < self.lr_plateau_factor < 1:
             raise ValueError(f"SearchConfig.lr_plateau_factor: must be in (0, 1) (got {self.lr_plateau_factor})")
         allowed = tail_options(self.backbone)
@@ -134,9 +158,10 @@ class SearchResult:
 
 
 def fits_budget(rec: dict[str, Any], cfg: SearchConfig) -> bool:
-    """Whether an epoch record's architecture is within the search's MAC, SRAM and flash limits."""
+    """Whether an epoch record's architecture is within the search's MAC, SRAM, flash and parameter limits."""
     return all(limit is None or rec[key] <= limit
-               for key, limit in (("macs", cfg.macs), ("peak_sram", cfg.sram), ("flash", cfg.flash)))
+               for key, limit in (("macs", cfg.macs), ("peak_sram", cfg.sram), ("flash", cfg.flash),
+                                  ("params", cfg.params)))
 
 
 def pick_arch(history: list[dict[str, Any]], final: Arch, cfg: SearchConfig) -> tuple[Arch, int | None]:
@@ -224,21 +249,58 @@ def complexity_scale(net: Supernet) -> float:
 
 
 def hw_objective(cfg: SearchConfig, space: Any, b0: torch.Tensor, masks: torch.Tensor, probs: torch.Tensor,
-                 scale: float) -> tuple[torch.Tensor, dict[str, float]]:
+                 scale: float, budget: BudgetTerms | None = None, budget_fit: dict[str, Any] | None = None,
+                 layout: Any = None) -> tuple[torch.Tensor, dict[str, float]]:
     """The hardware part of the search's loss and its step stats: ``beta1 * L_complexity + beta2 * L_memory``
-    (no memory term without ``cfg.sram``), plus ``beta_macs * log(M / cfg.macs)`` while the expected MACs ``M``
-    exceed ``cfg.macs``."""
+    (Eq. 10; no memory term without ``cfg.sram``), plus ``budget``'s resource terms (:func:`budget_objective`,
+    at the same choices) when given."""
     mem_limit = float(cfg.sram) if cfg.sram is not None else float("inf")
     beta2 = cfg.beta2 if cfg.sram is not None else 0.0
     stats: dict[str, float] = {}
-    if cfg.macs is None:
-        hw = hw_loss(space, b0, masks, probs, scale=scale, mem_limit=mem_limit, beta1=cfg.beta1, beta2=beta2,
-                     stats=stats)
-        return hw, stats
-    t = hw_terms(space, b0, masks, probs, scale=scale, mem_limit=mem_limit)
-    hinge = torch.log(t.macs / cfg.macs) if float(t.macs.detach()) > cfg.macs else t.macs * 0.0
-    stats = {k: float(getattr(t, k).detach()) for k in ("macs", "complexity", "pmem", "mem_loss")}
-    return cfg.beta1 * t.complexity + beta2 * t.mem_loss + cfg.beta_macs * hinge, stats
+    hw = hw_loss(space, b0, masks, probs, scale=scale, mem_limit=mem_limit, beta1=cfg.beta1, beta2=beta2,
+                 stats=stats)
+    if budget is not None and budget.active:
+        res, bstats = budget_objective(budget, space, b0, masks, probs, budget_fit or {},
+                                       layout if layout is not None else space)
+        hw = hw + res
+        stats.update(bstats)
+    return hw, stats
+
+
+def budget_objective(budget: BudgetTerms, space: Any, b0: torch.Tensor, masks: torch.Tensor, probs: torch.Tensor,
+                     fit: dict[str, Any], layout: Any) -> tuple[torch.Tensor, dict[str, float]]:
+    """The resource terms alone and their figures (the ``budget`` part of :func:`hw_objective`)."""
+    t = hw_terms(space, b0, masks, probs, scale=1.0, mem_limit=float("inf"))
+    figures = {"macs": t.macs}
+    if "params" in budget.targets or "flash" in budget.targets:
+        figures["params"] = expected_params(layout, b0, masks, probs, fit.get("tail")).to(t.macs.dtype)
+        figures["flash"] = figures["params"] * float(fit.get("flash_per_param", 1.0))
+    res = budget.loss(figures)
+    stats = {f"budget_{k}": float(v.detach()) for k, v in figures.items()}
+    stats["budget_loss"] = float(res.detach())
+    return res, stats
+
+
+def make_budget(cfg: SearchConfig) -> BudgetTerms:
+    """The resource terms of ``cfg`` (:mod:`harcore.nas.budget`)."""
+    return BudgetTerms(macs=cfg.macs, params=cfg.params, flash=cfg.flash, mode=cfg.resource, band=cfg.budget_band,
+                       beta_macs=cfg.beta_macs, beta_budget=cfg.beta_budget, lr_lambda=cfg.lr_lambda)
+
+
+def tail_rule(cfg: SearchConfig, net: Supernet):
+    """``tail_for(filters)`` for tied tails (``None`` otherwise): the later stages' options at a stage width."""
+    if not cfg.tie_tail:
+        return None
+    return lambda f: tied_tail(net.backbone, dict(net.tail_cfg), net.filters, f)
+
+
+def budget_fit(cfg: SearchConfig, net: Supernet, arch: Arch, fig: dict[str, Any]) -> dict[str, Any]:
+    """What the parameter and flash terms need around ``arch``: the tail's parameter polynomial and the int8
+    flash bytes per parameter (both from the cost model, exact at ``arch``)."""
+    if cfg.params is None and cfg.flash is None:
+        return {}
+    return {"tail": tail_param_term(arch, net.filters, tail_rule(cfg, net)),
+            "flash_per_param": fig["flash"] / max(1, fig["params"])}
 
 
 def _search(train, val, cfg, run_dir, resume, on_epoch_end, console) -> SearchResult:
@@ -252,7 +314,10 @@ def _search(train, val, cfg, run_dir, resume, on_epoch_end, console) -> SearchRe
 
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed % 2**32)
-    net = Supernet(cfg.backbone, c0, s0, num_classes, filters=cfg.filters, dcs_init=cfg.dcs_init, tail=cfg.tail)
+    net = Supernet(cfg.backbone, c0, s0, num_classes, filters=cfg.filters, dcs_init=cfg.dcs_init, tail=cfg.tail,
+                   dcs_shared=cfg.dcs_shared, tie_tail=cfg.tie_tail)
+    budget = make_budget(cfg)
+    tail_for = tail_rule(cfg, net)
     # v gets its own group: Adam's steps are ~lr whatever the gradient's size, so with a large lr_w the
     # complexity term's steady sign would close sensor/filter gates within an epoch, before CE can weigh in.
     v_ids = {id(p) for p in net.dcs_parameters()}
@@ -277,12 +342,19 @@ def _search(train, val, cfg, run_dir, resume, on_epoch_end, console) -> SearchRe
         if ck_path.exists():
             ck = runstore.load_checkpoint(ck_path, CHECKPOINT_KIND, require=CHECKPOINT_FIELDS)
             runstore.check_resume(ck, ck_path, cfg.to_dict(), meta, RESUME_FREE)
+            old_flash = (ck.get("config") or {}).get("flash")
+            if int(ck["epoch"]) < cfg.epochs and old_flash != cfg.flash:
+                # flash is free only for a finished search: a flash target acts in the loss of the epochs to come
+                raise CheckpointError(f"config.flash: {ck_path} was written with {old_flash!r}, resuming with "
+                                      f"{cfg.flash!r}; a flash target acts in the loss, so an unfinished search "
+                                      "resumes only with its own (a finished one re-selects under a new limit)")
             net.load_state_dict(ck["net"])
             opt_w.load_state_dict(ck["opt_w"])
             opt_a.load_state_dict(ck["opt_a"])
             sched.load_state_dict(ck["sched"])
             runstore.set_rng_state(ck["rng"], shuffle=g_shuffle, gumbel=g_gumbel)
             epoch, history, resumed_from = ck["epoch"], ck["history"], ck["epoch"]
+            budget.load_state(ck.get("budget"))
 
     progress = None
     if cfg.progress:
@@ -298,11 +370,20 @@ def _search(train, val, cfg, run_dir, resume, on_epoch_end, console) -> SearchRe
         if resumed_from is not None:
             console.print(f"search: resumed after epoch {resumed_from} from {ck_path}")
 
-    def step(x, y, opt, tau, all_paths) -> tuple[float, dict]:
+    def step(x, y, opt, tau, all_paths, with_budget) -> tuple[float, dict]:
         probs = net.sample(tau, g_gumbel)
         logits, b0, masks = net(x, probs, all_paths=all_paths)
         ce = F.cross_entropy(logits, y)
         hw, stats = hw_objective(cfg, space, b0, masks, probs, scale)
+        if with_budget:
+            # the gates' push is judged on the network the search would derive now (argmax choices): the
+            # sampled path's figures swing with every draw (an identity as last layer changes the tail's
+            # width), and a gate of the argmax candidate must learn even while another kernel is sampled.
+            # With budget_alpha the alpha step judges its sampled path instead (the gradient reaches alpha).
+            bp = probs if all_paths else net.argmax_probs().to(probs.dtype)
+            res, bstats = budget_objective(budget, space, b0, masks, bp, fit, net.layout)
+            hw = hw + res
+            stats = {**stats, **bstats}
         loss = ce + hw.to(ce.dtype)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"search epoch {epoch + 1}: loss became {float(loss)}")
@@ -319,7 +400,10 @@ def _search(train, val, cfg, run_dir, resume, on_epoch_end, console) -> SearchRe
             t0 = time.perf_counter()
             net.train()
             tau = temperature(epoch, cfg.tau0, cfg.tau_decay)
-            space = cost_space(net.layout, derive(net), net.filters)
+            arch0 = derive(net)
+            space = cost_space(net.layout, arch0, net.filters, tail_for)
+            pruning = budget.active and epoch >= cfg.prune_warmup
+            fit = budget_fit(cfg, net, arch0, arch_figures(net, arch0)) if pruning else {}
             perm = torch.randperm(len(xt), generator=g_shuffle)
             vperm = torch.randperm(len(xv), generator=g_shuffle)
             vpos, losses_w, losses_a, stats = 0, [], [], {}
@@ -332,8 +416,10 @@ def _search(train, val, cfg, run_dir, resume, on_epoch_end, console) -> SearchRe
                 vidx = vperm[vpos:vpos + cfg.batch_size]
                 vpos += cfg.batch_size
                 # upper level: alpha on validation, through every candidate (Supernet.forward: all_paths)
-                la, _ = step(xv[vidx], yv[vidx], opt_a, tau, True)
-                lw, stats = step(xt[idx], yt[idx], opt_w, tau, False)  # lower level: w, v on training
+                la, _ = step(xv[vidx], yv[vidx], opt_a, tau, True, pruning and cfg.budget_alpha)
+                lw, stats = step(xt[idx], yt[idx], opt_w, tau, False, pruning)  # lower level: w, v on training
+                if pruning:
+                    budget.update({k[len("budget_"):]: v for k, v in stats.items() if k.startswith("budget_")})
                 losses_a.append(la)
                 losses_w.append(lw)
             arch = derive(net)
@@ -344,6 +430,8 @@ def _search(train, val, cfg, run_dir, resume, on_epoch_end, console) -> SearchRe
             rec = {"epoch": epoch, "tau": tau, "loss_train": float(np.mean(losses_w)), "loss_val": float(np.mean(losses_a)),
                    "val_macro_f1": val_f1, "val_loss": val_loss, "lr_w": float(opt_w.param_groups[0]["lr"]),
                    "sampled": stats, "arch": arch.summary(), "arch_dict": arch.to_dict(), "sensors": len(arch.channels),
+                   "sensors_kept": list(arch.channels), "filters_kept": filters_kept(arch),
+                   "max_filters": net.filters, "pruning": pruning, "lagrange": budget.state(),
                    **fig,
                    "seconds": time.perf_counter() - t0}
             history.append(rec)
@@ -351,9 +439,10 @@ def _search(train, val, cfg, run_dir, resume, on_epoch_end, console) -> SearchRe
                 runstore.save_checkpoint(ck_path, CHECKPOINT_KIND, cfg.to_dict(), {
                     "epoch": epoch, "net": net.state_dict(), "opt_w": opt_w.state_dict(), "opt_a": opt_a.state_dict(),
                     "sched": sched.state_dict(), "rng": runstore.rng_state(shuffle=g_shuffle, gumbel=g_gumbel),
-                    "history": history}, meta=meta, free=RESUME_FREE)
+                    "history": history, "budget": budget.state()}, meta=meta, free=RESUME_FREE)
             status = (f"val F1 {val_f1:.3f}  {fig['macs'] / 1e6:.3f} MMACs  {fig['peak_sram']:,} B SRAM  "
-                      f"{fig['params']:,} params  tau {tau:.2f}")
+                      f"{fig['params']:,} params  tau {tau:.2f}  sensors {len(arch.channels)}/{c0}  filters "
+                      + " ".join("id" if f is None else f"{f}/{net.filters}" for f in filters_kept(arch)))
             if progress is not None:
                 progress.update(task, advance=1, status=status)
             elif cfg.progress:

@@ -46,7 +46,7 @@ class Supernet(nn.Module):
 
     def __init__(self, backbone: str, in_channels: int, seq_len: int, num_classes: int, *,
                  filters: int | None = None, kernels: tuple[int, ...] = KERNELS, dcs_init: float = 0.75,
-                 tail: dict[str, Any] | None = None):
+                 tail: dict[str, Any] | None = None, dcs_shared: bool = False, tie_tail: bool = False):
         super().__init__()
         if backbone not in BACKBONES:
             raise ValueError(f"sftnas: unknown backbone {backbone!r}; available: {', '.join(BACKBONES)}")
@@ -57,7 +57,11 @@ class Supernet(nn.Module):
         self.layout = search_space(in_channels, seq_len, filters, tuple(kernels))
         assert [l.stride for l in self.layout.layers] == list(sftnas_strides(seq_len))
         self.sensor_dcs = DCS((1, in_channels, 1), dcs_init)
-        self.v = nn.Parameter(torch.full((self.layout.num_masks,), float(dcs_init)))
+        # dcs_shared: one mask per layer that every kernel candidate uses (Eq. 2's b_i); otherwise one mask per
+        # candidate (Eq. 11's b_i^j), whose gates learn only while their kernel is sampled
+        self.dcs_shared, self.tie_tail = bool(dcs_shared), bool(tie_tail)
+        n_v = sum(l.filters for l in self.layout.layers) if self.dcs_shared else self.layout.num_masks
+        self.v = nn.Parameter(torch.full((n_v,), float(dcs_init)))
         f_in = 1
         self.candidates = nn.ModuleList()
         for layer in self.layout.layers:
@@ -99,6 +103,10 @@ class Supernet(nn.Module):
 
     def filter_masks(self) -> torch.Tensor:
         """Binary STE masks of every conv candidate (flat); each keeps at least one filter."""
+        if self.dcs_shared:
+            per_layer = torch.split(self.v, [l.filters for l in self.layout.layers])
+            return torch.cat([ste_binarize(v, THRESHOLD).repeat(len(l.kernels))
+                              for v, l in zip(per_layer, self.layout.layers)])
         return torch.cat([ste_binarize(v, THRESHOLD) for v in torch.split(self.v, self.layout._mask_sections)])
 
     def forward(self, x: torch.Tensor, probs: torch.Tensor | None = None, all_paths: bool = False
