@@ -60,6 +60,10 @@ from harcore.deploy.cli import deploy as _deploy, validate as _validate  # noqa:
 app.command("deploy")(_deploy)
 app.command("validate")(_validate)
 
+from harcore.hpo.cli import hpo as _hpo  # noqa: E402
+
+app.command("hpo")(_hpo)
+
 
 def main() -> None:
     app()
