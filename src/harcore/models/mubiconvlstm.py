@@ -65,6 +65,10 @@ class MuBiConvLSTM(nn.Module):
             raise ValueError(f"mubiconvlstm: conv_blocks must be 1 or 2, got {conv_blocks!r}")
         if aggregation not in ("last", "mean"):
             raise ValueError(f"mubiconvlstm: aggregation must be 'last' or 'mean', got {aggregation!r}")
+        for name, v in (("pool", pool), ("bidirectional", bidirectional)):
+            if v not in (True, False):  # 0/1 from a command line are fine, "no" is not
+                raise ValueError(f"mubiconvlstm: {name} must be a bool, got {v!r}")
+        pool, bidirectional = bool(pool), bool(bidirectional)
         pad = kernel_size // 2
         layers: list[nn.Module] = []
         c_in = in_channels

@@ -100,6 +100,10 @@ class TinierHAR(nn.Module):
             raise ValueError(f"tinierhar: rnn must be 'gru' or 'lstm', got {rnn!r}")
         if aggregation not in ("attention", "mean", "last"):
             raise ValueError(f"tinierhar: aggregation must be 'attention', 'mean' or 'last', got {aggregation!r}")
+        for name, v in (("residual", residual), ("bidirectional", bidirectional)):
+            if v not in (True, False):  # 0/1 from a command line are fine, "no" is not
+                raise ValueError(f"tinierhar: {name} must be a bool, got {v!r}")
+        residual, bidirectional = bool(residual), bool(bidirectional)
         f = nb_filters
         blocks = [ResidualConvBlock(1, f, kernel_size, pool=True, residual=residual),
                   ResidualConvBlock(f, 2 * f, kernel_size, pool=True, residual=residual)]

@@ -1,0 +1,56 @@
+"""``harcore bench``: the experiment runner (docs/hpo.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+
+def _variants(items: Optional[list[str]]) -> dict:
+    """``MODEL:NAME:key=val,key=val`` (repeatable) -> ``{model: {name: options}}``."""
+    from harcore.nas.cli import parse_options
+
+    out: dict = {}
+    for item in items or []:
+        parts = item.split(":", 2)
+        if len(parts) < 2 or not parts[0] or not parts[1]:
+            raise typer.BadParameter(f"{item!r} is not MODEL:NAME[:key=value,...]", param_hint="--variant")
+        opts = parse_options([p for p in parts[2].split(",") if p], "--variant") if len(parts) == 3 else {}
+        opts = {k: {"true": True, "false": False}.get(v.lower(), v) if isinstance(v, str) else v
+                for k, v in opts.items()}
+        out.setdefault(parts[0], {})[parts[1]] = opts
+    return out
+
+
+def bench(
+    spec_file: Optional[Path] = typer.Argument(None, help="bench spec (.toml or .json, fields of harcore.experiments.BenchSpec); options below override it"),
+    models: Optional[str] = typer.Option(None, "--models", help="comma-separated zoo models"),
+    datasets: Optional[str] = typer.Option(None, "--datasets", help="comma-separated datasets (default: the built-in one)"),
+    seeds: Optional[str] = typer.Option(None, "--seeds", help="comma-separated run seeds"),
+    variant: Optional[list[str]] = typer.Option(None, "--variant", metavar="MODEL:NAME[:k=v,...]", help="a model variant (repeatable), e.g. mubiconvlstm:A2:bidirectional=0"),
+    epochs: Optional[int] = typer.Option(None, "--epochs", min=1),
+    out: Path = typer.Option(Path("runs/bench"), "--out", help="results folder (finished runs there are never redone)"),
+    parallel: int = typer.Option(1, "--parallel", min=1, help="concurrent runs through Ray (needs harcore[ray])"),
+    address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (default: a local Ray)"),
+    int8: Optional[bool] = typer.Option(None, "--int8/--no-int8", help="also PTQ each run and measure int8 macro-F1"),
+) -> None:
+    """Run models x datasets x variants x seeds and write the table (JSON, Markdown, HTML, plots)."""
+    from harcore.errors import HarcoreError
+    from harcore.experiments import BenchSpec, run_bench
+
+    try:
+        base = BenchSpec.load(spec_file).__dict__ if spec_file is not None else {}
+        over = {k: v for k, v in {
+            "models": models.split(",") if models else None,
+            "datasets": datasets.split(",") if datasets else None,
+            "seeds": [int(s) for s in seeds.split(",")] if seeds else None,
+            "variants": _variants(variant) or None, "epochs": epochs, "int8": int8}.items() if v is not None}
+        spec = BenchSpec.from_dict({**base, **over}, where=str(spec_file or "command line"))
+        res = run_bench(spec, out, parallel=parallel, address=address, log=typer.echo)
+    except (HarcoreError, ValueError, KeyError, TypeError) as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"{len(res['ran'])} run(s) trained, {len(res['skipped'])} already finished; "
+               f"wrote {out / 'report.md'}, {out / 'report.html'}, {out / 'results.json'}")
