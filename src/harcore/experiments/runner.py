@@ -132,6 +132,22 @@ def _atomic_write(path: Path, text: str) -> None:
         raise
 
 
+def fresh_checkpoints(ckdir: Path, key: dict[str, Any]) -> None:
+    """Keep ``ckdir``'s training checkpoints only if they were written for ``key`` (a run resumes its own
+    epochs, never those of other settings); record the key for the next look."""
+    import shutil
+
+    stamp = ckdir / "key.json"
+    try:
+        same = json.loads(stamp.read_text(encoding="utf-8")) == json.loads(json.dumps(key))
+    except (OSError, ValueError):
+        same = False
+    if not same:
+        if ckdir.exists():
+            shutil.rmtree(ckdir)
+        _atomic_write(stamp, json.dumps(key, indent=2))
+
+
 def finished_result(run: Run, spec: BenchSpec, out: Path) -> dict[str, Any] | None:
     """The run's stored result, or ``None`` when it is missing, unreadable or for other settings."""
     path = out / (str(run.rel) + ".json")
@@ -174,12 +190,14 @@ def execute(run: Run, spec: BenchSpec, out: str) -> dict[str, Any]:
     ds = _dataset(run.dataset, spec)
     c, t = ds.train.x.shape[1:]
     k = len(ds.classes)
+    ckdir = Path(out) / run.rel
+    fresh_checkpoints(ckdir, run.key(spec))
     torch.manual_seed(run.seed)
     net = models.create(run.model, in_channels=int(c), seq_len=int(t), num_classes=k, **run.options)
     cfg = TrainConfig.mu_biconvlstm(epochs=spec.epochs, early_stopping_patience=spec.patience, lr=spec.lr,
                                     weight_decay=spec.weight_decay, batch_size=spec.batch_size, seed=run.seed,
                                     num_threads=spec.threads, progress=False,
-                                    checkpoint_dir=str(Path(out) / run.rel))
+                                    checkpoint_dir=str(ckdir))
     t0 = time.perf_counter()
     res = fit(net, ds.train, ds.val, cfg, resume=True)
     train_s = time.perf_counter() - t0

@@ -415,6 +415,21 @@ def _atomic_write(path: Path, text: str) -> None:
         raise
 
 
+def _fresh_checkpoints(ckdir: Path, key: dict[str, Any]) -> None:
+    """Keep ``ckdir``'s checkpoints only if written for ``key`` (other best parameters: start afresh)."""
+    import shutil
+
+    stamp = ckdir / "key.json"
+    try:
+        same = json.loads(stamp.read_text(encoding="utf-8")) == json.loads(json.dumps(key))
+    except (OSError, ValueError):
+        same = False
+    if not same:
+        if ckdir.exists():
+            shutil.rmtree(ckdir)
+        _atomic_write(stamp, json.dumps(key, indent=2))
+
+
 def final_training(cfg: HPOConfig, params: dict[str, Any], ds: Any = None, *,
                    log: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Train with ``params`` for ``cfg.final_epochs`` (patience ``cfg.final_patience``, best weights on the
@@ -437,6 +452,7 @@ def final_training(cfg: HPOConfig, params: dict[str, Any], ds: Any = None, *,
             if rec.get("key") == key:
                 runs.append(rec)
                 continue
+        _fresh_checkpoints(out / f"seed-{seed}", key)
         net = _build(cfg, ds, params, seed)
         tcfg = _train_config(cfg, params, epochs=cfg.final_epochs, patience=cfg.final_patience, seed=seed,
                              checkpoint_dir=str(out / f"seed-{seed}"))
