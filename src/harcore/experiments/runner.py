@@ -41,6 +41,7 @@ class BenchSpec:
     lr: float = 1e-3
     weight_decay: float = 1e-4
     batch_size: int = 64
+    class_weights: str | None = None
     threads: int | None = 1
     int8: bool = True
     calibration_windows: int = 512
@@ -114,6 +115,7 @@ class Run:
                 "dataset_options": spec.dataset_options.get(self.dataset, {}), "val_fraction": spec.val_fraction,
                 "epochs": spec.epochs, "patience": spec.patience, "lr": spec.lr,
                 "weight_decay": spec.weight_decay, "batch_size": spec.batch_size, "int8": spec.int8,
+                "class_weights": spec.class_weights,
                 "calibration_windows": spec.calibration_windows}
 
 
@@ -196,6 +198,7 @@ def execute(run: Run, spec: BenchSpec, out: str) -> dict[str, Any]:
     net = models.create(run.model, in_channels=int(c), seq_len=int(t), num_classes=k, **run.options)
     cfg = TrainConfig.mu_biconvlstm(epochs=spec.epochs, early_stopping_patience=spec.patience, lr=spec.lr,
                                     weight_decay=spec.weight_decay, batch_size=spec.batch_size, seed=run.seed,
+                                    class_weights=spec.class_weights,
                                     num_threads=spec.threads, progress=False,
                                     checkpoint_dir=str(ckdir))
     t0 = time.perf_counter()
