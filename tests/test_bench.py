@@ -122,3 +122,26 @@ def test_parallel_runs_through_ray(tmp_path):
     pytest.importorskip("ray")
     res = run_bench(_spec(int8=False), tmp_path, parallel=2, progress=False)
     assert len(res["ran"]) == 2 and res["report"]["table"][0]["seeds"] == 2
+
+
+def test_distill_teacher_student_int8(tmp_path):
+    from harcore.errors import CheckpointError
+    from harcore.experiments.distill import DistillConfig, run_distill
+
+    cfg = DistillConfig(teacher_options={"widths": (8, 16)}, student_options={"hidden": (16,)}, teacher_epochs=1,
+                        epochs=1, threads=1, out=str(tmp_path / "a"))
+    res = run_distill(cfg)
+    assert res["kd_alpha"] == 0.5 and res["kd_temperature"] == 4.0
+    s, q = res["student"], res["student_int8"]
+    assert s["params"] == 9 * 128 * 16 + 16 + 16 * 6 + 6
+    assert 0 <= q["test_accuracy"] <= 1 and q["file_bytes"] > 0
+    assert abs(q["test_accuracy"] - s["test_accuracy"]) < 0.1  # int8 close to float on the same student
+    # The trained teacher's best weights can be reused; a bad checkpoint is named.
+    best = tmp_path / "a" / "teacher" / "best.pt"
+    res2 = run_distill(DistillConfig(teacher_options={"widths": (8, 16)}, teacher_checkpoint=str(best),
+                                     student_options={"hidden": (16,)}, epochs=1, threads=1, int8=False,
+                                     out=str(tmp_path / "b")))
+    assert res2["teacher"]["test_accuracy"] == res["teacher"]["test_accuracy"]
+    assert not (tmp_path / "b" / "teacher").exists()
+    with pytest.raises(CheckpointError, match="nope.pt"):
+        run_distill(DistillConfig(teacher_checkpoint=str(tmp_path / "nope.pt"), epochs=1, out=str(tmp_path / "c")))

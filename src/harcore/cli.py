@@ -64,9 +64,10 @@ from harcore.hpo.cli import hpo as _hpo  # noqa: E402
 
 app.command("hpo")(_hpo)
 
-from harcore.experiments.cli import bench as _bench  # noqa: E402
+from harcore.experiments.cli import bench as _bench, distill as _distill  # noqa: E402
 
 app.command("bench")(_bench)
+app.command("distill")(_distill)
 
 
 def main() -> None:

@@ -54,3 +54,43 @@ def bench(
         raise typer.Exit(1) from None
     typer.echo(f"{len(res['ran'])} run(s) trained, {len(res['skipped'])} already finished; "
                f"wrote {out / 'report.md'}, {out / 'report.html'}, {out / 'results.json'}")
+
+
+def distill(
+    teacher: str = typer.Option("cnn", "--teacher", help="zoo model of the teacher"),
+    teacher_option: Optional[list[str]] = typer.Option(None, "--teacher-option", metavar="KEY=VALUE"),
+    teacher_checkpoint: Optional[Path] = typer.Option(None, "--teacher-checkpoint", help="a harcore.train checkpoint (best.pt) of a trained teacher; default: train it"),
+    student: str = typer.Option("cnn_student", "--student", help="zoo model of the student (sftnas with --student-option arch=... for a searched one)"),
+    student_option: Optional[list[str]] = typer.Option(None, "--student-option", metavar="KEY=VALUE"),
+    dataset: str = typer.Option("default", "--dataset"),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir"),
+    dataset_option: Optional[list[str]] = typer.Option(None, "--dataset-option", metavar="KEY=VALUE"),
+    alpha: Optional[float] = typer.Option(None, "--alpha", min=0.0, max=1.0, help="KD weight of the KL term (default harcore.train.DEFAULT_KD_ALPHA)"),
+    temperature: Optional[float] = typer.Option(None, "--temperature", min=1e-6, help="KD temperature (default harcore.train.DEFAULT_KD_TEMPERATURE)"),
+    teacher_epochs: int = typer.Option(20, "--teacher-epochs", min=1),
+    epochs: int = typer.Option(20, "--epochs", min=1),
+    patience: int = typer.Option(5, "--patience", min=0, help="early-stopping patience (0: none)"),
+    seed: int = typer.Option(0, "--seed"),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1),
+    int8: bool = typer.Option(True, "--int8/--no-int8", help="quantize the student and measure it"),
+    out: Path = typer.Option(Path("runs/distill"), "--out"),
+) -> None:
+    """Teacher -> student with the KD loss (α·T²·KL + (1−α)·CE) -> int8 student."""
+    from harcore.errors import HarcoreError
+    from harcore.experiments.distill import DistillConfig, check_models, run_distill
+    from harcore.nas.cli import parse_options
+
+    cfg = DistillConfig(
+        teacher=teacher, teacher_options=parse_options(teacher_option, "--teacher-option"),
+        teacher_checkpoint=str(teacher_checkpoint) if teacher_checkpoint else None, student=student,
+        student_options=parse_options(student_option, "--student-option"), dataset=dataset,
+        data_dir=str(data_dir) if data_dir else None, dataset_options=parse_options(dataset_option, "--dataset-option"),
+        alpha=alpha, temperature=temperature, teacher_epochs=teacher_epochs, epochs=epochs,
+        patience=patience or None, seed=seed, threads=threads, int8=int8, out=str(out))
+    try:
+        check_models(cfg)
+        run_distill(cfg, log=typer.echo)
+    except (HarcoreError, ValueError, KeyError, TypeError) as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"wrote {out / 'distill.json'} and {out / 'summary.md'}")
