@@ -10,18 +10,33 @@ import typer
 
 def _variants(items: Optional[list[str]]) -> dict:
     """``MODEL:NAME:key=val,key=val`` (repeatable) -> ``{model: {name: options}}``."""
-    from harcore.nas.cli import parse_options
-
     out: dict = {}
     for item in items or []:
         parts = item.split(":", 2)
         if len(parts) < 2 or not parts[0] or not parts[1]:
             raise typer.BadParameter(f"{item!r} is not MODEL:NAME[:key=value,...]", param_hint="--variant")
-        opts = parse_options([p for p in parts[2].split(",") if p], "--variant") if len(parts) == 3 else {}
-        opts = {k: {"true": True, "false": False}.get(v.lower(), v) if isinstance(v, str) else v
-                for k, v in opts.items()}
+        opts = _model_options([p for p in parts[2].split(",") if p], "--variant") if len(parts) == 3 else {}
         out.setdefault(parts[0], {})[parts[1]] = opts
     return out
+
+
+def _model_options(items: Optional[list[str]], what: str) -> dict:
+    """KEY=VALUE options; a comma-separated value is a tuple (``widths=8,16``), true/false are bools."""
+    from harcore.nas.cli import parse_options
+
+    def conv(v):
+        if isinstance(v, str) and "," in v:
+            return tuple(conv(p.strip()) for p in v.split(",") if p.strip())
+        if isinstance(v, str):
+            for f in (int, float):
+                try:
+                    return f(v)
+                except ValueError:
+                    pass
+            return {"true": True, "false": False}.get(v.lower(), v)
+        return v
+
+    return {k: conv(v) for k, v in parse_options(items, what).items()}
 
 
 def bench(
@@ -81,9 +96,9 @@ def distill(
     from harcore.nas.cli import parse_options
 
     cfg = DistillConfig(
-        teacher=teacher, teacher_options=parse_options(teacher_option, "--teacher-option"),
+        teacher=teacher, teacher_options=_model_options(teacher_option, "--teacher-option"),
         teacher_checkpoint=str(teacher_checkpoint) if teacher_checkpoint else None, student=student,
-        student_options=parse_options(student_option, "--student-option"), dataset=dataset,
+        student_options=_model_options(student_option, "--student-option"), dataset=dataset,
         data_dir=str(data_dir) if data_dir else None, dataset_options=parse_options(dataset_option, "--dataset-option"),
         alpha=alpha, temperature=temperature, teacher_epochs=teacher_epochs, epochs=epochs,
         patience=patience or None, seed=seed, threads=threads, int8=int8, out=str(out))
