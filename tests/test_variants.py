@@ -62,3 +62,19 @@ def test_bad_variant_options_are_named():
         models.create("mubiconvlstm", 9, 128, 6, conv_blocks=3)
     with pytest.raises(ValueError, match="rnn"):
         models.create("tinierhar", 9, 128, 6, rnn="transformer")
+
+
+@pytest.mark.parametrize("model,name,opts", [c for c in CASES if not c[1].startswith("w")],
+                         ids=[f"{m}-{n}" for m, n, _ in CASES if not n.startswith("w")])
+def test_variant_runs_int8(model, name, opts):
+    import numpy as np
+
+    from harcore import quant
+
+    torch.manual_seed(0)
+    x = torch.randn(16, 9, 128)
+    net = models.create(model, 9, 128, 6, **opts).eval()
+    g = quant.quantize(net, x.numpy())
+    _, y = quant.simulate(g, x[:4].numpy(), dequantize=True)
+    ref = net(x[:4]).detach().numpy()
+    assert np.abs(np.asarray(y).reshape(4, -1) - ref).max() < 0.1
