@@ -263,8 +263,9 @@ def run_bench(spec: BenchSpec, out: str | os.PathLike, *, parallel: int = 1, add
         if todo and (parallel > 1 or address):
             ray = _ray()
             if not ray.is_initialized():
-                ray.init(address=address, num_cpus=None if address else parallel, include_dashboard=False,
-                         log_to_driver=False)
+                # Connecting to a cluster takes no resource options (Ray refuses them); a local Ray gets --parallel CPUs.
+                local = {} if address else {"num_cpus": parallel, "include_dashboard": False}
+                ray.init(address=address, log_to_driver=False, **local)
             remote = ray.remote(num_cpus=1)(executor)
             pending = {remote.remote(r, spec, str(out.resolve())): r for r in todo}
             while pending:
