@@ -15,8 +15,8 @@ Layout on a ``(B, 1, T, C)`` view:
   softmax over time and a weighted sum, Linear(2H -> num_classes).
 
 Component variants (model options; :data:`VARIANTS` names them). The paper's ablation dissects its
-spatial-temporal components (residual depthwise-separable convs, GRU, temporal aggregation; the copy in
-shared/papers holds only its abstract, so the exact ablation grid is not reproduced here): ``residual=False``
+spatial-temporal components (residual depthwise-separable convs, GRU, temporal aggregation; the text at hand
+is its abstract only, so the exact ablation grid is not reproduced here): ``residual=False``
 drops the shortcuts, ``rnn="lstm"`` swaps the GRU for an LSTM, ``bidirectional=False`` keeps the forward
 direction, ``aggregation`` "attention" (the paper's), "mean" or "last" replaces the temporal aggregation.
 Widths: ``nb_filters`` and ``nb_units_gru``.
