@@ -66,6 +66,15 @@ from harcore.deploy.cli import deploy as _deploy, validate as _validate  # noqa:
 app.command("deploy")(_deploy)
 app.command("validate")(_validate)
 
+from harcore.hpo.cli import hpo as _hpo  # noqa: E402
+
+app.command("hpo")(_hpo)
+
+from harcore.experiments.cli import bench as _bench, distill as _distill  # noqa: E402
+
+app.command("bench")(_bench)
+app.command("distill")(_distill)
+
 
 def main() -> None:
     app()
