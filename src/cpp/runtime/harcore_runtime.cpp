@@ -220,6 +220,27 @@ int32_t run_step(const Step& s, int8_t* arena) {
       for (int32_t i = 0; i < a.size; ++i) out[i] = in0[a.index[i]];
       return k::ARM_CMSIS_NN_SUCCESS;
     }
+    case kCopyInto: {
+      const CopyIntoArgs& a = *static_cast<const CopyIntoArgs*>(s.args);
+      // the writes must stay inside the step's output buffer: its last byte is dst_offset + sum((e - 1) * stride)
+      int32_t last = a.dst_offset;
+      for (int32_t d = 0; d < 4; ++d) {
+        if (a.extents[d] < 1 || a.src_strides[d] < 0 || a.dst_strides[d] < 0) return kBadModel;
+        last += (a.extents[d] - 1) * a.dst_strides[d];
+      }
+      if (a.dst_offset < 0 || a.src_offset < 0 || last >= s.output_size) return kBadModel;
+      for (int32_t i0 = 0; i0 < a.extents[0]; ++i0) {
+        for (int32_t i1 = 0; i1 < a.extents[1]; ++i1) {
+          for (int32_t i2 = 0; i2 < a.extents[2]; ++i2) {
+            const int8_t* src = in0 + a.src_offset + i0 * a.src_strides[0] + i1 * a.src_strides[1] +
+                                i2 * a.src_strides[2];
+            int8_t* dst = out + a.dst_offset + i0 * a.dst_strides[0] + i1 * a.dst_strides[1] + i2 * a.dst_strides[2];
+            for (int32_t i3 = 0; i3 < a.extents[3]; ++i3) dst[i3 * a.dst_strides[3]] = src[i3 * a.src_strides[3]];
+          }
+        }
+      }
+      return k::ARM_CMSIS_NN_SUCCESS;
+    }
     case kBatchMatMul: {
       const BatchMatMulArgs& a = *static_cast<const BatchMatMulArgs*>(s.args);
       if (in1 == nullptr) return k::ARM_CMSIS_NN_ARG_ERROR;

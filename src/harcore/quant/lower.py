@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from harcore.errors import QuantError
 from harcore.graph.ir import Op
 from harcore.quant.arith import activation_range, quantize_multiplier
 from harcore.quant.planner import ArenaPlanner
@@ -120,6 +121,32 @@ def _affine(src: np.ndarray, max_dims: int = 4) -> tuple[int, list[int], list[in
     if not np.array_equal(grid + src[0], src):
         return None
     return int(src[0]), extents, strides
+
+
+def _affine_pair(src: np.ndarray, dst: np.ndarray) -> tuple[tuple[int, list[int]], tuple[int, list[int]],
+                                                           list[int]] | None:
+    """Both src and dst (flat index -> offset) as base + sum(i_k * stride_k) over the same <= 4 extents, all
+    strides >= 0, or None."""
+    src, dst = np.asarray(src, np.int64), np.asarray(dst, np.int64)
+    big = int(max(src.max(initial=0), dst.max(initial=0)) + 1) * 4 + 4
+    aff = _affine(src + big * dst)
+    if aff is None:
+        return None
+    _, ext, _ = aff
+    out = []
+    for a in (src, dst):
+        st = []
+        size = 1
+        for e in reversed(ext):  # the strides from the data itself, innermost first
+            st.insert(0, int(a[size] - a[0]) if e > 1 else 0)
+            size *= e
+        grid = np.zeros(1, np.int64)
+        for e, s in zip(ext, st):
+            grid = (grid[:, None] + np.arange(e)[None, :] * s).reshape(-1)
+        if any(s < 0 for s in st) or not np.array_equal(grid + a[0], a):
+            return None
+        out.append((int(a[0]), st))
+    return out[0], out[1], ext
 
 
 @dataclass
@@ -296,6 +323,53 @@ class _Lowerer:
         nb = self.buf(len(src))
         self.copy_step(op, b, nb, src)
         self.set_out(op, nb, np.arange(len(src)))
+
+    def op_gather(self, op: Op) -> None:
+        """TFLite GATHER with constant indices: a copy of the selected elements (tied quantization)."""
+        b, offs = self.loc[op.inputs[0]]
+        idx = np.asarray(op.indices, np.int64)
+        src = offs.reshape(self.shape(op.inputs[0])).take(idx, axis=op.axis).reshape(-1)
+        if len(src) != int(np.prod(self.shape(op.output))):
+            raise QuantError(f"op '{op.name}' (gather): {len(src)} gathered elements for output shape "
+                             f"{self.shape(op.output)}")
+        nb = self.buf(len(src))
+        self.copy_step(op, b, nb, src)
+        self.set_out(op, nb, np.arange(len(src)))
+
+    def op_concat(self, op: Op) -> None:
+        """TFLite CONCATENATION (inputs and output share one quantization, as TFLM requires): one kCopyInto step
+        per input writes it into its part of the output. The output is channels-last when every input is (a
+        channel concat of conv branches stays NHWC for the next conv), else in torch order; an input whose
+        layout is no strided view of its part is first made contiguous."""
+        qo = self.q(op.output)
+        for t in op.inputs:
+            if self.q(t) != qo:
+                raise QuantError(f"op '{op.name}' (concat): input '{self.g.graph.tensors[t].name}' has quantization "
+                                 f"{self.q(t)}, the output {qo}; TFLM's int8 CONCATENATION requires them equal")
+        ys = self.shape(op.output)
+        n = int(np.prod(ys))
+        nhwc = len(ys) >= 2 and op.axis == 0 and all(
+            np.array_equal(self.loc[t][1], _channels_last(self.shape(t))) for t in op.inputs)
+        layout = _channels_last(ys) if nhwc else np.arange(n)
+        out_pos = layout.reshape(ys)
+        ob = self.buf(n)
+        start = 0
+        for t in op.inputs:
+            ts = self.shape(t)
+            dst = out_pos.take(range(start, start + ts[op.axis]), axis=op.axis).reshape(-1)
+            start += ts[op.axis]
+            b, offs = self.loc[t]
+            pair = _affine_pair(offs, dst)
+            if pair is None:
+                b = self.require(op, t, np.arange(len(offs)))
+                pair = _affine_pair(np.arange(len(offs)), dst)
+            if pair is None:
+                raise QuantError(f"op '{op.name}' (concat): input '{self.g.graph.tensors[t].name}' cannot be copied "
+                                 "as one strided block of at most 4 dims")
+            (so, sst), (do, dstr), ext = pair
+            self.emit("copy_into", op, [b], ob, {"src_offset": so, "dst_offset": do, "extents": ext,
+                                                 "src_strides": sst, "dst_strides": dstr})
+        self.set_out(op, ob, layout)
 
     def op_conv(self, op: Op) -> None:
         x, y = op.inputs[0], op.output

@@ -6,6 +6,7 @@ folding and fusion reproduce the model (its output is compared with ``model(x)``
 
 from __future__ import annotations
 
+import copy
 import math
 from typing import Any
 
@@ -14,15 +15,75 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from harcore.errors import QuantError
 from harcore.graph.ir import Graph, Op
 from harcore.graph.passes import fold_and_fuse
 from harcore.quant.qgraph import (ACTIVATIONS, GRU_INTERMEDIATES, LOGISTIC_QPARAMS, SOFTMAX_QPARAMS, SUPPORTED_KINDS,
-                                  TANH_QPARAMS, QGraph, QOp, QParams)
+                                  TANH_QPARAMS, TIED_KINDS, QGraph, QOp, QParams)
 
-__all__ = ["quantize", "fold", "FloatGraph", "range_qparams", "TIED_QPARAMS_KINDS", "mul_parameter", "apply_act"]
+__all__ = ["quantize", "fold", "FloatGraph", "range_qparams", "TIED_QPARAMS_KINDS", "mul_parameter", "apply_act",
+           "unsupported_reason"]
 
 # Ops whose output keeps its input's quantization (no requantization); QAT places no fake-quant there.
-TIED_QPARAMS_KINDS = ("pool", "reshape", "transpose", "slice")
+TIED_QPARAMS_KINDS = TIED_KINDS
+
+# Why an op has no int8 form in harcore (TFLite/TFLM int8 kernels and harcore's runtime), and what to write instead.
+_NO_INT8 = {
+    "layernorm": ("TFLite has no int8 LAYER_NORM kernel (its per-window mean and variance need float or int32 "
+                  "statistics no builtin int8 op computes)",
+                  "a BatchNorm right after a conv or linear (it folds into the weights at no cost)"),
+    "dft": ("torch.fft has no int8 TFLite kernel (TFLite's RFFT2D is float only)",
+            "compute spectral features in the data pipeline, before the model, or learn them with a Conv1d"),
+    "batchnorm": ("this BatchNorm follows neither a conv/linear it could be folded into nor a (C, T) / (C, H, W) "
+                  "map it could run on as a depthwise 1x1 conv",
+                  "place the BatchNorm directly after a conv or linear"),
+}
+_NO_INT8_ACT = {
+    "gelu": "harcore's int8 runtime has no GELU kernel (TFLM has no int8 GELU)",
+    "silu": "harcore's int8 runtime has no SiLU kernel (TFLite has no int8 SiLU builtin; LOGISTIC then MUL would "
+            "double the activation memory)",
+    "elu": "harcore's int8 runtime has no ELU kernel yet (TFLite's int8 ELU is a lookup table)",
+    "leaky_relu": "harcore's int8 runtime has no LEAKY_RELU kernel yet",
+    "hardtanh": "a Hardtanh other than ReLU6 requantizes and clamps to arbitrary bounds, which has no bit-exact TFLM "
+                "int8 op",
+}
+
+
+def unsupported_reason(op: Op) -> str | None:
+    """Why ``op`` (a traced graph op) has no int8 form, naming what to write instead; None if it has one."""
+    if op.kind == "activation" and op.act not in ACTIVATIONS:
+        why = _NO_INT8_ACT.get(op.act, f"harcore's int8 runtime has no kernel for activation '{op.act}'")
+        return (f"op '{op.name}' (activation '{op.act}', {op.source or 'no source'}): {why}; write nn.ReLU or "
+                "nn.ReLU6 (fused into the preceding conv/linear for free), or tanh / sigmoid")
+    if op.kind in _NO_INT8:
+        why, instead = _NO_INT8[op.kind]
+        return f"op '{op.name}' ({op.kind}, {op.source or 'no source'}): {why}; write {instead} instead"
+    if op.kind not in SUPPORTED_KINDS:
+        return f"op '{op.name}' ({op.kind}): kind '{op.kind}' is not supported by the int8 path"
+    return None
+
+
+def _globalpool_as_pool(graph: Graph) -> Graph:
+    """A global average / max pool is TFLite's AVERAGE_POOL_2D / MAX_POOL_2D with the whole map as its window
+    (VALID, stride = window): the runtime's avg/max pool kernels, bit-exact with TFLM, and the output keeps the
+    input's quantization. Rewritten before fusion, so a ReLU after it fuses as after any pool."""
+    if not any(op.kind == "globalpool" for op in graph.ops):
+        return graph
+    g = copy.deepcopy(graph)
+    for op in g.ops:
+        if op.kind != "globalpool":
+            continue
+        shape = g.tensors[op.inputs[0]].shape
+        if len(shape) not in (2, 3):
+            raise QuantError(f"op '{op.name}' (globalpool): input shape {shape}; the int8 path pools (C, T) or "
+                             "(C, H, W) maps")
+        win = (1, shape[1]) if len(shape) == 2 else (shape[1], shape[2])
+        op.kind, op.kernel, op.stride, op.pad = "pool", win, win, (0, 0, 0, 0)
+        op.dilation, op.ceil_mode, op.count_include_pad = (1, 1), False, False
+        out = (shape[0], 1) if len(shape) == 2 else (shape[0], 1, 1)
+        if tuple(g.tensors[op.output].shape) != out:
+            raise QuantError(f"op '{op.name}' (globalpool): output shape {g.tensors[op.output].shape}, expected {out}")
+    return g
 
 
 def range_qparams(lo: float, hi: float) -> QParams:
@@ -113,6 +174,7 @@ def fold(graph: Graph, model: nn.Module) -> tuple[Graph, dict[str, dict[str, tor
     :func:`harcore.graph.passes.fold_and_fuse`; this folds the weights along and checks that the int8 path
     supports every op left. Returns the folded graph, float parameters by op name (float64, torch layout) and
     the fused activation by op name. Unsupported ops raise ValueError."""
+    graph = _globalpool_as_pool(graph)
     res = fold_and_fuse(graph)
     standalone = {op.name: op for op in res.graph.ops if op.name in res.standalone_bn}
     params: dict[str, dict[str, torch.Tensor]] = {}
@@ -132,9 +194,9 @@ def fold(graph: Graph, model: nn.Module) -> tuple[Graph, dict[str, dict[str, tor
             continue
         if op.name in res.removed_acts:
             continue
-        if op.kind not in SUPPORTED_KINDS or (op.kind == "activation" and op.act not in ACTIVATIONS):
-            what = f"activation '{op.act}'" if op.kind == "activation" else f"kind '{op.kind}'"
-            raise ValueError(f"op '{op.name}' ({op.kind}): {what} is not supported by the int8 path")
+        why = unsupported_reason(op)
+        if why is not None:
+            raise QuantError(f"{why} (it is not supported by the int8 path)")
         if op.kind == "add" and len(op.inputs) != 2:
             raise ValueError(f"op '{op.name}' (add): add with a parameter is not supported by the int8 path (two "
                              "activations only)")
@@ -243,6 +305,12 @@ class FloatGraph:
             return a.reshape(n, *self.graph.tensors[op.output].shape)
         if k == "transpose":
             return a.permute(0, *[p + 1 for p in op.perm])
+        if k == "concat":
+            return torch.cat(ins, dim=op.axis + 1)
+        if k == "gather":
+            idx = torch.tensor(op.indices, dtype=torch.long)
+            y = a.index_select(op.axis + 1, idx)
+            return y.reshape(n, *self.graph.tensors[op.output].shape)
         if k == "slice":
             y = a.narrow(op.axis + 1, op.start, op.length)
             return y.squeeze(op.axis + 1) if op.squeeze else y
@@ -397,19 +465,63 @@ def quantize(model: nn.Module, calibration_x: Any, *, batch_size: int = 256, che
     given = _check_ranges(ranges, g)
     qp: list[QParams] = [range_qparams(*given[t]) if t in given else range_qparams(r.lo, r.hi)
                          for t, r in enumerate(fg.ranges)]
-    for op in g.ops:  # ops that must not requantize, in graph order so chains propagate
-        if op.kind in TIED_QPARAMS_KINDS:
-            qp[op.output] = qp[op.inputs[0]]
-        elif op.kind == "softmax":
-            qp[op.output] = QParams(float(np.float32(SOFTMAX_QPARAMS[0])), SOFTMAX_QPARAMS[1])
-        elif op.kind == "activation" and op.act in ("tanh", "sigmoid"):
-            fixed = TANH_QPARAMS if op.act == "tanh" else LOGISTIC_QPARAMS
-            qp[op.output] = QParams(float(np.float32(fixed[0])), fixed[1])
+    qp = _tie_qparams(g, qp, {t: given.get(t, (r.lo, r.hi)) for t, r in enumerate(fg.ranges)})
     ops = _quantize_ops(g, params, acts, qp, fg)
     qg = QGraph(g, qp, ops, {"calibration_windows": int(x.shape[0]), "source_model": type(model).__name__,
                              **(meta or {})})
     qg.validate()
     return qg
+
+
+def _tie_qparams(g: Graph, qp: list[QParams], ranges: dict[int, tuple[float, float]]) -> list[QParams]:
+    """Tensors that must share one quantization (a tied op's output and inputs: pool, reshape, transpose, slice,
+    gather, and every input of a concat, since TFLM's int8 CONCATENATION requires equal qparams) form groups. A
+    group's qparams: the fixed ones of its softmax / tanh / sigmoid output, else the range over the members
+    that own their quantization (outputs of requantizing ops, the model input). Without a concat a group has one
+    owner, so its qparams are that owner's, as TFLite's converter gives them."""
+    parent = list(range(len(g.tensors)))
+
+    def find(t: int) -> int:
+        while parent[t] != t:
+            parent[t] = parent[parent[t]]
+            t = parent[t]
+        return t
+
+    fixed: dict[int, QParams] = {}
+    owners: list[int] = []
+    for op in g.ops:
+        if op.kind in TIED_KINDS:
+            for t in op.inputs:
+                parent[find(op.output)] = find(t)
+            continue
+        if op.kind == "softmax":
+            fixed[op.output] = QParams(float(np.float32(SOFTMAX_QPARAMS[0])), SOFTMAX_QPARAMS[1])
+        elif op.kind == "activation" and op.act in ("tanh", "sigmoid"):
+            f = TANH_QPARAMS if op.act == "tanh" else LOGISTIC_QPARAMS
+            fixed[op.output] = QParams(float(np.float32(f[0])), f[1])
+        owners.append(op.output)
+    groups: dict[int, list[int]] = {}
+    for t in owners:
+        groups.setdefault(find(t), []).append(t)
+    by_tensor: dict[int, QParams] = {}
+    for root, members in groups.items():
+        fx = [t for t in members if t in fixed]
+        if fx and len(members) > 1:
+            cat = next((op for op in g.ops if op.kind == "concat" and any(find(t) == root for t in op.inputs)), None)
+            where = f"op '{cat.name}' (concat)" if cat is not None else "tied ops"
+            raise QuantError(
+                f"{where}: concatenates '{g.tensors[fx[0]].name}', whose int8 quantization TFLite fixes (softmax / "
+                "tanh / sigmoid output), with tensors of other ranges; TFLM's int8 CONCATENATION needs one "
+                "quantization for all inputs. Concatenate before the softmax / tanh / sigmoid, or give every "
+                "input the same one")
+        if fx:
+            q = fixed[fx[0]]
+        elif len(members) == 1:
+            q = qp[members[0]]
+        else:
+            q = range_qparams(min(ranges[t][0] for t in members), max(ranges[t][1] for t in members))
+        by_tensor[root] = q
+    return [by_tensor.get(find(t), qp[t]) for t in range(len(g.tensors))]
 
 
 def _check_ranges(ranges: dict[int, tuple[float, float]] | None, g: Graph) -> dict[int, tuple[float, float]]:

@@ -1,0 +1,309 @@
+"""int8 for the ops users write: each newly supported op in a small model, quantize -> simulate -> to_tflite,
+and the TFLite Micro interpreter on the exported file gives every output byte `simulate` gives (real windows of
+the built-in dataset, random int8 windows, the all -128 / all 127 windows). Ops without an int8 form are a
+QuantError naming the op, why, and what to write instead.
+
+TFLM (tflite-micro, reference kernels) is the oracle, as in tests/test_tflite_oracle_models.py.
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+from harcore import data, quant  # noqa: E402
+from harcore.errors import QuantError  # noqa: E402
+from harcore.quant.simulate import quantize_input  # noqa: E402
+from harcore.quant.tflite_export import export  # noqa: E402
+
+pytestmark = [pytest.mark.oracle]
+
+
+@pytest.fixture(scope="module")
+def ds():
+    return data.load("default")
+
+
+def tflm_run(fb: bytes, xs: np.ndarray) -> np.ndarray:
+    from tflite_micro.python.tflite_micro import runtime
+
+    it = runtime.Interpreter.from_bytes(fb, arena_size=16 << 20)
+    outs = []
+    for x in xs:
+        it.reset()
+        it.set_input(x[None], 0)
+        it.invoke()
+        outs.append(np.array(it.get_output(0))[0])
+    return np.stack(outs)
+
+
+def builtin_ops(fb: bytes) -> list[str]:
+    import tflite
+
+    names = {v: k for k, v in vars(tflite.BuiltinOperator).items() if not k.startswith("_")}
+    m = tflite.Model.GetRootAs(fb, 0)
+    sg = m.Subgraphs(0)
+    return [names[m.OperatorCodes(sg.Operators(i).OpcodeIndex()).BuiltinCode()] for i in range(sg.OperatorsLength())]
+
+
+def check_bit_exact(model: nn.Module, ds, n_real: int = 48, n_rand: int = 16) -> tuple[quant.QGraph, list[str]]:
+    """PTQ on 128 real windows, then simulate == TFLM on real, random and edge windows, every output byte."""
+    torch.manual_seed(0)
+    model.eval()
+    g = quant.quantize(model, ds.train.x[::16][:128])
+    fb, _ = export(g)
+    name = type(model).__name__
+    rng = np.random.default_rng(zlib.crc32(name.encode()))
+    shape = ds.test.x.shape[1:]
+    real = quantize_input(g, ds.test.x[rng.choice(len(ds.test.x), n_real, replace=False)])
+    rand = rng.integers(-128, 128, (n_rand, *shape), dtype=np.int8)
+    edges = np.stack([np.full(shape, -128, np.int8), np.full(shape, 127, np.int8)])
+    for kind, xs in (("real", real), ("random", rand), ("edge", edges)):
+        ours, ref = quant.simulate(g, xs), tflm_run(fb, xs)
+        assert ours.shape == ref.shape and ours.dtype == ref.dtype == np.int8
+        differ = int(np.count_nonzero(ours != ref))
+        assert differ == 0, f"{name} on {kind} windows: {differ} of {ours.size} output values differ from TFLM"
+    # the outputs depend on the window (not a constant model that would agree trivially)
+    assert len({r.tobytes() for r in quant.simulate(g, real)}) > 1
+    return g, builtin_ops(fb)
+
+
+def kinds(g: quant.QGraph) -> list[str]:
+    return [op.kind for op in g.graph.ops]
+
+
+# ---- models -------------------------------------------------------------------------------------------
+
+
+class GlobalAvgHead(nn.Module):
+    """The most common HAR head: conv -> BN -> ReLU -> AdaptiveAvgPool1d(1) -> flatten -> linear."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv1d(9, 16, 5, padding=2)
+        self.bn = nn.BatchNorm1d(16)
+        self.conv2 = nn.Conv1d(16, 24, 3, stride=2, padding=1)
+        self.gap = nn.AdaptiveAvgPool1d(1)
+        self.fc = nn.Linear(24, 6)
+
+    def forward(self, x):
+        x = torch.relu(self.bn(self.conv(x)))
+        x = self.conv2(x)  # no ReLU: the pooled values are signed, so the avg pool's rounding of negatives counts
+        return self.fc(torch.flatten(self.gap(x), 1))
+
+
+class GlobalMaxHead(nn.Module):
+    """AdaptiveMaxPool1d(1) then squeeze, and a functional global average pool on a 2-D map."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv1d(9, 12, 3, padding=1)
+        self.gmp = nn.AdaptiveMaxPool1d(1)
+        self.fc = nn.Linear(12, 6)
+
+    def forward(self, x):
+        return self.fc(self.gmp(torch.relu(self.conv(x))).squeeze(-1))
+
+
+class MeanSum(nn.Module):
+    """mean over time, sum over time (both TFLite reductions) and a mean over channels with keepdim."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv1d(9, 8, 3, padding=1)
+        self.fc = nn.Linear(8, 6)
+        self.fc_sum = nn.Linear(8, 6)
+        self.fc2 = nn.Linear(128, 6)
+
+    def forward(self, x):
+        y = self.conv(x)
+        a = y.mean(dim=-1)
+        b = y.sum(dim=2)
+        c = torch.mean(y, dim=1, keepdim=True).flatten(1)
+        return self.fc(a) + self.fc_sum(b) + self.fc2(c)
+
+
+class Concats(nn.Module):
+    """Inception-style channel concat of two conv branches (NHWC for the next conv), then a concat of the global
+    average and max pools (a group of tied tensors through the pools) and of a linear's output."""
+
+    def __init__(self):
+        super().__init__()
+        self.b3 = nn.Conv1d(9, 8, 3, padding=1)
+        self.b5 = nn.Conv1d(9, 6, 5, padding=2)
+        self.mix = nn.Conv1d(14, 10, 1)
+        self.gap = nn.AdaptiveAvgPool1d(1)
+        self.gmp = nn.AdaptiveMaxPool1d(1)
+        self.side = nn.Linear(9, 4)
+        self.fc = nn.Linear(24, 6)
+
+    def forward(self, x):
+        y = torch.cat([torch.relu(self.b3(x)), self.b5(x)], dim=1)
+        y = torch.relu(self.mix(y))
+        side = self.side(x.mean(dim=2))
+        z = torch.cat([self.gap(y).flatten(1), self.gmp(y).flatten(1), side], dim=1)
+        return self.fc(z)
+
+
+class TimeConcat(nn.Module):
+    """A concat along time (not the channel axis), one input twice."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv1d(9, 8, 3, stride=2, padding=1)
+        self.conv2 = nn.Conv1d(9, 8, 5, stride=4, padding=2)
+        self.fc = nn.Linear(8 * 160, 6)
+
+    def forward(self, x):
+        y = self.conv(x)
+        z = torch.cat([y, self.conv2(x), y], dim=2)
+        return self.fc(z.flatten(1))
+
+
+class Conv2dRows(nn.Module):
+    """Conv2d with (1, k) kernels over a (1, C, T) image, a (C, 1) kernel across the sensor channels, a (1, 2)
+    max pool and AdaptiveAvgPool2d(1)."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv2d(1, 8, (1, 5), padding=(0, 2))
+        self.pool = nn.MaxPool2d((1, 2))
+        self.c2 = nn.Conv2d(8, 12, (1, 3), stride=(1, 2), padding=(0, 1))
+        self.c3 = nn.Conv2d(12, 16, (9, 1))
+        self.gap = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(16, 6)
+
+    def forward(self, x):
+        x = x.unsqueeze(1)
+        x = self.pool(torch.relu(self.c1(x)))
+        x = torch.relu(self.c2(x))
+        x = self.c3(x)
+        return self.fc(self.gap(x).flatten(1))
+
+
+class ChannelPick(nn.Module):
+    """Constant-index gather: the accelerometer channels only (a buffer of indices), then a conv."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("acc", torch.tensor([0, 1, 2, 6, 7, 8]))
+        self.conv = nn.Conv1d(6, 8, 3, padding=1)
+        self.fc = nn.Linear(8, 6)
+
+    def forward(self, x):
+        y = torch.relu(self.conv(x[:, self.acc]))
+        return self.fc(y.mean(dim=2))
+
+
+# ---- tests --------------------------------------------------------------------------------------------
+
+
+def test_global_average_pool_is_bit_exact(ds):
+    g, ops = check_bit_exact(GlobalAvgHead(), ds)
+    pool = next(op for op in g.graph.ops if op.name.startswith("gap"))
+    assert pool.kind == "pool" and pool.pool == "avg" and tuple(pool.kernel) == (1, 64)
+    assert "AVERAGE_POOL_2D" in ops
+
+
+def test_global_max_pool_is_bit_exact(ds):
+    g, ops = check_bit_exact(GlobalMaxHead(), ds)
+    assert "globalpool" not in kinds(g) and "MAX_POOL_2D" in ops
+    pool = next(op for op in g.graph.ops if op.kind == "pool")
+    assert g.qparams[pool.output] == g.qparams[pool.inputs[0]]  # tied: no requantization
+
+
+def test_mean_and_sum_over_time_are_bit_exact(ds):
+    g, ops = check_bit_exact(MeanSum(), ds)
+    assert kinds(g).count("mean") == 3 and "SUM" in ops and "MEAN" in ops
+
+
+def test_concat_is_bit_exact_with_one_quantization(ds):
+    g, ops = check_bit_exact(Concats(), ds)
+    cats = [op for op in g.graph.ops if op.kind == "concat"]
+    assert len(cats) == 2 and ops.count("CONCATENATION") == 2
+    for op in cats:  # TFLM's int8 CONCATENATION requires it
+        assert all(g.qparams[t] == g.qparams[op.output] for t in op.inputs)
+    steps = [s.kind for s in quant.lower(g).steps]
+    assert steps.count("copy_into") == 5
+
+
+def test_concat_along_time_is_bit_exact(ds):
+    g, ops = check_bit_exact(TimeConcat(), ds)
+    assert "concat" in kinds(g) and "CONCATENATION" in ops
+
+
+def test_conv2d_with_row_kernels_is_bit_exact(ds):
+    g, ops = check_bit_exact(Conv2dRows(), ds)
+    convs = [op for op in g.graph.ops if op.kind == "conv"]
+    assert [tuple(op.kernel) for op in convs] == [(1, 5), (1, 3), (9, 1)]
+    assert ops.count("CONV_2D") == 3 and "AVERAGE_POOL_2D" in ops
+
+
+def test_constant_index_gather_is_bit_exact(ds):
+    g, ops = check_bit_exact(ChannelPick(), ds)
+    assert "gather" in kinds(g) and "GATHER" in ops
+
+
+def test_qgraph_with_new_ops_round_trips(ds, tmp_path):
+    torch.manual_seed(0)
+    g = quant.quantize(Concats().eval(), ds.train.x[:32])
+    g.save(tmp_path / "m.hq8")
+    h = quant.load(tmp_path / "m.hq8")
+    x = quantize_input(g, ds.test.x[:8])
+    assert np.array_equal(quant.simulate(g, x), quant.simulate(h, x))
+    assert "CopyIntoArgs" in quant.lower(g).emit_cpp()
+
+
+# ---- ops without an int8 form: a QuantError naming the op, why and what to write instead ---------------
+
+
+class WithLayerNorm(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv1d(9, 8, 3, padding=1)
+        self.norm = nn.LayerNorm(128)
+        self.fc = nn.Linear(8, 6)
+
+    def forward(self, x):
+        return self.fc(self.norm(self.conv(x)).mean(dim=2))
+
+
+class WithGelu(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv1d(9, 8, 3, padding=1)
+        self.fc = nn.Linear(8, 6)
+
+    def forward(self, x):
+        return self.fc(F.gelu(self.conv(x)).mean(dim=2))
+
+
+class SoftmaxCat(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(9, 6)
+
+    def forward(self, x):
+        y = self.fc(x.mean(dim=2))
+        return torch.cat([torch.softmax(y, dim=1), y], dim=1)
+
+
+@pytest.mark.parametrize("cls, pattern", [
+    (WithLayerNorm, r"op 'norm' \(layernorm.*no int8 LAYER_NORM.*write a BatchNorm"),
+    (WithGelu, r"op 'gelu' \(activation 'gelu'.*GELU.*write nn\.ReLU"),
+    (SoftmaxCat, r"op 'cat' \(concat\).*softmax.*one\s+quantization.*Concatenate before"),
+])
+def test_op_without_int8_form_is_a_clear_error(cls, pattern, ds):
+    torch.manual_seed(0)
+    with pytest.raises(QuantError, match=pattern) as e:
+        quant.quantize(cls().eval(), ds.train.x[:16])
+    assert isinstance(e.value, ValueError)  # callers catching ValueError keep working
