@@ -287,6 +287,15 @@ class WithGelu(nn.Module):
         return self.fc(F.gelu(self.conv(x)).mean(dim=2))
 
 
+class WithFFT(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(9 * 128, 6)
+
+    def forward(self, x):
+        return self.fc(torch.fft.fft(x, dim=-1).real.flatten(1))
+
+
 class SoftmaxCat(nn.Module):
     def __init__(self):
         super().__init__()
@@ -298,8 +307,11 @@ class SoftmaxCat(nn.Module):
 
 
 @pytest.mark.parametrize("cls, pattern", [
-    (WithLayerNorm, r"op 'norm' \(layernorm.*no int8 LAYER_NORM.*write a BatchNorm"),
-    (WithGelu, r"op 'gelu' \(activation 'gelu'.*GELU.*write nn\.ReLU"),
+    (WithLayerNorm, r"op 'norm' \(layernorm\): kind 'layernorm' is not supported by the int8 path: .*no "
+                    r"LAYER_NORM.*instead, use a BatchNorm"),
+    (WithFFT, r"op '.*' \(dft\): .*no int8 TFLite kernel.*instead, compute spectral features"),
+    (WithGelu, r"op 'gelu' \(activation\): activation 'gelu' is not supported by the int8 path: .*GELU.*write "
+               r"nn\.ReLU"),
     (SoftmaxCat, r"op 'cat' \(concat\).*softmax.*one\s+quantization.*Concatenate before"),
 ])
 def test_op_without_int8_form_is_a_clear_error(cls, pattern, ds):
@@ -307,3 +319,19 @@ def test_op_without_int8_form_is_a_clear_error(cls, pattern, ds):
     with pytest.raises(QuantError, match=pattern) as e:
         quant.quantize(cls().eval(), ds.train.x[:16])
     assert isinstance(e.value, ValueError)  # callers catching ValueError keep working
+
+
+def test_all_ops_without_int8_form_are_listed_at_once(ds):
+    class Both(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv1d(9, 8, 3, padding=1)
+            self.norm = nn.LayerNorm(128)
+            self.fc = nn.Linear(8, 6)
+
+        def forward(self, x):
+            return self.fc(F.silu(self.norm(self.conv(x))).mean(dim=2))
+
+    with pytest.raises(QuantError, match=r"2 ops have no int8 form") as e:
+        quant.quantize(Both().eval(), ds.train.x[:16])
+    assert "op 'norm' (layernorm)" in str(e.value) and "activation 'silu'" in str(e.value)

@@ -29,9 +29,9 @@ TIED_QPARAMS_KINDS = TIED_KINDS
 
 # Why an op has no int8 form in harcore (TFLite/TFLM int8 kernels and harcore's runtime), and what to write instead.
 _NO_INT8 = {
-    "layernorm": ("TFLite has no int8 LAYER_NORM kernel (its per-window mean and variance need float or int32 "
-                  "statistics no builtin int8 op computes)",
-                  "a BatchNorm right after a conv or linear (it folds into the weights at no cost)"),
+    "layernorm": ("TFLite has no LAYER_NORM builtin, and harcore's runtime has no kernels for its decomposition "
+                  "(SQUARED_DIFFERENCE, RSQRT); an int8 per-window variance would also lose most of its precision",
+                  "use a BatchNorm right after a conv or linear (it folds into the weights at no cost)"),
     "dft": ("torch.fft has no int8 TFLite kernel (TFLite's RFFT2D is float only)",
             "compute spectral features in the data pipeline, before the model, or learn them with a Conv1d"),
     "batchnorm": ("this BatchNorm follows neither a conv/linear it could be folded into nor a (C, T) / (C, H, W) "
@@ -53,13 +53,13 @@ def unsupported_reason(op: Op) -> str | None:
     """Why ``op`` (a traced graph op) has no int8 form, naming what to write instead; None if it has one."""
     if op.kind == "activation" and op.act not in ACTIVATIONS:
         why = _NO_INT8_ACT.get(op.act, f"harcore's int8 runtime has no kernel for activation '{op.act}'")
-        return (f"op '{op.name}' (activation '{op.act}', {op.source or 'no source'}): {why}; write nn.ReLU or "
-                "nn.ReLU6 (fused into the preceding conv/linear for free), or tanh / sigmoid")
-    if op.kind in _NO_INT8:
-        why, instead = _NO_INT8[op.kind]
-        return f"op '{op.name}' ({op.kind}, {op.source or 'no source'}): {why}; write {instead} instead"
+        return (f"op '{op.name}' ({op.kind}): activation '{op.act}' is not supported by the int8 path: {why}; write "
+                "nn.ReLU or nn.ReLU6 (fused into the preceding conv/linear for free), or tanh / sigmoid instead"
+                + (f" [{op.source}]" if op.source else ""))
     if op.kind not in SUPPORTED_KINDS:
-        return f"op '{op.name}' ({op.kind}): kind '{op.kind}' is not supported by the int8 path"
+        why, instead = _NO_INT8.get(op.kind, ("harcore's int8 runtime has no kernel for it", None))
+        return (f"op '{op.name}' ({op.kind}): kind '{op.kind}' is not supported by the int8 path: {why}"
+                + (f"; instead, {instead}" if instead else "") + (f" [{op.source}]" if op.source else ""))
     return None
 
 
@@ -177,6 +177,12 @@ def fold(graph: Graph, model: nn.Module) -> tuple[Graph, dict[str, dict[str, tor
     graph = _globalpool_as_pool(graph)
     res = fold_and_fuse(graph)
     standalone = {op.name: op for op in res.graph.ops if op.name in res.standalone_bn}
+    # every op without an int8 form at once, so that a model is fixed in one round, not one op per attempt
+    bad = [why for op in res.graph.ops if (why := unsupported_reason(op)) is not None]
+    if len(bad) == 1:
+        raise QuantError(bad[0])
+    if bad:
+        raise QuantError(f"{len(bad)} ops have no int8 form in harcore:\n  " + "\n  ".join(bad))
     params: dict[str, dict[str, torch.Tensor]] = {}
     # in graph order, so that errors come in the order of the ops and chained BNs fold in turn
     for op in graph.ops:
@@ -196,7 +202,7 @@ def fold(graph: Graph, model: nn.Module) -> tuple[Graph, dict[str, dict[str, tor
             continue
         why = unsupported_reason(op)
         if why is not None:
-            raise QuantError(f"{why} (it is not supported by the int8 path)")
+            raise QuantError(why)
         if op.kind == "add" and len(op.inputs) != 2:
             raise ValueError(f"op '{op.name}' (add): add with a parameter is not supported by the int8 path (two "
                              "activations only)")
