@@ -263,6 +263,22 @@ def test_qgraph_with_new_ops_round_trips(ds, tmp_path):
     assert "CopyIntoArgs" in quant.lower(g).emit_cpp()
 
 
+def test_new_ops_on_the_firmware_under_qemu(ds, monkeypatch):
+    """The firmware runs the same runtime (the new kCopyInto step included): global pools and concats on the
+    Cortex-M33 under QEMU give simulate's bytes on 20 real windows."""
+    from test_firmware_common import require_firmware_toolchain
+
+    from harcore.deploy import validate
+
+    require_firmware_toolchain(monkeypatch)
+    torch.manual_seed(0)
+    g = quant.quantize(Concats().eval(), ds.train.x[::16][:128])
+    rep = validate(g, windows=20)
+    assert rep.bit_exact and rep.exact_windows == 20 and rep.differing_values == 0 and rep.statuses_nonzero == 0
+    kinds_run = [st.kind for st in rep.steps]
+    assert kinds_run.count("copy_into") == 5 and "avg_pool" in kinds_run and "max_pool" in kinds_run
+
+
 # ---- ops without an int8 form: a QuantError naming the op, why and what to write instead ---------------
 
 
