@@ -169,6 +169,20 @@ class TimeConcat(nn.Module):
         return self.fc(z.flatten(1))
 
 
+class Stacked(nn.Module):
+    """torch.stack of the global average and max pools (a concat of unsqueezed tensors), then a linear."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv1d(9, 10, 5, stride=2, padding=2)
+        self.fc = nn.Linear(20, 6)
+
+    def forward(self, x):
+        y = self.conv(x)
+        z = torch.stack([F.adaptive_avg_pool1d(y, 1).flatten(1), F.adaptive_max_pool1d(y, 1).flatten(1)], dim=1)
+        return self.fc(z.flatten(1))
+
+
 class Conv2dRows(nn.Module):
     """Conv2d with (1, k) kernels over a (1, C, T) image, a (C, 1) kernel across the sensor channels, a (1, 2)
     max pool and AdaptiveAvgPool2d(1)."""
@@ -239,6 +253,30 @@ def test_concat_is_bit_exact_with_one_quantization(ds):
 def test_concat_along_time_is_bit_exact(ds):
     g, ops = check_bit_exact(TimeConcat(), ds)
     assert "concat" in kinds(g) and "CONCATENATION" in ops
+
+
+def test_stack_is_bit_exact(ds):
+    g, ops = check_bit_exact(Stacked(), ds)
+    assert "concat" in kinds(g) and "CONCATENATION" in ops
+
+
+def test_qat_runs_the_new_ops_and_converts_to_ptq(ds):
+    """Before fine-tuning, QAT's convert gives PTQ's graph (docs/int8.md), global pools and concats included."""
+    x = ds.train.x[::16][:128]
+    torch.manual_seed(0)
+    m = Concats().eval()
+    g = quant.quantize(m, x)
+    qm = quant.prepare_qat(m, x)
+    y = qm(torch.as_tensor(x[:4]))
+    assert y.shape == (4, 6) and torch.isfinite(y).all()
+    h = quant.convert(qm, x)
+    assert [op.kind for op in h.graph.ops] == kinds(g) and "pool" in kinds(g) and "concat" in kinds(g)
+    for a, b in zip(h.qparams, g.qparams):  # up to the float32 vs float64 evaluation of the ranges
+        assert abs(a.scale - b.scale) <= 1e-5 * b.scale and abs(a.zero_point - b.zero_point) <= 1
+    for op in h.graph.ops:
+        if op.kind == "concat":
+            assert all(h.qparams[t] == h.qparams[op.output] for t in op.inputs)
+    assert quant.simulate(h, quantize_input(h, ds.test.x[:16])).shape == (16, 6)
 
 
 def test_conv2d_with_row_kernels_is_bit_exact(ds):
