@@ -183,6 +183,55 @@ class Stacked(nn.Module):
         return self.fc(z.flatten(1))
 
 
+class CatLstm(nn.Module):
+    """A BiLSTM output (its backward half stored in processing order: no strided view, so it is gathered first)
+    concatenated with pooled conv features."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv1d(9, 8, 5, stride=4, padding=2)
+        self.lstm = nn.LSTM(8, 6, batch_first=True, bidirectional=True)
+        self.fc = nn.Linear(12 * 32 + 8, 6)
+
+    def forward(self, x):
+        y = torch.relu(self.conv(x))
+        h, _ = self.lstm(y.transpose(1, 2))
+        return self.fc(torch.cat([h.flatten(1), F.adaptive_avg_pool1d(y, 1).flatten(1)], dim=1))
+
+
+class CatInput(nn.Module):
+    """The model input concatenated with a conv of it (the input's quantization joins the group)."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv1d(9, 7, 3, padding=1)
+        self.c2 = nn.Conv1d(16, 8, 3, padding=1)
+        self.fc = nn.Linear(8 + 7, 6)
+
+    def forward(self, x):
+        a = self.c1(x)
+        y = torch.relu(self.c2(torch.cat([x, a], dim=1)))
+        return self.fc(torch.cat([F.adaptive_max_pool1d(y, 1).flatten(1), F.adaptive_avg_pool1d(a, 1).flatten(1)], 1))
+
+
+class CatMany(nn.Module):
+    """A channel concat of (C, H, W) conv branches with AdaptiveAvgPool2d(1), and a concat of 12 inputs (TFLM
+    takes at most 10 per CONCATENATION: the export builds a tree)."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(1, 4, (1, 5), padding=(0, 2))
+        self.b = nn.Conv2d(1, 3, (3, 3), padding=1)
+        self.convs = nn.ModuleList(nn.Conv1d(9, 2, 3, padding=1) for _ in range(12))
+        self.fc = nn.Linear(7 + 24, 6)
+
+    def forward(self, x):
+        u = x.unsqueeze(1)
+        p = F.adaptive_avg_pool2d(torch.cat([self.a(u), torch.relu(self.b(u))], dim=1), 1).flatten(1)
+        many = torch.cat([F.adaptive_max_pool1d(c(x), 1) for c in self.convs], dim=1).flatten(1)
+        return self.fc(torch.cat([p, many], 1))
+
+
 class Conv2dRows(nn.Module):
     """Conv2d with (1, k) kernels over a (1, C, T) image, a (C, 1) kernel across the sensor channels, a (1, 2)
     max pool and AdaptiveAvgPool2d(1)."""
@@ -253,6 +302,17 @@ def test_concat_is_bit_exact_with_one_quantization(ds):
 def test_concat_along_time_is_bit_exact(ds):
     g, ops = check_bit_exact(TimeConcat(), ds)
     assert "concat" in kinds(g) and "CONCATENATION" in ops
+
+
+@pytest.mark.parametrize("cls", [CatLstm, CatInput, CatMany])
+def test_concat_layouts_are_bit_exact(cls, ds):
+    g, ops = check_bit_exact(cls(), ds, n_real=24, n_rand=8)
+    for op in g.graph.ops:
+        if op.kind == "concat":
+            assert all(g.qparams[t] == g.qparams[op.output] for t in op.inputs)
+    if cls is CatMany:
+        # the 12-input concat as a tree (10, 2, then those 2), plus the two 2-input concats
+        assert ops.count("CONCATENATION") == 5
 
 
 def test_stack_is_bit_exact(ds):
