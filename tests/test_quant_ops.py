@@ -253,6 +253,22 @@ class Conv2dRows(nn.Module):
         return self.fc(self.gap(x).flatten(1))
 
 
+class Leaky(nn.Module):
+    """nn.LeakyReLU (TFLM's int8 LEAKY_RELU, standalone: TFLite fuses no leaky activation), two slopes."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv1d(9, 8, 5, padding=2)
+        self.a1 = nn.LeakyReLU(0.1)
+        self.c2 = nn.Conv1d(8, 12, 3, stride=2, padding=1)
+        self.a2 = nn.LeakyReLU()
+        self.fc = nn.Linear(12, 6)
+
+    def forward(self, x):
+        y = self.a2(self.c2(self.a1(self.c1(x))))
+        return self.fc(F.adaptive_avg_pool1d(y, 1).flatten(1))
+
+
 class ChannelPick(nn.Module):
     """Constant-index gather: the accelerometer channels only (a buffer of indices), then a conv."""
 
@@ -346,6 +362,13 @@ def test_conv2d_with_row_kernels_is_bit_exact(ds):
     assert ops.count("CONV_2D") == 3 and "AVERAGE_POOL_2D" in ops
 
 
+def test_leaky_relu_is_bit_exact(ds):
+    g, ops = check_bit_exact(Leaky(), ds)
+    assert ops.count("LEAKY_RELU") == 2
+    assert sorted(q.attrs["alpha"] for q in g.ops.values() if "alpha" in q.attrs) == [
+        float(np.float32(0.01)), float(np.float32(0.1))]
+
+
 def test_constant_index_gather_is_bit_exact(ds):
     g, ops = check_bit_exact(ChannelPick(), ds)
     assert "gather" in kinds(g) and "GATHER" in ops
@@ -362,19 +385,20 @@ def test_qgraph_with_new_ops_round_trips(ds, tmp_path):
 
 
 def test_new_ops_on_the_firmware_under_qemu(ds, monkeypatch):
-    """The firmware runs the same runtime (the new kCopyInto step included): global pools and concats on the
-    Cortex-M33 under QEMU give simulate's bytes on 20 real windows."""
+    """The firmware runs the same runtime (the new kCopyInto and kLeakyRelu steps included): global pools,
+    concats and LeakyReLU on the Cortex-M33 under QEMU give simulate's bytes on 20 real windows."""
     from test_firmware_common import require_firmware_toolchain
 
     from harcore.deploy import validate
 
     require_firmware_toolchain(monkeypatch)
-    torch.manual_seed(0)
-    g = quant.quantize(Concats().eval(), ds.train.x[::16][:128])
-    rep = validate(g, windows=20)
-    assert rep.bit_exact and rep.exact_windows == 20 and rep.differing_values == 0 and rep.statuses_nonzero == 0
-    kinds_run = [st.kind for st in rep.steps]
-    assert kinds_run.count("copy_into") == 5 and "avg_pool" in kinds_run and "max_pool" in kinds_run
+    for cls, want in ((Concats, {"copy_into": 5, "avg_pool": 1, "max_pool": 1}), (Leaky, {"leaky_relu": 2})):
+        torch.manual_seed(0)
+        g = quant.quantize(cls().eval(), ds.train.x[::16][:128])
+        rep = validate(g, windows=20)
+        assert rep.bit_exact and rep.exact_windows == 20 and rep.differing_values == 0 and rep.statuses_nonzero == 0
+        kinds_run = [st.kind for st in rep.steps]
+        assert {k: kinds_run.count(k) for k in want} == want
 
 
 # ---- ops without an int8 form: a QuantError naming the op, why and what to write instead ---------------
@@ -410,6 +434,15 @@ class WithFFT(nn.Module):
         return self.fc(torch.fft.fft(x, dim=-1).real.flatten(1))
 
 
+class FunctionalLeaky(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(9, 6)
+
+    def forward(self, x):
+        return self.fc(F.leaky_relu(x, 0.2).mean(dim=2))
+
+
 class SoftmaxCat(nn.Module):
     def __init__(self):
         super().__init__()
@@ -427,6 +460,7 @@ class SoftmaxCat(nn.Module):
     (WithGelu, r"op 'gelu' \(activation\): activation 'gelu' is not supported by the int8 path: .*GELU.*write "
                r"nn\.ReLU"),
     (SoftmaxCat, r"op 'cat' \(concat\).*softmax.*one\s+quantization.*Concatenate before"),
+    (FunctionalLeaky, r"activation 'leaky_relu' written as F\.leaky_relu.*write nn\.LeakyReLU"),
 ])
 def test_op_without_int8_form_is_a_clear_error(cls, pattern, ds):
     torch.manual_seed(0)

@@ -241,6 +241,16 @@ int32_t run_step(const Step& s, int8_t* arena) {
       }
       return k::ARM_CMSIS_NN_SUCCESS;
     }
+    case kLeakyRelu: {
+      const LeakyReluArgs& a = *static_cast<const LeakyReluArgs*>(s.args);
+      for (int32_t i = 0; i < a.size; ++i) {
+        const int32_t x = in0[i] + a.input_offset;
+        int32_t y = a.output_offset + (x >= 0 ? k::arm_nn_requantize(x, a.identity_mult, a.identity_shift)
+                                              : k::arm_nn_requantize(x, a.alpha_mult, a.alpha_shift));
+        out[i] = static_cast<int8_t>(y < -128 ? -128 : (y > 127 ? 127 : y));
+      }
+      return k::ARM_CMSIS_NN_SUCCESS;
+    }
     case kBatchMatMul: {
       const BatchMatMulArgs& a = *static_cast<const BatchMatMulArgs*>(s.args);
       if (in1 == nullptr) return k::ARM_CMSIS_NN_ARG_ERROR;

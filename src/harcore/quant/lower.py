@@ -660,6 +660,16 @@ class _Lowerer:
                       {"size": len(offs), "p": _lut_params(qi, f"op '{op.name}' ({op.act})")})
             self.set_out(op, ob, offs)
             return
+        if op.act == "leaky_relu":  # TFLM's LEAKY_RELU prepare: float32 products, then QuantizeMultiplier
+            alpha = np.float32(self.g.ops[op.name].attrs["alpha"])
+            mi = _qm(float(np.float32(qi.scale) / np.float32(qo.scale)))
+            ma = _qm(float(np.float32(np.float32(qi.scale) * alpha) / np.float32(qo.scale)))
+            ob = self.buf(len(offs))
+            self.emit("leaky_relu", op, [b], ob, {"size": len(offs), "input_offset": -qi.zero_point,
+                                                  "output_offset": qo.zero_point, "identity_mult": mi[0],
+                                                  "identity_shift": mi[1], "alpha_mult": ma[0], "alpha_shift": ma[1]})
+            self.set_out(op, ob, offs)
+            return
         mult, shift = _qm(float(np.float32(qi.scale) / np.float32(qo.scale)))
         act = _act(op.act, qo)
         ob = self.buf(len(offs))

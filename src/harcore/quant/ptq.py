@@ -43,7 +43,6 @@ _NO_INT8_ACT = {
     "silu": "harcore's int8 runtime has no SiLU kernel (TFLite has no int8 SiLU builtin; LOGISTIC then MUL would "
             "double the activation memory)",
     "elu": "harcore's int8 runtime has no ELU kernel yet (TFLite's int8 ELU is a lookup table)",
-    "leaky_relu": "harcore's int8 runtime has no LEAKY_RELU kernel yet",
     "hardtanh": "a Hardtanh other than ReLU6 requantizes and clamps to arbitrary bounds, which has no bit-exact TFLM "
                 "int8 op",
 }
@@ -169,6 +168,20 @@ def _float_params(model: nn.Module, op: Op) -> dict[str, torch.Tensor]:
     return {}
 
 
+def _leaky_slope(model: nn.Module, op: Op) -> torch.Tensor:
+    """The negative slope of an nn.LeakyReLU module (the traced graph does not record it)."""
+    try:
+        m = model.get_submodule(op.source)
+    except (AttributeError, ValueError):
+        m = None
+    if not isinstance(m, nn.LeakyReLU):
+        raise QuantError(f"op '{op.name}' (activation): activation 'leaky_relu' written as F.leaky_relu (source "
+                         f"'{op.source}'): the int8 path reads the slope from the module; write nn.LeakyReLU(slope) "
+                         "instead")
+    # TFLite stores alpha as float32; the float graph uses that value so calibration sees what int8 computes
+    return torch.tensor(float(np.float32(m.negative_slope)), dtype=torch.float64)
+
+
 def fold(graph: Graph, model: nn.Module) -> tuple[Graph, dict[str, dict[str, torch.Tensor]], dict[str, str]]:
     """BN folding and activation fusion (docs/int8.md): the graph rewrite is
     :func:`harcore.graph.passes.fold_and_fuse`; this folds the weights along and checks that the int8 path
@@ -218,6 +231,8 @@ def fold(graph: Graph, model: nn.Module) -> tuple[Graph, dict[str, dict[str, tor
             raise ValueError(f"op '{op.name}' (pool): dilated pooling is not supported by the int8 path")
         if op.kind in ("conv", "linear", "rnn") or (op.kind == "mul" and len(op.inputs) == 1):
             params[op.name] = _float_params(model, op)
+        if op.kind == "activation" and op.act == "leaky_relu":
+            params[op.name] = {"alpha": _leaky_slope(model, op)}
     return res.graph, params, res.acts
 
 
@@ -300,7 +315,7 @@ class FloatGraph:
                 y = F.avg_pool2d(x4, tuple(op.kernel), tuple(op.stride), pad, count_include_pad=op.count_include_pad)
             return y.reshape(n, y.shape[1], y.shape[3]) if a.dim() == 3 else y
         if k == "activation":
-            return a
+            return F.leaky_relu(a, float(self.params[op.name]["alpha"])) if op.act == "leaky_relu" else a
         if k == "add":
             return a + ins[1]
         if k == "mul":
@@ -396,6 +411,8 @@ def _quantize_ops(g: Graph, params, acts, qp: list[QParams], fg: FloatGraph) -> 
             s_in = np.float64(qp[op.inputs[0]].scale)
             q.arrays = {"weight": w, "weight_scale": s,
                         "bias": _bias_i32(p["bias"].numpy(), s_in * s.astype(np.float64), f"op '{op.name}'")}
+        elif op.kind == "activation" and op.act == "leaky_relu":
+            q.attrs["alpha"] = float(params[op.name]["alpha"])
         elif op.kind == "mul" and len(op.inputs) == 1:
             v = params[op.name]["param"].numpy()
             w, sc = _sym_per_row(v.reshape(1, -1))  # one symmetric scale for the whole parameter

@@ -118,7 +118,7 @@ class QATModel(nn.Module):
         model.eval()
         try:
             traced = trace(model, tuple(input_shape))
-            self.graph, _, self.acts = fold(traced, model)
+            self.graph, fparams, self.acts = fold(traced, model)
         finally:
             model.train(was_training)
         modules = dict(model.named_modules())
@@ -134,7 +134,8 @@ class QATModel(nn.Module):
                           if op.kind == "mul" and len(op.inputs) == 1}
         self.bn_frozen = False
         self.ranges_frozen = False
-        self._fg = FloatGraph(self.graph, {}, self.acts)  # executes the parameterless ops, as PTQ does
+        # executes the parameterless ops as PTQ does (a LeakyReLU with its fixed slope)
+        self._fg = FloatGraph(self.graph, {k: v for k, v in fparams.items() if "alpha" in v}, self.acts)
         # one fake-quant per tensor that owns its quantization; tied tensors point at their owner
         self.owner: list[int] = list(range(len(self.graph.tensors)))
         self.fq = nn.ModuleDict()

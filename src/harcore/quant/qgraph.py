@@ -42,7 +42,7 @@ SUPPORTED_KINDS = ("input", "conv", "linear", "activation", "pool", "add", "mul"
 # STRIDED_SLICE, GATHER and, for every input, CONCATENATION: TFLM's int8 kernels require equal qparams)
 TIED_KINDS = ("pool", "reshape", "transpose", "slice", "gather", "concat")
 # standalone activations: relu / relu6 requantize and clamp; tanh / sigmoid are TFLite's TANH / LOGISTIC
-ACTIVATIONS = ("relu", "relu6", "identity", "tanh", "sigmoid")
+ACTIVATIONS = ("relu", "relu6", "identity", "tanh", "sigmoid", "leaky_relu")  # leaky_relu: attr 'alpha' (TFLM's LEAKY_RELU)
 
 # fixed output quantization of int8 ops whose output range TFLite fixes
 SOFTMAX_QPARAMS = (1.0 / 256.0, -128)
@@ -166,6 +166,10 @@ class QGraph:
             if op.kind == "activation" and op.act not in ACTIVATIONS:
                 raise ValueError(f"{w}: activation '{op.act}' is not supported by the int8 path")
             qop = self.ops.get(op.name, QOp())
+            if op.kind == "activation" and op.act == "leaky_relu":
+                a = qop.attrs.get("alpha")
+                if not (isinstance(a, float) and math.isfinite(a) and a >= 0):
+                    raise ValueError(f"{w}: attr 'alpha' (the negative slope) must be a finite float >= 0, got {a!r}")
             if qop.act not in FUSED_ACTS:
                 raise ValueError(f"{w}: field 'act' must be one of {FUSED_ACTS}, got {qop.act!r}")
             want = expected_arrays(op)

@@ -404,6 +404,8 @@ class _Exporter:
         qi, qo = self.g.qparams[x_t], self.g.qparams[op.output]
         if op.act in ("tanh", "sigmoid"):
             self.b.op("TANH" if op.act == "tanh" else "LOGISTIC", [x], [y])
+        elif op.act == "leaky_relu":
+            self.b.op("LEAKY_RELU", [x], [y], alpha=float(qop.attrs["alpha"]))
         elif op.act == "relu":
             self.b.op("RELU", [x], [y])
         elif op.act == "relu6" and qi == qo:
