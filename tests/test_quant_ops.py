@@ -269,6 +269,25 @@ class Leaky(nn.Module):
         return self.fc(F.adaptive_avg_pool1d(y, 1).flatten(1))
 
 
+class Adds(nn.Module):
+    """ADD with a parameter (a per-channel offset, a (C, T) positional table, a scalar) and a broadcasting ADD of
+    two activations (a sequence plus its mean over time)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv1d(9, 8, 3, stride=2, padding=1)
+        self.offset = nn.Parameter(torch.randn(8, 1) * 0.5)
+        self.pos = nn.Parameter(torch.randn(8, 64) * 0.3)
+        self.shift = nn.Parameter(torch.tensor(0.7))
+        self.fc = nn.Linear(8, 6)
+
+    def forward(self, x):
+        y = self.conv(x) + self.offset
+        y = torch.relu(y + self.pos)
+        y = y + y.mean(dim=2, keepdim=True)
+        return self.fc(F.adaptive_max_pool1d(y + self.shift, 1).flatten(1))
+
+
 class ChannelPick(nn.Module):
     """Constant-index gather: the accelerometer channels only (a buffer of indices), then a conv."""
 
@@ -336,17 +355,19 @@ def test_stack_is_bit_exact(ds):
     assert "concat" in kinds(g) and "CONCATENATION" in ops
 
 
-def test_qat_runs_the_new_ops_and_converts_to_ptq(ds):
-    """Before fine-tuning, QAT's convert gives PTQ's graph (docs/int8.md), global pools and concats included."""
+@pytest.mark.parametrize("cls", [Concats, Leaky, Adds])
+def test_qat_runs_the_new_ops_and_converts_to_ptq(cls, ds):
+    """Before fine-tuning, QAT's convert gives PTQ's graph (docs/int8.md), global pools, concats, LeakyReLU and
+    ADD with a parameter included."""
     x = ds.train.x[::16][:128]
     torch.manual_seed(0)
-    m = Concats().eval()
+    m = cls().eval()
     g = quant.quantize(m, x)
     qm = quant.prepare_qat(m, x)
     y = qm(torch.as_tensor(x[:4]))
     assert y.shape == (4, 6) and torch.isfinite(y).all()
     h = quant.convert(qm, x)
-    assert [op.kind for op in h.graph.ops] == kinds(g) and "pool" in kinds(g) and "concat" in kinds(g)
+    assert [op.kind for op in h.graph.ops] == kinds(g) and "pool" in kinds(g)
     for a, b in zip(h.qparams, g.qparams):  # up to the float32 vs float64 evaluation of the ranges
         assert abs(a.scale - b.scale) <= 1e-5 * b.scale and abs(a.zero_point - b.zero_point) <= 1
     for op in h.graph.ops:
@@ -369,6 +390,13 @@ def test_leaky_relu_is_bit_exact(ds):
         float(np.float32(0.01)), float(np.float32(0.1))]
 
 
+def test_add_with_parameter_and_broadcasting_is_bit_exact(ds):
+    g, ops = check_bit_exact(Adds(), ds)
+    adds = [op for op in g.graph.ops if op.kind == "add"]
+    assert sorted(len(op.inputs) for op in adds) == [1, 1, 1, 2] and ops.count("ADD") == 4
+    assert [s.kind for s in quant.lower(g).steps].count("add_bcast") == 4
+
+
 def test_constant_index_gather_is_bit_exact(ds):
     g, ops = check_bit_exact(ChannelPick(), ds)
     assert "gather" in kinds(g) and "GATHER" in ops
@@ -385,14 +413,16 @@ def test_qgraph_with_new_ops_round_trips(ds, tmp_path):
 
 
 def test_new_ops_on_the_firmware_under_qemu(ds, monkeypatch):
-    """The firmware runs the same runtime (the new kCopyInto and kLeakyRelu steps included): global pools,
-    concats and LeakyReLU on the Cortex-M33 under QEMU give simulate's bytes on 20 real windows."""
+    """The firmware runs the same runtime (the new kCopyInto, kLeakyRelu and kAddBcast steps included): global
+    pools, concats, LeakyReLU and broadcasting / constant ADD on the Cortex-M33 under QEMU give simulate's bytes
+    on 20 real windows."""
     from test_firmware_common import require_firmware_toolchain
 
     from harcore.deploy import validate
 
     require_firmware_toolchain(monkeypatch)
-    for cls, want in ((Concats, {"copy_into": 5, "avg_pool": 1, "max_pool": 1}), (Leaky, {"leaky_relu": 2})):
+    for cls, want in ((Concats, {"copy_into": 5, "avg_pool": 1, "max_pool": 1}), (Leaky, {"leaky_relu": 2}),
+                      (Adds, {"add_bcast": 4})):
         torch.manual_seed(0)
         g = quant.quantize(cls().eval(), ds.train.x[::16][:128])
         rep = validate(g, windows=20)

@@ -155,6 +155,31 @@ int32_t run_step(const Step& s, int8_t* arena) {
       }
       return k::ARM_CMSIS_NN_SUCCESS;
     }
+    case kAddBcast: {
+      const AddBcastArgs& a = *static_cast<const AddBcastArgs*>(s.args);
+      if (in1 == nullptr) in1 = a.input1_data;  // a constant operand lives in flash, not in the arena
+      if (in1 == nullptr) return k::ARM_CMSIS_NN_ARG_ERROR;
+      const k::cmsis_nn_add_params& p = a.p;
+      const bool rows = a.input0_strides[3] == 1 && a.input1_strides[3] == 1;
+      const int32_t run = rows ? a.dims[3] : 1;  // contiguous rows in one kernel call, else element by element
+      int8_t* o = out;
+      for (int32_t i0 = 0; i0 < a.dims[0]; ++i0) {
+        for (int32_t i1 = 0; i1 < a.dims[1]; ++i1) {
+          for (int32_t i2 = 0; i2 < a.dims[2]; ++i2) {
+            const int8_t* x = in0 + i0 * a.input0_strides[0] + i1 * a.input0_strides[1] + i2 * a.input0_strides[2];
+            const int8_t* y = in1 + i0 * a.input1_strides[0] + i1 * a.input1_strides[1] + i2 * a.input1_strides[2];
+            for (int32_t i3 = 0; i3 < a.dims[3]; i3 += run, o += run) {
+              const int32_t st = k::arm_elementwise_add_s8(
+                  x + i3 * a.input0_strides[3], y + i3 * a.input1_strides[3], p.input1_offset, p.input1_mult,
+                  p.input1_shift, p.input2_offset, p.input2_mult, p.input2_shift, p.left_shift, o, p.output_offset,
+                  p.output_mult, p.output_shift, a.act_min, a.act_max, run);
+              if (st != k::ARM_CMSIS_NN_SUCCESS) return st;
+            }
+          }
+        }
+      }
+      return k::ARM_CMSIS_NN_SUCCESS;
+    }
     case kSoftmax: {
       const SoftmaxArgs& a = *static_cast<const SoftmaxArgs*>(s.args);
       return k::arm_softmax_s8(in0, a.rows, a.row_size, a.mult, a.shift, a.diff_min, out);

@@ -461,9 +461,9 @@ class _Lowerer:
         self.set_out(op, ob, np.arange(batches * ys[-1]))
 
     def op_add(self, op: Op) -> None:
+        if len(op.inputs) == 1 or self.shape(op.inputs[0]) != self.shape(op.inputs[1]):
+            return self.op_add_bcast(op)
         a, c = op.inputs
-        if self.shape(a) != self.shape(c):
-            raise ValueError(f"op '{op.name}' (add): broadcasting add is not supported by the int8 runtime")
         ba, offs = self.loc[a]
         bc = self.require(op, c, offs)
         qop = self.g.ops.get(op.name)
@@ -531,6 +531,52 @@ class _Lowerer:
         self.emit("mul", op, bufs, ob, {"p": p, "act_min": -128, "act_max": 127, "dims": list(pad + tuple(ys)),
                                        "input0_strides": strides[0], "input1_strides": strides[1],
                                        "input1_data": param if const else None})
+        self.set_out(op, ob, np.arange(n))
+
+    def op_add_bcast(self, op: Op) -> None:
+        """TFLite ADD with broadcasting or an int8 constant (a parameter, one symmetric scale): kAddBcast, the
+        per-element arithmetic of arm_elementwise_add_s8 over strided inputs; the output is in torch order."""
+        a = op.inputs[0]
+        ys = self.shape(op.output)
+        if len(ys) > 4:
+            raise ValueError(f"op '{op.name}' (add): more than 4 dims")
+        qop = self.g.ops.get(op.name)
+        const = len(op.inputs) == 1
+        if const:
+            param = np.ascontiguousarray(qop.arrays["param"]).reshape(-1)
+            q1 = QParams(float(qop.arrays["param_scale"][0]), 0)
+        else:
+            q1 = self.q(op.inputs[1])
+        qo = self.q(op.output)
+        pad = (1,) * (4 - len(ys))
+        strides, bufs = [], []
+        operands = [(a, self.shape(a))] + ([(None, tuple(op.param_shape))] if const else [(op.inputs[1], None)])
+        for t, tshape in operands:
+            if t is None:
+                b, offs = -1, np.arange(param.size)
+            else:
+                b, offs = self.loc[t]
+                tshape = self.shape(t)
+            full = np.broadcast_to(offs.reshape((1,) * (len(ys) - len(tshape)) + tuple(tshape)), ys)
+            full = full.reshape(pad + tuple(ys))
+            base = int(full.reshape(-1)[0])
+            st = [int(full[tuple(1 if j == d else 0 for j in range(4))] - base) if full.shape[d] > 1 else 0
+                  for d in range(4)]
+            grid = base + sum(np.arange(full.shape[d]).reshape([-1 if i == d else 1 for i in range(4)]) * st[d]
+                              for d in range(4))
+            if base != 0 or not np.array_equal(np.broadcast_to(grid, full.shape), full):
+                self.require(op, t, np.arange(len(offs)))  # not a strided view: plain layout, then again
+                return self.op_add_bcast(op)
+            strides.append(st)
+            if b >= 0:
+                bufs.append(b)
+        act = _act(qop.act if qop else "none", qo)
+        n = int(np.prod(ys))
+        ob = self.buf(n)
+        self.emit("add_bcast", op, bufs, ob, {"p": _add_params(self.q(a), q1, qo), "act_min": act["min"],
+                                              "act_max": act["max"], "dims": list(pad + tuple(ys)),
+                                              "input0_strides": strides[0], "input1_strides": strides[1],
+                                              "input1_data": param if const else None})
         self.set_out(op, ob, np.arange(n))
 
     def peek_offs(self, tid: int) -> np.ndarray | None:

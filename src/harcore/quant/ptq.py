@@ -132,7 +132,7 @@ def _mul_param(model: nn.Module, op: Op) -> torch.Tensor:
 
 
 def _float_params(model: nn.Module, op: Op) -> dict[str, torch.Tensor]:
-    if op.kind == "mul":
+    if op.kind in ("mul", "add"):
         return {"param": _mul_param(model, op)}
     m = _module(model, op)
     if op.kind == "conv":
@@ -216,9 +216,9 @@ def fold(graph: Graph, model: nn.Module) -> tuple[Graph, dict[str, dict[str, tor
         why = unsupported_reason(op)
         if why is not None:
             raise QuantError(why)
-        if op.kind == "add" and len(op.inputs) != 2:
-            raise ValueError(f"op '{op.name}' (add): add with a parameter is not supported by the int8 path (two "
-                             "activations only)")
+        if op.kind == "add" and len(op.inputs) not in (1, 2):
+            raise ValueError(f"op '{op.name}' (add): {len(op.inputs)} operands; the int8 path adds two activations "
+                             "or an activation and a parameter")
         if op.kind == "mul" and len(op.inputs) not in (1, 2):
             raise ValueError(f"op '{op.name}' (mul): {len(op.inputs)} operands; the int8 path multiplies two "
                              "activations or an activation by a parameter")
@@ -229,7 +229,7 @@ def fold(graph: Graph, model: nn.Module) -> tuple[Graph, dict[str, dict[str, tor
                              "by the int8 path (arm_avgpool_s8 excludes padding)")
         if op.kind == "pool" and tuple(op.dilation) != (1, 1):
             raise ValueError(f"op '{op.name}' (pool): dilated pooling is not supported by the int8 path")
-        if op.kind in ("conv", "linear", "rnn") or (op.kind == "mul" and len(op.inputs) == 1):
+        if op.kind in ("conv", "linear", "rnn") or (op.kind in ("mul", "add") and len(op.inputs) == 1):
             params[op.name] = _float_params(model, op)
         if op.kind == "activation" and op.act == "leaky_relu":
             params[op.name] = {"alpha": _leaky_slope(model, op)}
@@ -317,7 +317,7 @@ class FloatGraph:
         if k == "activation":
             return F.leaky_relu(a, float(self.params[op.name]["alpha"])) if op.act == "leaky_relu" else a
         if k == "add":
-            return a + ins[1]
+            return a + (ins[1] if len(ins) > 1 else self.params[op.name]["param"])
         if k == "mul":
             return a * (ins[1] if len(ins) > 1 else self.params[op.name]["param"])
         if k == "matmul":
@@ -413,7 +413,7 @@ def _quantize_ops(g: Graph, params, acts, qp: list[QParams], fg: FloatGraph) -> 
                         "bias": _bias_i32(p["bias"].numpy(), s_in * s.astype(np.float64), f"op '{op.name}'")}
         elif op.kind == "activation" and op.act == "leaky_relu":
             q.attrs["alpha"] = float(params[op.name]["alpha"])
-        elif op.kind == "mul" and len(op.inputs) == 1:
+        elif op.kind in ("mul", "add") and len(op.inputs) == 1:
             v = params[op.name]["param"].numpy()
             w, sc = _sym_per_row(v.reshape(1, -1))  # one symmetric scale for the whole parameter
             q.arrays = {"param": w.reshape(v.shape), "param_scale": sc}

@@ -131,7 +131,7 @@ class QATModel(nn.Module):
                       isinstance(modules.get(op.source), nn.modules.batchnorm._BatchNorm)}
         # one-input mul -> qualified name of its parameter (the live one is looked up at every forward)
         self.mul_param = {op.name: mul_parameter(model, op)[0] for op in self.graph.ops
-                          if op.kind == "mul" and len(op.inputs) == 1}
+                          if op.kind in ("mul", "add") and len(op.inputs) == 1}
         self.bn_frozen = False
         self.ranges_frozen = False
         # executes the parameterless ops as PTQ does (a LeakyReLU with its fixed slope)
@@ -254,6 +254,8 @@ class QATModel(nn.Module):
                 y = self._rnn_forward(op, ins[0])
             elif op.kind == "mul" and len(op.inputs) == 1:
                 y = ins[0] * self._mul_operand(op)
+            elif op.kind == "add" and len(op.inputs) == 1:
+                y = ins[0] + self._mul_operand(op)
             else:
                 y = self._fg._op(op, ins, x)  # matmul, add, mul of two activations, mean, softmax, ...
             y = apply_act(op, self.acts, y)

@@ -105,7 +105,7 @@ def expected_arrays(op) -> dict[str, tuple[str, tuple[int, ...]]]:
                 "bias": ("int32", (op.out_channels,))}
     if op.kind == "rnn":
         return _rnn_arrays(op)
-    if op.kind == "mul" and len(op.inputs) == 1:
+    if op.kind in ("mul", "add") and len(op.inputs) == 1:  # by a parameter: one symmetric scale
         return {"param": ("int8", tuple(op.param_shape)), "param_scale": ("float32", (1,))}
     return {}
 
@@ -190,8 +190,6 @@ class QGraph:
                 raise ValueError(f"{w}: unexpected array(s) {sorted(extra)}")
             if op.kind == "rnn":
                 self._check_rnn_attrs(op, qop, w)
-            if op.kind == "add" and len(op.inputs) != 2:
-                raise ValueError(f"{w}: add with a parameter is not supported by the int8 path")
             fixed = {"softmax": SOFTMAX_QPARAMS}.get(op.kind)
             if op.kind == "activation":
                 fixed = {"tanh": TANH_QPARAMS, "sigmoid": LOGISTIC_QPARAMS}.get(op.act)

@@ -290,11 +290,16 @@ class _Exporter:
         self.b.op(kind, [a, c], [y], fused_activation_function=self.act(qop))
 
     def op_add(self, op, qop) -> None:
-        self.elementwise(op, qop, "ADD")
+        if len(op.inputs) == 2:
+            return self.elementwise(op, qop, "ADD")
+        self.const_operand(op, qop, "ADD")
 
     def op_mul(self, op, qop) -> None:
         if len(op.inputs) == 2:
             return self.elementwise(op, qop, "MUL")
+        self.const_operand(op, qop, "MUL")
+
+    def const_operand(self, op, qop, kind: str) -> None:
         # by a parameter: an int8 constant tensor, broadcast right-aligned like torch
         x_t = op.inputs[0]
         param = np.asarray(qop.arrays["param"], np.int8)
@@ -305,7 +310,7 @@ class _Exporter:
         c = self.b.tensor(self.name(f"{op.name}/param"), shape, np.int8, data=param.reshape(shape),
                           scale=float(qop.arrays["param_scale"][0]), zero_point=0)
         y = self.new(op.output, key)
-        self.b.op("MUL", [x, c], [y], fused_activation_function=self.act(qop))
+        self.b.op(kind, [x, c], [y], fused_activation_function=self.act(qop))
 
     def op_matmul(self, op, qop) -> None:
         a_t, c_t = op.inputs
