@@ -232,6 +232,23 @@ class CatMany(nn.Module):
         return self.fc(torch.cat([p, many], 1))
 
 
+class FixedCat(nn.Module):
+    """Concats with inputs whose quantization TFLite fixes: a softmax output with a linear's (the softmax is
+    requantized to the concat's: QUANTIZE), and a tanh with a sigmoid output (both requantized, the concat owns
+    its range)."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(9, 6)
+        self.fc2 = nn.Linear(12, 6)
+        self.fc3 = nn.Linear(12, 6)
+
+    def forward(self, x):
+        y = self.fc(x.mean(dim=2))
+        a = self.fc2(torch.cat([torch.softmax(y, dim=1), y], dim=1))
+        return self.fc3(torch.cat([torch.tanh(a), torch.sigmoid(a)], dim=1))
+
+
 class Conv2dRows(nn.Module):
     """Conv2d with (1, k) kernels over a (1, C, T) image, a (C, 1) kernel across the sensor channels, a (1, 2)
     max pool and AdaptiveAvgPool2d(1)."""
@@ -348,6 +365,12 @@ def test_concat_layouts_are_bit_exact(cls, ds):
     if cls is CatMany:
         # the 12-input concat as a tree (10, 2, then those 2), plus the two 2-input concats
         assert ops.count("CONCATENATION") == 5
+
+
+def test_concat_of_fixed_quantizations_requantizes_and_is_bit_exact(ds):
+    g, ops = check_bit_exact(FixedCat(), ds)
+    assert ops.count("QUANTIZE") == 3 and ops.count("CONCATENATION") == 2
+    assert [s.kind for s in quant.lower(g).steps].count("clamp") == 3
 
 
 def test_stack_is_bit_exact(ds):
@@ -473,23 +496,12 @@ class FunctionalLeaky(nn.Module):
         return self.fc(F.leaky_relu(x, 0.2).mean(dim=2))
 
 
-class SoftmaxCat(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.fc = nn.Linear(9, 6)
-
-    def forward(self, x):
-        y = self.fc(x.mean(dim=2))
-        return torch.cat([torch.softmax(y, dim=1), y], dim=1)
-
-
 @pytest.mark.parametrize("cls, pattern", [
     (WithLayerNorm, r"op 'norm' \(layernorm\): kind 'layernorm' is not supported by the int8 path: .*no "
                     r"LAYER_NORM.*instead, use a BatchNorm"),
     (WithFFT, r"op '.*' \(dft\): .*no int8 TFLite kernel.*instead, compute spectral features"),
     (WithGelu, r"op 'gelu' \(activation\): activation 'gelu' is not supported by the int8 path: .*GELU.*write "
                r"nn\.ReLU"),
-    (SoftmaxCat, r"op 'cat' \(concat\).*softmax.*one\s+quantization.*Concatenate before"),
     (FunctionalLeaky, r"activation 'leaky_relu' written as F\.leaky_relu.*write nn\.LeakyReLU"),
 ])
 def test_op_without_int8_form_is_a_clear_error(cls, pattern, ds):

@@ -337,15 +337,12 @@ class _Lowerer:
         self.set_out(op, nb, np.arange(len(src)))
 
     def op_concat(self, op: Op) -> None:
-        """TFLite CONCATENATION (inputs and output share one quantization, as TFLM requires): one kCopyInto step
-        per input writes it into its part of the output. The output is channels-last when every input is (a
+        """TFLite CONCATENATION (inputs and output share one quantization, as TFLM requires; an input PTQ could
+        not give it, a fixed softmax / tanh / sigmoid output, is requantized first by a kClamp step, TFLite's
+        QUANTIZE): one kCopyInto step per input writes it into its part of the output. The output is channels-last when every input is (a
         channel concat of conv branches stays NHWC for the next conv), else in torch order; an input whose
         layout is no strided view of its part is first made contiguous."""
         qo = self.q(op.output)
-        for t in op.inputs:
-            if self.q(t) != qo:
-                raise QuantError(f"op '{op.name}' (concat): input '{self.g.graph.tensors[t].name}' has quantization "
-                                 f"{self.q(t)}, the output {qo}; TFLM's int8 CONCATENATION requires them equal")
         ys = self.shape(op.output)
         n = int(np.prod(ys))
         nhwc = len(ys) >= 2 and op.axis == 0 and all(
@@ -359,6 +356,16 @@ class _Lowerer:
             dst = out_pos.take(range(start, start + ts[op.axis]), axis=op.axis).reshape(-1)
             start += ts[op.axis]
             b, offs = self.loc[t]
+            if self.q(t) != qo:  # TFLite's QUANTIZE int8 -> int8 in front: requantized into a plain copy
+                b = self.require(op, t, np.arange(len(offs)))
+                qi = self.q(t)
+                # TFLM's QUANTIZE prepare divides the scales in double (RELU's in float32)
+                mult, shift = _qm(float(qi.scale) / float(qo.scale))
+                nb = self.buf(len(offs))
+                self.emit("clamp", op, [b], nb, {"size": len(offs), "input_offset": -qi.zero_point,
+                                                "output_offset": qo.zero_point, "mult": mult, "shift": shift,
+                                                "act_min": -128, "act_max": 127})
+                b, offs = nb, np.arange(len(offs))
             pair = _affine_pair(offs, dst)
             if pair is None:
                 b = self.require(op, t, np.arange(len(offs)))

@@ -497,11 +497,14 @@ def quantize(model: nn.Module, calibration_x: Any, *, batch_size: int = 256, che
 
 
 def _tie_qparams(g: Graph, qp: list[QParams], ranges: dict[int, tuple[float, float]]) -> list[QParams]:
-    """Tensors that must share one quantization (a tied op's output and inputs: pool, reshape, transpose, slice,
-    gather, and every input of a concat, since TFLM's int8 CONCATENATION requires equal qparams) form groups. A
+    """Tensors that share one quantization form groups: a tied op's output and input (pool, reshape, transpose,
+    slice, gather), and a concat's output and inputs, since TFLM's int8 CONCATENATION requires equal qparams. A
     group's qparams: the fixed ones of its softmax / tanh / sigmoid output, else the range over the members
     that own their quantization (outputs of requantizing ops, the model input). Without a concat a group has one
-    owner, so its qparams are that owner's, as TFLite's converter gives them."""
+    owner, so its qparams are that owner's, as TFLite's converter gives them. A concat input whose quantization
+    is fixed (a softmax / tanh / sigmoid output, or tied to one) joins no group: the lowering and the export
+    requantize it to the concat's (TFLite's QUANTIZE), as TFLite's converter does; so does the concat output of
+    only fixed inputs with different fixed qparams, which then owns its calibrated range."""
     parent = list(range(len(g.tensors)))
 
     def find(t: int) -> int:
@@ -513,9 +516,17 @@ def _tie_qparams(g: Graph, qp: list[QParams], ranges: dict[int, tuple[float, flo
     fixed: dict[int, QParams] = {}
     owners: list[int] = []
     for op in g.ops:
-        if op.kind in TIED_KINDS:
-            for t in op.inputs:
+        if op.kind in TIED_KINDS and op.kind != "concat":
+            parent[find(op.output)] = find(op.inputs[0])
+            continue
+        if op.kind == "concat":
+            fixed_root = {find(f): fixed[f] for f in fixed}
+            free = [t for t in op.inputs if find(t) not in fixed_root]
+            same_fixed = len({fixed_root[find(t)] for t in op.inputs if find(t) in fixed_root}) == 1
+            for t in (free if free else op.inputs if same_fixed else []):
                 parent[find(op.output)] = find(t)
+            if not free and not same_fixed:
+                owners.append(op.output)
             continue
         if op.kind == "softmax":
             fixed[op.output] = QParams(float(np.float32(SOFTMAX_QPARAMS[0])), SOFTMAX_QPARAMS[1])
@@ -529,15 +540,7 @@ def _tie_qparams(g: Graph, qp: list[QParams], ranges: dict[int, tuple[float, flo
     by_tensor: dict[int, QParams] = {}
     for root, members in groups.items():
         fx = [t for t in members if t in fixed]
-        if fx and len(members) > 1:
-            cat = next((op for op in g.ops if op.kind == "concat" and any(find(t) == root for t in op.inputs)), None)
-            where = f"op '{cat.name}' (concat)" if cat is not None else "tied ops"
-            raise QuantError(
-                f"{where}: concatenates '{g.tensors[fx[0]].name}', whose int8 quantization TFLite fixes (softmax / "
-                "tanh / sigmoid output), with tensors of other ranges; TFLM's int8 CONCATENATION needs one "
-                "quantization for all inputs. Concatenate before the softmax / tanh / sigmoid, or give every "
-                "input the same one")
-        if fx:
+        if fx:  # only fixed members with one fixed quantization (above)
             q = fixed[fx[0]]
         elif len(members) == 1:
             q = qp[members[0]]

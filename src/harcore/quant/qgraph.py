@@ -39,7 +39,8 @@ FUSED_ACTS = ("none", "relu", "relu6")
 SUPPORTED_KINDS = ("input", "conv", "linear", "activation", "pool", "add", "mul", "reshape", "transpose", "slice",
                    "rnn", "softmax", "mean", "matmul", "concat", "gather")
 # ops whose output keeps its input's quantization exactly (TFLite's MAX/AVERAGE_POOL_2D, RESHAPE, TRANSPOSE,
-# STRIDED_SLICE, GATHER and, for every input, CONCATENATION: TFLM's int8 kernels require equal qparams)
+# STRIDED_SLICE, GATHER and CONCATENATION: TFLM's int8 kernels require equal qparams; PTQ gives a concat's inputs
+# the output's, except a fixed softmax / tanh / sigmoid output, which the lowering requantizes first)
 TIED_KINDS = ("pool", "reshape", "transpose", "slice", "gather", "concat")
 # standalone activations: relu / relu6 requantize and clamp; tanh / sigmoid are TFLite's TANH / LOGISTIC
 ACTIVATIONS = ("relu", "relu6", "identity", "tanh", "sigmoid", "leaky_relu")  # leaky_relu: attr 'alpha' (TFLM's LEAKY_RELU)
@@ -197,7 +198,8 @@ class QGraph:
                 q = self.qparams[op.output]
                 if (q.scale, q.zero_point) != (float(np.float32(fixed[0])), fixed[1]):
                     raise ValueError(f"{w}: output quantization must be scale {fixed[0]}, zero point {fixed[1]}")
-            if op.kind in TIED_KINDS and any(self.qparams[op.output] != self.qparams[t] for t in op.inputs):
+            # a concat requantizes an input of another quantization (TFLite's QUANTIZE in front of CONCATENATION)
+            if op.kind in TIED_KINDS and op.kind != "concat" and self.qparams[op.output] != self.qparams[op.inputs[0]]:
                 raise ValueError(f"{w}: output quantization must equal the input's (a {op.kind} does not requantize)")
 
     def _check_rnn_attrs(self, op, qop: QOp, w: str) -> None:

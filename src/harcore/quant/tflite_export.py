@@ -359,7 +359,14 @@ class _Exporter:
             if all(nk in self.views[t] for t in op.inputs):
                 key = nk
         axis = 1 + key.index(op.axis)
-        parts = [self.get(t, key) for t in op.inputs]
+        parts = []
+        for t in op.inputs:
+            x = self.get(t, key)
+            if self.g.qparams[t] != self.g.qparams[op.output]:  # an int8 -> int8 QUANTIZE to the output's qparams
+                rq = self.b.tensor(self.name(f"{op.name}/requantized"), self.b.shape(x), np.int8, **self.q(op.output))
+                self.b.op("QUANTIZE", [x], [rq])
+                x = rq
+            parts.append(x)
         while len(parts) > 10:
             grouped = []
             for i in range(0, len(parts), 10):
