@@ -21,11 +21,11 @@ from harcore.graph.passes import fold_and_fuse
 from harcore.quant.qgraph import (ACTIVATIONS, GRU_INTERMEDIATES, LOGISTIC_QPARAMS, SOFTMAX_QPARAMS, SUPPORTED_KINDS,
                                   TANH_QPARAMS, TIED_KINDS, QGraph, QOp, QParams)
 
-__all__ = ["quantize", "fold", "FloatGraph", "range_qparams", "TIED_QPARAMS_KINDS", "mul_parameter", "apply_act",
-           "unsupported_reason"]
+__all__ = ["quantize", "fold", "FloatGraph", "range_qparams", "TIED_QPARAMS_KINDS", "mul_parameter", "apply_act"]
 
 # Ops whose output keeps its input's quantization (no requantization); QAT places no fake-quant there.
 TIED_QPARAMS_KINDS = TIED_KINDS
+__all__ += ["unsupported_reason"]
 
 # Why an op has no int8 form in harcore (TFLite/TFLM int8 kernels and harcore's runtime), and what to write instead.
 _NO_INT8 = {
@@ -453,49 +453,6 @@ def _quantize_ops(g: Graph, params, acts, qp: list[QParams], fg: FloatGraph) -> 
     return ops
 
 
-def quantize(model: nn.Module, calibration_x: Any, *, batch_size: int = 256, check_tolerance: float = 1e-3,
-             ranges: dict[int, tuple[float, float]] | None = None, meta: dict[str, Any] | None = None) -> QGraph:
-    """PTQ of ``model`` (taking (N, C, T) floats) calibrated on ``calibration_x`` (N, C, T) -> :class:`QGraph`.
-
-    ``ranges`` (folded-graph tensor id -> (lo, hi)) replaces the calibrated min/max of those tensors, e.g. by
-    the ranges learned in QAT (``harcore.quant.qat``); calibration still gives every other range (RNN
-    internals included). ``meta`` is merged into the graph's ``meta``.
-    """
-    from harcore.graph.trace import trace
-
-    x = torch.as_tensor(np.asarray(calibration_x), dtype=torch.float32)
-    if x.dim() < 2 or x.shape[0] < 1:
-        raise ValueError(f"quantize: calibration_x must be (N, C, T) windows with N >= 1, got shape {tuple(x.shape)}")
-    was_training = model.training
-    model.eval()
-    try:
-        graph = trace(model, tuple(x.shape[1:]))
-        g, params, acts = fold(graph, model)
-        fg = FloatGraph(g, params, acts)
-        worst = 0.0
-        with torch.no_grad():
-            for i in range(0, x.shape[0], batch_size):
-                xb = x[i:i + batch_size]
-                vals = fg.run(xb)
-                ref = model(xb).double()
-                out = vals[g.outputs[0]]
-                worst = max(worst, float((out - ref).abs().max() / (ref.abs().max() + 1e-12)))
-    finally:
-        model.train(was_training)
-    if worst > check_tolerance:
-        raise ValueError(f"quantize: the folded graph does not reproduce the model (relative error {worst:.2e}); "
-                         "this is a harcore bug or an op the tracer mis-describes")
-    given = _check_ranges(ranges, g)
-    qp: list[QParams] = [range_qparams(*given[t]) if t in given else range_qparams(r.lo, r.hi)
-                         for t, r in enumerate(fg.ranges)]
-    qp = _tie_qparams(g, qp, {t: given.get(t, (r.lo, r.hi)) for t, r in enumerate(fg.ranges)})
-    ops = _quantize_ops(g, params, acts, qp, fg)
-    qg = QGraph(g, qp, ops, {"calibration_windows": int(x.shape[0]), "source_model": type(model).__name__,
-                             **(meta or {})})
-    qg.validate()
-    return qg
-
-
 def _tie_qparams(g: Graph, qp: list[QParams], ranges: dict[int, tuple[float, float]]) -> list[QParams]:
     """Tensors that share one quantization form groups: a tied op's output and input (pool, reshape, transpose,
     slice, gather), and a concat's output and inputs, since TFLM's int8 CONCATENATION requires equal qparams. A
@@ -548,6 +505,49 @@ def _tie_qparams(g: Graph, qp: list[QParams], ranges: dict[int, tuple[float, flo
             q = range_qparams(min(ranges[t][0] for t in members), max(ranges[t][1] for t in members))
         by_tensor[root] = q
     return [by_tensor.get(find(t), qp[t]) for t in range(len(g.tensors))]
+
+
+def quantize(model: nn.Module, calibration_x: Any, *, batch_size: int = 256, check_tolerance: float = 1e-3,
+             ranges: dict[int, tuple[float, float]] | None = None, meta: dict[str, Any] | None = None) -> QGraph:
+    """PTQ of ``model`` (taking (N, C, T) floats) calibrated on ``calibration_x`` (N, C, T) -> :class:`QGraph`.
+
+    ``ranges`` (folded-graph tensor id -> (lo, hi)) replaces the calibrated min/max of those tensors, e.g. by
+    the ranges learned in QAT (``harcore.quant.qat``); calibration still gives every other range (RNN
+    internals included). ``meta`` is merged into the graph's ``meta``.
+    """
+    from harcore.graph.trace import trace
+
+    x = torch.as_tensor(np.asarray(calibration_x), dtype=torch.float32)
+    if x.dim() < 2 or x.shape[0] < 1:
+        raise ValueError(f"quantize: calibration_x must be (N, C, T) windows with N >= 1, got shape {tuple(x.shape)}")
+    was_training = model.training
+    model.eval()
+    try:
+        graph = trace(model, tuple(x.shape[1:]))
+        g, params, acts = fold(graph, model)
+        fg = FloatGraph(g, params, acts)
+        worst = 0.0
+        with torch.no_grad():
+            for i in range(0, x.shape[0], batch_size):
+                xb = x[i:i + batch_size]
+                vals = fg.run(xb)
+                ref = model(xb).double()
+                out = vals[g.outputs[0]]
+                worst = max(worst, float((out - ref).abs().max() / (ref.abs().max() + 1e-12)))
+    finally:
+        model.train(was_training)
+    if worst > check_tolerance:
+        raise ValueError(f"quantize: the folded graph does not reproduce the model (relative error {worst:.2e}); "
+                         "this is a harcore bug or an op the tracer mis-describes")
+    given = _check_ranges(ranges, g)
+    qp: list[QParams] = [range_qparams(*given[t]) if t in given else range_qparams(r.lo, r.hi)
+                         for t, r in enumerate(fg.ranges)]
+    qp = _tie_qparams(g, qp, {t: given.get(t, (r.lo, r.hi)) for t, r in enumerate(fg.ranges)})
+    ops = _quantize_ops(g, params, acts, qp, fg)
+    qg = QGraph(g, qp, ops, {"calibration_windows": int(x.shape[0]), "source_model": type(model).__name__,
+                             **(meta or {})})
+    qg.validate()
+    return qg
 
 
 def _check_ranges(ranges: dict[int, tuple[float, float]] | None, g: Graph) -> dict[int, tuple[float, float]]:
