@@ -306,17 +306,20 @@ class Adds(nn.Module):
 
 
 class ChannelPick(nn.Module):
-    """Constant-index gather: the accelerometer channels only (a buffer of indices), then a conv."""
+    """Constant-index gathers: a reordering of the sensor channels by a buffer of indices and a 2-D index of
+    overlapping segments along time (MLP-HAR's windows), then a conv."""
 
     def __init__(self):
         super().__init__()
-        self.register_buffer("acc", torch.tensor([0, 1, 2, 6, 7, 8]))
-        self.conv = nn.Conv1d(6, 8, 3, padding=1)
-        self.fc = nn.Linear(8, 6)
+        self.register_buffer("order", torch.tensor([6, 7, 8, 0, 1, 2, 3, 4, 5]))
+        self.register_buffer("segments", torch.arange(0, 96, 8)[:, None] + torch.arange(32)[None, :])  # (12, 32)
+        self.conv = nn.Conv1d(9, 8, 3, padding=1)
+        self.fc = nn.Linear(8 * 12, 6)
 
     def forward(self, x):
-        y = torch.relu(self.conv(x[:, self.acc]))
-        return self.fc(y.mean(dim=2))
+        y = torch.relu(self.conv(x[:, self.order]))  # (B, 8, 128)
+        seg = y[:, :, self.segments]  # (B, 8, 12, 32)
+        return self.fc(seg.mean(dim=3).flatten(1))
 
 
 # ---- tests --------------------------------------------------------------------------------------------
