@@ -155,6 +155,31 @@ int32_t run_step(const Step& s, int8_t* arena) {
       }
       return k::ARM_CMSIS_NN_SUCCESS;
     }
+    case kAddBcast: {
+      const AddBcastArgs& a = *static_cast<const AddBcastArgs*>(s.args);
+      if (in1 == nullptr) in1 = a.input1_data;  // a constant operand lives in flash, not in the arena
+      if (in1 == nullptr) return k::ARM_CMSIS_NN_ARG_ERROR;
+      const k::cmsis_nn_add_params& p = a.p;
+      const bool rows = a.input0_strides[3] == 1 && a.input1_strides[3] == 1;
+      const int32_t run = rows ? a.dims[3] : 1;  // contiguous rows in one kernel call, else element by element
+      int8_t* o = out;
+      for (int32_t i0 = 0; i0 < a.dims[0]; ++i0) {
+        for (int32_t i1 = 0; i1 < a.dims[1]; ++i1) {
+          for (int32_t i2 = 0; i2 < a.dims[2]; ++i2) {
+            const int8_t* x = in0 + i0 * a.input0_strides[0] + i1 * a.input0_strides[1] + i2 * a.input0_strides[2];
+            const int8_t* y = in1 + i0 * a.input1_strides[0] + i1 * a.input1_strides[1] + i2 * a.input1_strides[2];
+            for (int32_t i3 = 0; i3 < a.dims[3]; i3 += run, o += run) {
+              const int32_t st = k::arm_elementwise_add_s8(
+                  x + i3 * a.input0_strides[3], y + i3 * a.input1_strides[3], p.input1_offset, p.input1_mult,
+                  p.input1_shift, p.input2_offset, p.input2_mult, p.input2_shift, p.left_shift, o, p.output_offset,
+                  p.output_mult, p.output_shift, a.act_min, a.act_max, run);
+              if (st != k::ARM_CMSIS_NN_SUCCESS) return st;
+            }
+          }
+        }
+      }
+      return k::ARM_CMSIS_NN_SUCCESS;
+    }
     case kSoftmax: {
       const SoftmaxArgs& a = *static_cast<const SoftmaxArgs*>(s.args);
       return k::arm_softmax_s8(in0, a.rows, a.row_size, a.mult, a.shift, a.diff_min, out);
@@ -218,6 +243,37 @@ int32_t run_step(const Step& s, int8_t* arena) {
     case kGather: {
       const GatherArgs& a = *static_cast<const GatherArgs*>(s.args);
       for (int32_t i = 0; i < a.size; ++i) out[i] = in0[a.index[i]];
+      return k::ARM_CMSIS_NN_SUCCESS;
+    }
+    case kCopyInto: {
+      const CopyIntoArgs& a = *static_cast<const CopyIntoArgs*>(s.args);
+      // the writes must stay inside the step's output buffer: its last byte is dst_offset + sum((e - 1) * stride)
+      int32_t last = a.dst_offset;
+      for (int32_t d = 0; d < 4; ++d) {
+        if (a.extents[d] < 1 || a.src_strides[d] < 0 || a.dst_strides[d] < 0) return kBadModel;
+        last += (a.extents[d] - 1) * a.dst_strides[d];
+      }
+      if (a.dst_offset < 0 || a.src_offset < 0 || last >= s.output_size) return kBadModel;
+      for (int32_t i0 = 0; i0 < a.extents[0]; ++i0) {
+        for (int32_t i1 = 0; i1 < a.extents[1]; ++i1) {
+          for (int32_t i2 = 0; i2 < a.extents[2]; ++i2) {
+            const int8_t* src = in0 + a.src_offset + i0 * a.src_strides[0] + i1 * a.src_strides[1] +
+                                i2 * a.src_strides[2];
+            int8_t* dst = out + a.dst_offset + i0 * a.dst_strides[0] + i1 * a.dst_strides[1] + i2 * a.dst_strides[2];
+            for (int32_t i3 = 0; i3 < a.extents[3]; ++i3) dst[i3 * a.dst_strides[3]] = src[i3 * a.src_strides[3]];
+          }
+        }
+      }
+      return k::ARM_CMSIS_NN_SUCCESS;
+    }
+    case kLeakyRelu: {
+      const LeakyReluArgs& a = *static_cast<const LeakyReluArgs*>(s.args);
+      for (int32_t i = 0; i < a.size; ++i) {
+        const int32_t x = in0[i] + a.input_offset;
+        int32_t y = a.output_offset + (x >= 0 ? k::arm_nn_requantize(x, a.identity_mult, a.identity_shift)
+                                              : k::arm_nn_requantize(x, a.alpha_mult, a.alpha_shift));
+        out[i] = static_cast<int8_t>(y < -128 ? -128 : (y > 127 ? 127 : y));
+      }
       return k::ARM_CMSIS_NN_SUCCESS;
     }
     case kBatchMatMul: {

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from harcore.errors import QuantError
 from harcore.graph.ir import Op
 from harcore.quant.arith import activation_range, quantize_multiplier
 from harcore.quant.planner import ArenaPlanner
@@ -120,6 +121,32 @@ def _affine(src: np.ndarray, max_dims: int = 4) -> tuple[int, list[int], list[in
     if not np.array_equal(grid + src[0], src):
         return None
     return int(src[0]), extents, strides
+
+
+def _affine_pair(src: np.ndarray, dst: np.ndarray) -> tuple[tuple[int, list[int]], tuple[int, list[int]],
+                                                           list[int]] | None:
+    """Both src and dst (flat index -> offset) as base + sum(i_k * stride_k) over the same <= 4 extents, all
+    strides >= 0, or None."""
+    src, dst = np.asarray(src, np.int64), np.asarray(dst, np.int64)
+    big = int(max(src.max(initial=0), dst.max(initial=0)) + 1) * 4 + 4
+    aff = _affine(src + big * dst)
+    if aff is None:
+        return None
+    _, ext, _ = aff
+    out = []
+    for a in (src, dst):
+        st = []
+        size = 1
+        for e in reversed(ext):  # the strides from the data itself, innermost first
+            st.insert(0, int(a[size] - a[0]) if e > 1 else 0)
+            size *= e
+        grid = np.zeros(1, np.int64)
+        for e, s in zip(ext, st):
+            grid = (grid[:, None] + np.arange(e)[None, :] * s).reshape(-1)
+        if any(s < 0 for s in st) or not np.array_equal(grid + a[0], a):
+            return None
+        out.append((int(a[0]), st))
+    return out[0], out[1], ext
 
 
 @dataclass
@@ -297,6 +324,60 @@ class _Lowerer:
         self.copy_step(op, b, nb, src)
         self.set_out(op, nb, np.arange(len(src)))
 
+    def op_gather(self, op: Op) -> None:
+        """TFLite GATHER with constant indices: a copy of the selected elements (tied quantization)."""
+        b, offs = self.loc[op.inputs[0]]
+        idx = np.asarray(op.indices, np.int64)
+        src = offs.reshape(self.shape(op.inputs[0])).take(idx, axis=op.axis).reshape(-1)
+        if len(src) != int(np.prod(self.shape(op.output))):
+            raise QuantError(f"op '{op.name}' (gather): {len(src)} gathered elements for output shape "
+                             f"{self.shape(op.output)}")
+        nb = self.buf(len(src))
+        self.copy_step(op, b, nb, src)
+        self.set_out(op, nb, np.arange(len(src)))
+
+    def op_concat(self, op: Op) -> None:
+        """TFLite CONCATENATION (inputs and output share one quantization, as TFLM requires; an input PTQ could
+        not give it, a fixed softmax / tanh / sigmoid output, is requantized first by a kClamp step, TFLite's
+        QUANTIZE): one kCopyInto step per input writes it into its part of the output. The output is channels-last when every input is (a
+        channel concat of conv branches stays NHWC for the next conv), else in torch order; an input whose
+        layout is no strided view of its part is first made contiguous."""
+        qo = self.q(op.output)
+        ys = self.shape(op.output)
+        n = int(np.prod(ys))
+        nhwc = len(ys) >= 2 and op.axis == 0 and all(
+            np.array_equal(self.loc[t][1], _channels_last(self.shape(t))) for t in op.inputs)
+        layout = _channels_last(ys) if nhwc else np.arange(n)
+        out_pos = layout.reshape(ys)
+        ob = self.buf(n)
+        start = 0
+        for t in op.inputs:
+            ts = self.shape(t)
+            dst = out_pos.take(range(start, start + ts[op.axis]), axis=op.axis).reshape(-1)
+            start += ts[op.axis]
+            b, offs = self.loc[t]
+            if self.q(t) != qo:  # TFLite's QUANTIZE int8 -> int8 in front: requantized into a plain copy
+                b = self.require(op, t, np.arange(len(offs)))
+                qi = self.q(t)
+                # TFLM's QUANTIZE prepare divides the scales in double (RELU's in float32)
+                mult, shift = _qm(float(qi.scale) / float(qo.scale))
+                nb = self.buf(len(offs))
+                self.emit("clamp", op, [b], nb, {"size": len(offs), "input_offset": -qi.zero_point,
+                                                "output_offset": qo.zero_point, "mult": mult, "shift": shift,
+                                                "act_min": -128, "act_max": 127})
+                b, offs = nb, np.arange(len(offs))
+            pair = _affine_pair(offs, dst)
+            if pair is None:
+                b = self.require(op, t, np.arange(len(offs)))
+                pair = _affine_pair(np.arange(len(offs)), dst)
+            if pair is None:
+                raise QuantError(f"op '{op.name}' (concat): input '{self.g.graph.tensors[t].name}' cannot be copied "
+                                 "as one strided block of at most 4 dims")
+            (so, sst), (do, dstr), ext = pair
+            self.emit("copy_into", op, [b], ob, {"src_offset": so, "dst_offset": do, "extents": ext,
+                                                 "src_strides": sst, "dst_strides": dstr})
+        self.set_out(op, ob, layout)
+
     def op_conv(self, op: Op) -> None:
         x, y = op.inputs[0], op.output
         xs, ys = self.shape(x), self.shape(y)
@@ -387,9 +468,9 @@ class _Lowerer:
         self.set_out(op, ob, np.arange(batches * ys[-1]))
 
     def op_add(self, op: Op) -> None:
+        if len(op.inputs) == 1 or self.shape(op.inputs[0]) != self.shape(op.inputs[1]):
+            return self.op_add_bcast(op)
         a, c = op.inputs
-        if self.shape(a) != self.shape(c):
-            raise ValueError(f"op '{op.name}' (add): broadcasting add is not supported by the int8 runtime")
         ba, offs = self.loc[a]
         bc = self.require(op, c, offs)
         qop = self.g.ops.get(op.name)
@@ -457,6 +538,52 @@ class _Lowerer:
         self.emit("mul", op, bufs, ob, {"p": p, "act_min": -128, "act_max": 127, "dims": list(pad + tuple(ys)),
                                        "input0_strides": strides[0], "input1_strides": strides[1],
                                        "input1_data": param if const else None})
+        self.set_out(op, ob, np.arange(n))
+
+    def op_add_bcast(self, op: Op) -> None:
+        """TFLite ADD with broadcasting or an int8 constant (a parameter, one symmetric scale): kAddBcast, the
+        per-element arithmetic of arm_elementwise_add_s8 over strided inputs; the output is in torch order."""
+        a = op.inputs[0]
+        ys = self.shape(op.output)
+        if len(ys) > 4:
+            raise ValueError(f"op '{op.name}' (add): more than 4 dims")
+        qop = self.g.ops.get(op.name)
+        const = len(op.inputs) == 1
+        if const:
+            param = np.ascontiguousarray(qop.arrays["param"]).reshape(-1)
+            q1 = QParams(float(qop.arrays["param_scale"][0]), 0)
+        else:
+            q1 = self.q(op.inputs[1])
+        qo = self.q(op.output)
+        pad = (1,) * (4 - len(ys))
+        strides, bufs = [], []
+        operands = [(a, self.shape(a))] + ([(None, tuple(op.param_shape))] if const else [(op.inputs[1], None)])
+        for t, tshape in operands:
+            if t is None:
+                b, offs = -1, np.arange(param.size)
+            else:
+                b, offs = self.loc[t]
+                tshape = self.shape(t)
+            full = np.broadcast_to(offs.reshape((1,) * (len(ys) - len(tshape)) + tuple(tshape)), ys)
+            full = full.reshape(pad + tuple(ys))
+            base = int(full.reshape(-1)[0])
+            st = [int(full[tuple(1 if j == d else 0 for j in range(4))] - base) if full.shape[d] > 1 else 0
+                  for d in range(4)]
+            grid = base + sum(np.arange(full.shape[d]).reshape([-1 if i == d else 1 for i in range(4)]) * st[d]
+                              for d in range(4))
+            if base != 0 or not np.array_equal(np.broadcast_to(grid, full.shape), full):
+                self.require(op, t, np.arange(len(offs)))  # not a strided view: plain layout, then again
+                return self.op_add_bcast(op)
+            strides.append(st)
+            if b >= 0:
+                bufs.append(b)
+        act = _act(qop.act if qop else "none", qo)
+        n = int(np.prod(ys))
+        ob = self.buf(n)
+        self.emit("add_bcast", op, bufs, ob, {"p": _add_params(self.q(a), q1, qo), "act_min": act["min"],
+                                              "act_max": act["max"], "dims": list(pad + tuple(ys)),
+                                              "input0_strides": strides[0], "input1_strides": strides[1],
+                                              "input1_data": param if const else None})
         self.set_out(op, ob, np.arange(n))
 
     def peek_offs(self, tid: int) -> np.ndarray | None:
@@ -584,6 +711,16 @@ class _Lowerer:
             ob = self.buf(len(offs))
             self.emit("tanh" if op.act == "tanh" else "logistic", op, [b], ob,
                       {"size": len(offs), "p": _lut_params(qi, f"op '{op.name}' ({op.act})")})
+            self.set_out(op, ob, offs)
+            return
+        if op.act == "leaky_relu":  # TFLM's LEAKY_RELU prepare: float32 products, then QuantizeMultiplier
+            alpha = np.float32(self.g.ops[op.name].attrs["alpha"])
+            mi = _qm(float(np.float32(qi.scale) / np.float32(qo.scale)))
+            ma = _qm(float(np.float32(np.float32(qi.scale) * alpha) / np.float32(qo.scale)))
+            ob = self.buf(len(offs))
+            self.emit("leaky_relu", op, [b], ob, {"size": len(offs), "input_offset": -qi.zero_point,
+                                                  "output_offset": qo.zero_point, "identity_mult": mi[0],
+                                                  "identity_shift": mi[1], "alpha_mult": ma[0], "alpha_shift": ma[1]})
             self.set_out(op, ob, offs)
             return
         mult, shift = _qm(float(np.float32(qi.scale) / np.float32(qo.scale)))

@@ -6,6 +6,7 @@ folding and fusion reproduce the model (its output is compared with ``model(x)``
 
 from __future__ import annotations
 
+import copy
 import math
 import warnings
 from typing import Any
@@ -19,7 +20,7 @@ from harcore.errors import QuantError
 from harcore.graph.ir import Graph, Op
 from harcore.graph.passes import fold_and_fuse
 from harcore.quant.qgraph import (ACTIVATIONS, GRU_INTERMEDIATES, LOGISTIC_QPARAMS, SOFTMAX_QPARAMS, SUPPORTED_KINDS,
-                                  TANH_QPARAMS, QGraph, QOp, QParams)
+                                  TANH_QPARAMS, TIED_KINDS, QGraph, QOp, QParams)
 
 __all__ = ["quantize", "fold", "FloatGraph", "range_qparams", "TIED_QPARAMS_KINDS", "mul_parameter", "apply_act",
            "check_calibration", "MIN_CALIBRATION_WINDOWS", "without_sensor_gather"]
@@ -31,7 +32,65 @@ __all__ = ["quantize", "fold", "FloatGraph", "range_qparams", "TIED_QPARAMS_KIND
 MIN_CALIBRATION_WINDOWS = 100
 
 # Ops whose output keeps its input's quantization (no requantization); QAT places no fake-quant there.
-TIED_QPARAMS_KINDS = ("pool", "reshape", "transpose", "slice")
+TIED_QPARAMS_KINDS = TIED_KINDS
+__all__ += ["unsupported_reason"]
+
+# Why an op has no int8 form in harcore (TFLite/TFLM int8 kernels and harcore's runtime), and what to write instead.
+_NO_INT8 = {
+    "layernorm": ("TFLite has no LAYER_NORM builtin, and harcore's runtime has no kernels for its decomposition "
+                  "(SQUARED_DIFFERENCE, RSQRT); an int8 per-window variance would also lose most of its precision",
+                  "use a BatchNorm right after a conv or linear (it folds into the weights at no cost)"),
+    "dft": ("torch.fft has no int8 TFLite kernel (TFLite's RFFT2D is float only)",
+            "compute spectral features in the data pipeline, before the model, or learn them with a Conv1d"),
+    "batchnorm": ("this BatchNorm follows neither a conv/linear it could be folded into nor a (C, T) / (C, H, W) "
+                  "map it could run on as a depthwise 1x1 conv",
+                  "place the BatchNorm directly after a conv or linear"),
+}
+_NO_INT8_ACT = {
+    "gelu": "harcore's int8 runtime has no GELU kernel (TFLM has no int8 GELU)",
+    "silu": "harcore's int8 runtime has no SiLU kernel (TFLite has no int8 SiLU builtin; LOGISTIC then MUL would "
+            "double the activation memory)",
+    "elu": "harcore's int8 runtime has no ELU kernel yet (TFLite's int8 ELU is a lookup table)",
+    "hardtanh": "a Hardtanh other than ReLU6 requantizes and clamps to arbitrary bounds, which has no bit-exact TFLM "
+                "int8 op",
+}
+
+
+def unsupported_reason(op: Op) -> str | None:
+    """Why ``op`` (a traced graph op) has no int8 form, naming what to write instead; None if it has one."""
+    if op.kind == "activation" and op.act not in ACTIVATIONS:
+        why = _NO_INT8_ACT.get(op.act, f"harcore's int8 runtime has no kernel for activation '{op.act}'")
+        return (f"op '{op.name}' ({op.kind}): activation '{op.act}' is not supported by the int8 path: {why}; write "
+                "nn.ReLU or nn.ReLU6 (fused into the preceding conv/linear for free), or tanh / sigmoid instead"
+                + (f" [{op.source}]" if op.source else ""))
+    if op.kind not in SUPPORTED_KINDS:
+        why, instead = _NO_INT8.get(op.kind, ("harcore's int8 runtime has no kernel for it", None))
+        return (f"op '{op.name}' ({op.kind}): kind '{op.kind}' is not supported by the int8 path: {why}"
+                + (f"; instead, {instead}" if instead else "") + (f" [{op.source}]" if op.source else ""))
+    return None
+
+
+def _globalpool_as_pool(graph: Graph) -> Graph:
+    """A global average / max pool is TFLite's AVERAGE_POOL_2D / MAX_POOL_2D with the whole map as its window
+    (VALID, stride = window): the runtime's avg/max pool kernels, bit-exact with TFLM, and the output keeps the
+    input's quantization. Rewritten before fusion, so a ReLU after it fuses as after any pool."""
+    if not any(op.kind == "globalpool" for op in graph.ops):
+        return graph
+    g = copy.deepcopy(graph)
+    for op in g.ops:
+        if op.kind != "globalpool":
+            continue
+        shape = g.tensors[op.inputs[0]].shape
+        if len(shape) not in (2, 3):
+            raise QuantError(f"op '{op.name}' (globalpool): input shape {shape}; the int8 path pools (C, T) or "
+                             "(C, H, W) maps")
+        win = (1, shape[1]) if len(shape) == 2 else (shape[1], shape[2])
+        op.kind, op.kernel, op.stride, op.pad = "pool", win, win, (0, 0, 0, 0)
+        op.dilation, op.ceil_mode, op.count_include_pad = (1, 1), False, False
+        out = (shape[0], 1) if len(shape) == 2 else (shape[0], 1, 1)
+        if tuple(g.tensors[op.output].shape) != out:
+            raise QuantError(f"op '{op.name}' (globalpool): output shape {g.tensors[op.output].shape}, expected {out}")
+    return g
 
 
 def range_qparams(lo: float, hi: float) -> QParams:
@@ -81,7 +140,7 @@ def _mul_param(model: nn.Module, op: Op) -> torch.Tensor:
 
 
 def _float_params(model: nn.Module, op: Op) -> dict[str, torch.Tensor]:
-    if op.kind == "mul":
+    if op.kind in ("mul", "add"):
         return {"param": _mul_param(model, op)}
     m = _module(model, op)
     if op.kind == "conv":
@@ -117,13 +176,34 @@ def _float_params(model: nn.Module, op: Op) -> dict[str, torch.Tensor]:
     return {}
 
 
+def _leaky_slope(model: nn.Module, op: Op) -> torch.Tensor:
+    """The negative slope of an nn.LeakyReLU module (the traced graph does not record it)."""
+    try:
+        m = model.get_submodule(op.source)
+    except (AttributeError, ValueError):
+        m = None
+    if not isinstance(m, nn.LeakyReLU):
+        raise QuantError(f"op '{op.name}' (activation): activation 'leaky_relu' written as F.leaky_relu (source "
+                         f"'{op.source}'): the int8 path reads the slope from the module; write nn.LeakyReLU(slope) "
+                         "instead")
+    # TFLite stores alpha as float32; the float graph uses that value so calibration sees what int8 computes
+    return torch.tensor(float(np.float32(m.negative_slope)), dtype=torch.float64)
+
+
 def fold(graph: Graph, model: nn.Module) -> tuple[Graph, dict[str, dict[str, torch.Tensor]], dict[str, str]]:
     """BN folding and activation fusion (docs/int8.md): the graph rewrite is
     :func:`harcore.graph.passes.fold_and_fuse`; this folds the weights along and checks that the int8 path
     supports every op left. Returns the folded graph, float parameters by op name (float64, torch layout) and
     the fused activation by op name. Unsupported ops raise ValueError."""
+    graph = _globalpool_as_pool(graph)
     res = fold_and_fuse(graph)
     standalone = {op.name: op for op in res.graph.ops if op.name in res.standalone_bn}
+    # every op without an int8 form at once, so that a model is fixed in one round, not one op per attempt
+    bad = [why for op in res.graph.ops if (why := unsupported_reason(op)) is not None]
+    if len(bad) == 1:
+        raise QuantError(bad[0])
+    if bad:
+        raise QuantError(f"{len(bad)} ops have no int8 form in harcore:\n  " + "\n  ".join(bad))
     params: dict[str, dict[str, torch.Tensor]] = {}
     # in graph order, so that errors come in the order of the ops and chained BNs fold in turn
     for op in graph.ops:
@@ -141,12 +221,12 @@ def fold(graph: Graph, model: nn.Module) -> tuple[Graph, dict[str, dict[str, tor
             continue
         if op.name in res.removed_acts:
             continue
-        if op.kind not in SUPPORTED_KINDS or (op.kind == "activation" and op.act not in ACTIVATIONS):
-            what = f"activation '{op.act}'" if op.kind == "activation" else f"kind '{op.kind}'"
-            raise ValueError(f"op '{op.name}' ({op.kind}): {what} is not supported by the int8 path")
-        if op.kind == "add" and len(op.inputs) != 2:
-            raise ValueError(f"op '{op.name}' (add): add with a parameter is not supported by the int8 path (two "
-                             "activations only)")
+        why = unsupported_reason(op)
+        if why is not None:
+            raise QuantError(why)
+        if op.kind == "add" and len(op.inputs) not in (1, 2):
+            raise ValueError(f"op '{op.name}' (add): {len(op.inputs)} operands; the int8 path adds two activations "
+                             "or an activation and a parameter")
         if op.kind == "mul" and len(op.inputs) not in (1, 2):
             raise ValueError(f"op '{op.name}' (mul): {len(op.inputs)} operands; the int8 path multiplies two "
                              "activations or an activation by a parameter")
@@ -157,8 +237,10 @@ def fold(graph: Graph, model: nn.Module) -> tuple[Graph, dict[str, dict[str, tor
                              "by the int8 path (arm_avgpool_s8 excludes padding)")
         if op.kind == "pool" and tuple(op.dilation) != (1, 1):
             raise ValueError(f"op '{op.name}' (pool): dilated pooling is not supported by the int8 path")
-        if op.kind in ("conv", "linear", "rnn") or (op.kind == "mul" and len(op.inputs) == 1):
+        if op.kind in ("conv", "linear", "rnn") or (op.kind in ("mul", "add") and len(op.inputs) == 1):
             params[op.name] = _float_params(model, op)
+        if op.kind == "activation" and op.act == "leaky_relu":
+            params[op.name] = {"alpha": _leaky_slope(model, op)}
     return res.graph, params, res.acts
 
 
@@ -241,9 +323,9 @@ class FloatGraph:
                 y = F.avg_pool2d(x4, tuple(op.kernel), tuple(op.stride), pad, count_include_pad=op.count_include_pad)
             return y.reshape(n, y.shape[1], y.shape[3]) if a.dim() == 3 else y
         if k == "activation":
-            return a
+            return F.leaky_relu(a, float(self.params[op.name]["alpha"])) if op.act == "leaky_relu" else a
         if k == "add":
-            return a + ins[1]
+            return a + (ins[1] if len(ins) > 1 else self.params[op.name]["param"])
         if k == "mul":
             return a * (ins[1] if len(ins) > 1 else self.params[op.name]["param"])
         if k == "matmul":
@@ -252,6 +334,12 @@ class FloatGraph:
             return a.reshape(n, *self.graph.tensors[op.output].shape)
         if k == "transpose":
             return a.permute(0, *[p + 1 for p in op.perm])
+        if k == "concat":
+            return torch.cat(ins, dim=op.axis + 1)
+        if k == "gather":
+            idx = torch.tensor(op.indices, dtype=torch.long)
+            y = a.index_select(op.axis + 1, idx)
+            return y.reshape(n, *self.graph.tensors[op.output].shape)
         if k == "slice":
             y = a.narrow(op.axis + 1, op.start, op.length)
             return y.squeeze(op.axis + 1) if op.squeeze else y
@@ -331,7 +419,9 @@ def _quantize_ops(g: Graph, params, acts, qp: list[QParams], fg: FloatGraph) -> 
             s_in = np.float64(qp[op.inputs[0]].scale)
             q.arrays = {"weight": w, "weight_scale": s,
                         "bias": _bias_i32(p["bias"].numpy(), s_in * s.astype(np.float64), f"op '{op.name}'")}
-        elif op.kind == "mul" and len(op.inputs) == 1:
+        elif op.kind == "activation" and op.act == "leaky_relu":
+            q.attrs["alpha"] = float(params[op.name]["alpha"])
+        elif op.kind in ("mul", "add") and len(op.inputs) == 1:
             v = params[op.name]["param"].numpy()
             w, sc = _sym_per_row(v.reshape(1, -1))  # one symmetric scale for the whole parameter
             q.arrays = {"param": w.reshape(v.shape), "param_scale": sc}
@@ -369,6 +459,60 @@ def _quantize_ops(g: Graph, params, acts, qp: list[QParams], fg: FloatGraph) -> 
         if q.act != "none" or q.arrays or q.attrs:
             ops[op.name] = q
     return ops
+
+
+def _tie_qparams(g: Graph, qp: list[QParams], ranges: dict[int, tuple[float, float]]) -> list[QParams]:
+    """Tensors that share one quantization form groups: a tied op's output and input (pool, reshape, transpose,
+    slice, gather), and a concat's output and inputs, since TFLM's int8 CONCATENATION requires equal qparams. A
+    group's qparams: the fixed ones of its softmax / tanh / sigmoid output, else the range over the members
+    that own their quantization (outputs of requantizing ops, the model input). Without a concat a group has one
+    owner, so its qparams are that owner's, as TFLite's converter gives them. A concat input whose quantization
+    is fixed (a softmax / tanh / sigmoid output, or tied to one) joins no group: the lowering and the export
+    requantize it to the concat's (TFLite's QUANTIZE), as TFLite's converter does; so does the concat output of
+    only fixed inputs with different fixed qparams, which then owns its calibrated range."""
+    parent = list(range(len(g.tensors)))
+
+    def find(t: int) -> int:
+        while parent[t] != t:
+            parent[t] = parent[parent[t]]
+            t = parent[t]
+        return t
+
+    fixed: dict[int, QParams] = {}
+    owners: list[int] = []
+    for op in g.ops:
+        if op.kind in TIED_KINDS and op.kind != "concat":
+            parent[find(op.output)] = find(op.inputs[0])
+            continue
+        if op.kind == "concat":
+            fixed_root = {find(f): fixed[f] for f in fixed}
+            free = [t for t in op.inputs if find(t) not in fixed_root]
+            same_fixed = len({fixed_root[find(t)] for t in op.inputs if find(t) in fixed_root}) == 1
+            for t in (free if free else op.inputs if same_fixed else []):
+                parent[find(op.output)] = find(t)
+            if not free and not same_fixed:
+                owners.append(op.output)
+            continue
+        if op.kind == "softmax":
+            fixed[op.output] = QParams(float(np.float32(SOFTMAX_QPARAMS[0])), SOFTMAX_QPARAMS[1])
+        elif op.kind == "activation" and op.act in ("tanh", "sigmoid"):
+            f = TANH_QPARAMS if op.act == "tanh" else LOGISTIC_QPARAMS
+            fixed[op.output] = QParams(float(np.float32(f[0])), f[1])
+        owners.append(op.output)
+    groups: dict[int, list[int]] = {}
+    for t in owners:
+        groups.setdefault(find(t), []).append(t)
+    by_tensor: dict[int, QParams] = {}
+    for root, members in groups.items():
+        fx = [t for t in members if t in fixed]
+        if fx:  # only fixed members with one fixed quantization (above)
+            q = fixed[fx[0]]
+        elif len(members) == 1:
+            q = qp[members[0]]
+        else:
+            q = range_qparams(min(ranges[t][0] for t in members), max(ranges[t][1] for t in members))
+        by_tensor[root] = q
+    return [by_tensor.get(find(t), qp[t]) for t in range(len(g.tensors))]
 
 
 def quantize(model: nn.Module, calibration_x: Any, *, batch_size: int = 256, check_tolerance: float = 1e-3,
@@ -424,14 +568,7 @@ def quantize(model: nn.Module, calibration_x: Any, *, batch_size: int = 256, che
     given = _check_ranges(ranges, g)
     qp: list[QParams] = [range_qparams(*given[t]) if t in given else range_qparams(r.lo, r.hi)
                          for t, r in enumerate(fg.ranges)]
-    for op in g.ops:  # ops that must not requantize, in graph order so chains propagate
-        if op.kind in TIED_QPARAMS_KINDS:
-            qp[op.output] = qp[op.inputs[0]]
-        elif op.kind == "softmax":
-            qp[op.output] = QParams(float(np.float32(SOFTMAX_QPARAMS[0])), SOFTMAX_QPARAMS[1])
-        elif op.kind == "activation" and op.act in ("tanh", "sigmoid"):
-            fixed = TANH_QPARAMS if op.act == "tanh" else LOGISTIC_QPARAMS
-            qp[op.output] = QParams(float(np.float32(fixed[0])), fixed[1])
+    qp = _tie_qparams(g, qp, {t: given.get(t, (r.lo, r.hi)) for t, r in enumerate(fg.ranges)})
     ops = _quantize_ops(g, params, acts, qp, fg)
     qg = QGraph(g, qp, ops, {"calibration_windows": int(x.shape[0]), "source_model": type(model).__name__,
                              **(meta or {})})

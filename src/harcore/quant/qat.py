@@ -119,7 +119,7 @@ class QATModel(nn.Module):
         model.eval()
         try:
             traced = trace(model, tuple(input_shape))
-            self.graph, _, self.acts = fold(traced, model)
+            self.graph, fparams, self.acts = fold(traced, model)
         finally:
             model.train(was_training)
         modules = dict(model.named_modules())
@@ -132,10 +132,11 @@ class QATModel(nn.Module):
                       isinstance(modules.get(op.source), nn.modules.batchnorm._BatchNorm)}
         # one-input mul -> qualified name of its parameter (the live one is looked up at every forward)
         self.mul_param = {op.name: mul_parameter(model, op)[0] for op in self.graph.ops
-                          if op.kind == "mul" and len(op.inputs) == 1}
+                          if op.kind in ("mul", "add") and len(op.inputs) == 1}
         self.bn_frozen = False
         self.ranges_frozen = False
-        self._fg = FloatGraph(self.graph, {}, self.acts)  # executes the parameterless ops, as PTQ does
+        # executes the parameterless ops as PTQ does (a LeakyReLU with its fixed slope)
+        self._fg = FloatGraph(self.graph, {k: v for k, v in fparams.items() if "alpha" in v}, self.acts)
         # one fake-quant per tensor that owns its quantization; tied tensors point at their owner
         self.owner: list[int] = list(range(len(self.graph.tensors)))
         self.fq = nn.ModuleDict()
@@ -254,6 +255,8 @@ class QATModel(nn.Module):
                 y = self._rnn_forward(op, ins[0])
             elif op.kind == "mul" and len(op.inputs) == 1:
                 y = ins[0] * self._mul_operand(op)
+            elif op.kind == "add" and len(op.inputs) == 1:
+                y = ins[0] + self._mul_operand(op)
             else:
                 y = self._fg._op(op, ins, x)  # matmul, add, mul of two activations, mean, softmax, ...
             y = apply_act(op, self.acts, y)

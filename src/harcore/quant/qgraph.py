@@ -37,9 +37,13 @@ VERSION = 1
 FUSED_ACTS = ("none", "relu", "relu6")
 # op kinds the int8 path executes (after folding/fusion); anything else is a ValueError naming the op
 SUPPORTED_KINDS = ("input", "conv", "linear", "activation", "pool", "add", "mul", "reshape", "transpose", "slice",
-                   "rnn", "softmax", "mean", "matmul")
+                   "rnn", "softmax", "mean", "matmul", "concat", "gather")
+# ops whose output keeps its input's quantization exactly (TFLite's MAX/AVERAGE_POOL_2D, RESHAPE, TRANSPOSE,
+# STRIDED_SLICE, GATHER and CONCATENATION: TFLM's int8 kernels require equal qparams; PTQ gives a concat's inputs
+# the output's, except a fixed softmax / tanh / sigmoid output, which the lowering requantizes first)
+TIED_KINDS = ("pool", "reshape", "transpose", "slice", "gather", "concat")
 # standalone activations: relu / relu6 requantize and clamp; tanh / sigmoid are TFLite's TANH / LOGISTIC
-ACTIVATIONS = ("relu", "relu6", "identity", "tanh", "sigmoid")
+ACTIVATIONS = ("relu", "relu6", "identity", "tanh", "sigmoid", "leaky_relu")  # leaky_relu: attr 'alpha' (TFLM's LEAKY_RELU)
 
 # fixed output quantization of int8 ops whose output range TFLite fixes
 SOFTMAX_QPARAMS = (1.0 / 256.0, -128)
@@ -102,7 +106,7 @@ def expected_arrays(op) -> dict[str, tuple[str, tuple[int, ...]]]:
                 "bias": ("int32", (op.out_channels,))}
     if op.kind == "rnn":
         return _rnn_arrays(op)
-    if op.kind == "mul" and len(op.inputs) == 1:
+    if op.kind in ("mul", "add") and len(op.inputs) == 1:  # by a parameter: one symmetric scale
         return {"param": ("int8", tuple(op.param_shape)), "param_scale": ("float32", (1,))}
     return {}
 
@@ -163,6 +167,10 @@ class QGraph:
             if op.kind == "activation" and op.act not in ACTIVATIONS:
                 raise ValueError(f"{w}: activation '{op.act}' is not supported by the int8 path")
             qop = self.ops.get(op.name, QOp())
+            if op.kind == "activation" and op.act == "leaky_relu":
+                a = qop.attrs.get("alpha")
+                if not (isinstance(a, float) and math.isfinite(a) and a >= 0):
+                    raise ValueError(f"{w}: attr 'alpha' (the negative slope) must be a finite float >= 0, got {a!r}")
             if qop.act not in FUSED_ACTS:
                 raise ValueError(f"{w}: field 'act' must be one of {FUSED_ACTS}, got {qop.act!r}")
             want = expected_arrays(op)
@@ -183,8 +191,6 @@ class QGraph:
                 raise ValueError(f"{w}: unexpected array(s) {sorted(extra)}")
             if op.kind == "rnn":
                 self._check_rnn_attrs(op, qop, w)
-            if op.kind == "add" and len(op.inputs) != 2:
-                raise ValueError(f"{w}: add with a parameter is not supported by the int8 path")
             fixed = {"softmax": SOFTMAX_QPARAMS}.get(op.kind)
             if op.kind == "activation":
                 fixed = {"tanh": TANH_QPARAMS, "sigmoid": LOGISTIC_QPARAMS}.get(op.act)
@@ -192,8 +198,8 @@ class QGraph:
                 q = self.qparams[op.output]
                 if (q.scale, q.zero_point) != (float(np.float32(fixed[0])), fixed[1]):
                     raise ValueError(f"{w}: output quantization must be scale {fixed[0]}, zero point {fixed[1]}")
-            if op.kind in ("pool", "reshape", "transpose", "slice") and \
-                    self.qparams[op.output] != self.qparams[op.inputs[0]]:
+            # a concat requantizes an input of another quantization (TFLite's QUANTIZE in front of CONCATENATION)
+            if op.kind in TIED_KINDS and op.kind != "concat" and self.qparams[op.output] != self.qparams[op.inputs[0]]:
                 raise ValueError(f"{w}: output quantization must equal the input's (a {op.kind} does not requantize)")
 
     def _check_rnn_attrs(self, op, qop: QOp, w: str) -> None:

@@ -78,6 +78,7 @@ OPS: dict[str, OpSpec] = {
     "LOGISTIC": OpSpec(None),
     "TANH": OpSpec(None),
     "RELU": OpSpec(None),
+    "LEAKY_RELU": OpSpec("LeakyReluOptions", ("alpha",)),
     "RELU6": OpSpec(None),
     "QUANTIZE": OpSpec(None),
     "DEQUANTIZE": OpSpec(None),

@@ -290,11 +290,16 @@ class _Exporter:
         self.b.op(kind, [a, c], [y], fused_activation_function=self.act(qop))
 
     def op_add(self, op, qop) -> None:
-        self.elementwise(op, qop, "ADD")
+        if len(op.inputs) == 2:
+            return self.elementwise(op, qop, "ADD")
+        self.const_operand(op, qop, "ADD")
 
     def op_mul(self, op, qop) -> None:
         if len(op.inputs) == 2:
             return self.elementwise(op, qop, "MUL")
+        self.const_operand(op, qop, "MUL")
+
+    def const_operand(self, op, qop, kind: str) -> None:
         # by a parameter: an int8 constant tensor, broadcast right-aligned like torch
         x_t = op.inputs[0]
         param = np.asarray(qop.arrays["param"], np.int8)
@@ -305,7 +310,7 @@ class _Exporter:
         c = self.b.tensor(self.name(f"{op.name}/param"), shape, np.int8, data=param.reshape(shape),
                           scale=float(qop.arrays["param_scale"][0]), zero_point=0)
         y = self.new(op.output, key)
-        self.b.op("MUL", [x, c], [y], fused_activation_function=self.act(qop))
+        self.b.op(kind, [x, c], [y], fused_activation_function=self.act(qop))
 
     def op_matmul(self, op, qop) -> None:
         a_t, c_t = op.inputs
@@ -343,6 +348,49 @@ class _Exporter:
                                     self.b.const_i32(n("strides"), [1] * len(begin))], [y],
                   shrink_axis_mask=(1 << (axis + 1)) if op.squeeze else 0)
 
+    def op_concat(self, op, qop) -> None:
+        """CONCATENATION (TFLM's int8 kernel requires the inputs' and the output's qparams equal, which PTQ
+        gives them). NHWC when every input already has that view (a channel concat between convs), else torch
+        order; TFLM takes at most 10 inputs per op, so more are concatenated as a tree."""
+        r = len(self.shape(op.output))
+        key = self.torch_key(op.output)
+        if op.axis == 0 and r in (2, 3):
+            nk = self.nhwc_key(op.output, op.name)
+            if all(nk in self.views[t] for t in op.inputs):
+                key = nk
+        axis = 1 + key.index(op.axis)
+        parts = []
+        for t in op.inputs:
+            x = self.get(t, key)
+            if self.g.qparams[t] != self.g.qparams[op.output]:  # an int8 -> int8 QUANTIZE to the output's qparams
+                rq = self.b.tensor(self.name(f"{op.name}/requantized"), self.b.shape(x), np.int8, **self.q(op.output))
+                self.b.op("QUANTIZE", [x], [rq])
+                x = rq
+            parts.append(x)
+        while len(parts) > 10:
+            grouped = []
+            for i in range(0, len(parts), 10):
+                chunk = parts[i:i + 10]
+                if len(chunk) > 1:
+                    shape = list(self.b.shape(chunk[0]))
+                    shape[axis] = sum(self.b.shape(p)[axis] for p in chunk)
+                    t = self.b.tensor(self.name(f"{op.name}/part"), tuple(shape), np.int8, **self.q(op.output))
+                    self.b.op("CONCATENATION", chunk, [t], axis=axis)
+                    chunk = [t]
+                grouped.append(chunk[0])
+            parts = grouped
+        y = self.new(op.output, key)
+        self.b.op("CONCATENATION", parts, [y], axis=axis)
+
+    def op_gather(self, op, qop) -> None:
+        """GATHER with the constant indices (int32) on the torch axis."""
+        x_t = op.inputs[0]
+        x = self.get(x_t, self.torch_key(x_t))
+        idx = np.asarray(op.indices, np.int32).reshape(op.index_shape)
+        i_t = self.b.tensor(self.name(f"{op.name}/indices"), idx.shape, np.int32, data=idx)
+        y = self.new(op.output, self.torch_key(op.output))
+        self.b.op("GATHER", [x, i_t], [y], axis=op.axis + 1)
+
     def op_softmax(self, op, qop) -> None:
         x_t = op.inputs[0]
         r = len(self.shape(x_t))
@@ -368,6 +416,8 @@ class _Exporter:
         qi, qo = self.g.qparams[x_t], self.g.qparams[op.output]
         if op.act in ("tanh", "sigmoid"):
             self.b.op("TANH" if op.act == "tanh" else "LOGISTIC", [x], [y])
+        elif op.act == "leaky_relu":
+            self.b.op("LEAKY_RELU", [x], [y], alpha=float(qop.attrs["alpha"]))
         elif op.act == "relu":
             self.b.op("RELU", [x], [y])
         elif op.act == "relu6" and qi == qo:
