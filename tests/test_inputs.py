@@ -404,3 +404,27 @@ def test_the_example_folder_trains_and_quantizes():
         f = net(torch.from_numpy(x)).argmax(1).numpy()
     agree = (quant.simulate(g, x).argmax(1) == f).mean()
     assert agree >= 0.9
+
+
+class _SelectThenConv(nn.Module):
+    """Takes 9-channel windows and keeps 6 of them before its first conv (as a searched model's sensor mask)."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("idx", torch.tensor([0, 1, 2, 6, 7, 8]))
+        self.conv = nn.Conv1d(6, 4, 3)
+        self.fc = nn.Linear(4 * 30, 2)
+
+    def forward(self, x):
+        return self.fc(torch.relu(self.conv(x[:, self.idx])).flatten(1))
+
+
+def test_a_channel_count_read_off_the_first_conv_does_not_reject_a_model_that_selects_channels():
+    # the model takes 9 channels although its first conv takes 6: no "has 9 channels" error from a guess
+    net = _SelectThenConv()
+    p = profile(net, (9, 32))
+    assert p.total.params == sum(q.numel() for q in net.parameters())
+    from harcore.train._data import check_model_input
+    check_model_input(net, (9, 32), "x")
+    with pytest.raises(ValueError, match="channels-last"):
+        check_model_input(net, (32, 6), "x")

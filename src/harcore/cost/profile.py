@@ -146,9 +146,16 @@ def profile(module: Any, input_shape: Sequence[int]) -> Profile:
     from harcore.train._data import check_model_input
 
     shape = tuple(input_shape)
-    if len(shape) == 2 and all(isinstance(v, (int, np.integer)) for v in shape):
+    judge = len(shape) == 2 and all(isinstance(v, (int, np.integer)) for v in shape)
+    if judge:
         check_model_input(module, shape, "input_shape", GraphError)
-    return profile_graph(trace(module, input_shape))
+    try:
+        g = trace(module, input_shape)
+    except Exception:
+        if judge:  # the model failed: a channel count read off its first conv now names the likely cause
+            check_model_input(module, shape, "input_shape", GraphError, trust_guess=True)
+        raise
+    return profile_graph(g)
 
 
 def _field(name: str) -> Any:

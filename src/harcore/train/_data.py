@@ -132,12 +132,17 @@ def model_input_shape(model: Any) -> tuple[int | None, int | None]:
     return None, None
 
 
-def check_model_input(model: Any, window_shape: tuple[int, ...], what: str, error: type = ValueError) -> None:
+def check_model_input(model: Any, window_shape: tuple[int, ...], what: str, error: type = ValueError, *,
+                      trust_guess: bool = False) -> None:
     """Raise ``error`` when windows of ``window_shape`` (C, T) do not fit the model's input channels, saying
-    "looks channels-last" when they fit only transposed."""
+    "looks channels-last" when they fit only transposed. A count read off a leading ``Conv1d`` (no declared
+    ``in_channels``) judges only that case, unless ``trust_guess`` (the caller knows the model already failed)."""
     c, t = model_input_shape(model)
     msg = layout_problem(window_shape, c, t, what=what)
-    if msg is not None:
+    declared = isinstance(getattr(model, "in_channels", None), int)
+    # A count read off a leading Conv1d is a guess: the model may select or mix channels before it (x[:, idx]),
+    # so without a declared in_channels only the unambiguous channels-last case is an error.
+    if msg is not None and (declared or trust_guess or "channels-last" in msg):
         raise error(msg)
 
 
