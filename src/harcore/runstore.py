@@ -93,6 +93,22 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def fresh_checkpoints(ckdir: str | os.PathLike, key: Mapping[str, Any]) -> None:
+    """Keep the checkpoints in ``ckdir`` only if they were written for ``key`` (a JSON-able dict of the settings
+    they depend on): a run resumes its own epochs, never those of other settings. Otherwise the folder is
+    emptied, and ``key`` is recorded (``key.json``) for the next look."""
+    ckdir = Path(ckdir)
+    stamp = ckdir / "key.json"
+    try:
+        same = json.loads(stamp.read_text(encoding="utf-8")) == json.loads(json.dumps(dict(key)))
+    except (OSError, ValueError):
+        same = False
+    if not same:
+        if ckdir.exists():
+            shutil.rmtree(ckdir)
+        atomic_write_text(stamp, json.dumps(dict(key), indent=2))
+
+
 def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
     """``torch.save(obj)`` written atomically (see :func:`atomic_write_bytes`)."""
     buf = io.BytesIO()

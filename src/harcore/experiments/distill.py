@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from harcore.errors import CheckpointError, HarcoreError
-
-from .runner import _atomic_write
+from harcore.runstore import atomic_write_text
 
 FORMAT = "harcore.distill/1"
 
@@ -122,7 +121,7 @@ def run_distill(cfg: DistillConfig, *, log: Callable[[str], None] | None = None)
         result["student_int8"] = {"test_accuracy": m.accuracy, "test_macro_f1": m.macro_f1,
                                   "file": str(out / "student.hq8"),
                                   "file_bytes": (out / "student.hq8").stat().st_size}
-    _atomic_write(out / "distill.json", json.dumps(result, indent=2))
+    atomic_write_text(out / "distill.json", json.dumps(result, indent=2))
     lines = [f"# Distillation: {cfg.teacher} -> {cfg.student} on {cfg.dataset}", "",
              f"KD loss α={alpha}, T={temp}. Selection on validation subjects only; test subjects evaluated once "
              "per model.", "", "| model | params | MACs | int8 flash B | test accuracy % | test macro-F1 % |",
@@ -135,7 +134,7 @@ def run_distill(cfg: DistillConfig, *, log: Callable[[str], None] | None = None)
         s = result["student"]
         lines.append(f"| student int8 | {s['params']:,} | {s['macs']:,} | {s['int8_flash']:,} | "
                      f"{100 * q['test_accuracy']:.2f} | {100 * q['test_macro_f1']:.2f} |")
-    _atomic_write(out / "summary.md", "\n".join(lines) + "\n")
+    atomic_write_text(out / "summary.md", "\n".join(lines) + "\n")
     log("\n".join(lines))
     return result
 

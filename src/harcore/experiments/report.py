@@ -8,7 +8,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from .runner import FORMAT, BenchSpec, Run, _atomic_write, summarize
+from harcore.runstore import atomic_write_text
+
+from .runner import FORMAT, BenchSpec, Run, summarize
 
 COLUMNS = [("dataset", "dataset"), ("model", "model"), ("variant", "variant"), ("seeds", "seeds"),
            ("macro-F1 %", "f1"), ("accuracy %", "accuracy"), ("params", "params"), ("MACs", "macs"),
@@ -58,7 +60,7 @@ def write_report(spec: BenchSpec, rows: list[tuple[Run, dict[str, Any]]], out: P
     table = summarize(rows)
     result = {"format": FORMAT, "spec": asdict(spec), "selection": NOTE, "table": table,
               "runs": [dict(rec, run=str(r.rel)) for r, rec in rows]}
-    _atomic_write(out / "results.json", json.dumps(result, indent=2))
+    atomic_write_text(out / "results.json", json.dumps(result, indent=2))
     if table:
         _plot(table, "macs", "MACs per window", out / "f1_vs_macs.png")
         _plot(table, "params", "parameters", out / "f1_vs_params.png")
@@ -67,12 +69,12 @@ def write_report(spec: BenchSpec, rows: list[tuple[Run, dict[str, Any]]], out: P
     md += ["| " + " | ".join(_cell(r, k) for _, k in COLUMNS) + " |" for r in table]
     if table:
         md += ["", "![F1 vs MACs](f1_vs_macs.png) ![F1 vs parameters](f1_vs_params.png)", ""]
-    _atomic_write(out / "report.md", "\n".join(md) + "\n")
+    atomic_write_text(out / "report.md", "\n".join(md) + "\n")
     head = "".join(f"<th>{html.escape(c)}</th>" for c, _ in COLUMNS)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(r, k))}</td>" for _, k in COLUMNS) + "</tr>"
                    for r in table)
     imgs = '<p><img src="f1_vs_macs.png"> <img src="f1_vs_params.png"></p>' if table else ""
-    _atomic_write(out / "report.html", f"<!doctype html><meta charset='utf-8'><title>harcore bench</title>"
+    atomic_write_text(out / "report.html", f"<!doctype html><meta charset='utf-8'><title>harcore bench</title>"
                   f"<h1>harcore bench</h1><p>{html.escape(NOTE)}</p><table border='1'><tr>{head}</tr>{body}</table>"
                   f"{imgs}\n")
     return result

@@ -11,13 +11,13 @@ from __future__ import annotations
 import json
 import os
 import statistics
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from harcore.errors import HarcoreError, MissingExtraError
+from harcore.runstore import atomic_write_text, fresh_checkpoints
 
 FORMAT = "harcore.bench/1"
 
@@ -119,35 +119,8 @@ class Run:
                 "calibration_windows": spec.calibration_windows}
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
-def fresh_checkpoints(ckdir: Path, key: dict[str, Any]) -> None:
-    """Keep ``ckdir``'s training checkpoints only if they were written for ``key`` (a run resumes its own
-    epochs, never those of other settings); record the key for the next look."""
-    import shutil
-
-    stamp = ckdir / "key.json"
-    try:
-        same = json.loads(stamp.read_text(encoding="utf-8")) == json.loads(json.dumps(key))
-    except (OSError, ValueError):
-        same = False
-    if not same:
-        if ckdir.exists():
-            shutil.rmtree(ckdir)
-        _atomic_write(stamp, json.dumps(key, indent=2))
 
 
 def finished_result(run: Run, spec: BenchSpec, out: Path) -> dict[str, Any] | None:
@@ -247,14 +220,14 @@ def run_bench(spec: BenchSpec, out: str | os.PathLike, *, parallel: int = 1, add
     out.mkdir(parents=True, exist_ok=True)
     log = log or (lambda s: None)
     executor = executor or execute
-    _atomic_write(out / "spec.json", json.dumps(asdict(spec), indent=2))
+    atomic_write_text(out / "spec.json", json.dumps(asdict(spec), indent=2))
     todo, skipped = [], []
     for r in spec.runs():
         (skipped if finished_result(r, spec, out) is not None else todo).append(r)
     ran: list[str] = []
 
     def store(r: Run, rec: dict[str, Any]) -> None:
-        _atomic_write(out / (str(r.rel) + ".json"), json.dumps(rec, indent=2))
+        atomic_write_text(out / (str(r.rel) + ".json"), json.dumps(rec, indent=2))
         ran.append(str(r.rel))
         log(f"{r.rel}: test macro-F1 {100 * rec['test_macro_f1']:.2f}")
 
@@ -295,7 +268,13 @@ class _progress:
         import sys
 
         from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
 
         console = Console(file=sys.stdout)
         if not console.is_terminal:

@@ -18,7 +18,6 @@ import math
 import os
 import socket
 import statistics
-import tempfile
 import threading
 import time
 import warnings
@@ -29,6 +28,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from harcore.errors import HarcoreError, MissingExtraError
+from harcore.runstore import atomic_write_text, fresh_checkpoints
 
 FORMAT = "harcore.hpo/1"
 
@@ -400,34 +400,8 @@ def run_study(cfg: HPOConfig, ds: Any = None, *, log: Callable[[str], None] | No
     return StudyOutcome(cfg.study_name, storage_url(cfg), counts, ran, best_params, best_value, best_num)
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
-def _fresh_checkpoints(ckdir: Path, key: dict[str, Any]) -> None:
-    """Keep ``ckdir``'s checkpoints only if written for ``key`` (other best parameters: start afresh)."""
-    import shutil
-
-    stamp = ckdir / "key.json"
-    try:
-        same = json.loads(stamp.read_text(encoding="utf-8")) == json.loads(json.dumps(key))
-    except (OSError, ValueError):
-        same = False
-    if not same:
-        if ckdir.exists():
-            shutil.rmtree(ckdir)
-        _atomic_write(stamp, json.dumps(key, indent=2))
 
 
 def final_training(cfg: HPOConfig, params: dict[str, Any], ds: Any = None, *,
@@ -452,7 +426,7 @@ def final_training(cfg: HPOConfig, params: dict[str, Any], ds: Any = None, *,
             if rec.get("key") == key:
                 runs.append(rec)
                 continue
-        _fresh_checkpoints(out / f"seed-{seed}", key)
+        fresh_checkpoints(out / f"seed-{seed}", key)
         net = _build(cfg, ds, params, seed)
         tcfg = _train_config(cfg, params, epochs=cfg.final_epochs, patience=cfg.final_patience, seed=seed,
                              checkpoint_dir=str(out / f"seed-{seed}"))
@@ -463,7 +437,7 @@ def final_training(cfg: HPOConfig, params: dict[str, Any], ds: Any = None, *,
         rec = {"key": key, "seed": seed, "test_macro_f1": tm.macro_f1, "test_accuracy": tm.accuracy,
                "best_epoch": res.best_epoch, "best_val_macro_f1": res.best_val_macro_f1,
                "epochs_run": res.epochs_run, "train_seconds": secs}
-        _atomic_write(path, json.dumps(rec, indent=2))
+        atomic_write_text(path, json.dumps(rec, indent=2))
         log(f"seed {seed}: test macro-F1 {tm.macro_f1:.4f}, accuracy {tm.accuracy:.4f} "
             f"(best epoch {res.best_epoch}/{res.epochs_run})")
         runs.append(rec)
@@ -525,6 +499,6 @@ def run(cfg: HPOConfig, *, final: bool = True, log: Callable[[str], None] | None
               "counts": outcome.counts, "best_trial": outcome.best_trial, "best_params": outcome.best_params,
               "best_val_macro_f1": outcome.best_value, "selection": SELECTION_NOTE, "trials": trials, "final": fin}
     out = Path(cfg.out)
-    _atomic_write(out / "hpo.json", json.dumps(result, indent=2, default=str))
-    _atomic_write(out / "summary.md", _markdown(cfg, outcome, fin, ds))
+    atomic_write_text(out / "hpo.json", json.dumps(result, indent=2, default=str))
+    atomic_write_text(out / "summary.md", _markdown(cfg, outcome, fin, ds))
     return result
