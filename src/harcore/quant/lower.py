@@ -505,40 +505,47 @@ class _Lowerer:
             self.set_out(op, ob, offs)
             return
         pad = (1,) * (4 - len(ys))
-        strides = []
-        bufs = []
-        operands = [(a, self.shape(a))] + ([(None, tuple(op.param_shape))] if const else [(op.inputs[1], None)])
-        for t, tshape in operands:
-            if t is None:
-                b, offs = -1, np.arange(param.size)
-            else:
-                b, offs = self.loc[t]
-                tshape = self.shape(t)
-            full = np.broadcast_to(offs.reshape(tshape), ys).reshape(pad + tuple(ys))
-            st = []
-            base = full.reshape(-1)[0]
-            for d in range(4):
-                idx = [0] * 4
-                if full.shape[d] > 1:
-                    idx[d] = 1
-                    st.append(int(full[tuple(idx)] - base))
-                else:
-                    st.append(0)
-            grid = base + sum(np.arange(full.shape[d]).reshape([-1 if i == d else 1 for i in range(4)]) * st[d]
-                              for d in range(4))
-            if base != 0 or not np.array_equal(np.broadcast_to(grid, full.shape), full):
-                # not a strided view: give this input the plain layout, then lower again
-                self.require(op, t, np.arange(len(offs)))
-                return self.op_mul(op)
-            strides.append(st)
-            if b >= 0:
-                bufs.append(b)
+        views = self.broadcast_views(op, ys, param if const else None)
+        if views is None:
+            return self.op_mul(op)
+        strides, bufs = views
         n = int(np.prod(ys))
         ob = self.buf(n)
         self.emit("mul", op, bufs, ob, {"p": p, "act_min": -128, "act_max": 127, "dims": list(pad + tuple(ys)),
                                        "input0_strides": strides[0], "input1_strides": strides[1],
                                        "input1_data": param if const else None})
         self.set_out(op, ob, np.arange(n))
+
+    def broadcast_views(self, op: Op, ys: tuple[int, ...],
+                        param: np.ndarray | None) -> tuple[list[list[int]], list[int]] | None:
+        """The two operands of a broadcasting MUL/ADD (the second an int8 constant ``param`` when given) as
+        strided views over the output's 4-D index: (strides per operand, arena buffers of the non-constant
+        ones). An operand whose layout is no strided view gets the plain layout instead, and ``None`` says that
+        the caller must lower the op again."""
+        pad = (1,) * (4 - len(ys))
+        strides, bufs = [], []
+        operands = [(op.inputs[0], None)] + ([(None, tuple(op.param_shape))] if param is not None
+                                            else [(op.inputs[1], None)])
+        for t, tshape in operands:
+            if t is None:
+                b, offs = -1, np.arange(param.size)
+            else:
+                b, offs = self.loc[t]
+                tshape = self.shape(t)
+            full = np.broadcast_to(offs.reshape((1,) * (len(ys) - len(tshape)) + tuple(tshape)), ys)
+            full = full.reshape(pad + tuple(ys))
+            base = int(full.reshape(-1)[0])
+            st = [int(full[tuple(1 if j == d else 0 for j in range(4))] - base) if full.shape[d] > 1 else 0
+                  for d in range(4)]
+            grid = base + sum(np.arange(full.shape[d]).reshape([-1 if i == d else 1 for i in range(4)]) * st[d]
+                              for d in range(4))
+            if base != 0 or not np.array_equal(np.broadcast_to(grid, full.shape), full):
+                self.require(op, t, np.arange(len(offs)))  # not a strided view: plain layout, then again
+                return None
+            strides.append(st)
+            if b >= 0:
+                bufs.append(b)
+        return strides, bufs
 
     def op_add_bcast(self, op: Op) -> None:
         """TFLite ADD with broadcasting or an int8 constant (a parameter, one symmetric scale): kAddBcast, the
@@ -556,27 +563,10 @@ class _Lowerer:
             q1 = self.q(op.inputs[1])
         qo = self.q(op.output)
         pad = (1,) * (4 - len(ys))
-        strides, bufs = [], []
-        operands = [(a, self.shape(a))] + ([(None, tuple(op.param_shape))] if const else [(op.inputs[1], None)])
-        for t, tshape in operands:
-            if t is None:
-                b, offs = -1, np.arange(param.size)
-            else:
-                b, offs = self.loc[t]
-                tshape = self.shape(t)
-            full = np.broadcast_to(offs.reshape((1,) * (len(ys) - len(tshape)) + tuple(tshape)), ys)
-            full = full.reshape(pad + tuple(ys))
-            base = int(full.reshape(-1)[0])
-            st = [int(full[tuple(1 if j == d else 0 for j in range(4))] - base) if full.shape[d] > 1 else 0
-                  for d in range(4)]
-            grid = base + sum(np.arange(full.shape[d]).reshape([-1 if i == d else 1 for i in range(4)]) * st[d]
-                              for d in range(4))
-            if base != 0 or not np.array_equal(np.broadcast_to(grid, full.shape), full):
-                self.require(op, t, np.arange(len(offs)))  # not a strided view: plain layout, then again
-                return self.op_add_bcast(op)
-            strides.append(st)
-            if b >= 0:
-                bufs.append(b)
+        views = self.broadcast_views(op, ys, param if const else None)
+        if views is None:
+            return self.op_add_bcast(op)
+        strides, bufs = views
         act = _act(qop.act if qop else "none", qo)
         n = int(np.prod(ys))
         ob = self.buf(n)
