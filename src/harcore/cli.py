@@ -60,6 +60,10 @@ from harcore.deploy.cli import deploy as _deploy, validate as _validate  # noqa:
 app.command("deploy")(_deploy)
 app.command("validate")(_validate)
 
+from harcore.zcp.cli import app as _zcp  # noqa: E402  (zero-cost proxies; torch is imported lazily)
+
+app.add_typer(_zcp, name="zcp")
+
 
 def main() -> None:
     app()
