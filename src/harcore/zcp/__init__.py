@@ -10,10 +10,11 @@ measure how well the scores rank trained architectures. See ``docs/zcp.md``.
 from .metrics import (NOISE_VARIANCES, RandomBaseline, SpearmanCI, add_noise, delta1, delta10, delta10pct, delta_k,
                       random_baseline, spearman, spearman_ci, talent_rate, top_k)
 from .proxies import BASELINES, PROXIES, ZCP_PROXIES, ZcpError, ensemble, score, weight_params
+from .search import Budget, SearchResult, arch_costs, within_budget, zcp_search
 from .space import CNN_SPACE, LSTM_SPACE, Arch, build, median_archs, sample, space_size
 
 __all__ = [
-    "Arch", "BASELINES", "CNN_SPACE", "LSTM_SPACE", "NOISE_VARIANCES", "PROXIES", "RandomBaseline", "SpearmanCI",
+    "Arch", "BASELINES", "Budget", "SearchResult", "arch_costs", "within_budget", "zcp_search", "CNN_SPACE", "LSTM_SPACE", "NOISE_VARIANCES", "PROXIES", "RandomBaseline", "SpearmanCI",
     "ZCP_PROXIES", "ZcpError", "add_noise", "build", "delta1", "delta10", "delta10pct", "delta_k", "ensemble",
     "median_archs", "random_baseline", "sample", "score", "space_size", "spearman", "spearman_ci", "talent_rate",
     "top_k", "weight_params",

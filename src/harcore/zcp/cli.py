@@ -45,6 +45,45 @@ def study(
                    f"d1 {100 * m['delta1']:+.2f}  d10 {100 * m['delta10']:+.2f}")
 
 
+@app.command("search")
+def search(
+    dataset: str = typer.Option("default", "--dataset", "-d", help="default, hapt, hapt-12 or daphnet"),
+    root: Optional[Path] = typer.Option(None, "--root", help="dataset folder or archive (not for default)"),
+    candidates: int = typer.Option(200, "--candidates", "-n", min=1, help="Table I architectures sampled"),
+    proxy: str = typer.Option("ensemble", "--proxy", help="the ranking: a proxy name or 'ensemble'"),
+    top_k: int = typer.Option(5, "--top-k", "-k", min=1, help="best-ranked candidates trained"),
+    epochs: int = typer.Option(50, "--epochs", "-e", min=1),
+    max_macs: Optional[int] = typer.Option(None, "--max-macs"),
+    max_params: Optional[int] = typer.Option(None, "--max-params"),
+    max_sram: Optional[int] = typer.Option(None, "--max-sram", help="peak SRAM in bytes (int8 deployment)"),
+    max_flash: Optional[int] = typer.Option(None, "--max-flash", help="flash in bytes (int8 deployment)"),
+    seed: int = typer.Option(0, "--seed"),
+    max_train: Optional[int] = typer.Option(None, "--max-train", min=1, help="training subsample (smoke runs)"),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="write the result as JSON here"),
+) -> None:
+    """Proxy-guided search under a budget: sample, filter with the C++ batch cost API, rank, train the top k."""
+    from harcore.errors import HarcoreError
+    from harcore.zcp.search import Budget, zcp_search
+    from harcore.zcp.study import load_study_data
+
+    try:
+        d = load_study_data(dataset, None if root is None else str(root), seed)
+        r = zcp_search(d, n_candidates=candidates, budget=Budget(max_macs, max_params, max_sram, max_flash),
+                       proxy=proxy, top_k=top_k, epochs=epochs, seed=seed, max_train=max_train)
+    except (HarcoreError, ValueError) as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"{r.n_within_budget} of {r.n_sampled} candidates within budget; trained the top {len(r.trained)} "
+               f"by {r.proxy}")
+    if r.best is not None:
+        typer.echo(f"best: {r.best['key']}  val F1 {r.best['val_f1']:.4f}  test F1 {r.best['test_f1']:.4f}")
+    if out is not None:
+        out.write_text(json.dumps({"best": r.best, "ranked": r.ranked, "trained": r.trained,
+                                   "n_sampled": r.n_sampled, "n_within_budget": r.n_within_budget,
+                                   "proxy": r.proxy, "meta": r.meta}, indent=2))
+        typer.echo(f"wrote {out}")
+
+
 @app.command("space")
 def space() -> None:
     """Sizes of Table I's CNN and LSTM spaces (the paper: ~9.23e25 and ~1.98e9)."""
