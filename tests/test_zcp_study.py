@@ -170,3 +170,19 @@ def test_cli_study(tmp_path, monkeypatch):
     assert json.loads((tmp_path / "summary.json").read_text())["n_archs"] == 3
     res = CliRunner().invoke(app, ["zcp", "space"])
     assert json.loads(res.output) == {"cnn": "9.2252e+25", "lstm": "1.9754e+09"}
+
+
+@pytest.mark.slow
+def test_parallel_study_on_local_ray_matches_sequential(tmp_path):
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+    try:
+        study.run_study(_cfg(n=2, epochs=1), tmp_path / "par", data=_synth(), arch_list=ARCHS, parallel=True,
+                        progress=False)
+    finally:
+        ray.shutdown()
+    study.run_study(_cfg(n=2, epochs=1), tmp_path / "seq", data=_synth(), arch_list=ARCHS, progress=False)
+    for i in range(2):
+        a = json.loads((tmp_path / "par" / "archs" / f"{i:05d}.json").read_text())
+        b = json.loads((tmp_path / "seq" / "archs" / f"{i:05d}.json").read_text())
+        assert a["scores"] == b["scores"] and a["val_f1"] == b["val_f1"]
