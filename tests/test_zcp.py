@@ -204,6 +204,7 @@ def test_sampler_ranges_ratio_and_seed():
         assert 2 <= len(x.widths) <= 4 and all(w % 8 == 0 and 8 <= w <= 504 for w in x.widths)
         assert x.dropouts[-1] == 0.0 and all(p in (0.1, 0.2, 0.3, 0.4, 0.5) for p in x.dropouts[:-1])
     assert zcp.Arch.from_dict(a[0].to_dict()) == a[0]
+    assert zcp.sample(50, seed=11) == a[:50]   # a study extended with more architectures keeps its first ones
 
 
 def test_build_xavier_and_shapes():

@@ -186,3 +186,24 @@ def test_parallel_study_on_local_ray_matches_sequential(tmp_path):
         a = json.loads((tmp_path / "par" / "archs" / f"{i:05d}.json").read_text())
         b = json.loads((tmp_path / "seq" / "archs" / f"{i:05d}.json").read_text())
         assert a["scores"] == b["scores"] and a["val_f1"] == b["val_f1"]
+
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,archive,channels,classes", [
+    ("hapt", "hapt_v2.1_rawdata.tar.xz", 3, 6), ("hapt-12", "hapt_v2.1_rawdata.tar.xz", 3, 12),
+    ("daphnet", "daphnet_fog_partial_7of17.tar.xz", 9, 2)])
+def test_real_data_protocol(name, archive, channels, classes):
+    import os
+    root = Path(os.environ.get("HARCORE_SHARED") or SHARED) / archive
+    if not root.exists():
+        pytest.skip(f"{root} not present")
+    import contextlib
+    with pytest.warns(UserWarning, match="partial") if name == "daphnet" else contextlib.nullcontext():
+        d = study.load_study_data(name, root, seed=0)
+    assert d.sample_rate == 50.0 and d.seq_len == 100
+    assert d.in_channels == channels and d.num_classes == classes
+    n = len(d.x_train) + len(d.x_val) + len(d.x_test)
+    assert 0.1 < len(d.x_test) / n < 0.3
