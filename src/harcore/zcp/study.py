@@ -14,7 +14,6 @@ A killed study restarted with the same ``out`` skips every architecture whose fi
 from __future__ import annotations
 
 import json
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
