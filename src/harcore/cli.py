@@ -75,6 +75,10 @@ from harcore.experiments.cli import bench as _bench, distill as _distill  # noqa
 app.command("bench")(_bench)
 app.command("distill")(_distill)
 
+from harcore.zcp.cli import app as _zcp  # noqa: E402  (zero-cost proxies; torch is imported lazily)
+
+app.add_typer(_zcp, name="zcp")
+
 
 def main() -> None:
     app()
