@@ -411,3 +411,14 @@ def test_tail_options_reach_the_search_and_a_wrong_one_is_a_usage_error():
     assert "lstm_layers (default 2)" in text
     r = CliRunner().invoke(app, ["search", "--tail", "dropout"])
     assert r.exit_code == 2 and "is not KEY=VALUE" in r.output
+
+
+def test_sweep_runs_get_absolute_folders(tmp_path, monkeypatch):
+    # A Ray worker's working folder is not the caller's (a cluster's, or that of the process that started Ray):
+    # a relative --out would put (or find) the runs somewhere else.
+    from harcore.nas.sweep import sweep_configs
+
+    monkeypatch.chdir(tmp_path)
+    cfgs = sweep_configs(tiny(tmp_path, out="runs/sweep"), [0.0, 1.0], [0], ["deepconvlstm"])
+    assert [Path(c.out) for c in cfgs] == [tmp_path / "runs" / "sweep" / "deepconvlstm_beta1-0_seed0",
+                                           tmp_path / "runs" / "sweep" / "deepconvlstm_beta1-1_seed0"]

@@ -175,6 +175,8 @@ def test_cli_study(tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_parallel_study_on_local_ray_matches_sequential(tmp_path):
     ray = pytest.importorskip("ray")
+    if ray.is_initialized():  # another test's Ray: this one wants its own with one CPU
+        ray.shutdown()
     ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
     try:
         study.run_study(_cfg(n=2, epochs=1), tmp_path / "par", data=_synth(), arch_list=ARCHS, parallel=True,

@@ -232,10 +232,13 @@ def run_bench(spec: BenchSpec, out: str | os.PathLike, *, parallel: int = 1, add
         log(f"{r.rel}: test macro-F1 {100 * rec['test_macro_f1']:.2f}")
 
     bar = _progress(progress, len(spec.runs()), len(skipped))
+    ray = None
+    started_here = False
     try:
         if todo and (parallel > 1 or address):
             ray = _ray()
-            if not ray.is_initialized():
+            started_here = not ray.is_initialized()
+            if started_here:
                 # Connecting to a cluster takes no resource options (Ray refuses them); a local Ray gets --parallel CPUs.
                 local = {} if address else {"num_cpus": parallel, "include_dashboard": False}
                 ray.init(address=address, log_to_driver=False, **local)
@@ -253,6 +256,8 @@ def run_bench(spec: BenchSpec, out: str | os.PathLike, *, parallel: int = 1, add
                 bar.step(str(r.rel))
     finally:
         bar.close()
+        if started_here:  # a Ray this call started ends with it (one already running is the caller's)
+            ray.shutdown()
     results = [(r, finished_result(r, spec, out)) for r in spec.runs()]
     report = write_report(spec, [(r, rec) for r, rec in results if rec is not None], out)
     return {"ran": ran, "skipped": [str(r.rel) for r in skipped], "report": report}

@@ -24,9 +24,11 @@ def sweep_configs(base: JobConfig, beta1s: Sequence[float], seeds: Sequence[int]
                   backbones: Sequence[str]) -> list[JobConfig]:
     """One :class:`JobConfig` per (backbone, beta1, seed), each with its own run folder under ``base.out``."""
     out = []
+    # absolute: a Ray worker's working folder is not the caller's (a cluster's, or one an earlier Ray started)
+    folder = Path(base.out).resolve()
     for bb, b1, seed in itertools.product(backbones, beta1s, seeds):
         out.append(dataclasses.replace(base, backbone=bb, beta1=float(b1), seed=int(seed), progress=False,
-                                       out=str(Path(base.out) / f"{bb}_beta1-{b1:g}_seed{seed}")))
+                                       out=str(folder / f"{bb}_beta1-{b1:g}_seed{seed}")))
     return out
 
 

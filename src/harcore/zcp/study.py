@@ -227,14 +227,17 @@ def _check_settings(out: Path, cfg: StudyConfig) -> None:
     atomic_write_text(meta, json.dumps(dict(cfg.identity(), archs=cfg.archs), indent=2))
 
 
-def _ray(address: str | None) -> Any:
+def _ray(address: str | None) -> tuple[Any, bool]:
+    """Ray, started (locally or on the cluster at ``address``) unless already running; and whether this call
+    started it (then the study shuts it down when it ends)."""
     try:
         import ray
     except ImportError as e:
         raise MissingExtraError("a parallel study needs Ray: pip install 'harcore[ray]'") from e
-    if not ray.is_initialized():
-        ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
-    return ray
+    if ray.is_initialized():
+        return ray, False
+    ray.init(address=address, log_to_driver=False)
+    return ray, True
 
 
 def run_study(cfg: StudyConfig, out: str | Path, *, parallel: bool = False, address: str | None = None,
@@ -270,16 +273,20 @@ def run_study(cfg: StudyConfig, out: str | Path, *, parallel: bool = False, addr
     with Progress(disable=not progress, transient=False) as bar:
         task = bar.add_task(f"zcp study {cfg.dataset}", total=cfg.archs, completed=cfg.archs - len(todo))
         if todo and (parallel or address):
-            ray = _ray(address)
-            remote = ray.remote(run_architecture)
-            dref = ray.put(d)
-            pending = {remote.remote(i, archs[i], dref, cfg): i for i in todo}
-            while pending:
-                ready, _ = ray.wait(list(pending), num_returns=1)
-                for ref in ready:
-                    pending.pop(ref)
-                    store(ray.get(ref))
-                    bar.advance(task)
+            ray, started_here = _ray(address)
+            try:
+                remote = ray.remote(run_architecture)
+                dref = ray.put(d)
+                pending = {remote.remote(i, archs[i], dref, cfg): i for i in todo}
+                while pending:
+                    ready, _ = ray.wait(list(pending), num_returns=1)
+                    for ref in ready:
+                        pending.pop(ref)
+                        store(ray.get(ref))
+                        bar.advance(task)
+            finally:
+                if started_here:
+                    ray.shutdown()
         else:
             for i in todo:
                 store(run_architecture(i, archs[i], d, cfg))
