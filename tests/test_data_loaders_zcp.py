@@ -180,7 +180,7 @@ def test_myogym_release_file(tmp_path):
     write_myogym(tmp_path, raw, lab)
     ws = hd.load_windows("myogym", tmp_path)
     assert ws.classes[0] == "null" and ws.classes[7] == "Bench Press" and ws.classes[12] == "Leverage Chest Press"
-    assert len(ws.classes) == 31 and ws.sample_rate == 50.0
+    assert ws.classes[1:] == myogym.EXERCISES and len(ws.classes) == 31 and ws.sample_rate == 50.0
     assert ws.channels == [f"emg_{i}" for i in range(1, 9)] + ["acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z"]
     # per participant: null 120 -> 1 window, ex 7 230 -> 3, null 60 -> 0, ex 12 160 -> 2
     for p in (1, 2, 3):
@@ -294,7 +294,8 @@ def write_realworld(root, subjects=(1, 2, 3), positions=("chest", "head", "waist
                     (d / f"acc_{act}_csv.zip").write_bytes(_zip_bytes([m for m in members if m[0].startswith("acc")]))
                     (d / f"gyr_{act}_csv.zip").write_bytes(_zip_bytes([m for m in members if m[0].startswith("Gyr")]))
                 else:
-                    inner.append((f"acc_{act}_{sess}_csv.zip", _zip_bytes([m for m in members if m[0].startswith("acc")])))
+                    acc = [m for m in members if m[0].startswith("acc")]
+                    inner.append((f"acc_{act}_{sess}_csv.zip", _zip_bytes(acc)))
             if inner:
                 (d / f"acc_{act}_csv.zip").write_bytes(_zip_bytes(inner))
         (d / "gps_walking_csv.zip").write_bytes(b"not read")   # other sensors are never opened
@@ -379,12 +380,14 @@ def test_realworld_from_the_release_zip_and_errors(tmp_path):
         hd.load_windows("realworld", tmp_path / "src", positions=("waist",))
     _expect(e, "acc_sitting_csv.zip:acc_sitting_waist.csv", 10)
     # a missing column
-    (d / "acc_sitting_csv.zip").write_bytes(_zip_bytes([("acc_sitting_waist.csv", b"id,attr_time,attr_x,attr_y\n1,2,3,4\n")]))
+    short = b"id,attr_time,attr_x,attr_y\n1,2,3,4\n"
+    (d / "acc_sitting_csv.zip").write_bytes(_zip_bytes([("acc_sitting_waist.csv", short)]))
     with pytest.raises(DataError, match="missing column.* attr_z") as e:
         hd.load_windows("realworld", tmp_path / "src", positions=("waist",))
     _expect(e, "acc_sitting_waist.csv", 1)
     # an unknown activity or position
-    (d / "acc_sitting_csv.zip").write_bytes(_zip_bytes([("acc_sitting_elbow.csv", b"id,attr_time,attr_x,attr_y,attr_z\n")]))
+    elbow = [("acc_sitting_elbow.csv", b"id,attr_time,attr_x,attr_y,attr_z\n")]
+    (d / "acc_sitting_csv.zip").write_bytes(_zip_bytes(elbow))
     with pytest.raises(DataError, match="unknown body position 'elbow'"):
         hd.load_windows("realworld", tmp_path / "src", positions=("waist",))
     (d / "acc_sitting_csv.zip").unlink()
@@ -402,3 +405,21 @@ def test_realworld_from_the_release_zip_and_errors(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="no RealWorld HAR copy here"):
         hd.load_windows("realworld", tmp_path / "empty")
+
+
+# ------------------------------------------------------------------------------------- ZCP protocol
+
+def test_zcp_study_reads_the_three_datasets_accelerometer_at_50_hz(tmp_path):
+    from harcore.zcp.study import STUDY_DATASETS, load_study_data
+
+    write_mobiact(tmp_path / "mobiact")
+    raw, lab = make_myogym(participants=tuple(range(1, 6)))
+    write_myogym(tmp_path / "myogym", raw, lab)
+    write_realworld(tmp_path / "realworld", subjects=(1, 2, 3, 4, 5),
+                    positions=("chest", "forearm", "head", "shin", "thigh", "upperarm", "waist"))
+    for name, channels in (("mobiact", ["acc_x", "acc_y", "acc_z"]), ("myogym", ["acc_x", "acc_y", "acc_z"]),
+                           ("realworld", [f"{p}_acc_{a}" for p in realworld.PAPER_POSITIONS for a in "xyz"])):
+        assert name in STUDY_DATASETS
+        d = load_study_data(name, tmp_path / name, seed=0)
+        assert d.channels == channels and d.sample_rate == 50.0 and d.seq_len == 100, name
+        assert len(d.y_train) and len(d.y_val) and len(d.y_test)

@@ -1,8 +1,9 @@
 """MobiAct v2.0 (Vavoulas et al., ICT4AWE 2016; Chatzaki et al. 2017; BMI lab, TEI of Crete).
 
-Reads the release's *annotated* data: ``MobiAct_Dataset_v2.0/Annotated Data/<CODE>/<CODE>_<subject>_<trial>_annotated.csv``
-(``Annotated_Data`` is accepted too; any folders between ``Annotated Data`` and the file are allowed,
-e.g. a ``scenarios/`` level). Every file is comma-separated with the header
+Reads the release's *annotated* data:
+``MobiAct_Dataset_v2.0/Annotated Data/<CODE>/<CODE>_<subject>_<trial>_annotated.csv`` (``Annotated_Data``
+is accepted too; any folders between ``Annotated Data`` and the file are allowed, e.g. a ``scenarios/``
+level). Every file is comma-separated with the header
 ``timestamp,rel_time,acc_x,acc_y,acc_z,gyro_x,gyro_y,gyro_z,azimuth,pitch,roll,label``: the sensor
 timestamp (ns), the time since the recording began (s), acceleration including gravity (m/s²), rate
 of turn (rad/s), orientation (degrees) and the per-sample activity code. The acceleration, gyroscope
