@@ -423,3 +423,19 @@ def test_zcp_study_reads_the_three_datasets_accelerometer_at_50_hz(tmp_path):
         d = load_study_data(name, tmp_path / name, seed=0)
         assert d.channels == channels and d.sample_rate == 50.0 and d.seq_len == 100, name
         assert len(d.y_train) and len(d.y_val) and len(d.y_test)
+
+
+def test_sequence_options_as_the_command_line_passes_them(tmp_path):
+    """``--dataset-option sensors=acc,gyro`` arrives as a string: it is comma-separated, never split into letters."""
+    raw, lab = make_myogym()
+    write_myogym(tmp_path / "myogym", raw, lab)
+    ws = hd.load_windows("myogym", tmp_path / "myogym", sensors="acc,gyro", subjects="1,3")
+    assert ws.channels == ["acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z"]
+    assert sorted(set(ws.subjects.tolist())) == [1, 3]
+    assert hd.load_windows("myogym", tmp_path / "myogym", sensors="emg", subjects=2).x.shape == (6, 8, 100)
+    write_realworld(tmp_path / "rw", subjects=(1,))
+    assert hd.load_windows("realworld", tmp_path / "rw", positions="head,waist").channels[0] == "head_acc_x"
+    write_mobiact(tmp_path / "ma")
+    assert hd.load_windows("mobiact", tmp_path / "ma", sensors="gyro").channels == ["gyro_x", "gyro_y", "gyro_z"]
+    with pytest.raises(ValueError, match="sensors must be a non-empty subset"):
+        hd.load_windows("myogym", tmp_path / "myogym", sensors="acc,magnet")

@@ -147,3 +147,25 @@ def uniform_run(ts: np.ndarray, sig: np.ndarray, target_rate: float, *, min_rate
     grid = ts[0] + np.arange(int(np.floor(dur * native)) + 1) / native
     u = np.stack([np.interp(grid, ts, row) for row in sig])
     return resample(u, native, target_rate), native
+
+
+def name_tuple(value) -> tuple[str, ...]:
+    """A sequence option as a tuple of names; a string is comma-separated (``"acc,gyro"``), as the command
+    line's ``--dataset-option sensors=acc,gyro`` passes it."""
+    if isinstance(value, str):
+        return tuple(v.strip() for v in value.split(",") if v.strip())
+    return tuple(value)
+
+
+def int_set(value) -> set[int] | None:
+    """A subject selection (``None``: all) as a set of ints; a string is comma-separated, an int one subject."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = [v for v in value.split(",") if v.strip()]
+    elif isinstance(value, (int, np.integer)):
+        value = [value]
+    try:
+        return {int(v) for v in value}
+    except (TypeError, ValueError):
+        raise ValueError(f"subjects must be integers, got {value!r}") from None

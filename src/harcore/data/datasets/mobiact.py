@@ -39,7 +39,7 @@ from .._io import open_matching
 from ..dataset import WindowSet
 from ..errors import DataError
 from ..windows import segment_windows
-from ._formats import concat_windows, missing_copy, uniform_run
+from ._formats import concat_windows, int_set, missing_copy, name_tuple, uniform_run
 
 HEADER = ["timestamp", "rel_time", "acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z", "azimuth", "pitch",
           "roll", "label"]
@@ -126,7 +126,7 @@ def load_windows(root, *, activities: str = "adl", sensors=tuple(SENSORS), resam
                  subjects=None) -> WindowSet:
     if activities not in ("adl", "all"):
         raise ValueError(f"activities must be 'adl' (11 ADLs) or 'all' (ADLs, lying and falls), got {activities!r}")
-    sensors = tuple(sensors)
+    sensors = name_tuple(sensors)
     if not sensors or any(s not in SENSORS for s in sensors):
         raise ValueError(f"sensors must be a non-empty subset of {tuple(SENSORS)}, got {sensors}")
     if resample_to is None or resample_to <= 0:
@@ -135,7 +135,7 @@ def load_windows(root, *, activities: str = "adl", sensors=tuple(SENSORS), resam
     codes = dict(ADL) if activities == "adl" else dict(LABELS)
     cls = {c: i for i, c in enumerate(codes)}
     cols = [c for s in sensors for c in SENSORS[s]]
-    wanted = None if subjects is None else {int(s) for s in subjects}
+    wanted = int_set(subjects)
 
     def want(member: str) -> bool:
         m = _FILE.search(member)

@@ -29,7 +29,7 @@ from ..dataset import WindowSet
 from ..errors import DataError
 from ..resample import resample
 from ..windows import segment_windows
-from ._formats import concat_windows, load_mat, mat_matrix, missing_copy
+from ._formats import concat_windows, int_set, load_mat, mat_matrix, missing_copy, name_tuple
 
 SAMPLE_RATE = 50.0
 FILE = "MyoGym.mat"
@@ -86,7 +86,7 @@ def read_mat(data: bytes, where: str) -> tuple[np.ndarray, np.ndarray]:
 
 def load_windows(root, *, sensors=tuple(SENSORS), include_null: bool = True, window: int = 100, step: int = 50,
                  resample_to: float | None = None, subjects=None) -> WindowSet:
-    sensors = tuple(sensors)
+    sensors = name_tuple(sensors)
     if not sensors or any(s not in SENSORS for s in sensors):
         raise ValueError(f"sensors must be a non-empty subset of {tuple(SENSORS)}, got {sensors}")
     src = open_matching(root, lambda f: f == FILE or f.endswith("/" + FILE), lambda m: m.endswith(FILE))
@@ -107,7 +107,7 @@ def load_windows(root, *, sensors=tuple(SENSORS), include_null: bool = True, win
     cut = np.nonzero((part[1:] != part[:-1]) | (np.diff(t) <= 0))[0] + 1
     time_resets = int(np.sum((part[1:] == part[:-1]) & (np.diff(t) <= 0)))
     bounds = np.concatenate([[0], cut, [raw.shape[0]]])
-    wanted = None if subjects is None else {int(s) for s in subjects}
+    wanted = int_set(subjects)
     fs = SAMPLE_RATE if resample_to is None else float(resample_to)
     xs, ys, subs, starts = [], [], [], []
     short = 0

@@ -38,7 +38,7 @@ from ..dataset import WindowSet
 from ..errors import DataError
 from ..resample import resample
 from ..windows import segment_windows, segments_from_labels
-from ._formats import concat_windows, missing_copy
+from ._formats import concat_windows, int_set, missing_copy, name_tuple
 
 GRID_RATE = 50.0
 ACTIVITIES = ["climbingdown", "climbingup", "jumping", "lying", "running", "sitting", "standing", "walking"]
@@ -125,7 +125,7 @@ def _grid_valid(ts: np.ndarray, grid: np.ndarray, max_gap: float) -> np.ndarray:
 
 def load_windows(root, *, positions=tuple(POSITIONS), sensors=("acc",), resample_to: float = 50.0,
                  window: int = 100, step: int = 50, max_gap_s: float = 0.5, subjects=None) -> WindowSet:
-    positions, sensors = tuple(positions), tuple(sensors)
+    positions, sensors = name_tuple(positions), name_tuple(sensors)
     if not positions or any(p not in POSITIONS for p in positions):
         raise ValueError(f"positions must be a non-empty subset of {POSITIONS}, got {positions}")
     if not sensors or any(s not in SENSORS for s in sensors):
@@ -133,7 +133,7 @@ def load_windows(root, *, positions=tuple(POSITIONS), sensors=("acc",), resample
     if resample_to is None or resample_to <= 0:
         raise ValueError("resample_to must be a positive rate in Hz")
     fs = float(resample_to)
-    wanted = None if subjects is None else {int(s) for s in subjects}
+    wanted = int_set(subjects)
 
     def is_data(f: str) -> bool:
         base = f.rsplit("/", 1)[-1]
