@@ -60,7 +60,7 @@ def test_mobiact_annotated_release(tmp_path):
     for s in (1, 2, 3):
         m = ws.subjects == s
         assert sorted(ws.y[m].tolist()) == [0, 1, 1, 1]
-    assert ws.info["excluded_samples"] == {"FOL": 360, "LYI": 900} and ws.info["scenario_files_skipped"] == 1
+    assert ws.info["excluded_samples"] == {"FOL": 360, "LYI": 900} and ws.info["files_skipped"] == {"SLH": 1}
     assert ws.info["native_rates"] == [100]
     # values: acc_z is 0.25 * t, so along a window it rises by 0.25 / 50 per sample (resampling keeps a ramp
     # away from the run's edges)
@@ -439,3 +439,70 @@ def test_sequence_options_as_the_command_line_passes_them(tmp_path):
     assert hd.load_windows("mobiact", tmp_path / "ma", sensors="gyro").channels == ["gyro_x", "gyro_y", "gyro_z"]
     with pytest.raises(ValueError, match="sensors must be a non-empty subset"):
         hd.load_windows("myogym", tmp_path / "myogym", sensors="acc,magnet")
+
+
+RAW_HEADER = """#Acceleration force along the x y z axes (including gravity).
+#timestamp(ns),x,y,z(m/s^2)
+#Datetime: 02/06/2014 15:24:25
+##########################################
+#Activity: 2 - WAL - Walking - 5min
+#Subject ID: {s}
+#First Name: sub{s}
+#Last Name: sub{s}
+#Age: 22
+#Height(cm): 187
+#Weight(kg): 90
+#Gender: Male
+##########################################
+
+@DATA
+"""
+
+
+def write_mobiact_raw(root, subjects=(1, 2), n=700, rate=100.0):
+    """The raw accelerometer files in MobiAct v1's layout (sub<N>/ADL/<CODE>/, sub<N>/FALLS/<CODE>/)."""
+    files = {}
+    for s in subjects:
+        for kind, code in (("ADL", "WAL"), ("ADL", "JOG"), ("FALLS", "FOL")):
+            t = np.arange(n) / rate
+            ts = (46449824617000 + t * 1e9).astype(np.int64)
+            rows = [f"{a}, {np.sin(2 * np.pi * tt):.7g}, {9.81 + s:.7g}, {0.5 * tt:.7g}" for a, tt in zip(ts, t)]
+            f = root / f"sub{s}" / kind / code / f"{code}_acc_{s}_1.txt"
+            f.parent.mkdir(parents=True, exist_ok=True)
+            f.write_text(RAW_HEADER.format(s=s) + "\n".join(rows) + "\n")
+            files[(code, s)] = f
+    return files
+
+
+def test_mobiact_raw_accelerometer_files(tmp_path):
+    files = write_mobiact_raw(tmp_path)
+    ws = hd.load_windows("mobiact", tmp_path, variant="raw")
+    assert ws.channels == ["acc_x", "acc_y", "acc_z"] and ws.sample_rate == 50.0
+    # 700 rows at 100 Hz = 7 s = 350 samples at 50 Hz -> 6 windows per file; the fall file is skipped
+    wal, jog = list(mobiact.ADL).index("WAL"), list(mobiact.ADL).index("JOG")
+    for s in (1, 2):
+        assert sorted(ws.y[ws.subjects == s].tolist()) == [wal] * 6 + [jog] * 6
+    assert ws.info["files_skipped"] == {"FOL": 2} and ws.info["native_rates"] == [100]
+    w = np.nonzero(ws.subjects == 2)[0][1]
+    np.testing.assert_allclose(ws.x[w, 1], 11.81, atol=1e-4)
+    np.testing.assert_allclose(np.diff(ws.x[w, 2, 5:95]), 0.5 / 50, atol=1e-4)
+    with pytest.raises(ValueError, match="raw files carry no per-sample labels"):
+        hd.load_windows("mobiact", tmp_path, variant="raw", activities="all")
+    f = files[("JOG", 2)]
+    text = f.read_text()
+    lines = text.split("\n")
+    lines[40] = lines[40].rsplit(",", 1)[0]                  # file line 41: the 25th data row
+    f.write_text("\n".join(lines))
+    with pytest.raises(DataError, match="expected 4 columns, found 3") as e:
+        hd.load_windows("mobiact", tmp_path, variant="raw")
+    _expect(e, "JOG_acc_2_1.txt", 41)
+    lines = text.split("\n")
+    lines[30], lines[31] = lines[31], lines[30]               # two samples out of order
+    f.write_text("\n".join(lines))
+    with pytest.raises(DataError, match="timestamp goes backwards") as e:
+        hd.load_windows("mobiact", tmp_path, variant="raw")
+    _expect(e, "JOG_acc_2_1.txt", 32)
+    f.write_text(text.replace("@DATA\n", ""))
+    with pytest.raises(DataError, match="no '@DATA' line") as e:
+        hd.load_windows("mobiact", tmp_path, variant="raw")
+    assert e.value.path.endswith("JOG_acc_2_1.txt")

@@ -7,9 +7,15 @@ level). Every file is comma-separated with the header
 ``timestamp,rel_time,acc_x,acc_y,acc_z,gyro_x,gyro_y,gyro_z,azimuth,pitch,roll,label``: the sensor
 timestamp (ns), the time since the recording began (s), acceleration including gravity (m/s²), rate
 of turn (rad/s), orientation (degrees) and the per-sample activity code. The acceleration, gyroscope
-and orientation streams of the raw release (``Raw Data/.../<CODE>_acc_<s>_<t>.txt``, with a ``#``
-header and ``@DATA``) are already merged on one time axis in these files, which is why they are the
-ones read; the raw ``.txt`` files are not.
+and orientation streams of the raw release are already merged on one time axis in these files.
+
+``variant="raw"`` reads the raw accelerometer files instead, ``<CODE>_acc_<subject>_<trial>.txt`` in any
+folder (v2.0's raw data; MobiAct v1, which has no annotated data, keeps them as
+``sub<N>/ADL/<CODE>/``): a ``#`` header (sensor, ``#timestamp(ns),x,y,z(m/s^2)``, activity, subject)
+ending with an ``@DATA`` line, then ``timestamp, x, y, z`` per sample. A raw file has no per-sample labels,
+so only the 11 ADL files are read, each as one activity (its code); fall, lying and scenario files are
+skipped and counted in ``info["files_skipped"]``; only ``sensors=("acc",)`` (the gyroscope and orientation
+files have their own clocks).
 
 Activity codes (the release's Readme): ADLs ``STD`` standing, ``WAL`` walking, ``JOG`` jogging,
 ``JUM`` jumping, ``STU`` stairs up, ``STN`` stairs down, ``SCH`` stand to sit, ``SIT`` sitting on a
@@ -35,7 +41,7 @@ import re
 
 import numpy as np
 
-from .._io import open_matching
+from .._io import open_matching, parse_table
 from ..dataset import WindowSet
 from ..errors import DataError
 from ..windows import segment_windows
@@ -55,6 +61,7 @@ SENSORS = {"acc": ["acc_x", "acc_y", "acc_z"], "gyro": ["gyro_x", "gyro_y", "gyr
            "ori": ["azimuth", "pitch", "roll"]}
 URL = "https://bmi.hmu.gr/the-mobifall-and-mobiact-datasets-2/ (on request)"
 _FILE = re.compile(r"(?:^|/)Annotated[ _]Data/(?:[^/]+/)*([A-Za-z]{3})_(\d+)_(\d+)_annotated\.csv$")
+_RAW = re.compile(r"(?:^|/)([A-Za-z]{3})_acc_(\d+)_(\d+)\.txt$")
 _DTYPE = [(h, "f8") for h in HEADER[:-1]] + [("label", "U16")]
 
 
@@ -121,14 +128,44 @@ def parse_annotated(data: bytes, where: str) -> np.ndarray:
     return a
 
 
-def load_windows(root, *, activities: str = "adl", sensors=tuple(SENSORS), resample_to: float = 50.0,
-                 window: int = 100, step: int = 50, max_gap_s: float = 0.5, scenarios: bool = False,
-                 subjects=None) -> WindowSet:
+def parse_raw(data: bytes, where: str) -> tuple[np.ndarray, np.ndarray, int]:
+    """One raw ``<CODE>_acc_<subject>_<trial>.txt``: ``(timestamp_ns, xyz (3, n), first data line)``. The
+    ``#`` header ends at the ``@DATA`` line; then ``timestamp, x, y, z`` per line. :class:`DataError` names
+    the file and line of a missing ``@DATA``, a wrong column count, a non-numeric or non-finite value."""
+    text = data.decode("latin-1").replace("\r\n", "\n")
+    lines = text.split("\n")
+    at = next((i for i, line in enumerate(lines) if line.strip() == "@DATA"), None)
+    if at is None:
+        raise DataError("no '@DATA' line (the raw files' header ends with it)", path=where)
+    for i in range(at):
+        if lines[i].strip() and not lines[i].lstrip().startswith("#"):
+            raise DataError(f"header line {lines[i][:40]!r} does not start with '#' (before @DATA)", path=where,
+                            line=i + 1)
+    body = "\n".join(lines[at + 1:]).encode("latin-1")
+    try:
+        a = parse_table(body, where, ncols=4, delimiter=",")
+    except DataError as e:
+        raise DataError(e.reason, path=where, line=None if e.line is None else e.line + at + 1) from None
+    return a[:, 0], a[:, 1:].T, at + 2
+
+
+def load_windows(root, *, variant: str = "annotated", activities: str = "adl", sensors=None,
+                 resample_to: float = 50.0, window: int = 100, step: int = 50, max_gap_s: float = 0.5,
+                 scenarios: bool = False, subjects=None) -> WindowSet:
+    if variant not in ("annotated", "raw"):
+        raise ValueError(f"variant must be 'annotated' (v2.0's Annotated Data) or 'raw' (the *_acc_*.txt files), "
+                         f"got {variant!r}")
     if activities not in ("adl", "all"):
         raise ValueError(f"activities must be 'adl' (11 ADLs) or 'all' (ADLs, lying and falls), got {activities!r}")
-    sensors = name_tuple(sensors)
+    raw = variant == "raw"
+    sensors = (("acc",) if raw else tuple(SENSORS)) if sensors is None else name_tuple(sensors)
     if not sensors or any(s not in SENSORS for s in sensors):
         raise ValueError(f"sensors must be a non-empty subset of {tuple(SENSORS)}, got {sensors}")
+    if raw and (sensors != ("acc",) or activities != "adl" or scenarios):
+        raise ValueError("variant='raw' reads the accelerometer files of the ADLs only (sensors=('acc',), "
+                         "activities='adl', scenarios=False): the raw files carry no per-sample labels (a fall file "
+                         "also holds the standing before and the lying after it), and the three sensors have "
+                         "independent clocks")
     if resample_to is None or resample_to <= 0:
         raise ValueError("MobiAct samples irregularly: resample_to must be a positive rate in Hz")
     fs = float(resample_to)
@@ -136,33 +173,35 @@ def load_windows(root, *, activities: str = "adl", sensors=tuple(SENSORS), resam
     cls = {c: i for i, c in enumerate(codes)}
     cols = [c for s in sensors for c in SENSORS[s]]
     wanted = int_set(subjects)
+    pattern = _RAW if raw else _FILE
 
     def want(member: str) -> bool:
-        m = _FILE.search(member)
+        m = pattern.search(member)
         return m is not None and (wanted is None or int(m.group(2)) in wanted)
 
-    src = open_matching(root, lambda f: _FILE.search(f) is not None, want)
+    src = open_matching(root, lambda f: pattern.search(f) is not None, want)
     recs = {}
-    skipped_scenarios = 0
+    skipped: dict[str, int] = {}
     for f in src.files:
-        m = _FILE.search(f)
+        m = pattern.search(f)
         if not m:
             continue
         code = m.group(1)
         if code not in LABELS and code not in SCENARIOS:
             raise DataError(f"unknown activity code {code!r} in the file name (the release's codes are "
                             f"{list(LABELS) + list(SCENARIOS)})", path=src.where(f))
-        if code in SCENARIOS and not scenarios:
-            skipped_scenarios += 1
+        if (code in SCENARIOS and not scenarios) or (raw and code not in ADL):
+            skipped[code] = skipped.get(code, 0) + 1
             continue
         key = (code, int(m.group(2)), int(m.group(3)))
         if key in recs:
-            raise DataError(f"{code}_{key[1]}_{key[2]}_annotated.csv appears twice ({recs[key]} and {f})",
+            raise DataError(f"{code} subject {key[1]} trial {key[2]} appears twice ({recs[key]} and {f})",
                             path=src.display)
         recs[key] = f
     if not recs:
-        raise missing_copy("MobiAct", src.display, "'Annotated Data/<CODE>/<CODE>_<subject>_<trial>_annotated.csv' "
-                           "files", URL)
+        expected = ("'<CODE>_acc_<subject>_<trial>.txt' files of the ADLs" if raw else
+                    "'Annotated Data/<CODE>/<CODE>_<subject>_<trial>_annotated.csv' files")
+        raise missing_copy("MobiAct", src.display, expected, URL)
     xs, ys, subs, starts, files_of = [], [], [], [], []
     stats = {"runs": 0, "runs_shorter_than_window": 0, "duplicate_timestamp_rows": 0, "time_gap_splits": 0}
     excluded: dict[str, int] = {}
@@ -172,17 +211,23 @@ def load_windows(root, *, activities: str = "adl", sensors=tuple(SENSORS), resam
         if wanted is not None and subj not in wanted:
             continue
         where = src.where(rel)
-        a = parse_annotated(src.read(rel), where)
-        t = a["rel_time"]
+        if raw:
+            ts, sig_all, first = parse_raw(src.read(rel), where)
+            back = np.nonzero(np.diff(ts) < 0)[0]
+            if back.size:
+                raise DataError("timestamp goes backwards", path=where, line=int(back[0]) + first + 1)
+            t = (ts - ts[0]) * 1e-9
+            lab = np.full(t.size, code)
+        else:
+            a = parse_annotated(src.read(rel), where)
+            t, lab, sig_all = a["rel_time"], a["label"], np.stack([a[c] for c in cols])
         dup = np.concatenate([[False], np.diff(t) == 0])
         stats["duplicate_timestamp_rows"] += int(dup.sum())
-        a, t = a[~dup], t[~dup]
-        lab = a["label"]
+        t, lab, sig_all = t[~dup], lab[~dup], sig_all[:, ~dup]
         gap = np.diff(t) > max_gap_s
         stats["time_gap_splits"] += int(gap.sum())
         cut = np.nonzero(gap | (lab[1:] != lab[:-1]))[0] + 1
         bounds = np.concatenate([[0], cut, [t.size]])
-        sig_all = np.stack([a[c] for c in cols])
         used.append(rel)
         for s, e in zip(bounds[:-1], bounds[1:]):
             code_s = str(lab[s])
@@ -194,7 +239,7 @@ def load_windows(root, *, activities: str = "adl", sensors=tuple(SENSORS), resam
                 stats["runs_shorter_than_window"] += 1
                 continue
             sig, native = uniform_run(t[s:e], sig_all[:, s:e], fs, where=where,
-                                      what=f"rows {s + 2}-{e + 1} ({code_s}): ")
+                                      what=f"a run of {code_s} ({e - s} rows): ")
             native_rates.append(native)
             sw = segment_windows(sig.astype(np.float32), [(0, sig.shape[1], cls[code_s])], window, step)
             stats["runs_shorter_than_window"] += sw.short_segments
@@ -208,13 +253,16 @@ def load_windows(root, *, activities: str = "adl", sensors=tuple(SENSORS), resam
     x, y = concat_windows(xs, ys, len(cols), window)
     if y.size == 0:
         raise DataError(f"no labelled run is as long as one window ({window} samples at {fs:g} Hz)", path=src.display)
-    info = {"source": src.display, "window": window, "step": step, "activities": activities, "codes": list(codes),
-            "files": used, "file_index": np.concatenate(files_of), "start": np.concatenate(starts),
-            "native_rates": sorted(set(native_rates)), "excluded_samples": excluded,
-            "scenario_files_skipped": skipped_scenarios, "max_gap_s": max_gap_s, **stats,
+    info = {"source": src.display, "variant": variant, "window": window, "step": step, "activities": activities,
+            "codes": list(codes), "files": used, "file_index": np.concatenate(files_of),
+            "start": np.concatenate(starts), "native_rates": sorted(set(native_rates)),
+            "excluded_samples": excluded, "files_skipped": skipped, "max_gap_s": max_gap_s, **stats,
             "units": "acc m/s^2 (with gravity), gyro rad/s, orientation degrees",
-            "label_rule": "segment: windows lie inside one run of one label of one file",
+            "label_rule": ("segment: windows lie inside one run of one label of one file" if not raw else
+                           "segment: one raw ADL file = one activity (its code); windows lie inside a run"),
             "resampling": "per run: linear interpolation onto a uniform grid at the run's mean rate (whole Hz), "
                           f"then scipy.signal.resample_poly to {fs:g} Hz",
-            "excluded": "samples whose label is not a selected class (see excluded_samples)"}
+            "excluded": ("samples whose label is not a selected class (see excluded_samples); files_skipped: "
+                         "scenario files without scenarios=True" if not raw else
+                         "files_skipped: falls, lying and scenario files (no per-sample labels in the raw data)")}
     return WindowSet(x, y, np.concatenate(subs), list(codes.values()), cols, fs, "mobiact", None, info)
