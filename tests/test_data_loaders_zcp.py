@@ -91,10 +91,10 @@ def test_mobiact_from_a_zip_of_the_release(tmp_path):
 
 
 @pytest.mark.parametrize("edit,msg,line", [
-    (lambda l: l.rsplit(",", 2)[0] + ",WAL", "expected 12 comma-separated fields", 7),
-    (lambda l: l.replace(",", ",abc,", 1).rsplit(",", 1)[0] + "", "non-numeric value 'abc' in column rel_time", 7),
-    (lambda l: l.rsplit(",", 1)[0] + ",XYZ", "unknown activity label 'XYZ'", 7),
-    (lambda l: l.split(",", 2)[0] + ",0.0," + l.split(",", 2)[2], "rel_time goes backwards", 7),
+    (lambda r: r.rsplit(",", 2)[0] + ",WAL", "expected 12 comma-separated fields", 7),
+    (lambda r: r.replace(",", ",abc,", 1).rsplit(",", 1)[0] + "", "non-numeric value 'abc' in column rel_time", 7),
+    (lambda r: r.rsplit(",", 1)[0] + ",XYZ", "unknown activity label 'XYZ'", 7),
+    (lambda r: r.split(",", 2)[0] + ",0.0," + r.split(",", 2)[2], "rel_time goes backwards", 7),
 ])
 def test_mobiact_errors_name_file_and_line(tmp_path, edit, msg, line):
     _, files = write_mobiact(tmp_path)
@@ -506,3 +506,40 @@ def test_mobiact_raw_accelerometer_files(tmp_path):
     with pytest.raises(DataError, match="no '@DATA' line") as e:
         hd.load_windows("mobiact", tmp_path, variant="raw")
     assert e.value.path.endswith("JOG_acc_2_1.txt")
+
+
+def test_mobiact_short_runs_between_labels_are_skipped_not_misread(tmp_path):
+    """Two rows of another label 0.3 s apart (under max_gap_s) imply ~3 Hz: too short to window, so they are
+    counted as a short run instead of failing the rate check meant for a wrong time unit."""
+    t = np.concatenate([np.arange(300) / 100, [3.0, 3.3], 3.6 + np.arange(300) / 100])
+    lab = ["WAL"] * 300 + ["STN"] * 2 + ["WAL"] * 300
+    rows = [",".join(mobiact.HEADER)]
+    rows += [f"{int(1e12 + x * 1e9)},{x:.4f},1,2,3,4,5,6,7,8,9,{c}" for x, c in zip(t, lab)]
+    f = tmp_path / "Annotated Data" / "WAL" / "WAL_4_2_annotated.csv"
+    f.parent.mkdir(parents=True)
+    f.write_text("\n".join(rows) + "\n")
+    ws = hd.load_windows("mobiact", tmp_path)
+    assert ws.x.shape == (4, 9, 100) and set(ws.y.tolist()) == {list(mobiact.ADL).index("WAL")}
+    assert ws.info["runs"] == 3 and ws.info["runs_shorter_than_window"] == 1
+    np.testing.assert_allclose(ws.x[:, 8], 9.0, atol=1e-5)
+
+
+def test_realworld_from_a_tar_archive(tmp_path):
+    import tarfile
+
+    top = write_realworld(tmp_path / "src", subjects=(1, 2))
+    tar = tmp_path / "realworld2016_dataset.tar.gz"
+    with tarfile.open(tar, "w:gz") as tf:
+        tf.add(top, arcname="realworld2016_dataset")
+    ws = hd.load_windows("realworld", tar, positions=("head", "waist"))
+    folder = hd.load_windows("realworld", tmp_path / "src", positions=("head", "waist"))
+    np.testing.assert_array_equal(ws.x, folder.x)
+    assert ws.info["source"] == str(tar)
+
+
+def test_resample_padtype_line_keeps_an_offset_signal_exact_at_its_ends():
+    x = 9.81 + 0.01 * np.arange(300.0)          # gravity plus a linear drift
+    y = hd.resample(x, 100, 50, padtype="line")
+    np.testing.assert_allclose(y, x[::2], atol=1e-9)
+    z = hd.resample(x, 100, 50)                  # the default (zeros beyond the ends) is unchanged: it rings there
+    assert abs(z[0] - x[0]) > 1.0 and np.allclose(z[20:-20], x[::2][20:-20], atol=1e-3)

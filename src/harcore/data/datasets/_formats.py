@@ -133,7 +133,8 @@ def uniform_run(ts: np.ndarray, sig: np.ndarray, target_rate: float, *, min_rate
                 max_rate: float = 1000.0, where: str = "", what: str = "") -> tuple[np.ndarray, int]:
     """One irregularly sampled run (``ts`` seconds, strictly increasing; ``sig`` ``(C, n)``) at
     ``target_rate`` Hz: linear interpolation onto a uniform grid at the run's mean rate rounded to
-    whole Hz, then ``scipy.signal.resample_poly`` (anti-aliased) to ``target_rate``. Returns the
+    whole Hz, then ``scipy.signal.resample_poly`` (anti-aliased; the signal's linear trend continued past
+    its ends, so a run's first and last samples do not ring) to ``target_rate``. Returns the
     signal and the native rate. A rate outside ``[min_rate, max_rate]`` means the time column is not
     in the unit the caller assumed: :class:`DataError` naming ``where``."""
     from ..resample import resample
@@ -146,7 +147,7 @@ def uniform_run(ts: np.ndarray, sig: np.ndarray, target_rate: float, *, min_rate
                         "(is the time column in another unit?)", path=where)
     grid = ts[0] + np.arange(int(np.floor(dur * native)) + 1) / native
     u = np.stack([np.interp(grid, ts, row) for row in sig])
-    return resample(u, native, target_rate), native
+    return resample(u, native, target_rate, padtype="line"), native
 
 
 def name_tuple(value) -> tuple[str, ...]:

@@ -235,7 +235,9 @@ def load_windows(root, *, variant: str = "annotated", activities: str = "adl", s
                 excluded[code_s] = excluded.get(code_s, 0) + int(e - s)
                 continue
             stats["runs"] += 1
-            if e - s < 2 or t[e - 1] <= t[s]:
+            # runs under half a window's duration give no window; they are skipped before the rate check, which
+            # a run of two rows around a label change would otherwise fail
+            if e - s < 2 or (t[e - 1] - t[s]) * fs < window / 2:
                 stats["runs_shorter_than_window"] += 1
                 continue
             sig, native = uniform_run(t[s:e], sig_all[:, s:e], fs, where=where,
@@ -261,7 +263,7 @@ def load_windows(root, *, variant: str = "annotated", activities: str = "adl", s
             "label_rule": ("segment: windows lie inside one run of one label of one file" if not raw else
                            "segment: one raw ADL file = one activity (its code); windows lie inside a run"),
             "resampling": "per run: linear interpolation onto a uniform grid at the run's mean rate (whole Hz), "
-                          f"then scipy.signal.resample_poly to {fs:g} Hz",
+                          f"then scipy.signal.resample_poly (padtype='line') to {fs:g} Hz",
             "excluded": ("samples whose label is not a selected class (see excluded_samples); files_skipped: "
                          "scenario files without scenarios=True" if not raw else
                          "files_skipped: falls, lying and scenario files (no per-sample labels in the raw data)")}

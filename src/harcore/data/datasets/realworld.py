@@ -139,7 +139,15 @@ def load_windows(root, *, positions=tuple(POSITIONS), sensors=("acc",), resample
         base = f.rsplit("/", 1)[-1]
         return _SUBJECT.search(f) is not None and (_ZIP.match(base) is not None or _CSV.match(base) is not None)
 
-    src = open_matching(root, is_data, is_data)
+    def is_wanted(f: str) -> bool:  # what a tar copy holds in memory: never the sound, GPS or video zips
+        base = f.rsplit("/", 1)[-1]
+        m = _ZIP.match(base)
+        if m is not None:
+            return m.group(1) in sensors
+        m = _CSV.match(base)
+        return m is not None and _CSV_PREFIX[m.group(1)] in sensors and _SUBJECT.search(f) is not None
+
+    src = open_matching(root, is_data, is_wanted)
     found = _index(src, set(sensors), wanted)
     if not found:
         raise missing_copy("RealWorld HAR", src.display, "'proband<N>/data/acc_<activity>_csv.zip' (or the csvs "
@@ -187,7 +195,7 @@ def load_windows(root, *, positions=tuple(POSITIONS), sensors=("acc",), resample
         stats["grid_points_in_gaps"] += int((~valid).sum())
         used.append(f"proband{subj}/{act}/{sess}")
         for s, e, _ in segments_from_labels(np.where(valid, 0, -1), 0):
-            run = sig[:, s:e] if fs == GRID_RATE else resample(sig[:, s:e], GRID_RATE, fs)
+            run = sig[:, s:e] if fs == GRID_RATE else resample(sig[:, s:e], GRID_RATE, fs, padtype="line")
             sw = segment_windows(run.astype(np.float32), [(0, run.shape[1], cls[act])], window, step)
             stats["runs_shorter_than_window"] += sw.short_segments
             xs.append(sw.x)
@@ -209,6 +217,7 @@ def load_windows(root, *, positions=tuple(POSITIONS), sensors=("acc",), resample
             "units": "acc m/s^2, gyr rad/s, mag uT",
             "label_rule": "one session = one activity; windows lie inside a gap-free run of the aligned streams",
             "resampling": f"linear interpolation of every stream onto a common {GRID_RATE:g} Hz grid"
-                          + ("" if fs == GRID_RATE else f", then scipy.signal.resample_poly to {fs:g} Hz"),
+                          + ("" if fs == GRID_RATE else
+                             f", then scipy.signal.resample_poly (padtype='line') to {fs:g} Hz"),
             "excluded": "grid points inside a time gap of any stream; sessions lacking a selected stream"}
     return WindowSet(x, y, np.concatenate(subs), list(ACTIVITIES), names, fs, "realworld", None, info)
