@@ -543,3 +543,19 @@ def test_resample_padtype_line_keeps_an_offset_signal_exact_at_its_ends():
     np.testing.assert_allclose(y, x[::2], atol=1e-9)
     z = hd.resample(x, 100, 50)                  # the default (zeros beyond the ends) is unchanged: it rings there
     assert abs(z[0] - x[0]) > 1.0 and np.allclose(z[20:-20], x[::2][20:-20], atol=1e-3)
+
+
+def test_realworld_copy_unzipped_beside_its_zips(tmp_path):
+    top = write_realworld(tmp_path, subjects=(1, 2))
+    before = hd.load_windows("realworld", tmp_path, positions=("chest", "head"))
+    d = top / "proband2" / "data"
+    with zipfile.ZipFile(d / "acc_walking_csv.zip") as zf:
+        zf.extractall(d)
+    ws = hd.load_windows("realworld", tmp_path, positions=("chest", "head"))
+    np.testing.assert_array_equal(ws.x, before.x)
+    assert len(ws.info["duplicate_copies"]) == 3 and all("proband2/data/acc_walking_" in p
+                                                         for p in ws.info["duplicate_copies"])
+    f = d / "acc_walking_head.csv"
+    f.write_text(f.read_text().replace("\n2,", "\n2,1", 1))
+    with pytest.raises(DataError, match="acc_walking_head.csv appears twice with different contents"):
+        hd.load_windows("realworld", tmp_path, positions=("chest", "head"))

@@ -7,7 +7,9 @@ position, ``<Sensor>_<activity>_<position>.csv`` (``acc_``, ``Gyroscope_``, ``Ma
 zips ``acc_``, ``gyr_``, ``mag_``), with the header ``id,attr_time,attr_x,attr_y,attr_z`` (row id,
 time in ms, the three axes: m/s², rad/s, µT). harcore reads the zips in place, also zips nested in
 them (some subjects' climbing recordings come as ``acc_climbingup_csv.zip`` holding
-``acc_climbingup_2_csv.zip`` ...), and csvs that were unzipped into ``proband<N>/``. A ``_<k>`` after
+``acc_climbingup_2_csv.zip`` ...), and csvs that were unzipped into ``proband<N>/`` (a csv found both
+unzipped and in its zip is read once if the bytes agree, ``info["duplicate_copies"]``; else
+:class:`DataError`). A ``_<k>`` after
 the activity in a csv name (``acc_walking_2_chest.csv``) marks recording session k (none: session 1).
 
 Activities: climbingdown, climbingup, jumping, lying, running, sitting, standing, walking.
@@ -68,8 +70,10 @@ def parse_csv(data: bytes, where: str) -> tuple[np.ndarray, np.ndarray]:
 
 def _index(src: Source, sensors: set[str], wanted: set[int] | None):
     """``{(subject, activity, session, sensor, position): (source, member)}`` over the copy, its zips and
-    the zips inside those."""
+    the zips inside those, and the csvs found a second time with the same bytes (an unzipped copy beside
+    its zips)."""
     found: dict = {}
+    duplicates: list[str] = []
 
     def add(s: Source, member: str, subj: int, depth: int) -> None:
         base = member.rsplit("/", 1)[-1]
@@ -101,8 +105,13 @@ def _index(src: Source, sensors: set[str], wanted: set[int] | None):
                             path=s.where(member))
         key = (subj, act, int(m.group(3) or 1), sensor, pos)
         if key in found:
-            raise DataError(f"{base} appears twice: {found[key][0].where(found[key][1])} and {s.where(member)}",
-                            path=src.display)
+            # a copy unzipped next to its zips holds every csv twice: the same bytes are one recording
+            first = found[key]
+            if first[0].read(first[1]) != s.read(member):
+                raise DataError(f"{base} appears twice with different contents: {first[0].where(first[1])} and "
+                                f"{s.where(member)}", path=src.display)
+            duplicates.append(s.where(member))
+            return
         found[key] = (s, member)
 
     for f in src.files:
@@ -113,7 +122,7 @@ def _index(src: Source, sensors: set[str], wanted: set[int] | None):
         if wanted is not None and subj not in wanted:
             continue
         add(src, f, subj, 0)
-    return found
+    return found, duplicates
 
 
 def _grid_valid(ts: np.ndarray, grid: np.ndarray, max_gap: float) -> np.ndarray:
@@ -148,7 +157,7 @@ def load_windows(root, *, positions=tuple(POSITIONS), sensors=("acc",), resample
         return m is not None and _CSV_PREFIX[m.group(1)] in sensors and _SUBJECT.search(f) is not None
 
     src = open_matching(root, is_data, is_wanted)
-    found = _index(src, set(sensors), wanted)
+    found, duplicates = _index(src, set(sensors), wanted)
     if not found:
         raise missing_copy("RealWorld HAR", src.display, "'proband<N>/data/acc_<activity>_csv.zip' (or the csvs "
                            "'acc_<activity>_<position>.csv' in it)", URL)
@@ -213,7 +222,8 @@ def load_windows(root, *, positions=tuple(POSITIONS), sensors=("acc",), resample
                         f"and sensors {list(sensors)}", path=src.display)
     info = {"source": src.display, "window": window, "step": step, "positions": list(positions),
             "sensors": list(sensors), "sessions": used, "session_index": np.concatenate(sess_of),
-            "start": np.concatenate(starts), "incomplete_sessions": incomplete, "max_gap_s": max_gap_s, **stats,
+            "start": np.concatenate(starts), "incomplete_sessions": incomplete, "duplicate_copies": duplicates,
+            "max_gap_s": max_gap_s, **stats,
             "units": "acc m/s^2, gyr rad/s, mag uT",
             "label_rule": "one session = one activity; windows lie inside a gap-free run of the aligned streams",
             "resampling": f"linear interpolation of every stream onto a common {GRID_RATE:g} Hz grid"
