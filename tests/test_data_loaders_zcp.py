@@ -559,3 +559,20 @@ def test_realworld_copy_unzipped_beside_its_zips(tmp_path):
     f.write_text(f.read_text().replace("\n2,", "\n2,1", 1))
     with pytest.raises(DataError, match="acc_walking_head.csv appears twice with different contents"):
         hd.load_windows("realworld", tmp_path, positions=("chest", "head"))
+
+
+def test_myogym_rows_stored_twice_are_one_sample(tmp_path):
+    raw, lab = make_myogym(participants=(1,))
+    raw2 = np.insert(raw, 150, raw[149], axis=0)          # row 149 stored twice (inside exercise 7)
+    lab2 = np.insert(lab, 150, lab[149], axis=0)
+    write_myogym(tmp_path / "a", raw, lab)
+    write_myogym(tmp_path / "b", raw2, lab2)
+    a = hd.load_windows("myogym", tmp_path / "a")
+    b = hd.load_windows("myogym", tmp_path / "b")
+    np.testing.assert_array_equal(a.x, b.x)
+    assert b.info["duplicate_rows"] == 1 and b.info["time_resets"] == 0
+    # start rows refer to the file: after the duplicate they are one further down
+    assert a.info["start_row"].tolist() == [0, 120, 170, 220, 410, 460]
+    assert b.info["start_row"].tolist() == [0, 120, 171, 221, 411, 461]
+    r = hd.load_windows("myogym", tmp_path / "a", resample_to=25, window=50, step=25)
+    assert r.info["start_row"].tolist() == [0, 120, 170, 220, 410, 460]

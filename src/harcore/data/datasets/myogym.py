@@ -16,7 +16,9 @@ order (:data:`EXERCISES`). ``sensors`` picks channel groups: ``"emg"`` (``emg_1`
 
 A *recording* is a maximal block of consecutive rows of one participant in which the accelerometer
 timestamp increases; a new block starts where it does not (counted in ``info["time_resets"]``), so
-no window joins two sessions. Windows (default 100 samples = 2 s, step 50) lie inside one run of one
+no window joins two sessions. A row equal to the one before it in every column (and label) is dropped
+as a sample stored twice (``info["duplicate_rows"]``). ``info["start_row"]`` is each window's first
+row in the file (0-based). Windows (default 100 samples = 2 s, step 50) lie inside one run of one
 label of a recording (segment rule). ``resample_to`` resamples each run. No fixed split.
 """
 
@@ -102,6 +104,10 @@ def load_windows(root, *, sensors=tuple(SENSORS), include_null: bool = True, win
     classes = (["null"] if include_null else []) + list(EXERCISES)
     # label per row as a class index; -1 = excluded (the null class without include_null)
     y_row = np.where(lab[:, 0] == NULL_LABEL, 0 if include_null else -1, lab[:, 0] - (0 if include_null else 1))
+    # a row repeating its predecessor exactly (data and labels) is one sample stored twice: dropped, counted
+    same = np.concatenate([[False], np.all(raw[1:] == raw[:-1], axis=1) & np.all(lab[1:] == lab[:-1], axis=1)])
+    rows = np.nonzero(~same)[0]                       # original row of each kept row
+    raw, lab, y_row = raw[rows], lab[rows], y_row[rows]
     part = lab[:, 1]
     t = raw[:, ACC_TIME_COLUMN]
     cut = np.nonzero((part[1:] != part[:-1]) | (np.diff(t) <= 0))[0] + 1
@@ -131,13 +137,15 @@ def load_windows(root, *, sensors=tuple(SENSORS), include_null: bool = True, win
             xs.append(sw.x)
             ys.append(sw.y)
             subs.append(np.full(sw.y.shape, subj, np.int64))
-            starts.append(sw.start + s + a)
+            starts.append(rows[s + a + np.round(sw.start * SAMPLE_RATE / fs).astype(np.int64)])
     x, y = concat_windows(xs, ys, len(cols), window)
     if y.size == 0:
         raise DataError(f"no labelled run is as long as one window ({window} samples)"
-                        f"{'' if wanted is None else f' for participants {sorted(wanted)}'}", path=where)
+                        f"{'' if wanted is None else f' for participants {sorted(wanted)}'}; {time_resets} time "
+                        f"reset(s) of column {ACC_TIME_COLUMN} cut the recordings", path=where)
     info = {"source": src.display, "file": hits[0], "window": window, "step": step, "include_null": include_null,
             "start_row": np.concatenate(starts), "runs_shorter_than_window": short, "time_resets": time_resets,
+            "duplicate_rows": int(same.sum()),
             "excluded_null_rows": excluded, "units": "EMG raw Myo units, acc g, gyro deg/s",
             "label_rule": "segment: windows lie inside one run of one label of one recording",
             "excluded": "null rows (label 99) when include_null=False"}
