@@ -576,3 +576,21 @@ def test_myogym_rows_stored_twice_are_one_sample(tmp_path):
     assert b.info["start_row"].tolist() == [0, 120, 171, 221, 411, 461]
     r = hd.load_windows("myogym", tmp_path / "a", resample_to=25, window=50, step=25)
     assert r.info["start_row"].tolist() == [0, 120, 170, 220, 410, 460]
+
+
+def test_truncated_text_files_name_their_last_line(tmp_path):
+    top = write_realworld(tmp_path / "rw", subjects=(1,))
+    d = top / "proband1" / "data"
+    with zipfile.ZipFile(d / "acc_sitting_csv.zip") as zf:
+        members = [(n, zf.read(n)) for n in zf.namelist()]
+    members = [(n, b[:-9] if n == "acc_sitting_head.csv" else b) for n, b in members]   # cut inside the last row
+    (d / "acc_sitting_csv.zip").write_bytes(_zip_bytes(members))
+    with pytest.raises(DataError, match="truncated") as e:
+        hd.load_windows("realworld", tmp_path / "rw", positions=("head",))
+    _expect(e, "acc_sitting_csv.zip:acc_sitting_head.csv", 401)
+    files = write_mobiact_raw(tmp_path / "raw", subjects=(1,))
+    f = files[("WAL", 1)]
+    f.write_text(f.read_text()[:-5])
+    with pytest.raises(DataError, match="truncated") as e:
+        hd.load_windows("mobiact", tmp_path / "raw", variant="raw")
+    _expect(e, "WAL_acc_1_1.txt", 15 + 700)   # 14 header lines, @DATA, then 700 rows

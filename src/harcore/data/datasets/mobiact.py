@@ -131,7 +131,8 @@ def parse_annotated(data: bytes, where: str) -> np.ndarray:
 def parse_raw(data: bytes, where: str) -> tuple[np.ndarray, np.ndarray, int]:
     """One raw ``<CODE>_acc_<subject>_<trial>.txt``: ``(timestamp_ns, xyz (3, n), first data line)``. The
     ``#`` header ends at the ``@DATA`` line; then ``timestamp, x, y, z`` per line. :class:`DataError` names
-    the file and line of a missing ``@DATA``, a wrong column count, a non-numeric or non-finite value."""
+    the file and line of a missing ``@DATA``, a wrong column count, a non-numeric or non-finite value, a
+    last line without its newline (a truncated copy)."""
     text = data.decode("latin-1").replace("\r\n", "\n")
     lines = text.split("\n")
     at = next((i for i, line in enumerate(lines) if line.strip() == "@DATA"), None)
@@ -143,7 +144,7 @@ def parse_raw(data: bytes, where: str) -> tuple[np.ndarray, np.ndarray, int]:
                             line=i + 1)
     body = "\n".join(lines[at + 1:]).encode("latin-1")
     try:
-        a = parse_table(body, where, ncols=4, delimiter=",")
+        a = parse_table(body, where, ncols=4, delimiter=",", require_final_newline=True)
     except DataError as e:
         raise DataError(e.reason, path=where, line=None if e.line is None else e.line + at + 1) from None
     return a[:, 0], a[:, 1:].T, at + 2

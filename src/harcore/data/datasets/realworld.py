@@ -57,14 +57,15 @@ _CSV_PREFIX = {v: k for k, v in SENSORS.items()}
 
 def parse_csv(data: bytes, where: str) -> tuple[np.ndarray, np.ndarray]:
     """One position csv: ``(time_ms, xyz (3, n))``. :class:`DataError` names the file and line of a
-    wrong header, a wrong column count, a non-numeric or non-finite value."""
+    wrong header, a wrong column count, a non-numeric or non-finite value, or a last line without its
+    newline (how a copy cut short mid-line shows)."""
     text = data.decode("latin-1")
     header = [h.strip().strip('"') for h in text.split("\n", 1)[0].replace("\r", "").split(",")]
     if header != HEADER:
         missing = [h for h in HEADER if h not in header]
         raise DataError(f"expected the header {','.join(HEADER)}, found {','.join(header)}"
                         + (f" (missing column(s) {', '.join(missing)})" if missing else ""), path=where, line=1)
-    a = parse_table(data, where, ncols=len(HEADER), delimiter=",", skip_header=True)
+    a = parse_table(data, where, ncols=len(HEADER), delimiter=",", skip_header=True, require_final_newline=True)
     return a[:, 1], a[:, 2:5].T
 
 
