@@ -491,7 +491,7 @@ def test_mobiact_raw_accelerometer_files(tmp_path):
     f = files[("JOG", 2)]
     text = f.read_text()
     lines = text.split("\n")
-    lines[40] = lines[40].rsplit(",", 1)[0]                  # file line 41: the 25th data row
+    lines[40] = lines[40].rsplit(",", 1)[0]                  # file line 41: the 26th data row
     f.write_text("\n".join(lines))
     with pytest.raises(DataError, match="expected 4 columns, found 3") as e:
         hd.load_windows("mobiact", tmp_path, variant="raw")
