@@ -594,3 +594,18 @@ def test_truncated_text_files_name_their_last_line(tmp_path):
     with pytest.raises(DataError, match="truncated") as e:
         hd.load_windows("mobiact", tmp_path / "raw", variant="raw")
     _expect(e, "WAL_acc_1_1.txt", 15 + 700)   # 14 header lines, @DATA, then 700 rows
+
+
+def test_realworld_data_file_names_that_break_the_pattern(tmp_path):
+    top = write_realworld(tmp_path, subjects=(1,))
+    d = top / "proband1" / "data"
+    (d / "acc_sitting_csv.zip").write_bytes(_zip_bytes([("acc_sitting.csv", b"id,attr_time,attr_x,attr_y,attr_z\n")]))
+    with pytest.raises(DataError, match="not acc_<activity>.*_<position>.csv") as e:
+        hd.load_windows("realworld", tmp_path)
+    assert e.value.path.endswith("acc_sitting_csv.zip:acc_sitting.csv")
+    (d / "acc_sitting_csv.zip").rename(d / "acc_sitting.zip")
+    with pytest.raises(DataError, match="not acc_<activity>.*_csv.zip"):
+        hd.load_windows("realworld", tmp_path)
+    # a zip of a sensor that is not selected is never opened
+    (d / "acc_sitting.zip").rename(d / "mag_sitting.zip")
+    assert hd.load_windows("realworld", tmp_path, positions=("chest",)).x.shape[1] == 3

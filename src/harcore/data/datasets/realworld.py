@@ -80,6 +80,9 @@ def _index(src: Source, sensors: set[str], wanted: set[int] | None):
         base = member.rsplit("/", 1)[-1]
         if base.lower().endswith(".zip"):
             m = _ZIP.match(base)
+            if m is None and base.split("_", 1)[0] in sensors:
+                raise DataError(f"a {base.split('_', 1)[0]} zip whose name is not "
+                                f"{base.split('_', 1)[0]}_<activity>[_<session>]_csv.zip", path=s.where(member))
             if m is None or m.group(1) not in sensors:
                 return  # other sensors (gps, lig, mic, ...) and other zips are not read
             if m.group(2) not in ACTIVITIES:
@@ -93,6 +96,10 @@ def _index(src: Source, sensors: set[str], wanted: set[int] | None):
             return
         m = _CSV.match(base)
         if m is None:
+            prefix = base.split("_", 1)[0]
+            if base.endswith(".csv") and prefix in _CSV_PREFIX and _CSV_PREFIX[prefix] in sensors:
+                raise DataError(f"a {prefix} csv whose name is not {prefix}_<activity>[_<session>]_<position>.csv",
+                                path=s.where(member))
             return
         sensor = _CSV_PREFIX[m.group(1)]
         if sensor not in sensors:
