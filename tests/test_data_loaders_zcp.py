@@ -609,3 +609,16 @@ def test_realworld_data_file_names_that_break_the_pattern(tmp_path):
     # a zip of a sensor that is not selected is never opened
     (d / "acc_sitting.zip").rename(d / "mag_sitting.zip")
     assert hd.load_windows("realworld", tmp_path, positions=("chest",)).x.shape[1] == 3
+
+
+def test_data_list_names_where_to_get_them(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from harcore.cli import app
+
+    monkeypatch.setenv("HARCORE_DATA", str(tmp_path))
+    r = CliRunner().invoke(app, ["data", "list"])
+    assert r.exit_code == 0
+    rows = {line.split()[0]: line for line in r.output.splitlines()}
+    for name, module in (("mobiact", mobiact), ("myogym", myogym), ("realworld", realworld)):
+        assert "no download: bring a local copy" in rows[name] and module.URL in rows[name]
