@@ -49,7 +49,7 @@ SENSORS = {"emg": ([f"emg_{i}" for i in range(1, 9)], list(range(1, 9))),
            "gyro": (["gyro_x", "gyro_y", "gyro_z"], [14, 15, 16])}
 ACC_TIME_COLUMN = 9
 MIN_COLUMNS = 17
-URL = "Koskimäki et al. 2017 (MyoGym; on request from the University of Oulu BISG)"
+URL = "http://www.oulu.fi/bisg/node/40364 (MyoGym, University of Oulu BISG; Koskimäki et al. 2017)"
 
 
 def read_mat(data: bytes, where: str) -> tuple[np.ndarray, np.ndarray]:
