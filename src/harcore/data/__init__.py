@@ -20,7 +20,7 @@ from .custom import from_arrays, from_folder
 from .datasets.uci_har import read_metadata as uci_har_metadata
 
 DATASETS = ("default", "uci-har", "hapt", "wisdm", "daphnet",
-            "pamap2", "opportunity", "skoda", "unimib-shar", "hhar", "motionsense")
+            "pamap2", "opportunity", "skoda", "unimib-shar", "hhar", "motionsense", "mobiact", "myogym", "realworld")
 
 # Official archives of the datasets added later (UCI repository ids 231, 226, 344). As for the others,
 # neither a SHA-256 nor per-file hashes are known to harcore, so a download needs a hash you verified yourself.
@@ -41,12 +41,14 @@ _SPLIT_OPTIONS = ("protocol", "fold", "seed", "fractions", "val_subjects", "val_
 
 
 def _loader(name: str):
-    from .datasets import daphnet, default, hapt, hhar, motionsense, opportunity, pamap2, skoda, uci_har, unimib, wisdm
+    from .datasets import (daphnet, default, hapt, hhar, mobiact, motionsense, myogym, opportunity, pamap2, realworld,
+                           skoda, uci_har, unimib, wisdm)
     return {"default": default.load_windows, "uci-har": uci_har.load_windows, "hapt": hapt.load_windows,
             "wisdm": wisdm.load_windows, "daphnet": daphnet.load_windows, "pamap2": pamap2.load_windows,
             "opportunity": opportunity.load_windows, "skoda": skoda.load_windows,
             "unimib-shar": unimib.load_windows, "hhar": hhar.load_windows,
-            "motionsense": motionsense.load_windows}[name]
+            "motionsense": motionsense.load_windows, "mobiact": mobiact.load_windows,
+            "myogym": myogym.load_windows, "realworld": realworld.load_windows}[name]
 
 
 def load_windows(name: str, root=None, *, download: bool = False, sha256: str | None = None, **options) -> WindowSet:

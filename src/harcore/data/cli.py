@@ -20,6 +20,15 @@ def _known(name: str) -> str:
     return key
 
 
+def _home_page(name: str) -> str:
+    """Where a dataset without a downloadable archive is published (its loader module's ``URL``), or ``-``."""
+    import sys
+
+    from . import _loader
+
+    return getattr(sys.modules[_loader(name).__module__], "URL", "-")
+
+
 @app.command("list")
 def list_datasets() -> None:
     """Every dataset harcore reads, its official source, how a download is verified, and the cached copy."""
@@ -33,7 +42,7 @@ def list_datasets() -> None:
         elif name == "motionsense":
             how, url = "per file: sha256 (datasets.motionsense.download_files)", "a base URL you give"
         elif src is None:
-            how, url = "no download: bring a local copy", "-"
+            how, url = "no download: bring a local copy", _home_page(name)
         else:
             url = src.url
             how = (f"sha256 {src.sha256[:12]}…" if src.sha256 else

@@ -16,16 +16,21 @@ def resample_ratio(orig_rate: float, new_rate: float, max_denominator: int = 100
     return r.numerator, r.denominator
 
 
-def resample(x: np.ndarray, orig_rate: float, new_rate: float, *, axis: int = -1) -> np.ndarray:
+def resample(x: np.ndarray, orig_rate: float, new_rate: float, *, axis: int = -1,
+             padtype: str = "constant") -> np.ndarray:
     """Resample ``x`` along ``axis`` from ``orig_rate`` to ``new_rate`` Hz.
 
-    The output length is ``ceil(n * up / down)``. Equal rates return a float64 copy.
+    The output length is ``ceil(n * up / down)``. Equal rates return a float64 copy. ``padtype`` is
+    ``resample_poly``'s assumption about the values beyond both ends: ``"constant"`` (zeros, the default)
+    makes the filter ring over the first and last ~10 samples of a signal with an offset (an
+    accelerometer's gravity); ``"line"`` continues the linear trend through the end points, which keeps a
+    constant or linear signal exact up to its ends.
     """
     up, down = resample_ratio(orig_rate, new_rate)
     x = np.asarray(x, dtype=np.float64)
     if up == down:
         return x.copy()
-    return signal.resample_poly(x, up, down, axis=axis)
+    return signal.resample_poly(x, up, down, axis=axis, padtype=padtype)
 
 
 def rescale_index(index: int, orig_rate: float, new_rate: float) -> int:

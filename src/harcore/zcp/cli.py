@@ -14,8 +14,10 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
 
 @app.command("study")
 def study(
-    dataset: str = typer.Option("default", "--dataset", "-d", help="default, hapt, hapt-12 or daphnet"),
-    root: Optional[Path] = typer.Option(None, "--root", help="dataset folder or archive (not for default)"),
+    dataset: str = typer.Option("default", "--dataset", "-d", 
+                                 help="default, hapt, hapt-12, daphnet, mobiact, myogym or realworld"),
+    root: Optional[Path] = typer.Option(None, "--root", "--data-dir",
+                                        help="dataset folder or archive (not for default)"),
     archs: int = typer.Option(..., "--archs", "-n", min=1, help="architectures sampled from Table I (3 CNN : 1 LSTM)"),
     epochs: int = typer.Option(50, "--epochs", "-e", min=1, help="training epochs per architecture (paper: 50)"),
     out: Path = typer.Option(..., "--out", "-o", help="study folder; an existing one is resumed"),
@@ -47,8 +49,10 @@ def study(
 
 @app.command("search")
 def search(
-    dataset: str = typer.Option("default", "--dataset", "-d", help="default, hapt, hapt-12 or daphnet"),
-    root: Optional[Path] = typer.Option(None, "--root", help="dataset folder or archive (not for default)"),
+    dataset: str = typer.Option("default", "--dataset", "-d", 
+                                 help="default, hapt, hapt-12, daphnet, mobiact, myogym or realworld"),
+    root: Optional[Path] = typer.Option(None, "--root", "--data-dir",
+                                        help="dataset folder or archive (not for default)"),
     candidates: int = typer.Option(200, "--candidates", "-n", min=1, help="Table I architectures sampled"),
     proxy: str = typer.Option("ensemble", "--proxy", help="the ranking: a proxy name or 'ensemble'"),
     top_k: int = typer.Option(5, "--top-k", "-k", min=1, help="best-ranked candidates trained"),

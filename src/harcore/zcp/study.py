@@ -29,8 +29,9 @@ from .space import Arch, build, sample
 
 __all__ = ["StudyData", "StudyConfig", "load_study_data", "run_architecture", "run_study", "STUDY_DATASETS"]
 
-#: Datasets a study can run on; HAPT in its 6- and 12-class variants.
-STUDY_DATASETS = ("default", "hapt", "hapt-12", "daphnet")
+#: Datasets a study can run on; HAPT in its 6- and 12-class variants; MobiAct, MyoGym and RealWorld HAR
+#: (the paper's, read from their releases with ``root``).
+STUDY_DATASETS = ("default", "hapt", "hapt-12", "daphnet", "mobiact", "myogym", "realworld")
 
 
 class StudyError(HarcoreError, ValueError):
@@ -91,8 +92,17 @@ def load_study_data(dataset: str, root: str | Path | None = None, seed: int = 0)
     elif key in ("hapt", "hapt-12"):
         ws = data.load_windows("hapt", root, variant="uci9" if key == "hapt" else "uci9-12class",
                                window=100, step=50)
-    else:
+    elif key == "daphnet":
         ws = data.load_windows("daphnet", root, window=100, step=50, resample_to=50.0)
+    elif key == "realworld":
+        # the paper's five positions: the two others lack climbing up / jumping for some subjects
+        from harcore.data.datasets.realworld import PAPER_POSITIONS
+        ws = data.load_windows("realworld", root, positions=PAPER_POSITIONS, sensors=("acc",), window=100, step=50,
+                               resample_to=50.0)
+    elif key == "myogym":
+        ws = data.load_windows("myogym", root, sensors=("acc",), window=100, step=50)
+    else:
+        ws = data.load_windows("mobiact", root, sensors=("acc",), window=100, step=50, resample_to=50.0)
     idx = _accel_channels(ws.channels, key)
     ws.x = np.ascontiguousarray(ws.x[:, idx, :])
     ws.channels = [ws.channels[i] for i in idx]

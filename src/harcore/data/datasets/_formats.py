@@ -127,3 +127,46 @@ def missing_copy(dataset: str, where: str, expected: str, source: str) -> DataEr
         f"there or pass root=<it>; it is published at {source}. harcore knows no verified SHA-256 of that "
         f"archive, so it does not download it unasked (hd.download(name, sha256=<hash you verified>)).",
         path=where)
+
+
+def uniform_run(ts: np.ndarray, sig: np.ndarray, target_rate: float, *, min_rate: float = 5.0,
+                max_rate: float = 1000.0, where: str = "", what: str = "") -> tuple[np.ndarray, int]:
+    """One irregularly sampled run (``ts`` seconds, strictly increasing; ``sig`` ``(C, n)``) at
+    ``target_rate`` Hz: linear interpolation onto a uniform grid at the run's mean rate rounded to
+    whole Hz, then ``scipy.signal.resample_poly`` (anti-aliased; the signal's linear trend continued past
+    its ends, so a run's first and last samples do not ring) to ``target_rate``. Returns the
+    signal and the native rate. A rate outside ``[min_rate, max_rate]`` means the time column is not
+    in the unit the caller assumed: :class:`DataError` naming ``where``."""
+    from ..resample import resample
+
+    n = ts.size
+    dur = float(ts[-1] - ts[0])
+    native = int(round((n - 1) / dur))
+    if not min_rate <= native <= max_rate:
+        raise DataError(f"{what}{n} samples over {dur:g} s imply {native} Hz, outside {min_rate:g}-{max_rate:g} Hz "
+                        "(is the time column in another unit?)", path=where)
+    grid = ts[0] + np.arange(int(np.floor(dur * native)) + 1) / native
+    u = np.stack([np.interp(grid, ts, row) for row in sig])
+    return resample(u, native, target_rate, padtype="line"), native
+
+
+def name_tuple(value) -> tuple[str, ...]:
+    """A sequence option as a tuple of names; a string is comma-separated (``"acc,gyro"``), as the command
+    line's ``--dataset-option sensors=acc,gyro`` passes it."""
+    if isinstance(value, str):
+        return tuple(v.strip() for v in value.split(",") if v.strip())
+    return tuple(value)
+
+
+def int_set(value) -> set[int] | None:
+    """A subject selection (``None``: all) as a set of ints; a string is comma-separated, an int one subject."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = [v for v in value.split(",") if v.strip()]
+    elif isinstance(value, (int, np.integer)):
+        value = [value]
+    try:
+        return {int(v) for v in value}
+    except (TypeError, ValueError):
+        raise ValueError(f"subjects must be integers, got {value!r}") from None
