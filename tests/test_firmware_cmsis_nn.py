@@ -1,0 +1,157 @@
+"""The deployed model on the real CMSIS-NN (firmware -DHARCORE_KERNELS=cmsis-nn, validate(cmsis_nn=...)).
+
+CI has no CMSIS-NN tree: the tests that build against one run when HARCORE_TEST_CMSIS_NN_DIR names an
+ARM-software/CMSIS-NN checkout and are skipped otherwise. The error paths (no tree, a bad tree, an unknown
+HARCORE_KERNELS) always run.
+"""
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from harcore import data, models, quant
+from harcore.deploy import FirmwareError, ToolchainError, toolchain, validate
+from harcore.deploy.validation import check_cmsis_nn_tree, parse_backends
+
+from test_firmware_common import require_firmware_toolchain
+
+CMSIS_NN_ENV = "HARCORE_TEST_CMSIS_NN_DIR"
+
+
+def _cmsis_nn_tree() -> Path:
+    d = os.environ.get(CMSIS_NN_ENV)
+    if not d:
+        pytest.skip(f"{CMSIS_NN_ENV} is not set: it names an ARM-software/CMSIS-NN source tree to build against "
+                    "(CI has none)")
+    return check_cmsis_nn_tree(d)
+
+
+@pytest.fixture(scope="module")
+def ds():
+    return data.load("default")
+
+
+def _ptq(name: str, ds, **kw):
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    net = models.create(name, in_channels=9, seq_len=128, num_classes=6, **kw).eval()
+    return net, quant.quantize(net, ds.train.x[:128])
+
+
+# ---- always: the error paths ------------------------------------------------------------------------------
+
+def test_a_missing_or_bad_tree_is_a_toolchain_error_naming_it(tmp_path):
+    missing = tmp_path / "no-such-cmsis-nn"
+    with pytest.raises(ToolchainError, match=str(missing)):
+        check_cmsis_nn_tree(missing)
+    bad = tmp_path / "not-cmsis"
+    (bad / "Include").mkdir(parents=True)
+    (bad / "CMakeLists.txt").write_text("project(x)\n")
+    with pytest.raises(ToolchainError, match=r"not-cmsis is not a CMSIS-NN source tree.*Include/arm_nnfunctions.h"):
+        check_cmsis_nn_tree(bad)
+    # validate refuses before building anything (the graph is never read)
+    with pytest.raises(ToolchainError, match="no-such-cmsis-nn"):
+        validate(tmp_path / "never-read.hq8", cmsis_nn=missing)
+
+
+def test_cli_validate_cmsis_nn_error_names_the_path(tmp_path):
+    from typer.testing import CliRunner
+
+    from harcore.cli import app
+
+    missing = tmp_path / "nowhere" / "CMSIS-NN"
+    r = CliRunner().invoke(app, ["validate", str(tmp_path / "m.hq8"), "--cmsis-nn", str(missing)])
+    assert r.exit_code == 1, r.output
+    assert "CMSIS-NN tree" in r.output and "nowhere" in r.output and "Traceback" not in r.output
+
+
+def test_parse_backends():
+    text = ("harcore infer windows=2 steps=3 arena=100\n"
+            "backend 0 kind=1 cmsis-nn arm_convolve_wrapper_s8 scratch=192\n"
+            "backend 1 kind=12 harcore\n"
+            "backend 2 kind=11 cmsis-nn arm_lstm_unidirectional_s8 scratch=144\n"
+            "out 0 status=0 cycles=0 y=00\n")
+    assert parse_backends(text) == {0: "cmsis-nn:arm_convolve_wrapper_s8", 1: "harcore",
+                                    2: "cmsis-nn:arm_lstm_unidirectional_s8"}
+
+
+def _configure(tmp_path: Path, *args: str) -> None:
+    app = tmp_path / "app"
+    app.mkdir(exist_ok=True)
+    (app / "empty.cpp").write_text("// configure only\n")
+    toolchain.build_image(app, tmp_path / "build", board="qemu-m33", app="infer", cmake_args=args, timeout=300)
+
+
+def test_cmake_option_without_a_tree_or_with_a_bad_one_fails_clearly(tmp_path, monkeypatch):
+    require_firmware_toolchain(monkeypatch)
+    with pytest.raises(FirmwareError, match=r"HARCORE_KERNELS=cmsis-nn needs -DHARCORE_CMSIS_NN_DIR"):
+        _configure(tmp_path / "a", "-DHARCORE_KERNELS=cmsis-nn")
+    bad = tmp_path / "not-cmsis"
+    bad.mkdir()
+    with pytest.raises(FirmwareError, match=r"HARCORE_CMSIS_NN_DIR '.*not-cmsis' is not a CMSIS-NN source tree"):
+        _configure(tmp_path / "b", "-DHARCORE_KERNELS=cmsis-nn", f"-DHARCORE_CMSIS_NN_DIR={bad}")
+    with pytest.raises(FirmwareError, match=r"unknown HARCORE_KERNELS 'tflm'"):
+        _configure(tmp_path / "c", "-DHARCORE_KERNELS=tflm")
+
+
+# ---- with HARCORE_TEST_CMSIS_NN_DIR: the same model on CMSIS-NN, bit for bit ---------------------------------
+
+def _check(rep, n: int) -> None:
+    assert rep.bit_exact and rep.exact_windows == n
+    c = rep.cmsis_nn
+    assert c["exact_windows"] == n and c["differing_values"] == 0 and c["statuses_nonzero"] == 0
+    assert np.array_equal(rep.cmsis_nn_outputs, rep.host_outputs)
+    assert rep.steps and all(s.cmsis_nn_insns and s.cmsis_nn_insns > 0 for s in rep.steps)
+    assert all(s.cmsis_nn_backend for s in rep.steps)
+    # the per-step counts of the CMSIS-NN build add up to its inference, as harcore's do
+    total = sum(s.cmsis_nn_insns for s in rep.steps)
+    assert abs(total - c["insns_per_inference"]["mean"]) < 0.02 * c["insns_per_inference"]["mean"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, expected", [
+    ("mubiconvlstm", {"conv": "cmsis-nn:arm_convolve_wrapper_s8", "max_pool": "cmsis-nn:arm_max_pool_s8",
+                      "lstm": "cmsis-nn:arm_lstm_unidirectional_s8",
+                      "fully_connected": "cmsis-nn:arm_fully_connected_per_channel_s8"}),
+    # TinierHAR: depthwise separable convs, residual ADD, a BiGRU (no CMSIS-NN function: harcore's kernel)
+    ("tinierhar", {"depthwise": "cmsis-nn:arm_depthwise_conv_wrapper_s8", "gru": "harcore"}),
+])
+def test_validate_on_the_real_cmsis_nn_is_bit_exact(name, expected, ds, monkeypatch, tmp_path):
+    tree = _cmsis_nn_tree()
+    require_firmware_toolchain(monkeypatch)
+    _, g = _ptq(name, ds)
+    n = 20
+    rep = validate(g, windows=n, cmsis_nn=tree)
+    _check(rep, n)
+    by_kind = {s.kind: s.cmsis_nn_backend for s in rep.steps}
+    for kind, backend in expected.items():
+        assert by_kind.get(kind) == backend, (kind, by_kind)
+    text = rep.render()
+    assert "CMSIS-NN build" in text and "ran there on" in text
+    d = json.loads(rep.to_json())
+    assert d["cmsis_nn"]["exact_windows"] == n and d["cmsis_nn"]["dir"] == str(tree)
+    assert all("cmsis_nn_insns" in s and "ratio_to_cmsis_nn" in s for s in d["steps"])
+
+
+@pytest.mark.slow
+def test_cli_validate_cmsis_nn_json(ds, monkeypatch, tmp_path):
+    tree = _cmsis_nn_tree()
+    require_firmware_toolchain(monkeypatch)
+    from typer.testing import CliRunner
+
+    from harcore.cli import app
+
+    _, g = _ptq("cnn_student", ds)
+    path = tmp_path / "student.hq8"
+    g.save(path)
+    r = CliRunner().invoke(app, ["validate", str(path), "--windows", "10", "--cmsis-nn", str(tree),
+                                 "--json", str(tmp_path / "rep.json")])
+    assert r.exit_code == 0, r.output
+    rep = json.loads((tmp_path / "rep.json").read_text())
+    assert rep["bit_exact"] and rep["cmsis_nn"]["exact_windows"] == 10
+    assert {s["cmsis_nn_backend"] for s in rep["steps"] if s["kind"] == "fully_connected"} == {
+        "cmsis-nn:arm_fully_connected_per_channel_s8"}
