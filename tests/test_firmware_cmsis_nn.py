@@ -79,6 +79,23 @@ def test_parse_backends():
                                     2: "cmsis-nn:arm_lstm_unidirectional_s8"}
 
 
+def test_harcore_sources_do_not_depend_on_cmsis_nn():
+    """Only firmware/backends/cmsis-nn includes CMSIS-NN's header; the kernels and the runtime reach the backend
+    through the HARCORE_RUNTIME_BACKEND hook alone, which the host build never defines."""
+    repo = Path(__file__).resolve().parents[1]
+    for d in ("src/cpp/kernels", "src/cpp/runtime", "src/cpp/bindings", "firmware/common", "firmware/apps"):
+        for f in (repo / d).rglob("*.[ch]pp"):
+            text = f.read_text()
+            assert '#include "arm_nnfunctions.h"' not in text and "<arm_nnfunctions.h>" not in text, f
+    rt = (repo / "src/cpp/runtime/harcore_runtime.cpp").read_text()
+    hook = rt[rt.index("#ifdef HARCORE_RUNTIME_BACKEND"):]
+    assert "backend_run_step" in hook[:hook.index("#endif")]
+    assert rt.count("backend_run_step") == 1
+    assert "HARCORE_RUNTIME_BACKEND" not in (repo / "CMakeLists.txt").read_text()
+    backend = (repo / "firmware/backends/cmsis-nn/cmsis_nn_steps.cpp").read_text()
+    assert '#include "arm_nnfunctions.h"' in backend
+
+
 def _configure_error(tmp_path: Path, *args: str) -> str:
     """The FirmwareError message of a configure that must fail, with CMake's line wrapping undone."""
     app = tmp_path / "app"
