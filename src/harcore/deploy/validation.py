@@ -150,19 +150,29 @@ class ValidationReport:
             cols = [("#", "right"), ("kind", "left"), ("layer", "left"), ("insns", "right"), ("MACs", "right"),
                     ("insns/MAC", "right")]
             if cm:
-                cols += [("CMSIS-NN build", "right"), ("ratio", "right"), ("ran there on", "left")]
+                cols += [("CMSIS-NN", "right"), ("ratio", "right"), ("ran on", "left")]
             for col, j in cols:
-                p.add_column(col, justify=j, no_wrap=True)
+                # the layer name gives way first when the table is wide (the figures never do)
+                p.add_column(col, justify=j, no_wrap=True,
+                             **({"max_width": 22, "overflow": "ellipsis"} if cm and col == "layer" else {}))
+            functions: dict[str, str] = {}
             for st in self.steps:
                 ipm = st.insns_per_mac
                 row = [str(st.index), st.kind, st.layer, f"{st.insns:,}", f"{st.macs:,}" if st.macs else "",
                        f"{ipm:.2f}" if ipm else ""]
                 if cm:
                     r = st.ratio_to_cmsis_nn
+                    lib, _, fn = st.cmsis_nn_backend.partition(":")
+                    if fn:
+                        functions.setdefault(st.kind, fn)
                     row += [f"{st.cmsis_nn_insns:,}" if st.cmsis_nn_insns is not None else "",
-                            f"{r:.2f}" if r else "", st.cmsis_nn_backend]
+                            f"{r:.2f}" if r else "", {"cmsis-nn": "CMSIS-NN"}.get(lib, lib)]
                 p.add_row(*row)
             con.print(p)
+            if cm:
+                con.print("insns: harcore's kernels; CMSIS-NN: the -DHARCORE_KERNELS=cmsis-nn build, whose steps "
+                          "ran on " + (", ".join(f"{k}: {f}" for k, f in functions.items()) or "no CMSIS-NN function")
+                          + "; the others on harcore's kernels (no CMSIS-NN function)")
         return buf.getvalue()
 
 
