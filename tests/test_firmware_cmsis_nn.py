@@ -175,3 +175,42 @@ def test_cli_validate_cmsis_nn_json(ds, monkeypatch, tmp_path):
     assert rep["bit_exact"] and rep["cmsis_nn"]["exact_windows"] == 10
     assert {s["cmsis_nn_backend"] for s in rep["steps"] if s["kind"] == "fully_connected"} == {
         "cmsis-nn:arm_fully_connected_per_channel_s8"}
+
+
+@pytest.mark.slow
+def test_cmsis_nn_scratch_beyond_the_arena_goes_to_the_pool_or_is_refused(ds, monkeypatch, tmp_path):
+    """A step whose arena scratch is too small for CMSIS-NN's buffer (made so by editing the generated step table:
+    the first conv loses its scratch) runs with the static pool; a pool too small makes the image refuse to run,
+    naming the step, the bytes and the option."""
+    import re
+
+    from harcore.deploy import deploy
+    from harcore.quant.simulate import simulate
+
+    tree = _cmsis_nn_tree()
+    require_firmware_toolchain(monkeypatch)
+    _, g = _ptq("mubiconvlstm", ds)
+    dep = deploy(g, tmp_path / "fw", board="qemu-m33", windows=4)
+    model = dep.out / "src" / "model.cpp"
+    src, n = re.subn(r"(\{rt::kConv, -?\d+, -?\d+, -?\d+, -?\d+), \d+, (\d+), &s0_args\}", r"\1, -1, 0, &s0_args}",
+                     model.read_text())
+    assert n == 1
+    model.write_text(src)
+    args = ("-DHARCORE_KERNELS=cmsis-nn", f"-DHARCORE_CMSIS_NN_DIR={tree}")
+
+    small = toolchain.build_image(None, tmp_path / "small", board="qemu-m33", app="infer", source_dir=dep.out,
+                                  cmake_args=(*args, "-DHARCORE_CMSIS_NN_SCRATCH_BYTES=64"))
+    r = toolchain.run_qemu(small, timeout=300)
+    assert r.returncode == 4 and "out 0" not in r.stdout
+    assert re.search(r"error: step 0 needs \d+ B of CMSIS-NN scratch: .* pool of 64 B "
+                     r"\(-DHARCORE_CMSIS_NN_SCRATCH_BYTES\)", r.stdout), r.stdout
+
+    pooled = toolchain.build_image(None, tmp_path / "pooled", board="qemu-m33", app="infer", source_dir=dep.out,
+                                   cmake_args=args)
+    r = toolchain.run_qemu(pooled, timeout=300)
+    assert r.returncode == 0, r.stdout
+    from harcore.deploy.validation import parse_infer_output
+
+    outs, status, _ = parse_infer_output(r.stdout, 4, 6)
+    assert (status == 0).all()
+    assert np.array_equal(outs, np.asarray(simulate(g, dep.int8_inputs)).reshape(4, -1))

@@ -28,7 +28,7 @@ namespace hk = harcore::kernels;
 
 // CMSIS-NN's scratch for a step whose arena scratch (sized for harcore's kernel) is too small. One pool, reused
 // by every step: steps run one at a time and CMSIS-NN keeps nothing in it between calls.
-alignas(8) int8_t g_pool[HARCORE_CMSIS_NN_SCRATCH_BYTES];
+alignas(8) int8_t g_pool[HARCORE_CMSIS_NN_SCRATCH_BYTES > 0 ? HARCORE_CMSIS_NN_SCRATCH_BYTES : 1];
 
 ::cmsis_nn_dims dims(const hk::cmsis_nn_dims& d) { return {d.n, d.h, d.w, d.c}; }
 ::cmsis_nn_tile tile(const hk::cmsis_nn_tile& t) { return {t.w, t.h}; }
