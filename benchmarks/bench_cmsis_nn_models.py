@@ -152,7 +152,8 @@ def main() -> None:
               and (not isinstance(d["tflm"], dict) or d["tflm"]["exact_windows"] == rep.windows))
         h_total, c_total = rep.insns_per_inference["mean"], c["insns_per_inference"]["mean"]
         print(f"{name}: simulate == firmware {rep.exact_windows}/{rep.windows}, == CMSIS-NN build "
-              f"{c['exact_windows']}/{rep.windows}, TFLM: {d['tflm']}; instructions per inference harcore "
+              f"{c['exact_windows']}/{rep.windows}, TFLM: {d['tflm']}; CMSIS-NN buffers from the static pool: "
+              f"steps {c['pool_steps'] or 'none'}; instructions per inference harcore "
               f"{h_total:,.0f} vs CMSIS-NN build {c_total:,.0f} (ratio {h_total / c_total:.2f})\n")
         if not ok:
             failures.append(name)

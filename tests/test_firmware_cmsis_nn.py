@@ -71,9 +71,9 @@ def test_cli_validate_cmsis_nn_error_names_the_path(tmp_path):
 
 def test_parse_backends():
     text = ("harcore infer windows=2 steps=3 arena=100\n"
-            "backend 0 kind=1 cmsis-nn arm_convolve_wrapper_s8 scratch=192\n"
+            "backend 0 kind=1 cmsis-nn arm_convolve_wrapper_s8 scratch=192 in=arena\n"
             "backend 1 kind=12 harcore\n"
-            "backend 2 kind=11 cmsis-nn arm_lstm_unidirectional_s8 scratch=144\n"
+            "backend 2 kind=11 cmsis-nn arm_lstm_unidirectional_s8 scratch=144 in=pool\n"
             "out 0 status=0 cycles=0 y=00\n")
     assert parse_backends(text) == {0: "cmsis-nn:arm_convolve_wrapper_s8", 1: "harcore",
                                     2: "cmsis-nn:arm_lstm_unidirectional_s8"}
@@ -127,6 +127,7 @@ def _check(rep, n: int) -> None:
     assert np.array_equal(rep.cmsis_nn_outputs, rep.host_outputs)
     assert rep.steps and all(s.cmsis_nn_insns and s.cmsis_nn_insns > 0 for s in rep.steps)
     assert all(s.cmsis_nn_backend for s in rep.steps)
+    assert c["pool_steps"] == []  # harcore's arena scratch holds CMSIS-NN's buffers (same sizes, DSP build)
     # the per-step counts of the CMSIS-NN build add up to its inference, as harcore's do
     total = sum(s.cmsis_nn_insns for s in rep.steps)
     assert abs(total - c["insns_per_inference"]["mean"]) < 0.02 * c["insns_per_inference"]["mean"]
@@ -202,6 +203,7 @@ def test_cmsis_nn_scratch_beyond_the_arena_goes_to_the_pool_or_is_refused(ds, mo
                                   cmake_args=(*args, "-DHARCORE_CMSIS_NN_SCRATCH_BYTES=64"))
     r = toolchain.run_qemu(small, timeout=300)
     assert r.returncode == 4 and "out 0" not in r.stdout
+    assert "backend 0 kind=1 cmsis-nn arm_convolve_wrapper_s8 scratch=192 in=none" in r.stdout
     assert re.search(r"error: step 0 needs \d+ B of CMSIS-NN scratch: .* pool of 64 B "
                      r"\(-DHARCORE_CMSIS_NN_SCRATCH_BYTES\)", r.stdout), r.stdout
 
@@ -209,6 +211,8 @@ def test_cmsis_nn_scratch_beyond_the_arena_goes_to_the_pool_or_is_refused(ds, mo
                                    cmake_args=args)
     r = toolchain.run_qemu(pooled, timeout=300)
     assert r.returncode == 0, r.stdout
+    assert "backend 0 kind=1 cmsis-nn arm_convolve_wrapper_s8 scratch=192 in=pool" in r.stdout
+    assert "backend 2 kind=1 cmsis-nn arm_convolve_wrapper_s8 scratch=320 in=arena" in r.stdout
     from harcore.deploy.validation import parse_infer_output
 
     outs, status, _ = parse_infer_output(r.stdout, 4, 6)

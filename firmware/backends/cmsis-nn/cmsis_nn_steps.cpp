@@ -227,12 +227,13 @@ int32_t backend_report(const Model& m) {
       continue;
     }
     const int32_t need = scratch_need(s);
+    const bool in_arena = need <= 0 || (s.scratch >= 0 && s.scratch_size >= need);
     put(" cmsis-nn ");
     put(fn);
     put(" scratch=");
     put_i32(need);
-    put_char('\n');
-    if (need > 0 && !(s.scratch >= 0 && s.scratch_size >= need) && need > HARCORE_CMSIS_NN_SCRATCH_BYTES) {
+    put(in_arena ? " in=arena\n" : (need <= HARCORE_CMSIS_NN_SCRATCH_BYTES ? " in=pool\n" : " in=none\n"));
+    if (!in_arena && need > HARCORE_CMSIS_NN_SCRATCH_BYTES) {
       put("error: step ");
       put_i32(i);
       put(" needs ");

@@ -30,7 +30,7 @@ WEIGHTS_FLASH_TOLERANCE = 0.10
 
 _OUT = re.compile(r"^out (\d+) status=(-?\d+) cycles=(\d+) y=([0-9a-f]*)$")
 _STEP = re.compile(r"^step (\d+) kind=(-?\d+) cycles=(\d+)$")
-_BACKEND = re.compile(r"^backend (\d+) kind=(-?\d+) (harcore|cmsis-nn (\w+) scratch=(-?\d+))$")
+_BACKEND = re.compile(r"^backend (\d+) kind=(-?\d+) (harcore|cmsis-nn (\w+) scratch=(-?\d+) in=(arena|pool|none))$")
 
 
 
@@ -360,6 +360,9 @@ def validate(graph: Any, deployment: Deployment | None = None, x: np.ndarray | N
             "insns_per_inference": ({"mean": float(np.mean(cm_ipi)), "min": int(min(cm_ipi)),
                                      "max": int(max(cm_ipi))} if cm_ipi else {}),
             "backends": {str(i): b for i, b in sorted(backends.items())},
+            # steps whose CMSIS-NN buffer exceeded their arena scratch and came from the static pool
+            "pool_steps": [int(m.group(1)) for m in map(_BACKEND.match, cm_run.stdout.splitlines())
+                           if m and m.group(6) == "pool"],
         }
     return ValidationReport(
         graph=graph_name, board="qemu-m33", windows=n,
