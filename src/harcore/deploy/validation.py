@@ -361,7 +361,7 @@ def validate(graph: Any, deployment: Deployment | None = None, x: np.ndarray | N
                                      "max": int(max(cm_ipi))} if cm_ipi else {}),
             "backends": {str(i): b for i, b in sorted(backends.items())},
             # steps whose CMSIS-NN buffer exceeded their arena scratch and came from the static pool
-            "pool_steps": [int(m.group(1)) for m in map(_BACKEND.match, cm_run.stdout.splitlines())
+            "pool_steps": [int(m.group(1)) for m in (_BACKEND.match(ln.strip()) for ln in cm_run.stdout.splitlines())
                            if m and m.group(6) == "pool"],
         }
     return ValidationReport(
