@@ -160,11 +160,9 @@ int32_t broadcast(const Args& a, const int8_t* in0, const int8_t* in1, int8_t* o
   return ::ARM_CMSIS_NN_SUCCESS;
 }
 
-int32_t run_lstm(const Step& s, const LstmArgs& a, const int8_t* in0, int8_t* out, int8_t* arena,
-                 ::cmsis_nn_context ctx) {
+int32_t run_lstm(const LstmArgs& a, const int8_t* in0, int8_t* out, int8_t* arena, ::cmsis_nn_context ctx) {
   if (a.num_directions < 1 || a.num_directions > 2) return ::ARM_CMSIS_NN_ARG_ERROR;
   if (ctx.buf == nullptr) return ::ARM_CMSIS_NN_ARG_ERROR;
-  (void)s;
   for (int32_t d = 0; d < a.num_directions; ++d) {
     const hk::cmsis_nn_lstm_params& hp = a.dir[d];
     const ::cmsis_nn_lstm_params p = lstm_params(hp);
@@ -326,7 +324,7 @@ int32_t backend_run_step(const Step& s, int8_t* arena) {
       return ::ARM_CMSIS_NN_SUCCESS;
     }
     case kLstm:
-      return run_lstm(s, *static_cast<const LstmArgs*>(s.args), in0, out, arena, ctx);
+      return run_lstm(*static_cast<const LstmArgs*>(s.args), in0, out, arena, ctx);
     case kBatchMatMul: {
       const BatchMatMulArgs& a = *static_cast<const BatchMatMulArgs*>(s.args);
       if (in1 == nullptr) return ::ARM_CMSIS_NN_ARG_ERROR;
