@@ -9,6 +9,9 @@
 #include "console.hpp"
 #include "harness.hpp"
 #include "perf.hpp"
+#ifdef HARCORE_KERNELS_CMSIS_NN
+#include "backend.hpp"  // firmware/backends/cmsis-nn: the steps on the real CMSIS-NN
+#endif
 
 using harcore::fw::put;
 using harcore::fw::put_char;
@@ -50,6 +53,9 @@ int main() {
     put("error: the model needs a larger arena than the harness reserved\n");
     return 2;
   }
+#ifdef HARCORE_KERNELS_CMSIS_NN
+  if (harcore::rt::backend_report(m) != 0) return 4;  // which library runs each step, before any is timed
+#endif
   if (m.input_size != harcore_harness_input_size || m.output_size != harcore_harness_output_size) {
     put("error: the model's input/output sizes differ from the harness windows\n");
     return 3;

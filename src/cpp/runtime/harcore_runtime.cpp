@@ -75,6 +75,10 @@ k::cmsis_nn_context scratch_ctx(const Step& s, int8_t* arena) {
 }
 
 int32_t run_step(const Step& s, int8_t* arena) {
+#ifdef HARCORE_RUNTIME_BACKEND
+  const int32_t backend_status = backend_run_step(s, arena);
+  if (backend_status != kBackendNotHandled) return backend_status;
+#endif
   const int8_t* in0 = arena + s.input0;
   const int8_t* in1 = s.input1 >= 0 ? arena + s.input1 : nullptr;
   int8_t* out = arena + s.output;

@@ -65,6 +65,12 @@ struct Model {
   int32_t output_size;     // bytes
 };
 
+// An optional step backend: a build that defines HARCORE_RUNTIME_BACKEND links a backend_run_step that the
+// runtime asks first for every step (the firmware's -DHARCORE_KERNELS=cmsis-nn, firmware/backends/cmsis-nn/,
+// runs steps on the real CMSIS-NN); it returns kBackendNotHandled for a step the runtime's own kernels run.
+constexpr int32_t kBackendNotHandled = 1;
+int32_t backend_run_step(const Step& s, int8_t* arena);
+
 // Called after every step with the arena (debugging / per-layer capture); may be NULL.
 typedef void (*StepObserver)(void* user, int32_t step_index, const int8_t* arena);
 

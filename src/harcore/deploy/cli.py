@@ -47,12 +47,15 @@ def validate(
     windows: int = typer.Option(100, "--windows", "-n", help="real test windows to compare"),
     json_out: Optional[Path] = typer.Option(None, "--json", help="also write the report as JSON here"),
     timeout: float = typer.Option(300.0, "--timeout", help="QEMU time limit in seconds"),
+    cmsis_nn: Optional[Path] = typer.Option(
+        None, "--cmsis-nn", help="an ARM-software/CMSIS-NN source tree: also build the model against that library "
+        "(-DHARCORE_KERNELS=cmsis-nn), check its outputs too and count its instructions per step"),
 ) -> None:
     """Build the QEMU image, run it, and compare every window with the host int8 simulation."""
     from harcore.deploy import DeployError, FirmwareError, ToolchainError, validate as do_validate
 
     try:
-        rep = do_validate(graph, windows=windows, timeout=timeout)
+        rep = do_validate(graph, windows=windows, timeout=timeout, cmsis_nn=cmsis_nn)
     except (DeployError, ValueError, FileNotFoundError, ToolchainError, FirmwareError) as e:
         _fail(str(e))
     typer.echo(rep.render())
@@ -60,4 +63,6 @@ def validate(
         json_out.write_text(json.dumps(rep.to_dict(), indent=2))
         typer.echo(f"wrote {json_out}")
     if not rep.bit_exact:
-        _fail(f"target and host differ: {rep.exact_windows}/{rep.windows} windows exact", code=2)
+        cm = ("" if rep.cmsis_nn is None
+              else f"; CMSIS-NN build {rep.cmsis_nn['exact_windows']}/{rep.windows} windows exact")
+        _fail(f"target and host differ: {rep.exact_windows}/{rep.windows} windows exact{cm}", code=2)

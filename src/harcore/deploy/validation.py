@@ -20,7 +20,8 @@ import numpy as np
 from . import toolchain
 from .writer import Deployment, _lower, deploy, load_graph
 
-__all__ = ["ValidationReport", "StepProfile", "validate", "parse_infer_output", "WEIGHTS_FLASH_TOLERANCE"]
+__all__ = ["ValidationReport", "StepProfile", "validate", "parse_infer_output", "parse_backends",
+           "check_cmsis_nn_tree", "WEIGHTS_FLASH_TOLERANCE"]
 
 #: The cost model's weights flash estimate vs the model's linked read-only data (relative): the cost model
 #: counts weights, biases and requantization tables; the emitted source adds the step program and kernel
@@ -29,6 +30,7 @@ WEIGHTS_FLASH_TOLERANCE = 0.10
 
 _OUT = re.compile(r"^out (\d+) status=(-?\d+) cycles=(\d+) y=([0-9a-f]*)$")
 _STEP = re.compile(r"^step (\d+) kind=(-?\d+) cycles=(\d+)$")
+_BACKEND = re.compile(r"^backend (\d+) kind=(-?\d+) (harcore|cmsis-nn (\w+) scratch=(-?\d+) in=(arena|pool|none))$")
 
 
 
@@ -39,6 +41,14 @@ class StepProfile:
     insns: int
     layer: str = ""
     macs: int = 0
+    #: with ``cmsis_nn=``: the step's instructions in the CMSIS-NN build, and which library ran it there
+    #: ("cmsis-nn:<function>" or "harcore" where CMSIS-NN has no function for the step)
+    cmsis_nn_insns: int | None = None
+    cmsis_nn_backend: str = ""
+
+    @property
+    def ratio_to_cmsis_nn(self) -> float | None:
+        return self.insns / self.cmsis_nn_insns if self.cmsis_nn_insns else None
 
     @property
     def insns_per_mac(self) -> float | None:
@@ -62,17 +72,26 @@ class ValidationReport:
     estimates: dict[str, Any]
     insns_per_inference: dict[str, float]
     steps: list[StepProfile] = field(default_factory=list)
+    #: with ``cmsis_nn=``: the same deployment built against the real CMSIS-NN (see ``validate``): its tree and
+    #: commit, exact-match windows against the host, differing values, statuses, instructions per inference
+    cmsis_nn: dict[str, Any] | None = None
     target_outputs: np.ndarray | None = None
     host_outputs: np.ndarray | None = None
+    cmsis_nn_outputs: np.ndarray | None = None
 
     @property
     def bit_exact(self) -> bool:
-        return self.exact_windows == self.windows and self.statuses_nonzero == 0
+        ok = self.exact_windows == self.windows and self.statuses_nonzero == 0
+        if self.cmsis_nn is not None:
+            ok = ok and self.cmsis_nn["exact_windows"] == self.windows and self.cmsis_nn["statuses_nonzero"] == 0
+        return ok
 
     def to_dict(self) -> dict[str, Any]:
-        d = {k: v for k, v in asdict(self).items() if k not in ("target_outputs", "host_outputs", "steps")}
+        d = {k: v for k, v in asdict(self).items()
+             if k not in ("target_outputs", "host_outputs", "cmsis_nn_outputs", "steps")}
         d["bit_exact"] = self.bit_exact
-        d["steps"] = [dict(asdict(s), insns_per_mac=s.insns_per_mac) for s in self.steps]
+        d["steps"] = [dict(asdict(s), insns_per_mac=s.insns_per_mac, ratio_to_cmsis_nn=s.ratio_to_cmsis_nn)
+                      for s in self.steps]
         return d
 
     def to_json(self, **kw: Any) -> str:
@@ -98,6 +117,15 @@ class ValidationReport:
         ipi = self.insns_per_inference
         if ipi:
             t.add_row("instructions / inference (mean, QEMU)", f"{ipi['mean']:,.0f}")
+        c = self.cmsis_nn
+        if c is not None:
+            t.add_row("CMSIS-NN build: exact-match windows (== host int8)", f"{c['exact_windows']}/{self.windows}")
+            t.add_row("CMSIS-NN build: differing values / non-zero statuses",
+                      f"{c['differing_values']} / {c['statuses_nonzero']}")
+            if c["insns_per_inference"]:
+                t.add_row("CMSIS-NN build: instructions / inference (mean)",
+                          f"{c['insns_per_inference']['mean']:,.0f}")
+            t.add_row("CMSIS-NN tree", f"{c['dir']} ({c['commit'] or 'commit unknown'})")
         con.print(t)
         m = Table(title="classification")
         for col in ("", "target (int8, QEMU)", "host int8", "float"):
@@ -116,15 +144,35 @@ class ValidationReport:
         s.add_row("model read-only data (linked)", f"{e['weights_linked']:,}", f"{e['weights_flash']:,} (flash)")
         con.print(s)
         if self.steps:
-            p = Table(title="instructions per step (window 0)")
-            for col, j in (("#", "right"), ("kind", "left"), ("layer", "left"), ("insns", "right"),
-                           ("MACs", "right"), ("insns/MAC", "right")):
-                p.add_column(col, justify=j, no_wrap=True)
+            cm = self.cmsis_nn is not None
+            p = Table(title="instructions per step (window 0)" + (": harcore's kernels vs the CMSIS-NN build"
+                                                                     if cm else ""))
+            cols = [("#", "right"), ("kind", "left"), ("layer", "left"), ("insns", "right"), ("MACs", "right"),
+                    ("insns/MAC", "right")]
+            if cm:
+                cols += [("CMSIS-NN", "right"), ("ratio", "right"), ("ran on", "left")]
+            for col, j in cols:
+                # the layer name gives way first when the table is wide (the figures never do)
+                p.add_column(col, justify=j, no_wrap=True,
+                             **({"max_width": 22, "overflow": "ellipsis"} if cm and col == "layer" else {}))
+            functions: dict[str, str] = {}
             for st in self.steps:
                 ipm = st.insns_per_mac
-                p.add_row(str(st.index), st.kind, st.layer, f"{st.insns:,}", f"{st.macs:,}" if st.macs else "",
-                          f"{ipm:.2f}" if ipm else "")
+                row = [str(st.index), st.kind, st.layer, f"{st.insns:,}", f"{st.macs:,}" if st.macs else "",
+                       f"{ipm:.2f}" if ipm else ""]
+                if cm:
+                    r = st.ratio_to_cmsis_nn
+                    lib, _, fn = st.cmsis_nn_backend.partition(":")
+                    if fn:
+                        functions.setdefault(st.kind, fn)
+                    row += [f"{st.cmsis_nn_insns:,}" if st.cmsis_nn_insns is not None else "",
+                            f"{r:.2f}" if r else "", {"cmsis-nn": "CMSIS-NN"}.get(lib, lib)]
+                p.add_row(*row)
             con.print(p)
+            if cm:
+                con.print("insns: harcore's kernels; CMSIS-NN: the -DHARCORE_KERNELS=cmsis-nn build, whose steps "
+                          "ran on " + (", ".join(f"{k}: {f}" for k, f in functions.items()) or "no CMSIS-NN function")
+                          + "; the others on harcore's kernels (no CMSIS-NN function)")
         return buf.getvalue()
 
 
@@ -154,6 +202,42 @@ def parse_infer_output(text: str, windows: int, output_size: int) -> tuple[np.nd
     return outs, status, steps
 
 
+def parse_backends(text: str) -> dict[int, str]:
+    """Step index -> "cmsis-nn:<function>" or "harcore", from the "backend" lines a -DHARCORE_KERNELS=cmsis-nn
+    image prints before its runs."""
+    out: dict[int, str] = {}
+    for line in text.splitlines():
+        m = _BACKEND.match(line.strip())
+        if m:
+            out[int(m.group(1))] = "harcore" if m.group(3) == "harcore" else f"cmsis-nn:{m.group(4)}"
+    return out
+
+
+def check_cmsis_nn_tree(path: str | Path) -> Path:
+    """``path`` resolved if it is an ARM-software/CMSIS-NN source tree (its CMakeLists.txt and
+    Include/arm_nnfunctions.h), else a ToolchainError naming it."""
+    p = Path(path).expanduser()
+    if not p.is_dir():
+        raise toolchain.ToolchainError(f"CMSIS-NN tree {p}: no such folder (pass the root of an "
+                                       "ARM-software/CMSIS-NN checkout)")
+    missing = [f for f in ("CMakeLists.txt", "Include/arm_nnfunctions.h") if not (p / f).is_file()]
+    if missing:
+        raise toolchain.ToolchainError(f"CMSIS-NN tree {p} is not a CMSIS-NN source tree: it lacks "
+                                       f"{' and '.join(missing)} (pass the root of an ARM-software/CMSIS-NN checkout)")
+    return p.resolve()
+
+
+def _git_commit(tree: Path) -> str | None:
+    import subprocess
+
+    try:
+        r = subprocess.run(["git", "-C", str(tree), "rev-parse", "HEAD"], capture_output=True, text=True,
+                           timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return r.stdout.strip() or None if r.returncode == 0 else None
+
+
 def _metrics(pred: np.ndarray, labels: np.ndarray) -> tuple[float | None, float | None]:
     from sklearn.metrics import f1_score
 
@@ -179,16 +263,23 @@ def _step_layers(program, n_steps: int) -> list[tuple[str, int]]:
 
 def validate(graph: Any, deployment: Deployment | None = None, x: np.ndarray | None = None, *, windows: int = 100,
              y: np.ndarray | None = None, dataset: Any = None, float_model: Any = None, timeout: float = 300.0,
-             work_dir: str | Path | None = None) -> ValidationReport:
+             work_dir: str | Path | None = None, cmsis_nn: str | Path | None = None) -> ValidationReport:
     """Build ``graph`` for qemu-m33, run it under QEMU with a time limit, compare every window's int8 outputs
     with ``harcore.quant.simulate`` and report (see ValidationReport).
 
     The windows: those of ``deployment`` (a qemu-m33 ``deploy`` result, built as it is), else ``x``/``y``
     (float (N, C, T) windows and labels; all of them), else ``windows`` test windows of ``dataset`` or of
     ``harcore.data.load("default")``. Everything is built in a temporary folder.
+
+    ``cmsis_nn``: an ARM-software/CMSIS-NN source tree. The same deployed folder is built a second time with
+    ``-DHARCORE_KERNELS=cmsis-nn`` (every step CMSIS-NN has a function for runs on that library, the others on
+    harcore's kernels; docs/firmware.md) and run on the same windows: its outputs must equal the host's too
+    (``bit_exact`` requires both), and every step gets its instruction count in that build and the library that
+    ran it. A folder that is not such a tree is a ToolchainError naming it.
     """
     from harcore import cost
 
+    cmsis_tree = check_cmsis_nn_tree(cmsis_nn) if cmsis_nn is not None else None
     toolchain.require_tools(qemu=True, host_cc=True)
     graph_name = str(graph) if not hasattr(graph, "graph") else "QGraph"
     qg = load_graph(graph)
@@ -209,6 +300,17 @@ def validate(graph: Any, deployment: Deployment | None = None, x: np.ndarray | N
         size = toolchain.image_size(elf)
         syms = toolchain.symbol_sizes(elf)
         weights_linked = toolchain.linked_bytes(elf.with_suffix(".map"), "model.cpp.obj")
+        cm_run = None
+        if cmsis_tree is not None:
+            cm_elf = toolchain.build_image(None, Path(tmp) / "build-cmsis-nn", board="qemu-m33", app="infer",
+                                           source_dir=dep.out,
+                                           cmake_args=("-DHARCORE_KERNELS=cmsis-nn",
+                                                       f"-DHARCORE_CMSIS_NN_DIR={cmsis_tree}"))
+            cm_run = toolchain.run_qemu(cm_elf, timeout=timeout, count_insns=True)
+            if cm_run.returncode not in (0, 1):
+                raise toolchain.FirmwareError(f"the CMSIS-NN build's harness exited with status "
+                                              f"{cm_run.returncode}:\n{cm_run.stdout[-2000:]}")
+            cm_outs, cm_status, _ = parse_infer_output(cm_run.stdout, dep.windows, program.output_size)
     host = _host_int8(qg, dep)
     diff = np.abs(outs.astype(np.int32) - host.astype(np.int32))
     prof = cost.profile_graph(qg.graph)
@@ -232,13 +334,36 @@ def validate(graph: Any, deployment: Deployment | None = None, x: np.ndarray | N
     per_window = run.insns[:n]
     steps: list[StepProfile] = []
     prof_records = run.insns[n:]
+    cm_records = cm_run.insns[n:] if cm_run is not None else []
+    backends = parse_backends(cm_run.stdout) if cm_run is not None else {}
     if step_kinds and len(prof_records) == len(step_kinds) + 1:
         layers = _step_layers(program, len(step_kinds))
         macs_by_layer = {layer.name: layer.macs for layer in prof.layers}
         for (i, kind), count, (layer, _) in zip(step_kinds, prof_records, layers):
             name = program.steps[i].kind if i < len(program.steps) else str(kind)  # the lowering's own name
-            steps.append(StepProfile(i, name, int(count), layer,
-                                     int(macs_by_layer.get(layer, 0))))
+            st = StepProfile(i, name, int(count), layer, int(macs_by_layer.get(layer, 0)))
+            if cm_run is not None:
+                # the CMSIS-NN image profiles the same steps in the same order (same model, same harness)
+                st.cmsis_nn_insns = int(cm_records[i]) if len(cm_records) == len(prof_records) else None
+                st.cmsis_nn_backend = backends.get(i, "")
+            steps.append(st)
+    cm_info = None
+    if cm_run is not None:
+        cm_diff = np.abs(cm_outs.astype(np.int32) - host.astype(np.int32))
+        cm_ipi = cm_run.insns[:n]
+        cm_info = {
+            "dir": str(cmsis_tree), "commit": _git_commit(cmsis_tree),
+            "exact_windows": int(np.sum((cm_diff == 0).all(axis=1) & (cm_status == 0))),
+            "differing_values": int(np.count_nonzero(cm_diff)),
+            "max_abs_diff": int(cm_diff.max()) if cm_diff.size else 0,
+            "statuses_nonzero": int(np.count_nonzero(cm_status)),
+            "insns_per_inference": ({"mean": float(np.mean(cm_ipi)), "min": int(min(cm_ipi)),
+                                     "max": int(max(cm_ipi))} if cm_ipi else {}),
+            "backends": {str(i): b for i, b in sorted(backends.items())},
+            # steps whose CMSIS-NN buffer exceeded their arena scratch and came from the static pool
+            "pool_steps": [int(m.group(1)) for m in (_BACKEND.match(ln.strip()) for ln in cm_run.stdout.splitlines())
+                           if m and m.group(6) == "pool"],
+        }
     return ValidationReport(
         graph=graph_name, board="qemu-m33", windows=n,
         exact_windows=int(np.sum((diff == 0).all(axis=1) & (status == 0))),
@@ -253,4 +378,5 @@ def validate(graph: Any, deployment: Deployment | None = None, x: np.ndarray | N
         },
         insns_per_inference=({"mean": float(np.mean(per_window)), "min": int(min(per_window)),
                               "max": int(max(per_window))} if per_window else {}),
-        steps=steps, target_outputs=outs, host_outputs=host)
+        steps=steps, cmsis_nn=cm_info, target_outputs=outs, host_outputs=host,
+        cmsis_nn_outputs=cm_outs if cm_run is not None else None)

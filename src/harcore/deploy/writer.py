@@ -206,7 +206,7 @@ add_subdirectory(firmware firmware)
 
 
 #: What a deployed project compiles of the firmware project (not tools/: the QEMU plugin is built on the host).
-_FIRMWARE_PARTS = ("CMakeLists.txt", "apps", "boards", "cmake", "common")
+_FIRMWARE_PARTS = ("CMakeLists.txt", "apps", "backends", "boards", "cmake", "common")
 
 
 def _copy_firmware(dest: Path) -> None:
