@@ -351,3 +351,16 @@ def test_the_hardware_term_prunes_sensors_and_filters_in_a_search():
     assert 0 in a0.channels  # the cross-entropy keeps the one informative sensor
     assert sensors1 == 1 < sensors0
     assert kept1 < kept0 and min(len(l["kept"]) for l in a1.layers if l["op"] == "conv") < 4
+
+
+def test_search_sizes_the_head_by_the_dataset_classes_not_the_highest_label_seen():
+    # the last classes of a dataset may be absent from train/val (a subset of subjects or activities): the head
+    # still needs every class, else later stages that score with the dataset's class list fail
+    from harcore.errors import DataError
+
+    train, val = tiny_data(0, n=48), tiny_data(1, n=24)  # labels 0..2
+    r = search(train, val, tiny_cfg(epochs=1), num_classes=5)
+    assert r.arch.num_classes == 5 and r.supernet.num_classes == 5
+    assert search(train, val, tiny_cfg(epochs=1)).arch.num_classes == 3
+    with pytest.raises(DataError, match=r"labels: train/val labels span 0\.\.2, outside the dataset's 2 classes"):
+        search(train, val, tiny_cfg(epochs=1), num_classes=2)

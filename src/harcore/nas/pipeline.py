@@ -492,7 +492,7 @@ def _budget(ctx: JobContext) -> StageOutput:
 def _search(ctx: JobContext) -> StageOutput:
     ds, scfg = ctx.ds, ctx.search_config
     r = ctx.search = search(ds.train, ds.val, scfg, run_dir=ctx.dir, resume=ctx.resume,
-                            on_epoch_end=ctx.on_search_epoch, console=ctx.console)
+                            on_epoch_end=ctx.on_search_epoch, console=ctx.console, num_classes=ds.num_classes)
     if r.epochs_run < scfg.epochs:
         raise StageError(f"search stopped after epoch {r.epochs_run} of {scfg.epochs} (resume with --resume)")
     return (f"{r.epochs_run} epochs in {r.seconds:.0f} s" + (f" (resumed after epoch {r.resumed_from_epoch})"

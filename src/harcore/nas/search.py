@@ -38,7 +38,7 @@ from harcore.cost import profile
 from harcore.models.sftnas import tail_options
 from harcore.train.metrics import metrics_from_predictions
 from harcore import runstore
-from harcore.errors import CheckpointError
+from harcore.errors import CheckpointError, DataError
 
 from .budget import RESOURCE_MODES, BudgetTerms, expected_params, filters_kept, tail_param_term, tied_tail
 from .derive import Arch, arch_inputs, build, cost_space, derive
@@ -211,14 +211,15 @@ def arch_figures(net: Supernet, arch: Arch) -> dict[str, Any]:
 
 def search(train: Any, val: Any, config: SearchConfig | None = None, *, run_dir: str | Path | None = None,
            resume: bool = False, on_epoch_end: Callable[[dict[str, Any]], Any] | None = None,
-           console=None) -> SearchResult:
+           console=None, num_classes: int | None = None) -> SearchResult:
     """Search an architecture on ``train`` (weights, DCS) and ``val`` (alpha); splits have ``.x`` (N, C, T)
     float and ``.y`` (N,) int, or are ``(x, y)`` pairs.
 
     With ``run_dir`` the full state (supernet, both optimizers, scheduler, RNG states, history) is written
     atomically to ``run_dir/search_last.pt`` after every epoch; ``resume=True`` continues from it exactly
     (same config required, apart from ``progress`` / ``num_threads``). ``on_epoch_end(record)`` returning
-    ``True`` stops after that epoch's checkpoint (the run can be resumed).
+    ``True`` stops after that epoch's checkpoint (the run can be resumed). ``num_classes``: the dataset's class
+    count (default: the highest label seen in ``train``/``val`` + 1, too few when the last classes are absent).
     """
     cfg = SearchConfig() if config is None else config
     prev_threads = torch.get_num_threads()
@@ -226,7 +227,7 @@ def search(train: Any, val: Any, config: SearchConfig | None = None, *, run_dir:
         torch.set_num_threads(cfg.num_threads)
     try:
         return _search(train, val, cfg, Path(run_dir) if run_dir is not None else None, resume, on_epoch_end,
-                       console)
+                       console, num_classes)
     finally:
         torch.set_num_threads(prev_threads)
 
@@ -303,13 +304,18 @@ def budget_fit(cfg: SearchConfig, net: Supernet, arch: Arch, fig: dict[str, Any]
             "flash_per_param": fig["flash"] / max(1, fig["params"])}
 
 
-def _search(train, val, cfg, run_dir, resume, on_epoch_end, console) -> SearchResult:
+def _search(train, val, cfg, run_dir, resume, on_epoch_end, console, num_classes=None) -> SearchResult:
     t_start = time.perf_counter()
     xt, yt = _xy(train, "train")
     xv, yv = _xy(val, "val")
     if xv.shape[1:] != xt.shape[1:]:
         raise ValueError(f"val.x: window shape {tuple(xv.shape[1:])} differs from train.x {tuple(xt.shape[1:])}")
-    num_classes = int(max(yt.max(), yv.max())) + 1
+    seen = int(max(yt.max(), yv.max())) + 1
+    if num_classes is None:
+        num_classes = seen
+    elif int(min(yt.min(), yv.min())) < 0 or seen > num_classes:
+        raise DataError(f"labels: train/val labels span {int(min(yt.min(), yv.min()))}..{seen - 1}, outside the "
+                        f"dataset's {num_classes} classes 0..{num_classes - 1}")
     c0, s0 = int(xt.shape[1]), int(xt.shape[2])
 
     torch.manual_seed(cfg.seed)
