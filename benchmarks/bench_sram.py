@@ -16,13 +16,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 import torch
+from bench_firmware import provenance  # this folder is on sys.path when the script runs
 
 
 def main() -> None:
@@ -38,9 +36,7 @@ def main() -> None:
     from harcore.errors import HarcoreError
 
     ds = data.load("default")
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    res: dict = {"commit": commit, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                 "host": platform.platform(), "windows": args.windows, "models": {}, "not_lowered": {}}
+    res: dict = provenance(windows=args.windows, models={}, not_lowered={})
     rows = []
     todo = [(n, {}) for n in (args.models or models.list_models())]
     if not args.models:
