@@ -40,6 +40,13 @@ def train_briefly(net: torch.nn.Module, x: np.ndarray, y: np.ndarray, epochs: in
     net.eval()
 
 
+def provenance(**extra: object) -> dict:
+    """What every figure of these benchmarks records: commit, date (UTC) and host, plus the run's options."""
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    return {"commit": commit, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "host": platform.platform(),
+            **extra}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--windows", type=int, default=100)
@@ -53,9 +60,7 @@ def main() -> None:
     from harcore.deploy import deploy, selftest, toolchain, validate
 
     ds = data.load("default")
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    res: dict = {"commit": commit, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                 "host": platform.platform(), "windows": args.windows, "models": {}}
+    res: dict = provenance(windows=args.windows, models={})
     for name in args.models:
         torch.manual_seed(0)
         net = models.create(name, in_channels=9, seq_len=128, num_classes=6)

@@ -14,8 +14,9 @@ import pytest
 import torch
 
 from harcore import data, models, quant
-from harcore.deploy import (BudgetError, DeployError, ToolchainError, UnsupportedOpError, deploy, toolchain,
-                            validate)
+from harcore.deploy import (BudgetError, DeployError, FirmwareError, ToolchainError, UnsupportedOpError, deploy,
+                            toolchain, validate)
+from harcore.deploy.validation import parse_infer_stack
 from harcore.deploy.writer import Budget, check_budget
 
 from test_firmware_common import require_firmware_toolchain
@@ -70,6 +71,14 @@ def _check_report(rep, n):
     assert rep.steps and abs(sum(s.insns for s in rep.steps) - ipi["mean"]) < 0.02 * ipi["mean"]
     mac_steps = [s for s in rep.steps if s.kind in ("conv", "depthwise", "fully_connected", "lstm")]
     assert mac_steps and all(s.macs > 0 and 0.5 < s.insns_per_mac < 50 for s in mac_steps)
+    # RAM measured on the target: the stack high-water mark lies inside the linked reserve, and the measured
+    # total (static data + arena + stack) is what the image really needs, within the linked RAM and the SRAM
+    assert rep.stack_reserved_bytes == 8192
+    assert 0 < rep.stack_high_water_bytes <= rep.stack_reserved_bytes
+    rm = rep.ram_measured
+    assert rm["arena"] == e["arena_linked"] and rm["stack_high_water"] == rep.stack_high_water_bytes
+    assert rm["total"] == rm["static"] + rm["arena"] + rm["stack_high_water"]
+    assert 0 < rm["static"] and rm["total"] <= rep.image["ram"] <= rm["sram"] == 256 * 1024
 
 
 @pytest.mark.sanitize
@@ -99,6 +108,10 @@ def test_cli_deploy_and_validate_mubiconvlstm_bilstm_on_100_windows(fw, mubi, tm
     rep = json.loads((tmp_path / "rep.json").read_text())
     assert rep["bit_exact"] and rep["exact_windows"] == WINDOWS and rep["max_abs_diff"] == 0
     assert any(s["kind"] == "lstm" and s["macs"] > 0 for s in rep["steps"])
+    # the instruction counts and the stack measured on the target are in the JSON
+    assert rep["insns_per_inference"]["mean"] > 0 and all(s["insns"] > 0 for s in rep["steps"])
+    assert 0 < rep["stack_high_water_bytes"] <= rep["stack_reserved_bytes"] == 8192
+    assert rep["ram_measured"]["total"] == sum(rep["ram_measured"][k] for k in ("static", "arena", "stack_high_water"))
 
     # deploy for the STM32L552: sources + CMakeLists, and the image builds and reports its size
     out = tmp_path / "stm32"
@@ -223,3 +236,18 @@ def test_bad_arguments(mubi, tmp_path):
         deploy(g, tmp_path / "o", x=np.zeros((3, 6, 128), np.float32), windows=3)
     assert not (tmp_path / "o").exists()
     assert os.listdir(tmp_path) == []
+
+
+def test_stack_high_water_mark_is_the_same_on_two_runs_of_one_image(fw, mubi, tmp_path):
+    """The infer image measures its stack over every invoke; the figure is a property of the image, not of
+    the run, and it covers at least the runtime's frames below main."""
+    _, g = mubi
+    dep = deploy(g, tmp_path / "dep", board="qemu-m33", windows=3)
+    elf = toolchain.build_image(None, tmp_path / "build", board="qemu-m33", app="infer", source_dir=dep.out)
+    first, second = (toolchain.run_qemu(elf, timeout=120) for _ in range(2))
+    assert first.returncode == 0 and second.returncode == 0, first.stdout[-2000:]
+    used, reserved = parse_infer_stack(first.stdout)
+    assert (used, reserved) == parse_infer_stack(second.stdout)
+    assert 200 < used <= reserved == 8192
+    with pytest.raises(FirmwareError, match="no stack line"):
+        parse_infer_stack(first.stdout.replace("stack infer", "stack ?"))

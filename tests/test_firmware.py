@@ -44,6 +44,37 @@ def test_kernels_bit_exact_on_cortex_m33_under_qemu(fw, cases, tmp_path):
     assert run.total_insns > sum(run.insns)
 
 
+def _stack_probe(n: int) -> selftest.SelfTestCase:
+    """A case that writes a stack array of n bytes (volatile: neither removed nor moved to a register)."""
+    return selftest.SelfTestCase(
+        f"stack_probe_{n}", "none", np.array([(n - 1) & 0x7F], np.int8), "",
+        f"  (void)ctx;\n  volatile int8_t buf[{n}];\n"
+        f"  for (int32_t i = 0; i < {n}; ++i) buf[i] = static_cast<int8_t>(i & 0x7F);\n"
+        f"  out[0] = buf[{n} - 1];\n  return 0;\n")
+
+
+def test_stack_high_water_mark_measured_on_the_target(fw, cases, tmp_path):
+    """The firmware's stack painting sees a known stack array: a case with an N-byte array reports >= N bytes,
+    2N - N more than the N one, within the linked reserve, and the same figures on a second run."""
+    probes = [_stack_probe(1024), _stack_probe(4096)]
+    chosen = [cases[0], cases[-1]] + probes  # a conv and the LSTM, then the probes
+    selftest.write_sources(chosen, tmp_path / "app")
+    elf = toolchain.build_image(tmp_path / "app", tmp_path / "build", board="qemu-m33", app="selftest")
+    runs = [toolchain.run_qemu(elf, timeout=120) for _ in range(2)]
+    assert all(r.returncode == 0 for r in runs), runs[0].stdout[-2000:]
+    got = selftest.parse_output(runs[0].stdout)
+    assert [got[i][2].tolist() for i in range(len(chosen))] == [c.expected.tolist() for c in chosen]
+    stack = selftest.parse_stack(runs[0].stdout)
+    assert stack == selftest.parse_stack(runs[1].stdout) and sorted(stack) == list(range(len(chosen)))
+    reserved = toolchain.symbol_address(elf, "__stack_top") - toolchain.symbol_address(elf, "__stack_limit")
+    assert reserved == 8192 and all(r == reserved for _, r in stack.values())
+    used = {chosen[i].name: u for i, (u, _) in stack.items()}
+    assert 1024 <= used["stack_probe_1024"] < 4096 <= used["stack_probe_4096"] <= reserved
+    assert used["stack_probe_4096"] - used["stack_probe_1024"] >= 3072
+    # the kernels' own use is measured too (frames below main), and is far below the probes'
+    assert 0 < used[cases[0].name] < 1024 and 0 < used[cases[-1].name] < 1024
+
+
 def test_selftest_detects_a_wrong_expectation(cases):
     """The comparison is real: a flipped bit in the console output is seen as a difference."""
     c = cases[0]
@@ -62,6 +93,8 @@ def test_stm32l552_image_links_and_reports_its_size(fw, cases, tmp_path):
     assert toolchain.symbol_address(elf, "harcore_vectors") == 0x08000000
     top = toolchain.symbol_address(elf, "__stack_top")
     assert 0x20000000 < top <= 0x20000000 + 256 * 1024
+    # the stack the firmware paints and measures (common/stack.hpp) is the linked reserve on this board too
+    assert top - toolchain.symbol_address(elf, "__stack_limit") == 8192
     assert (tmp_path / "build" / "harcore-selftest-stm32l552.hex").is_file()
 
 

@@ -325,60 +325,71 @@ class ChannelPick(nn.Module):
 # ---- tests --------------------------------------------------------------------------------------------
 
 
-def test_global_average_pool_is_bit_exact(ds):
-    g, ops = check_bit_exact(GlobalAvgHead(), ds)
+def _global_avg_pool_window(g):  # one window over the whole map
     pool = next(op for op in g.graph.ops if op.name.startswith("gap"))
     assert pool.kind == "pool" and pool.pool == "avg" and tuple(pool.kernel) == (1, 64)
-    assert "AVERAGE_POOL_2D" in ops
 
 
-def test_global_max_pool_is_bit_exact(ds):
-    g, ops = check_bit_exact(GlobalMaxHead(), ds)
-    assert "globalpool" not in kinds(g) and "MAX_POOL_2D" in ops
+def _pool_tied(g):  # tied: no requantization
     pool = next(op for op in g.graph.ops if op.kind == "pool")
-    assert g.qparams[pool.output] == g.qparams[pool.inputs[0]]  # tied: no requantization
+    assert g.qparams[pool.output] == g.qparams[pool.inputs[0]]
 
 
-def test_mean_and_sum_over_time_are_bit_exact(ds):
-    g, ops = check_bit_exact(MeanSum(), ds)
-    assert kinds(g).count("mean") == 3 and "SUM" in ops and "MEAN" in ops
-
-
-def test_concat_is_bit_exact_with_one_quantization(ds):
-    g, ops = check_bit_exact(Concats(), ds)
-    cats = [op for op in g.graph.ops if op.kind == "concat"]
-    assert len(cats) == 2 and ops.count("CONCATENATION") == 2
-    for op in cats:  # TFLM's int8 CONCATENATION requires it
-        assert all(g.qparams[t] == g.qparams[op.output] for t in op.inputs)
-    steps = [s.kind for s in quant.lower(g).steps]
-    assert steps.count("copy_into") == 5
-
-
-def test_concat_along_time_is_bit_exact(ds):
-    g, ops = check_bit_exact(TimeConcat(), ds)
-    assert "concat" in kinds(g) and "CONCATENATION" in ops
-
-
-@pytest.mark.parametrize("cls", [CatLstm, CatInput, CatMany])
-def test_concat_layouts_are_bit_exact(cls, ds):
-    g, ops = check_bit_exact(cls(), ds, n_real=24, n_rand=8)
+def _concat_one_quantization(g):  # TFLM's int8 CONCATENATION requires it
     for op in g.graph.ops:
         if op.kind == "concat":
             assert all(g.qparams[t] == g.qparams[op.output] for t in op.inputs)
-    if cls is CatMany:
-        # the 12-input concat as a tree (10, 2, then those 2), plus the two 2-input concats
-        assert ops.count("CONCATENATION") == 5
 
 
-def test_concat_of_fixed_quantizations_requantizes_and_is_bit_exact(ds):
-    g, ops = check_bit_exact(FixedCat(), ds)
-    assert ops.count("QUANTIZE") == 3 and ops.count("CONCATENATION") == 2
-    assert [s.kind for s in quant.lower(g).steps].count("clamp") == 3
+def _row_kernels(g):
+    convs = [op for op in g.graph.ops if op.kind == "conv"]
+    assert [tuple(op.kernel) for op in convs] == [(1, 5), (1, 3), (9, 1)]
 
 
-def test_stack_is_bit_exact(ds):
-    g, ops = check_bit_exact(Stacked(), ds)
-    assert "concat" in kinds(g) and "CONCATENATION" in ops
+def _leaky_alphas(g):
+    assert sorted(q.attrs["alpha"] for q in g.ops.values() if "alpha" in q.attrs) == [
+        float(np.float32(0.01)), float(np.float32(0.1))]
+
+
+def _add_inputs(g):
+    adds = [op for op in g.graph.ops if op.kind == "add"]
+    assert sorted(len(op.inputs) for op in adds) == [1, 1, 1, 2]
+
+
+# model, TFLite builtin ops (count, or None: present), graph op kinds (count, or None: present; 0: absent), lowered
+# runtime steps (count), a model-specific check of the int8 graph, check_bit_exact options
+BIT_EXACT = {
+    "global_avg_pool": (GlobalAvgHead, {"AVERAGE_POOL_2D": None}, {}, {}, _global_avg_pool_window, {}),
+    "global_max_pool": (GlobalMaxHead, {"MAX_POOL_2D": None}, {"globalpool": 0}, {}, _pool_tied, {}),
+    "mean_and_sum_over_time": (MeanSum, {"SUM": None, "MEAN": None}, {"mean": 3}, {}, None, {}),
+    "concat": (Concats, {"CONCATENATION": 2}, {"concat": 2}, {"copy_into": 5}, _concat_one_quantization, {}),
+    "concat_along_time": (TimeConcat, {"CONCATENATION": None}, {"concat": None}, {}, None, {}),
+    "concat_bilstm": (CatLstm, {}, {}, {}, _concat_one_quantization, {"n_real": 24, "n_rand": 8}),
+    "concat_with_input": (CatInput, {}, {}, {}, _concat_one_quantization, {"n_real": 24, "n_rand": 8}),
+    # the 12-input concat as a tree (10, 2, then those 2), plus the two 2-input concats
+    "concat_many": (CatMany, {"CONCATENATION": 5}, {}, {}, _concat_one_quantization, {"n_real": 24, "n_rand": 8}),
+    "concat_of_fixed_quantizations": (FixedCat, {"QUANTIZE": 3, "CONCATENATION": 2}, {}, {"clamp": 3}, None, {}),
+    "stack": (Stacked, {"CONCATENATION": None}, {"concat": None}, {}, None, {}),
+    "conv2d_with_row_kernels": (Conv2dRows, {"CONV_2D": 3, "AVERAGE_POOL_2D": None}, {}, {}, _row_kernels, {}),
+    "leaky_relu": (Leaky, {"LEAKY_RELU": 2}, {}, {}, _leaky_alphas, {}),
+    "add_with_parameter_and_broadcasting": (Adds, {"ADD": 4}, {}, {"add_bcast": 4}, _add_inputs, {}),
+    "constant_index_gather": (ChannelPick, {"GATHER": None}, {"gather": None}, {}, None, {}),
+}
+
+
+@pytest.mark.parametrize("case", list(BIT_EXACT))
+def test_new_op_is_bit_exact_with_tflm(case, ds):
+    cls, tflite_ops, graph_kinds, steps, check, kw = BIT_EXACT[case]
+    g, ops = check_bit_exact(cls(), ds, **kw)
+    for name, n in tflite_ops.items():
+        assert (name in ops) if n is None else ops.count(name) == n, (name, ops)
+    for kind, n in graph_kinds.items():
+        assert (kind in kinds(g)) if n is None else kinds(g).count(kind) == n, (kind, kinds(g))
+    if steps:
+        lowered = [s.kind for s in quant.lower(g).steps]
+        assert {k: lowered.count(k) for k in steps} == steps, lowered
+    if check is not None:
+        check(g)
 
 
 @pytest.mark.parametrize("cls", [Concats, Leaky, Adds])
@@ -400,32 +411,6 @@ def test_qat_runs_the_new_ops_and_converts_to_ptq(cls, ds):
         if op.kind == "concat":
             assert all(h.qparams[t] == h.qparams[op.output] for t in op.inputs)
     assert quant.simulate(h, quantize_input(h, ds.test.x[:16])).shape == (16, 6)
-
-
-def test_conv2d_with_row_kernels_is_bit_exact(ds):
-    g, ops = check_bit_exact(Conv2dRows(), ds)
-    convs = [op for op in g.graph.ops if op.kind == "conv"]
-    assert [tuple(op.kernel) for op in convs] == [(1, 5), (1, 3), (9, 1)]
-    assert ops.count("CONV_2D") == 3 and "AVERAGE_POOL_2D" in ops
-
-
-def test_leaky_relu_is_bit_exact(ds):
-    g, ops = check_bit_exact(Leaky(), ds)
-    assert ops.count("LEAKY_RELU") == 2
-    assert sorted(q.attrs["alpha"] for q in g.ops.values() if "alpha" in q.attrs) == [
-        float(np.float32(0.01)), float(np.float32(0.1))]
-
-
-def test_add_with_parameter_and_broadcasting_is_bit_exact(ds):
-    g, ops = check_bit_exact(Adds(), ds)
-    adds = [op for op in g.graph.ops if op.kind == "add"]
-    assert sorted(len(op.inputs) for op in adds) == [1, 1, 1, 2] and ops.count("ADD") == 4
-    assert [s.kind for s in quant.lower(g).steps].count("add_bcast") == 4
-
-
-def test_constant_index_gather_is_bit_exact(ds):
-    g, ops = check_bit_exact(ChannelPick(), ds)
-    assert "gather" in kinds(g) and "GATHER" in ops
 
 
 def test_qgraph_with_new_ops_round_trips(ds, tmp_path):

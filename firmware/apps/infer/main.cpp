@@ -3,6 +3,9 @@
 // Each invoke is bracketed by the instruction-count markers (one plugin record per window, in order).
 // With harcore_harness_profile_steps, window 0 runs once more through invoke_observed with a marker pair
 // per step ("step" lines): record k covers step k (step 0 also the input copy), the last one the output copy.
+// The stack is painted before every invoke and scanned after it; the deepest mark over all windows is printed
+//   stack infer used=<bytes> reserved=<bytes>
+// (the observed profiling pass, which prints from inside the runtime, is not part of it).
 #include <stdint.h>
 
 #include "board.hpp"
@@ -12,6 +15,7 @@
 #ifdef HARCORE_KERNELS_CMSIS_NN
 #include "backend.hpp"  // firmware/backends/cmsis-nn: the steps on the real CMSIS-NN
 #endif
+#include "stack.hpp"
 
 using harcore::fw::put;
 using harcore::fw::put_char;
@@ -61,13 +65,17 @@ int main() {
     return 3;
   }
   int32_t failures = 0;
+  uint32_t stack_used = 0;
   for (int32_t w = 0; w < harcore_harness_windows; ++w) {
     const int8_t* x = harcore_harness_inputs + w * harcore_harness_input_size;
+    harcore::fw::stack_paint();
     const uint32_t c0 = harcore::fw::board_cycles();
     harcore_perf_begin();
     const int32_t status = harcore::rt::invoke(m, x, harcore_harness_output, harcore_arena, harcore_arena_capacity);
     harcore_perf_end();
     const uint32_t c1 = harcore::fw::board_cycles();
+    const uint32_t used = harcore::fw::stack_used();
+    if (used > stack_used) stack_used = used;
     if (status != 0) ++failures;
     put("out ");
     put_i32(w);
@@ -79,6 +87,11 @@ int main() {
     harcore::fw::put_hex_s8(harcore_harness_output, harcore_harness_output_size);
     put_char('\n');
   }
+  put("stack infer used=");
+  put_u32(stack_used);
+  put(" reserved=");
+  put_u32(harcore::fw::stack_reserved());
+  put_char('\n');
   if (harcore_harness_profile_steps && harcore_harness_windows > 0) {
     put("profile window=0\n");
     g_last_cycles = harcore::fw::board_cycles();

@@ -74,6 +74,29 @@ k::cmsis_nn_context scratch_ctx(const Step& s, int8_t* arena) {
   return ctx;
 }
 
+// An elementwise kernel over two operands of up to 4 strided dims (a broadcast dim has stride 0), output
+// contiguous in that order (MulArgs, AddBcastArgs): one kernel call per row where both operands' rows are
+// contiguous, else one per element. `kernel(x, y, out, n)` returns a kernel status.
+template <typename Args, typename Kernel>
+int32_t strided_binary(const Args& a, const int8_t* in0, const int8_t* in1, int8_t* out, Kernel kernel) {
+  const bool rows = a.input0_strides[3] == 1 && a.input1_strides[3] == 1;
+  const int32_t run = rows ? a.dims[3] : 1;
+  int8_t* o = out;
+  for (int32_t i0 = 0; i0 < a.dims[0]; ++i0) {
+    for (int32_t i1 = 0; i1 < a.dims[1]; ++i1) {
+      for (int32_t i2 = 0; i2 < a.dims[2]; ++i2) {
+        const int8_t* x = in0 + i0 * a.input0_strides[0] + i1 * a.input0_strides[1] + i2 * a.input0_strides[2];
+        const int8_t* y = in1 + i0 * a.input1_strides[0] + i1 * a.input1_strides[1] + i2 * a.input1_strides[2];
+        for (int32_t i3 = 0; i3 < a.dims[3]; i3 += run, o += run) {
+          const int32_t st = kernel(x + i3 * a.input0_strides[3], y + i3 * a.input1_strides[3], o, run);
+          if (st != k::ARM_CMSIS_NN_SUCCESS) return st;
+        }
+      }
+    }
+  }
+  return k::ARM_CMSIS_NN_SUCCESS;
+}
+
 int32_t run_step(const Step& s, int8_t* arena) {
 #ifdef HARCORE_RUNTIME_BACKEND
   const int32_t backend_status = backend_run_step(s, arena);
@@ -133,56 +156,21 @@ int32_t run_step(const Step& s, int8_t* arena) {
       if (in1 == nullptr) in1 = a.input1_data;  // a constant operand lives in flash, not in the arena
       if (in1 == nullptr) return k::ARM_CMSIS_NN_ARG_ERROR;
       const k::cmsis_nn_mul_params& p = a.p;
-      const bool rows = a.input0_strides[3] == 1 && a.input1_strides[3] == 1;
-      int8_t* o = out;
-      for (int32_t i0 = 0; i0 < a.dims[0]; ++i0) {
-        for (int32_t i1 = 0; i1 < a.dims[1]; ++i1) {
-          for (int32_t i2 = 0; i2 < a.dims[2]; ++i2) {
-            const int8_t* x = in0 + i0 * a.input0_strides[0] + i1 * a.input0_strides[1] + i2 * a.input0_strides[2];
-            const int8_t* y = in1 + i0 * a.input1_strides[0] + i1 * a.input1_strides[1] + i2 * a.input1_strides[2];
-            if (rows) {
-              const int32_t st = k::arm_elementwise_mul_s8(x, y, p.input1_offset, p.input2_offset, o, p.output_offset,
-                                                           p.output_mult, p.output_shift, a.act_min, a.act_max,
-                                                           a.dims[3]);
-              if (st != k::ARM_CMSIS_NN_SUCCESS) return st;
-              o += a.dims[3];
-              continue;
-            }
-            for (int32_t i3 = 0; i3 < a.dims[3]; ++i3, ++o) {
-              const int32_t st = k::arm_elementwise_mul_s8(x + i3 * a.input0_strides[3], y + i3 * a.input1_strides[3],
-                                                           p.input1_offset, p.input2_offset, o, p.output_offset,
-                                                           p.output_mult, p.output_shift, a.act_min, a.act_max, 1);
-              if (st != k::ARM_CMSIS_NN_SUCCESS) return st;
-            }
-          }
-        }
-      }
-      return k::ARM_CMSIS_NN_SUCCESS;
+      return strided_binary(a, in0, in1, out, [&](const int8_t* x, const int8_t* y, int8_t* o, int32_t n) {
+        return k::arm_elementwise_mul_s8(x, y, p.input1_offset, p.input2_offset, o, p.output_offset, p.output_mult,
+                                         p.output_shift, a.act_min, a.act_max, n);
+      });
     }
     case kAddBcast: {
       const AddBcastArgs& a = *static_cast<const AddBcastArgs*>(s.args);
       if (in1 == nullptr) in1 = a.input1_data;  // a constant operand lives in flash, not in the arena
       if (in1 == nullptr) return k::ARM_CMSIS_NN_ARG_ERROR;
       const k::cmsis_nn_add_params& p = a.p;
-      const bool rows = a.input0_strides[3] == 1 && a.input1_strides[3] == 1;
-      const int32_t run = rows ? a.dims[3] : 1;  // contiguous rows in one kernel call, else element by element
-      int8_t* o = out;
-      for (int32_t i0 = 0; i0 < a.dims[0]; ++i0) {
-        for (int32_t i1 = 0; i1 < a.dims[1]; ++i1) {
-          for (int32_t i2 = 0; i2 < a.dims[2]; ++i2) {
-            const int8_t* x = in0 + i0 * a.input0_strides[0] + i1 * a.input0_strides[1] + i2 * a.input0_strides[2];
-            const int8_t* y = in1 + i0 * a.input1_strides[0] + i1 * a.input1_strides[1] + i2 * a.input1_strides[2];
-            for (int32_t i3 = 0; i3 < a.dims[3]; i3 += run, o += run) {
-              const int32_t st = k::arm_elementwise_add_s8(
-                  x + i3 * a.input0_strides[3], y + i3 * a.input1_strides[3], p.input1_offset, p.input1_mult,
-                  p.input1_shift, p.input2_offset, p.input2_mult, p.input2_shift, p.left_shift, o, p.output_offset,
-                  p.output_mult, p.output_shift, a.act_min, a.act_max, run);
-              if (st != k::ARM_CMSIS_NN_SUCCESS) return st;
-            }
-          }
-        }
-      }
-      return k::ARM_CMSIS_NN_SUCCESS;
+      return strided_binary(a, in0, in1, out, [&](const int8_t* x, const int8_t* y, int8_t* o, int32_t n) {
+        return k::arm_elementwise_add_s8(x, y, p.input1_offset, p.input1_mult, p.input1_shift, p.input2_offset,
+                                         p.input2_mult, p.input2_shift, p.left_shift, o, p.output_offset,
+                                         p.output_mult, p.output_shift, a.act_min, a.act_max, n);
+      });
     }
     case kSoftmax: {
       const SoftmaxArgs& a = *static_cast<const SoftmaxArgs*>(s.args);

@@ -18,7 +18,7 @@ import numpy as np
 
 from .cgen import c_array
 
-__all__ = ["SelfTestCase", "generate", "generate_random", "write_sources", "parse_output"]
+__all__ = ["SelfTestCase", "generate", "generate_random", "write_sources", "parse_output", "parse_stack"]
 
 SCRATCH_BYTES = 32 * 1024
 
@@ -380,4 +380,21 @@ def parse_output(text: str) -> dict[int, tuple[str, int, np.ndarray]]:
         if m:
             res[int(m.group(1))] = (m.group(2), int(m.group(3)),
                                     np.frombuffer(bytes.fromhex(m.group(4)), dtype=np.int8).copy())
+    return res
+
+
+_STACK = re.compile(r"^stack case (\d+) used=(\d+) reserved=(\d+)$")
+
+
+def parse_stack(text: str) -> dict[int, tuple[int, int]]:
+    """``{index: (stack high-water bytes while the case ran, stack reserve bytes)}`` from the self-test console.
+
+    The firmware paints the free stack before each case and finds the deepest overwritten word after it
+    (firmware/common/stack.hpp), so the figure is the program's deepest stack use during the case.
+    """
+    res: dict[int, tuple[int, int]] = {}
+    for line in text.splitlines():
+        m = _STACK.match(line.strip())
+        if m:
+            res[int(m.group(1))] = (int(m.group(2)), int(m.group(3)))
     return res

@@ -3,7 +3,9 @@
 The report follows X-CUBE-AI's validate: outputs compared value by value (exact-match windows, differing
 values, max abs difference), accuracy and macro-F1 of the target, the host int8 simulation and — when the
 float model is passed — the float model, the image's flash/RAM from ``arm-none-eabi-size`` next to the cost
-model's estimates, and instructions per inference (QEMU TCG plugin; a proxy for cycles), per step too.
+model's estimates, and instructions per inference (QEMU TCG plugin; a proxy for cycles), per step too. RAM is also
+measured on the target: the firmware's stack high-water mark over every inference (firmware/common/stack.hpp)
+plus the linked static data and arena, against the board's SRAM.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from . import toolchain
 from .writer import Deployment, _lower, deploy, load_graph
 
 __all__ = ["ValidationReport", "StepProfile", "validate", "parse_infer_output", "parse_backends",
-           "check_cmsis_nn_tree", "WEIGHTS_FLASH_TOLERANCE"]
+           "check_cmsis_nn_tree", "parse_infer_stack", "WEIGHTS_FLASH_TOLERANCE"]
 
 #: The cost model's weights flash estimate vs the model's linked read-only data (relative): the cost model
 #: counts weights, biases and requantization tables; the emitted source adds the step program and kernel
@@ -31,6 +33,7 @@ WEIGHTS_FLASH_TOLERANCE = 0.10
 _OUT = re.compile(r"^out (\d+) status=(-?\d+) cycles=(\d+) y=([0-9a-f]*)$")
 _STEP = re.compile(r"^step (\d+) kind=(-?\d+) cycles=(\d+)$")
 _BACKEND = re.compile(r"^backend (\d+) kind=(-?\d+) (harcore|cmsis-nn (\w+) scratch=(-?\d+) in=(arena|pool|none))$")
+_STACK = re.compile(r"^stack infer used=(\d+) reserved=(\d+)$")
 
 
 
@@ -75,6 +78,13 @@ class ValidationReport:
     #: with ``cmsis_nn=``: the same deployment built against the real CMSIS-NN (see ``validate``): its tree and
     #: commit, exact-match windows against the host, differing values, statuses, instructions per inference
     cmsis_nn: dict[str, Any] | None = None
+    #: deepest stack use over every window's invoke, measured by the firmware (stack painting), and the
+    #: stack reserve of the linked image (``__stack_top - __stack_limit``)
+    stack_high_water_bytes: int = 0
+    stack_reserved_bytes: int = 0
+    #: RAM measured on the target: ``static`` (.data + .bss without the arena, + the heap reserve only when
+    #: the image links an allocator), ``arena``, ``stack_high_water``, their ``total``, the board's ``sram``
+    ram_measured: dict[str, int] = field(default_factory=dict)
     target_outputs: np.ndarray | None = None
     host_outputs: np.ndarray | None = None
     cmsis_nn_outputs: np.ndarray | None = None
@@ -135,13 +145,18 @@ class ValidationReport:
         m.add_row("macro-F1", *(fmt(self.macro_f1.get(k)) for k in ("target", "host_int8", "float")))
         con.print(m)
         s = Table(title="memory (bytes)")
-        for col in ("", "image (arm-none-eabi-size)", "cost model / plan"):
+        for col in ("", "image (arm-none-eabi-size)", "cost model / plan", "measured on target"):
             s.add_column(col, justify="right" if col else "left")
-        e = self.estimates
-        s.add_row("flash (text + data)", f"{self.image['flash']:,}", f"{e['budget_flash']:,} (budget estimate)")
-        s.add_row("RAM (data + bss, incl. stack/heap)", f"{self.image['ram']:,}", f"{e['budget_ram']:,} (budget estimate)")
-        s.add_row("arena (linked symbol)", f"{e['arena_linked']:,}", f"{e['peak_sram']:,} (peak SRAM)")
-        s.add_row("model read-only data (linked)", f"{e['weights_linked']:,}", f"{e['weights_flash']:,} (flash)")
+        e, rm = self.estimates, self.ram_measured
+        s.add_row("flash (text + data)", f"{self.image['flash']:,}", f"{e['budget_flash']:,} (budget estimate)", "")
+        s.add_row("RAM (data + bss, incl. stack/heap)", f"{self.image['ram']:,}", f"{e['budget_ram']:,} (budget estimate)",
+                  f"{rm['total']:,} of {rm['sram']:,}" if rm else "")
+        s.add_row("  static data (data + bss − arena)", "", "", f"{rm['static']:,}" if rm else "")
+        s.add_row("  arena (linked symbol)", f"{e['arena_linked']:,}", f"{e['peak_sram']:,} (peak SRAM)",
+                  f"{rm['arena']:,}" if rm else "")
+        s.add_row("  stack (reserve / high-water mark)", f"{self.stack_reserved_bytes:,}", "",
+                  f"{self.stack_high_water_bytes:,}" if rm else "")
+        s.add_row("model read-only data (linked)", f"{e['weights_linked']:,}", f"{e['weights_flash']:,} (flash)", "")
         con.print(s)
         if self.steps:
             cm = self.cmsis_nn is not None
@@ -238,6 +253,26 @@ def _git_commit(tree: Path) -> str | None:
     return r.stdout.strip() or None if r.returncode == 0 else None
 
 
+def parse_infer_stack(text: str) -> tuple[int, int]:
+    """(stack high-water bytes over every invoke, stack reserve bytes) from the harness console."""
+    for line in text.splitlines():
+        m = _STACK.match(line.strip())
+        if m:
+            return int(m.group(1)), int(m.group(2))
+    raise toolchain.FirmwareError(f"the harness printed no stack line ('stack infer used=...'); console tail:\n"
+                                  f"{text[-2000:]}")
+
+
+def _ram_measured(size, syms: dict[str, int], arena: int, stack_hwm: int, sram: int) -> dict[str, int]:
+    """Static data + arena + stack high-water mark: the RAM the image really uses on the target."""
+    sec = size.sections
+    # The heap reserve counts only when something can allocate: no allocator linked, no heap use.
+    heap = sec.get(".heap", 0) if any(k in syms for k in ("malloc", "_malloc_r", "_sbrk", "_sbrk_r")) else 0
+    static = sec.get(".data", 0) + sec.get(".bss", 0) + heap - arena
+    return {"static": static, "arena": arena, "stack_high_water": stack_hwm,
+            "total": static + arena + stack_hwm, "sram": sram}
+
+
 def _metrics(pred: np.ndarray, labels: np.ndarray) -> tuple[float | None, float | None]:
     from sklearn.metrics import f1_score
 
@@ -295,10 +330,15 @@ def validate(graph: Any, deployment: Deployment | None = None, x: np.ndarray | N
         elf = toolchain.build_image(None, Path(tmp) / "build", board="qemu-m33", app="infer", source_dir=dep.out)
         run = toolchain.run_qemu(elf, timeout=timeout, count_insns=True)
         outs, status, step_kinds = parse_infer_output(run.stdout, dep.windows, program.output_size)
+        stack_hwm, stack_fw_reserved = parse_infer_stack(run.stdout)
         if run.returncode not in (0, 1):
             raise toolchain.FirmwareError(f"the harness exited with status {run.returncode}:\n{run.stdout[-2000:]}")
         size = toolchain.image_size(elf)
         syms = toolchain.symbol_sizes(elf)
+        stack_reserved = toolchain.symbol_address(elf, "__stack_top") - toolchain.symbol_address(elf, "__stack_limit")
+        if stack_reserved != stack_fw_reserved:
+            raise toolchain.FirmwareError(f"the firmware's stack reserve ({stack_fw_reserved} B) is not the linked "
+                                          f"one ({stack_reserved} B)")
         weights_linked = toolchain.linked_bytes(elf.with_suffix(".map"), "model.cpp.obj")
         cm_run = None
         if cmsis_tree is not None:
@@ -378,5 +418,6 @@ def validate(graph: Any, deployment: Deployment | None = None, x: np.ndarray | N
         },
         insns_per_inference=({"mean": float(np.mean(per_window)), "min": int(min(per_window)),
                               "max": int(max(per_window))} if per_window else {}),
-        steps=steps, cmsis_nn=cm_info, target_outputs=outs, host_outputs=host,
-        cmsis_nn_outputs=cm_outs if cm_run is not None else None)
+        steps=steps, cmsis_nn=cm_info, stack_high_water_bytes=stack_hwm, stack_reserved_bytes=stack_reserved,
+        ram_measured=_ram_measured(size, syms, int(syms.get("harcore_arena", 0)), stack_hwm, dep.budget.ram_capacity),
+        target_outputs=outs, host_outputs=host, cmsis_nn_outputs=cm_outs if cm_run is not None else None)

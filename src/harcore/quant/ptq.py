@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import math
 import warnings
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -23,7 +24,7 @@ from harcore.quant.qgraph import (ACTIVATIONS, GRU_INTERMEDIATES, LOGISTIC_QPARA
                                   TANH_QPARAMS, TIED_KINDS, QGraph, QOp, QParams)
 
 __all__ = ["quantize", "fold", "FloatGraph", "range_qparams", "TIED_QPARAMS_KINDS", "mul_parameter", "apply_act",
-           "check_calibration", "MIN_CALIBRATION_WINDOWS", "without_sensor_gather"]
+           "check_calibration", "MIN_CALIBRATION_WINDOWS", "without_sensor_gather", "QParamGroups", "qparam_groups"]
 
 #: Fewer calibration windows than this draw a warning. Every activation range comes from the calibration
 #: min/max, so a handful of windows leaves most of the value range of real data outside it (one window gave an
@@ -461,15 +462,25 @@ def _quantize_ops(g: Graph, params, acts, qp: list[QParams], fg: FloatGraph) -> 
     return ops
 
 
-def _tie_qparams(g: Graph, qp: list[QParams], ranges: dict[int, tuple[float, float]]) -> list[QParams]:
+@dataclass
+class QParamGroups:
+    """Which tensors share one quantization (see :func:`qparam_groups`)."""
+    #: tensor id -> its group's representative tensor
+    root: list[int]
+    #: representative -> the group's tensors that own a quantization (outputs of requantizing ops, the model
+    #: input, fixed outputs), in graph order
+    owners: dict[int, list[int]]
+    #: tensors whose quantization TFLite fixes (softmax / tanh / sigmoid outputs)
+    fixed: dict[int, QParams]
+
+
+def qparam_groups(g: Graph) -> QParamGroups:
     """Tensors that share one quantization form groups: a tied op's output and input (pool, reshape, transpose,
     slice, gather), and a concat's output and inputs, since TFLM's int8 CONCATENATION requires equal qparams. A
-    group's qparams: the fixed ones of its softmax / tanh / sigmoid output, else the range over the members
-    that own their quantization (outputs of requantizing ops, the model input). Without a concat a group has one
-    owner, so its qparams are that owner's, as TFLite's converter gives them. A concat input whose quantization
-    is fixed (a softmax / tanh / sigmoid output, or tied to one) joins no group: the lowering and the export
-    requantize it to the concat's (TFLite's QUANTIZE), as TFLite's converter does; so does the concat output of
-    only fixed inputs with different fixed qparams, which then owns its calibrated range."""
+    concat input whose quantization is fixed (a softmax / tanh / sigmoid output, or tied to one) joins no group:
+    the lowering and the export requantize it to the concat's (TFLite's QUANTIZE), as TFLite's converter does; so
+    does the concat output of only fixed inputs with different fixed qparams, which then owns its range. QAT
+    (``harcore.quant.qat``) fake-quantizes with the same groups."""
     parent = list(range(len(g.tensors)))
 
     def find(t: int) -> int:
@@ -502,17 +513,25 @@ def _tie_qparams(g: Graph, qp: list[QParams], ranges: dict[int, tuple[float, flo
     groups: dict[int, list[int]] = {}
     for t in owners:
         groups.setdefault(find(t), []).append(t)
+    return QParamGroups([find(t) for t in range(len(g.tensors))], groups, fixed)
+
+
+def _tie_qparams(g: Graph, qp: list[QParams], ranges: dict[int, tuple[float, float]]) -> list[QParams]:
+    """Every tensor's qparams from its group (:func:`qparam_groups`): the fixed ones of its softmax / tanh /
+    sigmoid output, else the range over the members that own their quantization. Without a concat a group has
+    one owner, so its qparams are that owner's, as TFLite's converter gives them."""
+    grp = qparam_groups(g)
     by_tensor: dict[int, QParams] = {}
-    for root, members in groups.items():
-        fx = [t for t in members if t in fixed]
+    for root, members in grp.owners.items():
+        fx = [t for t in members if t in grp.fixed]
         if fx:  # only fixed members with one fixed quantization (above)
-            q = fixed[fx[0]]
+            q = grp.fixed[fx[0]]
         elif len(members) == 1:
             q = qp[members[0]]
         else:
             q = range_qparams(min(ranges[t][0] for t in members), max(ranges[t][1] for t in members))
         by_tensor[root] = q
-    return [by_tensor.get(find(t), qp[t]) for t in range(len(g.tensors))]
+    return [by_tensor.get(grp.root[t], qp[t]) for t in range(len(g.tensors))]
 
 
 def quantize(model: nn.Module, calibration_x: Any, *, batch_size: int = 256, check_tolerance: float = 1e-3,

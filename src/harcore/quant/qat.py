@@ -37,6 +37,7 @@ from harcore.quant.ptq import (
     apply_act,
     fold,
     mul_parameter,
+    qparam_groups,
     quantize,
     range_qparams,
     without_sensor_gather,
@@ -140,9 +141,19 @@ class QATModel(nn.Module):
         # one fake-quant per tensor that owns its quantization; tied tensors point at their owner
         self.owner: list[int] = list(range(len(self.graph.tensors)))
         self.fq = nn.ModuleDict()
+        # PTQ's quantization groups: tensors joined by concats (and tied ops) share one grid, the range over the
+        # group's owners; a concat input of fixed quantization is requantized onto its concat's grid
+        groups = qparam_groups(self.graph)
+        self.group_root = groups.root
+        self.group_owners = groups.owners
+        all_owners = {t for ts in groups.owners.values() for t in ts}
         for op in self.graph.ops:
             t = op.output
-            if op.kind in TIED_QPARAMS_KINDS:
+            if op.kind == "concat" and t in all_owners:
+                # a concat of fixed inputs with different fixed quantizations owns its range (PTQ)
+                self.fq[str(t)] = FakeQuantize(observer=RangeObserver, quant_min=-128, quant_max=127, dtype=torch.qint8,
+                                               averaging_constant=float(averaging_constant))
+            elif op.kind in TIED_QPARAMS_KINDS:
                 self.owner[t] = self.owner[op.inputs[0]]
             elif op.kind == "softmax" or (op.kind == "activation" and op.act in _FIXED_OUTPUT):
                 self.fq[str(t)] = _fixed_fq(_FIXED_OUTPUT[op.kind if op.kind == "softmax" else op.act])
@@ -257,6 +268,8 @@ class QATModel(nn.Module):
                 y = ins[0] * self._mul_operand(op)
             elif op.kind == "add" and len(op.inputs) == 1:
                 y = ins[0] + self._mul_operand(op)
+            elif op.kind == "concat":
+                y = self._concat(op, ins, x)
             else:
                 y = self._fg._op(op, ins, x)  # matmul, add, mul of two activations, mean, softmax, ...
             y = apply_act(op, self.acts, y)
@@ -265,13 +278,55 @@ class QATModel(nn.Module):
 
     def _quant(self, op: Op, y: torch.Tensor) -> torch.Tensor:
         key = str(op.output)
+        if op.kind == "concat":
+            return y  # quantized in _concat
         if key in self.fq:
-            return self.fq[key](y)
+            fq = self.fq[key]
+            if isinstance(fq, FixedQParamsFakeQuantize) or len(self.group_owners[self.group_root[op.output]]) == 1:
+                return fq(y)
+            # one of several tensors joined by a concat: its observer learns its own range (convert unites the
+            # ranges, as PTQ does), its values go onto the group's one grid, the one the int8 graph uses
+            if fq.observer_enabled[0] == 1:
+                fq.activation_post_process(y.detach())
+            return self._onto_group_grid(op.output, y)
         if op.kind == "pool" and op.pool == "avg":  # requantized onto its input's grid (same qparams)
-            fq = self.fq[str(self.owner[op.output])]
-            if fq.fake_quant_enabled[0] == 1:
-                return torch.fake_quantize_per_tensor_affine(y, fq.scale, fq.zero_point, -128, 127)
+            return self._onto_group_grid(op.output, y)
         return y  # max pool, reshape, transpose, slice: values stay on the input's grid
+
+    def _group_qparams(self, t: int) -> tuple[Any, Any]:
+        """(scale, zero point) of tensor ``t``'s quantization group, as PTQ's ``_tie_qparams`` sets them: a
+        fixed member's, a single owner's own, else the converter's rule over the union of the owners' ranges."""
+        members = self.group_owners[self.group_root[t]]
+        fqs = [self.fq[str(m)] for m in members]
+        fixed = [f for f in fqs if isinstance(f, FixedQParamsFakeQuantize)]
+        if fixed or len(fqs) == 1:
+            f = (fixed or fqs)[0]
+            return f.scale, f.zero_point
+        obs = [f.activation_post_process for f in fqs]
+        q = range_qparams(min(float(o.min_val) for o in obs), max(float(o.max_val) for o in obs))
+        return q.scale, q.zero_point
+
+    def _fake_quant_on(self) -> bool:
+        # enable_fake_quant switches every fake-quant together; the model input always has one
+        return bool(next(iter(self.fq.values())).fake_quant_enabled[0] == 1)
+
+    def _onto_group_grid(self, t: int, y: torch.Tensor) -> torch.Tensor:
+        if not self._fake_quant_on():
+            return y
+        scale, zp = self._group_qparams(t)
+        return torch.fake_quantize_per_tensor_affine(y, scale, zp, -128, 127)
+
+    def _concat(self, op: Op, ins: list[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+        """TFLM's CONCATENATION: the inputs already lie on the group's grid, except those of fixed quantization
+        (a softmax / tanh / sigmoid output), which are requantized onto it (TFLite's QUANTIZE); a concat of only
+        such inputs with different fixed quantizations owns its range (its own fake-quant)."""
+        key = str(op.output)
+        if key in self.fq:
+            return self.fq[key](self._fg._op(op, ins, x))
+        root = self.group_root[op.output]
+        ins = [a if self.group_root[t] == root else self._onto_group_grid(op.output, a)
+               for t, a in zip(op.inputs, ins)]
+        return self._fg._op(op, ins, x)
 
     def _fake(self, op: Op) -> bool:
         return bool(self.fq[str(op.output)].fake_quant_enabled[0] == 1)
