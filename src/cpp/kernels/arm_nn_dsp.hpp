@@ -155,15 +155,18 @@ inline int32_t add_wrap(int32_t a, int32_t b) {
 // four MACs. XOFF false: xoff is ignored (raw int8 dot products, the LSTM/GRU gate matmuls). Not inlined:
 // in a function of their own the pointers and accumulators stay in registers (inlined into the kernels,
 // GCC spilled them inside the inner loop).
+// The body of dot4_s8, for callers that fuse several of them into one function: acc_out[r] = acc_in[r] +
+// sum_k (x[k] + xoff) * w_r[k] (acc_in and acc_out may be the same array).
 template <bool XOFF>
-__attribute__((noinline)) void dot4_s8(const int8_t* x, int32_t xoff, const int8_t* w, int32_t n, int32_t* acc) {
+__attribute__((always_inline)) inline void dot4_s8_body(const int8_t* x, int32_t xoff, const int8_t* w, int32_t n,
+                                                        const int32_t* acc_in, int32_t* acc_out) {
   const int32_t off2 = pack_s16x2(xoff);
   // Two base pointers, rows 1 and 3 addressed at +n. The loop body is written in assembly: in C, GCC
   // hoisted the four weight loads and spilled five values per iteration to the stack (31 instead of 23
   // instructions per 16 MACs). Same operations as the C of dot2_s8, four rows.
   const int8_t* wa = w;
   const int8_t* wb = w + 2 * n;
-  int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+  int32_t a0 = acc_in[0], a1 = acc_in[1], a2 = acc_in[2], a3 = acc_in[3];
   for (int32_t i = n >> 2; i > 0; --i) {
     int32_t xe, xo, v, t;
     if (XOFF) {
@@ -218,10 +221,15 @@ __attribute__((noinline)) void dot4_s8(const int8_t* x, int32_t xoff, const int8
     a2 = add_wrap(a2, xv * *w2++);
     a3 = add_wrap(a3, xv * *w3++);
   }
-  acc[0] = a0;
-  acc[1] = a1;
-  acc[2] = a2;
-  acc[3] = a3;
+  acc_out[0] = a0;
+  acc_out[1] = a1;
+  acc_out[2] = a2;
+  acc_out[3] = a3;
+}
+
+template <bool XOFF>
+__attribute__((noinline)) void dot4_s8(const int8_t* x, int32_t xoff, const int8_t* w, int32_t n, int32_t* acc) {
+  dot4_s8_body<XOFF>(x, xoff, w, n, acc, acc);
 }
 
 template <bool XOFF>
