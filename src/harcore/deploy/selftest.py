@@ -161,25 +161,38 @@ def _pool(g: _Gen, kernel: str, in_shape, fshape, stride, pad, act=(-128, 127)):
     g.add(f"{kernel}:{tag}", kernel, y, c_array(f"{tag}_in", x), body)
 
 
-def _lstm(g: _Gen, batch: int, steps: int, inp: int, hidden: int, *, time_major=False, cell_clip=0):
+def _lstm(g: _Gen, batch: int, steps: int, inp: int, hidden: int, *, time_major=False, cell_clip=0,
+          varied: str | None = None):
+    """One LSTM case. ``varied`` draws the quantization from wider ranges, to reach every path of the
+    firmware's step: "scales" (per-gate weight scales, so gate shifts of both signs; any cell scale, so the
+    cell's tanh shift from negative to above 14), "bias" (effective biases near 2^29, beyond the bound of
+    the fast requantization)."""
     from harcore._core import kernels as K
 
     tag = f"c{len(g.cases)}"
-    s_in, s_w, s_out, cell_pow = 0.05, 0.02, 1.0 / 128.0, -11
+    s_in, s_out, cell_pow = 0.05, 1.0 / 128.0, -11
+    s_wi = s_wh = [0.02] * 4
+    if varied == "scales":
+        s_in, s_out = float(g.rng.uniform(0.005, 0.1)), float(g.rng.uniform(0.002, 0.05))
+        s_wi = [float(10 ** g.rng.uniform(-4, -1)) for _ in range(4)]
+        s_wh = [float(10 ** g.rng.uniform(-4, -1)) for _ in range(4)]
+        cell_pow = int(g.rng.choice([-15, -13, -11, -8, -3, 0, 3]))
     x = g.i8((steps, batch, inp) if time_major else (batch, steps, inp))
     w_in = g.i8((4, hidden, inp), std=12)
     w_h = g.i8((4, hidden, hidden), std=12)
     zp_in, zp_out = int(g.rng.integers(-10, 11)), int(g.rng.integers(-5, 6))
     in_off, out_off = -zp_in, zp_out
     bias = g.rng.integers(-3000, 3000, size=(4, hidden))
+    if varied == "bias":
+        bias[int(g.rng.integers(0, 4)), int(g.rng.integers(0, hidden))] = int(g.rng.choice([-1, 1])) * (1 << 29)
     eb_in = (bias + in_off * w_in.astype(np.int64).sum(axis=2)).astype(np.int32)
     eb_h = (-out_off * w_h.astype(np.int64).sum(axis=2)).astype(np.int32)
-    mi, si = _qm(s_in * s_w / 2.0 ** -12)
-    mh, sh = _qm(s_out * s_w / 2.0 ** -12)
-    m_in = np.array([mi] * 4, np.int32)
-    sh_in = np.array([si] * 4, np.int32)
-    m_h = np.array([mh] * 4, np.int32)
-    sh_h = np.array([sh] * 4, np.int32)
+    qi = [_qm(s_in * s_wi[k] / 2.0 ** -12) for k in range(4)]
+    qh = [_qm(s_out * s_wh[k] / 2.0 ** -12) for k in range(4)]
+    m_in = np.array([q[0] for q in qi], np.int32)
+    sh_in = np.array([q[1] for q in qi], np.int32)
+    m_h = np.array([q[0] for q in qh], np.int32)
+    sh_h = np.array([q[1] for q in qh], np.int32)
     f2c = _qm(2.0 ** -15)
     i2c = _qm(2.0 ** -15 * 2.0 ** -15 / 2.0 ** cell_pow)
     oq = _qm(2.0 ** -15 * 2.0 ** -15 / s_out)
@@ -191,8 +204,8 @@ def _lstm(g: _Gen, batch: int, steps: int, inp: int, hidden: int, *, time_major=
     gates = []
     for k, name in enumerate(("input_gate", "forget_gate", "cell_gate", "output_gate")):
         act = "ARM_TANH" if k == 2 else "ARM_SIGMOID"
-        gates.append(f"  p.{name} = {{{mi}, {si}, {tag}_wi + {k * hidden * inp}, {tag}_bi + {k * hidden}, "
-                     f"{mh}, {sh}, {tag}_wh + {k * hidden * hidden}, {tag}_bh + {k * hidden}, {act}}};\n")
+        gates.append(f"  p.{name} = {{{qi[k][0]}, {qi[k][1]}, {tag}_wi + {k * hidden * inp}, {tag}_bi + {k * hidden}, "
+                     f"{qh[k][0]}, {qh[k][1]}, {tag}_wh + {k * hidden * hidden}, {tag}_bh + {k * hidden}, {act}}};\n")
     body = ("  cmsis_nn_lstm_params p{};\n"
             f"  p.time_major = {int(time_major)}; p.batch_size = {batch}; p.time_steps = {steps};\n"
             f"  p.input_size = {inp}; p.hidden_size = {hidden}; p.input_offset = {in_off}; p.output_offset = {out_off};\n"
@@ -335,6 +348,11 @@ def generate_random(seed: int = 0, n_per_kernel: int = 3) -> list[SelfTestCase]:
         # LSTM with odd input and hidden sizes
         _lstm(g, odd_or_any(1, 2), odd_or_any(1, 9), odd_or_any(1, 11), odd_or_any(1, 13),
               time_major=bool(i % 2), cell_clip=0 if i % 2 else 1500)
+        # the same with wider quantization (gate shifts of both signs, the cell's tanh shift beyond the
+        # int32 range) and with a bias beyond the fast requantization's bound
+        _lstm(g, odd_or_any(1, 2), odd_or_any(2, 9), odd_or_any(1, 11), odd_or_any(1, 13),
+              time_major=bool(i % 2), cell_clip=int(r.integers(0, 3)) * 700, varied="scales")
+        _lstm(g, odd_or_any(1, 2), odd_or_any(2, 9), odd_or_any(1, 11), odd_or_any(1, 13), varied="bias")
     # global average pools over more than 256 values (the DSP path's int16 lanes are flushed every 256)
     _pool(g, "arm_avgpool_s8", (1, 1, 300, 7), (1, 300), (1, 300), (0, 0))
     _pool(g, "arm_avgpool_s8", (1, 20, 19, 12), (20, 19), (20, 19), (0, 0))
