@@ -256,6 +256,36 @@ __attribute__((noinline)) void gate_sums4(const int8_t* x, const int8_t* wx, int
 }
 #endif
 
+#if !defined(ARM_MATH_DSP)
+// Plain C: in a function of its own, so that the dot loops keep their pointers in registers (inlined into
+// the step, GCC spilled inside them); two rows per pass share each loaded value.
+__attribute__((noinline)) void dot_rows_plain(const int8_t* v, const int8_t* w, int32_t n, const int32_t* bias,
+                                              int32_t rows, int32_t* acc) {
+  int32_t j = 0;
+  for (; j + 2 <= rows; j += 2) {
+    const int8_t* w0 = w + j * n;
+    const int8_t* w1 = w0 + n;
+    uint32_t a0 = static_cast<uint32_t>(bias[j]), a1 = static_cast<uint32_t>(bias[j + 1]);
+    for (int32_t i = 0; i < n; ++i) {
+      const int32_t vi = v[i];
+      a0 += static_cast<uint32_t>(vi * w0[i]);
+      a1 += static_cast<uint32_t>(vi * w1[i]);
+    }
+    acc[j] = static_cast<int32_t>(a0);
+    acc[j + 1] = static_cast<int32_t>(a1);
+  }
+  if (j < rows) acc[j] = dot_s8(v, w + j * n, n, bias[j]);
+}
+
+__attribute__((always_inline)) inline void gate_sums_plain(const int8_t* x, const int8_t* wx, int32_t n_x,
+                                                           const int32_t* bias_x, const int8_t* h, const int8_t* wh,
+                                                           int32_t n_h, const int32_t* bias_h, int32_t rows,
+                                                           int32_t* acc) {
+  dot_rows_plain(x, wx, n_x, bias_x, rows, acc);
+  dot_rows_plain(h, wh, n_h, bias_h, rows, acc + 4);
+}
+#endif
+
 __attribute__((always_inline)) inline void gate_sums(const int8_t* x, const int8_t* wx, int32_t n_x,
                                                      const int32_t* bias_x, const int8_t* h, const int8_t* wh,
                                                      int32_t n_h, const int32_t* bias_h, int32_t rows, int32_t* acc) {
@@ -271,10 +301,7 @@ __attribute__((always_inline)) inline void gate_sums(const int8_t* x, const int8
   dsp::dot_rows_s8<false>(x, 0, wx, n_x, rows, acc);
   dsp::dot_rows_s8<false>(h, 0, wh, n_h, rows, acc + 4);
 #else
-  for (int32_t j = 0; j < rows; ++j) {
-    acc[j] = dot_s8(x, wx + j * n_x, n_x, bias_x[j]);
-    acc[4 + j] = dot_s8(h, wh + j * n_h, n_h, bias_h[j]);
-  }
+  gate_sums_plain(x, wx, n_x, bias_x, h, wh, n_h, bias_h, rows, acc);
 #endif
 }
 
