@@ -82,12 +82,29 @@ inline int32_t min_s8x4(int32_t a, int32_t b) {
   return static_cast<int32_t>(__sel(b, a));
 }
 
+// (a * b + 2^31) >> 32 in one instruction.
+__attribute__((always_inline)) inline int32_t smmulr(int32_t a, int32_t b) {
+  int32_t h;
+  __asm__("smmulr %0, %1, %2" : "=r"(h) : "r"(a), "r"(b));
+  return h;
+}
+
 // arm_nn_requantize_to_s8 for an activation range already checked to lie inside int8 (every kernel's
-// argument check does that): the final int8 saturation is then a no-op and is left out.
+// argument check does that): the final int8 saturation is then a no-op and is left out. The common case, a
+// shift in [-30, -1] and acc in [-2^30, 2^30) (tested per value), takes requantize_act_fast's SMMULR form:
+// 2 acc fits in int32, |h| <= 2^30 for any int32 multiplier, and h + 2^(right-1) <= 2^30 + 2^29 does not
+// overflow, so it gives the same value (the rest of the argument is at requantize_act_fast).
 inline int8_t requantize_act(int32_t acc, int32_t multiplier, int32_t shift, int32_t output_offset, int32_t act_min,
                              int32_t act_max) {
-  int32_t r = static_cast<int32_t>(static_cast<uint32_t>(arm_nn_requantize(acc, multiplier, shift)) +
-                                   static_cast<uint32_t>(output_offset));
+  int32_t r;
+  if (static_cast<uint32_t>(shift) + 30u < 30u && static_cast<uint32_t>(acc) + 0x40000000u < 0x80000000u) {
+    const int32_t h = smmulr(static_cast<int32_t>(static_cast<uint32_t>(acc) << 1), multiplier);
+    const int32_t right = -shift;
+    r = ((h + (int32_t{1} << (right - 1)) + (h >> 31)) >> right) + output_offset;
+  } else {
+    r = static_cast<int32_t>(static_cast<uint32_t>(arm_nn_requantize(acc, multiplier, shift)) +
+                             static_cast<uint32_t>(output_offset));
+  }
   r = r < act_min ? act_min : r;
   r = r > act_max ? act_max : r;
   return static_cast<int8_t>(r);
@@ -291,6 +308,87 @@ inline void dot_rows_s8(const int8_t* x, int32_t xoff, const int8_t* w, int32_t 
     r += 2;
   }
   if (r < rows) acc[r] = dot1_s8<XOFF>(x, xoff, w + r * n, n, acc[r]);
+}
+
+// ---- One input vector times c_out weight rows, requantized per output (the 1x1 convolution's pixel, the
+// fully connected layer's batch row) ----
+
+// requantize_act for a shift in [-31, -1] and |acc| < 2^30 (rows_fast_ok checks both once per call): then
+// 2 * acc fits in int32, SMMULR(2 acc, M) = (2 acc M + 2^31) >> 32 equals the doubling high multiply
+// (acc M + 2^30) >> 31 for any int32 M, its result h has |h| < 2^30, and (h + 2^(r-1) + (h < 0 ? -1 : 0)) >> r,
+// r = -shift >= 1, is arm_nn_divide_by_power_of_two's rounding (ties away from zero), without overflow.
+__attribute__((always_inline)) inline int8_t requantize_act_fast(int32_t acc, int32_t multiplier, int32_t shift,
+                                                                 int32_t output_offset, int32_t act_min,
+                                                                 int32_t act_max) {
+  const int32_t h = smmulr(static_cast<int32_t>(static_cast<uint32_t>(acc) << 1), multiplier);
+  const int32_t right = -shift;
+  const int32_t half = int32_t{1} << (right - 1);
+  int32_t r = ((h + half + (h >> 31)) >> right) + output_offset;
+  r = r < act_min ? act_min : r;
+  r = r > act_max ? act_max : r;
+  return static_cast<int8_t>(r);
+}
+
+// Whether requantize_act_fast is exact for every output of rows_requant_s8: every shift in [-31, -1] and
+// |bias + sum_k (x[k] + xoff) w[k]| <= max |bias| + n * 255 * 128 < 2^30 (|x + xoff| <= 255, |w| <= 128).
+inline bool rows_fast_ok(const int32_t* bias, const int32_t* shift, int32_t q_step, int32_t c_out, int32_t n) {
+  int64_t m = 0;
+  for (int32_t o = 0; o < c_out; ++o) {
+    const int32_t s = shift[o * q_step];
+    if (s > -1 || s < -31) return false;
+    if (bias != nullptr) {
+      const int64_t b = bias[o] < 0 ? -static_cast<int64_t>(bias[o]) : bias[o];
+      m = b > m ? b : m;
+    }
+  }
+  return m + static_cast<int64_t>(n) * 255 * 128 < (int64_t{1} << 30);
+}
+
+// y[o] = requantize(bias[o] + sum_k (x[k] + xoff) * w_o[k]) for o < c_out (row o at w + o * n), per-channel
+// (q_step 1) or per-tensor (q_step 0) multipliers; the activation range lies inside int8. One function per
+// vector with the four-row dot product inlined: no call per block of four outputs.
+template <bool FAST>
+__attribute__((always_inline)) inline void rows_requant_s8_body(const int8_t* x, int32_t xoff, const int8_t* w,
+                                                                int32_t n, int32_t c_out, const int32_t* bias,
+                                                                const int32_t* mult, const int32_t* shift,
+                                                                int32_t q_step, int32_t out_off, int32_t act_min,
+                                                                int32_t act_max, int8_t* y) {
+  const auto rq = [&](int32_t acc, int32_t o) -> int8_t {
+    const int32_t m = mult[o * q_step], s = shift[o * q_step];
+    return FAST ? requantize_act_fast(acc, m, s, out_off, act_min, act_max)
+                : requantize_act(acc, m, s, out_off, act_min, act_max);
+  };
+  int32_t o = 0;
+  // full blocks of four outputs: the accumulators stay in registers from the dot product to the stores
+  for (; o + 4 <= c_out; o += 4) {
+    int32_t acc[4] = {0, 0, 0, 0};
+    if (bias != nullptr) {
+      acc[0] = bias[o];
+      acc[1] = bias[o + 1];
+      acc[2] = bias[o + 2];
+      acc[3] = bias[o + 3];
+    }
+    dot4_s8_body<true>(x, xoff, w + o * n, n, acc, acc);
+    y[o] = rq(acc[0], o);
+    y[o + 1] = rq(acc[1], o + 1);
+    y[o + 2] = rq(acc[2], o + 2);
+    y[o + 3] = rq(acc[3], o + 3);
+  }
+  if (o < c_out) {
+    const int32_t rows = c_out - o;
+    int32_t acc[4];
+    init_acc4(acc, bias != nullptr ? bias + o : nullptr, rows);
+    dot_rows_s8<true>(x, xoff, w + o * n, n, rows, acc);
+    for (int32_t r = 0; r < rows; ++r) y[o + r] = rq(acc[r], o + r);
+  }
+}
+
+template <bool FAST>
+__attribute__((noinline)) void rows_requant_s8(const int8_t* x, int32_t xoff, const int8_t* w, int32_t n,
+                                               int32_t c_out, const int32_t* bias, const int32_t* mult,
+                                               const int32_t* shift, int32_t q_step, int32_t out_off, int32_t act_min,
+                                               int32_t act_max, int8_t* y) {
+  rows_requant_s8_body<FAST>(x, xoff, w, n, c_out, bias, mult, shift, q_step, out_off, act_min, act_max, y);
 }
 
 }  // namespace dsp
