@@ -391,6 +391,61 @@ __attribute__((noinline)) void rows_requant_s8(const int8_t* x, int32_t xoff, co
   rows_requant_s8_body<FAST>(x, xoff, w, n, c_out, bias, mult, shift, q_step, out_off, act_min, act_max, y);
 }
 
+// ---- Elementwise requantizations (add, sub, mul): one (multiplier, shift <= 0) pair applied to many values,
+// with a bound on the values known per call ----
+
+// arm_nn_requantize(v, mult, shift) for shift in [-31, 0] and |v| < 2^30: SMMULR(2v, M) is the doubling high
+// multiply (|h| < 2^30 for any M), then the rounding divide by 2^right with the half and the negative-value
+// correction precomputed (both 0 for right == 0), which cannot overflow since |h| + 2^30 - 1 < 2^31.
+struct RqPot {
+  int32_t mult, right, half, negmask;
+};
+inline RqPot rq_pot(int32_t mult, int32_t shift) {
+  const int32_t right = -shift;
+  return RqPot{mult, right, right > 0 ? int32_t{1} << (right - 1) : 0, right > 0 ? -1 : 0};
+}
+__attribute__((always_inline)) inline int32_t rq_pot_apply(int32_t v, const RqPot& q) {
+  const int32_t h = smmulr(static_cast<int32_t>(static_cast<uint32_t>(v) << 1), q.mult);
+  return (h + q.half + ((h >> 31) & q.negmask)) >> q.right;
+}
+
+// The add / sub scheme (docs/cmsis-nn.md §4.7) on four lanes' worth of values at a time is not needed: the
+// three requantizations dominate. Values: |(x + off) * 2^ls| <= 255 * 2^ls < 2^30 for ls <= 21; the scaled
+// inputs keep |a|, |b| <= 255 * 2^ls (|h| <= |v| since |M| <= 2^31), so |a +- b| < 2^30 for ls <= 20.
+inline bool add_fast_ok(int32_t s1, int32_t s2, int32_t s_out, int32_t left_shift) {
+  return s1 <= 0 && s1 >= -31 && s2 <= 0 && s2 >= -31 && s_out <= 0 && s_out >= -31 && left_shift >= 0 &&
+         left_shift <= 20;
+}
+
+template <bool SUB>
+__attribute__((noinline)) void add_sub_fast_s8(const int8_t* x1, const int8_t* x2, int32_t off1, int32_t m1,
+                                               int32_t s1, int32_t off2, int32_t m2, int32_t s2, int32_t left_shift,
+                                               int8_t* y, int32_t out_off, int32_t m_out, int32_t s_out,
+                                               int32_t act_min, int32_t act_max, int32_t n) {
+  const RqPot q1 = rq_pot(m1, s1), q2 = rq_pot(m2, s2), qo = rq_pot(m_out, s_out);
+  for (int32_t i = 0; i < n; ++i) {
+    const int32_t a = rq_pot_apply(static_cast<int32_t>(static_cast<uint32_t>(x1[i] + off1) << left_shift), q1);
+    const int32_t b = rq_pot_apply(static_cast<int32_t>(static_cast<uint32_t>(x2[i] + off2) << left_shift), q2);
+    int32_t r = rq_pot_apply(SUB ? a - b : a + b, qo) + out_off;
+    r = r < act_min ? act_min : r;
+    r = r > act_max ? act_max : r;
+    y[i] = static_cast<int8_t>(r);
+  }
+}
+
+// mul: |(x1 + off1) (x2 + off2)| <= 255^2 < 2^30, so any shift in [-31, 0] is fast.
+__attribute__((noinline)) inline void mul_fast_s8(const int8_t* x1, const int8_t* x2, int32_t off1, int32_t off2,
+                                                  int8_t* y, int32_t out_off, int32_t m_out, int32_t s_out,
+                                                  int32_t act_min, int32_t act_max, int32_t n) {
+  const RqPot qo = rq_pot(m_out, s_out);
+  for (int32_t i = 0; i < n; ++i) {
+    int32_t r = rq_pot_apply((x1[i] + off1) * (x2[i] + off2), qo) + out_off;
+    r = r < act_min ? act_min : r;
+    r = r > act_max ? act_max : r;
+    y[i] = static_cast<int8_t>(r);
+  }
+}
+
 }  // namespace dsp
 }  // namespace kernels
 }  // namespace harcore
