@@ -55,6 +55,13 @@ MODELS = {
                                                      pad=(0, 0))),
         ("FC 32->6 per-channel", "fc", dict(batches=1, depth=32, c_out=6)),
     ],
+    # the elementwise ops of the attention/residual models (shapes of the zoo models at 9 x 128)
+    "tinierhar / tinyhar (elementwise)": [
+        ("add 4x64x9 (tinierhar residual)", "add", dict(n=4 * 64 * 9)),
+        ("add 8x32x9 (tinierhar residual)", "add", dict(n=8 * 32 * 9)),
+        ("add 26x20x9 (tinyhar)", "add", dict(n=26 * 20 * 9)),
+        ("mul 26x20x9 (tinyhar)", "mul", dict(n=26 * 20 * 9)),
+    ],
 }
 
 
@@ -70,6 +77,8 @@ def _harcore_case(g, kind: str, a: dict):
         selftest._pool(g, "arm_avgpool_s8", a["in_shape"], a["fshape"], a["stride"], a["pad"])
     elif kind == "fc":
         selftest._fc(g, "arm_fully_connected_per_channel_s8", a["batches"], a["depth"], a["c_out"])
+    elif kind in ("add", "mul"):
+        selftest._elementwise(g, a["n"], fast=True, kinds=(kind,))
     elif kind == "lstm":
         selftest._lstm(g, a["batch"], a["steps"], a["inp"], a["hidden"])
     else:

@@ -235,7 +235,7 @@ def _rq_np(v: np.ndarray, mult: int, shift: int) -> np.ndarray:
     return q + (rem > (((1 << right) - 1) >> 1) + (q < 0)).astype(np.int64)
 
 
-def _elementwise(g: _Gen, n: int, *, fast: bool):
+def _elementwise(g: _Gen, n: int, *, fast: bool, kinds: tuple[str, ...] = ("add", "sub", "mul")):
     """arm_elementwise_add_s8 / _sub_s8 / _mul_s8 with random TFLite-style parameters: ``fast`` keeps every shift
     <= 0 and left_shift 20 (the DSP path's SMMULR requantization); otherwise a positive shift or left_shift 22
     (the general path)."""
@@ -264,12 +264,14 @@ def _elementwise(g: _Gen, n: int, *, fast: bool):
             acc = xa + xb if kind == "add" else xa - xb
             acc = (acc + 2 ** 31) % 2 ** 32 - 2 ** 31
             y = np.clip(_rq_np(acc, mo, so) + out_off, lo, hi).astype(np.int8)
-        if kind == "sub" and not fast:
+        if (kind == "sub" and not fast) or kind not in kinds:
             continue  # arm_elementwise_sub_s8 rejects positive shifts
         body = (f"  (void)ctx;\n  return arm_elementwise_{kind}_s8({tag}_a, {tag}_b, {off1}, {m1}, {s1}, {off2}, {m2}, "
                 f"{s2}, {ls}, out, {out_off}, {mo}, {so}, {lo}, {hi}, {n});\n")
         g.add(f"arm_elementwise_{kind}_s8:{tag}", f"arm_elementwise_{kind}_s8", y,
               c_array(f"{tag}_a", a) + c_array(f"{tag}_b", b), body)
+    if "mul" not in kinds:
+        return
     tag = f"c{len(g.cases)}"
     mm, sm = _qm(float(r.uniform(1e-4, 0.02)) if fast else float(r.uniform(1.0, 3.0)))
     y = np.clip(_rq_np((a.astype(np.int64) + off1) * (b.astype(np.int64) + off2), mm, sm) + out_off, lo,
