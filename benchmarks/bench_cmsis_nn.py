@@ -55,19 +55,33 @@ MODELS = {
                                                      pad=(0, 0))),
         ("FC 32->6 per-channel", "fc", dict(batches=1, depth=32, c_out=6)),
     ],
-    # the elementwise ops of the attention/residual models (shapes of the zoo models at 9 x 128)
-    "tinierhar / tinyhar (elementwise)": [
-        ("add 4x64x9 (tinierhar residual)", "add", dict(n=4 * 64 * 9)),
-        ("add 8x32x9 (tinierhar residual)", "add", dict(n=8 * 32 * 9)),
-        ("add 26x20x9 (tinyhar)", "add", dict(n=26 * 20 * 9)),
-        ("mul 26x20x9 (tinyhar)", "mul", dict(n=26 * 20 * 9)),
+    # TinierHAR and TinyHAR at 9 x 128 (their 2-D layers: time is H, the 9 sensor channels W, NHWC): the
+    # conv / depthwise / 1x1 / elementwise layers (TinierHAR's blocks 3-5 repeat block 2's shapes)
+    "tinierhar": [
+        ("depthwise 5x1 1ch, 128x9", "dw", dict(in_shape=(1, 128, 9, 1), f_shape=(1, 5, 1, 1), pad=(2, 0))),
+        ("1x1 conv 1->4, 128x9", "conv", dict(in_shape=(1, 128, 9, 1), f_shape=(4, 1, 1, 1))),
+        ("depthwise 5x1 4ch, 64x9", "dw", dict(in_shape=(1, 64, 9, 4), f_shape=(1, 5, 1, 4), pad=(2, 0))),
+        ("1x1 conv 4->8, 64x9", "conv", dict(in_shape=(1, 64, 9, 4), f_shape=(8, 1, 1, 4))),
+        ("depthwise 5x1 8ch, 32x9", "dw", dict(in_shape=(1, 32, 9, 8), f_shape=(1, 5, 1, 8), pad=(2, 0))),
+        ("1x1 conv 8->8, 32x9", "conv", dict(in_shape=(1, 32, 9, 8), f_shape=(8, 1, 1, 8))),
+        ("add 4x64x9 (residual)", "add", dict(n=4 * 64 * 9)),
+        ("add 8x32x9 (residual)", "add", dict(n=8 * 32 * 9)),
+    ],
+    "tinyhar": [
+        ("conv 5x1 1->20, 128x9", "conv", dict(in_shape=(1, 128, 9, 1), f_shape=(20, 5, 1, 1))),
+        ("conv 5x1 20->20 stride 2, 124x9", "conv", dict(in_shape=(1, 124, 9, 20), f_shape=(20, 5, 1, 20),
+                                                         stride=(2, 1))),
+        ("conv 5x1 20->20, 60x9", "conv", dict(in_shape=(1, 60, 9, 20), f_shape=(20, 5, 1, 20))),
+        ("add 26x20x9", "add", dict(n=26 * 20 * 9)),
+        ("mul 26x20x9", "mul", dict(n=26 * 20 * 9)),
     ],
 }
 
 
 def _harcore_case(g, kind: str, a: dict):
     if kind == "conv":
-        selftest._conv(g, "arm_convolve_wrapper_s8", a["in_shape"], a["f_shape"], pad=a.get("pad", (0, 0)))
+        selftest._conv(g, "arm_convolve_wrapper_s8", a["in_shape"], a["f_shape"], pad=a.get("pad", (0, 0)),
+                       stride=a.get("stride", (1, 1)))
     elif kind == "dw":
         selftest._conv(g, "arm_depthwise_conv_wrapper_s8", a["in_shape"], a["f_shape"], pad=a.get("pad", (0, 0)),
                        dw=True)

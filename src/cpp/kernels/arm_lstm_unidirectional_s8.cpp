@@ -480,8 +480,6 @@ arm_cmsis_nn_status arm_lstm_unidirectional_s8(const cmsis_nn_context* ctx, cons
     return ARM_CMSIS_NN_SUCCESS;
   }
 #else
-  const int32_t tanh_shift = p.cell_scale_power + 12;
-
   for (int32_t t = 0; t < T; ++t) {
     for (int32_t b = 0; b < B; ++b) {
       const int32_t row = p.time_major != 0 ? t * B + b : b * T + t;
