@@ -76,6 +76,8 @@ MODELS = {
         ("mul 26x20x9", "mul", dict(n=26 * 20 * 9)),
     ],
 }
+# the groups built into one self-test image each
+IMAGES = (("mubiconvlstm", "cnn_student (MLP)", "conv-only (conv, depthwise, 1x1, pools, FC)"), ("tinierhar", "tinyhar"))
 
 
 def _harcore_case(g, kind: str, a: dict):
@@ -153,47 +155,51 @@ def main() -> None:
     args = ap.parse_args()
 
     g = selftest._Gen(args.seed)
-    rows = []  # (model, label, harcore case index, cmsis case index)
-    pairs = []
-    for model, layers in MODELS.items():
-        for label, kind, kwargs in layers:
-            case = _harcore_case(g, kind, kwargs)
-            pairs.append((case, kwargs))
-            rows.append((model, label, len(g.cases) - 1, len(pairs) - 1))
-    harcore_cases = list(g.cases)
-    cmsis_cases = [selftest.SelfTestCase(f"cmsis-nn:{c.name}", c.kernel, c.expected, "",
-                                         f"  return harcore_cmsis_case_{j}(ctx, out);\n", c.macs)
-                   for j, (c, _) in enumerate(pairs)]
-    cases = harcore_cases + cmsis_cases
     commit = args.cmsis_nn_commit or git_commit(args.cmsis_nn)
-    with tempfile.TemporaryDirectory() as tmp:
-        app = Path(tmp) / "app"
-        app.mkdir()
-        prelude = write_cmsis_sources(pairs, app)
-        selftest.write_sources(cases, app, prelude=prelude)
-        elf = toolchain.build_image(app, Path(tmp) / "build", board="qemu-m33", app="selftest",
-                                    cmake_args=(f"-DHARCORE_CMSIS_NN_DIR={args.cmsis_nn.resolve()}",
-                                                f"-DHARCORE_M33_CPU={args.cpu}"))
-        run = toolchain.run_qemu(elf, timeout=600, count_insns=True)
-    if run.returncode != 0:
-        raise SystemExit(f"self-test image failed (status {run.returncode}):\n{run.stdout[-3000:]}")
-    got = selftest.parse_output(run.stdout)
+    measured = []  # (model, label, harcore case, harcore insns, CMSIS-NN insns, harcore exact, CMSIS-NN exact)
+    for models in IMAGES:  # one image per group: all layers with their data do not fit the 512 KB flash
+        rows = []  # (model, label, harcore case index, cmsis case index)
+        pairs = []
+        g.cases = []
+        for model in models:
+            for label, kind, kwargs in MODELS[model]:
+                case = _harcore_case(g, kind, kwargs)
+                pairs.append((case, kwargs))
+                rows.append((model, label, len(g.cases) - 1, len(pairs) - 1))
+        harcore_cases = list(g.cases)
+        cmsis_cases = [selftest.SelfTestCase(f"cmsis-nn:{c.name}", c.kernel, c.expected, "",
+                                             f"  return harcore_cmsis_case_{j}(ctx, out);\n", c.macs)
+                       for j, (c, _) in enumerate(pairs)]
+        cases = harcore_cases + cmsis_cases
+        with tempfile.TemporaryDirectory() as tmp:
+            app = Path(tmp) / "app"
+            app.mkdir()
+            prelude = write_cmsis_sources(pairs, app)
+            selftest.write_sources(cases, app, prelude=prelude)
+            elf = toolchain.build_image(app, Path(tmp) / "build", board="qemu-m33", app="selftest",
+                                        cmake_args=(f"-DHARCORE_CMSIS_NN_DIR={args.cmsis_nn.resolve()}",
+                                                    f"-DHARCORE_M33_CPU={args.cpu}"))
+            run = toolchain.run_qemu(elf, timeout=600, count_insns=True)
+        if run.returncode != 0:
+            raise SystemExit(f"self-test image failed (status {run.returncode}):\n{run.stdout[-3000:]}")
+        got = selftest.parse_output(run.stdout)
+        for model, label, hi, cj in rows:
+            ci = len(harcore_cases) + cj
+            exp = cases[hi].expected
+            h_ok = got[hi][1] == 0 and np.array_equal(got[hi][2], exp)
+            c_ok = got[ci][1] == 0 and np.array_equal(got[ci][2], exp)
+            measured.append((model, label, cases[hi], int(run.insns[hi]), int(run.insns[ci]), h_ok, c_ok))
     res = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "host": platform.platform(),
            "harcore_commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                                             text=True).stdout.strip(),
            "cmsis_nn_commit": commit, "cpu": args.cpu, "layers": []}
     totals: dict[str, list[int]] = {}
     print(f"{'model':45s} {'layer':32s} {'harcore':>10s} {'CMSIS-NN':>10s} {'ratio':>6s}  exact")
-    for model, label, hi, cj in rows:
-        ci = len(harcore_cases) + cj
-        exp = cases[hi].expected
-        h_ok = got[hi][1] == 0 and np.array_equal(got[hi][2], exp)
-        c_ok = got[ci][1] == 0 and np.array_equal(got[ci][2], exp)
-        nh, nc = int(run.insns[hi]), int(run.insns[ci])
+    for model, label, case, nh, nc, h_ok, c_ok in measured:
         t = totals.setdefault(model, [0, 0])
         t[0] += nh
         t[1] += nc
-        res["layers"].append({"model": model, "layer": label, "kernel": cases[hi].kernel, "macs": cases[hi].macs,
+        res["layers"].append({"model": model, "layer": label, "kernel": case.kernel, "macs": case.macs,
                               "harcore_insns": nh, "cmsis_nn_insns": nc, "ratio": round(nh / nc, 3),
                               "harcore_bit_exact": bool(h_ok), "cmsis_nn_bit_exact": bool(c_ok)})
         print(f"{model:45s} {label:32s} {nh:>10,} {nc:>10,} {nh / nc:>6.2f}  "

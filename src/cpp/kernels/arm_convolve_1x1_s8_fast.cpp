@@ -37,18 +37,14 @@ arm_cmsis_nn_status arm_convolve_1x1_s8_fast(const cmsis_nn_context* ctx, const 
   {
     const int32_t c_in = input_dims->c, c_out = output_dims->c;
     const bool fast = dsp::rows_fast_ok(bias_data, quant_params->shift, 1, c_out, c_in);
-    for (int32_t r = 0; r < rows; ++r) {
-      const int8_t* x = input_data + r * c_in;
-      int8_t* y = output_data + r * c_out;
-      if (fast) {
-        dsp::rows_requant_s8<true>(x, conv_params->input_offset, filter_data, c_in, c_out, bias_data,
-                                   quant_params->multiplier, quant_params->shift, 1, conv_params->output_offset,
-                                   conv_params->activation.min, conv_params->activation.max, y);
-      } else {
-        dsp::rows_requant_s8<false>(x, conv_params->input_offset, filter_data, c_in, c_out, bias_data,
-                                    quant_params->multiplier, quant_params->shift, 1, conv_params->output_offset,
-                                    conv_params->activation.min, conv_params->activation.max, y);
-      }
+    if (fast) {
+      dsp::pixels_requant_s8<true>(input_data, conv_params->input_offset, filter_data, c_in, c_out, rows, bias_data,
+                                   quant_params->multiplier, quant_params->shift, conv_params->output_offset,
+                                   conv_params->activation.min, conv_params->activation.max, output_data);
+    } else {
+      dsp::pixels_requant_s8<false>(input_data, conv_params->input_offset, filter_data, c_in, c_out, rows, bias_data,
+                                    quant_params->multiplier, quant_params->shift, conv_params->output_offset,
+                                    conv_params->activation.min, conv_params->activation.max, output_data);
     }
     return ARM_CMSIS_NN_SUCCESS;
   }

@@ -383,6 +383,29 @@ __attribute__((always_inline)) inline void rows_requant_s8_body(const int8_t* x,
   }
 }
 
+// rows_requant_s8 over `pixels` consecutive input vectors (x advancing by n, y by c_out): the 1x1
+// convolution, with the per-call parameters set up once rather than per pixel.
+template <bool FAST>
+__attribute__((noinline)) void pixels_requant_s8(const int8_t* x, int32_t xoff, const int8_t* w, int32_t n,
+                                                 int32_t c_out, int32_t pixels, const int32_t* bias,
+                                                 const int32_t* mult, const int32_t* shift, int32_t out_off,
+                                                 int32_t act_min, int32_t act_max, int8_t* y) {
+  if (n == 1) {  // one input channel (a 1x1 conv straight after the input): no dot products at all
+    for (int32_t p = 0; p < pixels; ++p, y += c_out) {
+      const int32_t xv = x[p] + xoff;
+      for (int32_t o = 0; o < c_out; ++o) {
+        const int32_t acc = add_wrap(bias != nullptr ? bias[o] : 0, xv * w[o]);
+        y[o] = FAST ? requantize_act_fast(acc, mult[o], shift[o], out_off, act_min, act_max)
+                    : requantize_act(acc, mult[o], shift[o], out_off, act_min, act_max);
+      }
+    }
+    return;
+  }
+  for (int32_t p = 0; p < pixels; ++p, x += n, y += c_out) {
+    rows_requant_s8_body<FAST>(x, xoff, w, n, c_out, bias, mult, shift, 1, out_off, act_min, act_max, y);
+  }
+}
+
 template <bool FAST>
 __attribute__((noinline)) void rows_requant_s8(const int8_t* x, int32_t xoff, const int8_t* w, int32_t n,
                                                int32_t c_out, const int32_t* bias, const int32_t* mult,
