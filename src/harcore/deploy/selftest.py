@@ -418,6 +418,8 @@ def generate_random(seed: int = 0, n_per_kernel: int = 3) -> list[SelfTestCase]:
         # elementwise add / sub / mul, lengths not divisible by 4, both requantization paths
         _elementwise(g, odd_or_any(1, 70), fast=True)
         _elementwise(g, odd_or_any(1, 70), fast=False)
+    # a 1x1 conv on one input channel (the DSP path without dot products)
+    _conv(g, "arm_convolve_1x1_s8_fast", (1, 3, 13, 1), (odd_or_any(1, 9), 1, 1, 1))
     # global average pools over more than 256 values (the DSP path's int16 lanes are flushed every 256)
     _pool(g, "arm_avgpool_s8", (1, 1, 300, 7), (1, 300), (1, 300), (0, 0))
     _pool(g, "arm_avgpool_s8", (1, 20, 19, 12), (20, 19), (20, 19), (0, 0))
