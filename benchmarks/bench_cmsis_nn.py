@@ -2,7 +2,8 @@
 
     python benchmarks/bench_cmsis_nn.py --cmsis-nn /path/to/CMSIS-NN [--out cmsis_nn.json] [--cpu cortex-m33]
 
-One self-test image (firmware/apps/selftest) holds, for every layer of the models below, the same call twice:
+Self-test images (firmware/apps/selftest; one per group of IMAGES, as all layers with their data do not fit
+the 512 KB flash) hold, for every layer of the models below, the same call twice:
 harcore's kernel and CMSIS-NN's function of the same name, on the same int8 data and parameters (the
 layer shapes of the zoo models at 9 channels x 128 samples; data drawn by harcore.deploy.selftest's
 generator). CMSIS-NN is the user's source tree, built by its own CMake with its default -Ofast and linked
