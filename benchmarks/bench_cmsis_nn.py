@@ -2,7 +2,8 @@
 
     python benchmarks/bench_cmsis_nn.py --cmsis-nn /path/to/CMSIS-NN [--out cmsis_nn.json] [--cpu cortex-m33]
 
-One self-test image (firmware/apps/selftest) holds, for every layer of the models below, the same call twice:
+Self-test images (firmware/apps/selftest; one per group of IMAGES, as all layers with their data do not fit
+the 512 KB flash) hold, for every layer of the models below, the same call twice:
 harcore's kernel and CMSIS-NN's function of the same name, on the same int8 data and parameters (the
 layer shapes of the zoo models at 9 channels x 128 samples; data drawn by harcore.deploy.selftest's
 generator). CMSIS-NN is the user's source tree, built by its own CMake with its default -Ofast and linked
@@ -55,12 +56,35 @@ MODELS = {
                                                      pad=(0, 0))),
         ("FC 32->6 per-channel", "fc", dict(batches=1, depth=32, c_out=6)),
     ],
+    # TinierHAR and TinyHAR at 9 x 128 (their 2-D layers: time is H, the 9 sensor channels W, NHWC): the
+    # conv / depthwise / 1x1 / elementwise layers (TinierHAR's blocks 3-5 repeat block 2's shapes)
+    "tinierhar": [
+        ("depthwise 5x1 1ch, 128x9", "dw", dict(in_shape=(1, 128, 9, 1), f_shape=(1, 5, 1, 1), pad=(2, 0))),
+        ("1x1 conv 1->4, 128x9", "conv", dict(in_shape=(1, 128, 9, 1), f_shape=(4, 1, 1, 1))),
+        ("depthwise 5x1 4ch, 64x9", "dw", dict(in_shape=(1, 64, 9, 4), f_shape=(1, 5, 1, 4), pad=(2, 0))),
+        ("1x1 conv 4->8, 64x9", "conv", dict(in_shape=(1, 64, 9, 4), f_shape=(8, 1, 1, 4))),
+        ("depthwise 5x1 8ch, 32x9", "dw", dict(in_shape=(1, 32, 9, 8), f_shape=(1, 5, 1, 8), pad=(2, 0))),
+        ("1x1 conv 8->8, 32x9", "conv", dict(in_shape=(1, 32, 9, 8), f_shape=(8, 1, 1, 8))),
+        ("add 4x64x9 (residual)", "add", dict(n=4 * 64 * 9)),
+        ("add 8x32x9 (residual)", "add", dict(n=8 * 32 * 9)),
+    ],
+    "tinyhar": [
+        ("conv 5x1 1->20, 128x9", "conv", dict(in_shape=(1, 128, 9, 1), f_shape=(20, 5, 1, 1))),
+        ("conv 5x1 20->20 stride 2, 124x9", "conv", dict(in_shape=(1, 124, 9, 20), f_shape=(20, 5, 1, 20),
+                                                         stride=(2, 1))),
+        ("conv 5x1 20->20, 60x9", "conv", dict(in_shape=(1, 60, 9, 20), f_shape=(20, 5, 1, 20))),
+        ("add 26x20x9", "add", dict(n=26 * 20 * 9)),
+        ("mul 26x20x9", "mul", dict(n=26 * 20 * 9)),
+    ],
 }
+# the groups built into one self-test image each
+IMAGES = (("mubiconvlstm", "cnn_student (MLP)", "conv-only (conv, depthwise, 1x1, pools, FC)"), ("tinierhar", "tinyhar"))
 
 
 def _harcore_case(g, kind: str, a: dict):
     if kind == "conv":
-        selftest._conv(g, "arm_convolve_wrapper_s8", a["in_shape"], a["f_shape"], pad=a.get("pad", (0, 0)))
+        selftest._conv(g, "arm_convolve_wrapper_s8", a["in_shape"], a["f_shape"], pad=a.get("pad", (0, 0)),
+                       stride=a.get("stride", (1, 1)))
     elif kind == "dw":
         selftest._conv(g, "arm_depthwise_conv_wrapper_s8", a["in_shape"], a["f_shape"], pad=a.get("pad", (0, 0)),
                        dw=True)
@@ -70,6 +94,8 @@ def _harcore_case(g, kind: str, a: dict):
         selftest._pool(g, "arm_avgpool_s8", a["in_shape"], a["fshape"], a["stride"], a["pad"])
     elif kind == "fc":
         selftest._fc(g, "arm_fully_connected_per_channel_s8", a["batches"], a["depth"], a["c_out"])
+    elif kind in ("add", "mul"):
+        selftest._elementwise(g, a["n"], fast=True, kinds=(kind,))
     elif kind == "lstm":
         selftest._lstm(g, a["batch"], a["steps"], a["inp"], a["hidden"])
     else:
@@ -130,47 +156,51 @@ def main() -> None:
     args = ap.parse_args()
 
     g = selftest._Gen(args.seed)
-    rows = []  # (model, label, harcore case index, cmsis case index)
-    pairs = []
-    for model, layers in MODELS.items():
-        for label, kind, kwargs in layers:
-            case = _harcore_case(g, kind, kwargs)
-            pairs.append((case, kwargs))
-            rows.append((model, label, len(g.cases) - 1, len(pairs) - 1))
-    harcore_cases = list(g.cases)
-    cmsis_cases = [selftest.SelfTestCase(f"cmsis-nn:{c.name}", c.kernel, c.expected, "",
-                                         f"  return harcore_cmsis_case_{j}(ctx, out);\n", c.macs)
-                   for j, (c, _) in enumerate(pairs)]
-    cases = harcore_cases + cmsis_cases
     commit = args.cmsis_nn_commit or git_commit(args.cmsis_nn)
-    with tempfile.TemporaryDirectory() as tmp:
-        app = Path(tmp) / "app"
-        app.mkdir()
-        prelude = write_cmsis_sources(pairs, app)
-        selftest.write_sources(cases, app, prelude=prelude)
-        elf = toolchain.build_image(app, Path(tmp) / "build", board="qemu-m33", app="selftest",
-                                    cmake_args=(f"-DHARCORE_CMSIS_NN_DIR={args.cmsis_nn.resolve()}",
-                                                f"-DHARCORE_M33_CPU={args.cpu}"))
-        run = toolchain.run_qemu(elf, timeout=600, count_insns=True)
-    if run.returncode != 0:
-        raise SystemExit(f"self-test image failed (status {run.returncode}):\n{run.stdout[-3000:]}")
-    got = selftest.parse_output(run.stdout)
+    measured = []  # (model, label, harcore case, harcore insns, CMSIS-NN insns, harcore exact, CMSIS-NN exact)
+    for models in IMAGES:  # one image per group: all layers with their data do not fit the 512 KB flash
+        rows = []  # (model, label, harcore case index, cmsis case index)
+        pairs = []
+        g.cases = []
+        for model in models:
+            for label, kind, kwargs in MODELS[model]:
+                case = _harcore_case(g, kind, kwargs)
+                pairs.append((case, kwargs))
+                rows.append((model, label, len(g.cases) - 1, len(pairs) - 1))
+        harcore_cases = list(g.cases)
+        cmsis_cases = [selftest.SelfTestCase(f"cmsis-nn:{c.name}", c.kernel, c.expected, "",
+                                             f"  return harcore_cmsis_case_{j}(ctx, out);\n", c.macs)
+                       for j, (c, _) in enumerate(pairs)]
+        cases = harcore_cases + cmsis_cases
+        with tempfile.TemporaryDirectory() as tmp:
+            app = Path(tmp) / "app"
+            app.mkdir()
+            prelude = write_cmsis_sources(pairs, app)
+            selftest.write_sources(cases, app, prelude=prelude)
+            elf = toolchain.build_image(app, Path(tmp) / "build", board="qemu-m33", app="selftest",
+                                        cmake_args=(f"-DHARCORE_CMSIS_NN_DIR={args.cmsis_nn.resolve()}",
+                                                    f"-DHARCORE_M33_CPU={args.cpu}"))
+            run = toolchain.run_qemu(elf, timeout=600, count_insns=True)
+        if run.returncode != 0:
+            raise SystemExit(f"self-test image failed (status {run.returncode}):\n{run.stdout[-3000:]}")
+        got = selftest.parse_output(run.stdout)
+        for model, label, hi, cj in rows:
+            ci = len(harcore_cases) + cj
+            exp = cases[hi].expected
+            h_ok = got[hi][1] == 0 and np.array_equal(got[hi][2], exp)
+            c_ok = got[ci][1] == 0 and np.array_equal(got[ci][2], exp)
+            measured.append((model, label, cases[hi], int(run.insns[hi]), int(run.insns[ci]), h_ok, c_ok))
     res = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "host": platform.platform(),
            "harcore_commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                                             text=True).stdout.strip(),
            "cmsis_nn_commit": commit, "cpu": args.cpu, "layers": []}
     totals: dict[str, list[int]] = {}
     print(f"{'model':45s} {'layer':32s} {'harcore':>10s} {'CMSIS-NN':>10s} {'ratio':>6s}  exact")
-    for model, label, hi, cj in rows:
-        ci = len(harcore_cases) + cj
-        exp = cases[hi].expected
-        h_ok = got[hi][1] == 0 and np.array_equal(got[hi][2], exp)
-        c_ok = got[ci][1] == 0 and np.array_equal(got[ci][2], exp)
-        nh, nc = int(run.insns[hi]), int(run.insns[ci])
+    for model, label, case, nh, nc, h_ok, c_ok in measured:
         t = totals.setdefault(model, [0, 0])
         t[0] += nh
         t[1] += nc
-        res["layers"].append({"model": model, "layer": label, "kernel": cases[hi].kernel, "macs": cases[hi].macs,
+        res["layers"].append({"model": model, "layer": label, "kernel": case.kernel, "macs": case.macs,
                               "harcore_insns": nh, "cmsis_nn_insns": nc, "ratio": round(nh / nc, 3),
                               "harcore_bit_exact": bool(h_ok), "cmsis_nn_bit_exact": bool(c_ok)})
         print(f"{model:45s} {label:32s} {nh:>10,} {nc:>10,} {nh / nc:>6.2f}  "

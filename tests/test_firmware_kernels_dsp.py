@@ -50,12 +50,13 @@ def test_dsp_paths_equal_plain_paths_on_the_m33(fw, tmp_path, seed):
     cases = selftest.generate_random(seed=seed, n_per_kernel=3)
     kernels = {c.kernel for c in cases}
     assert {"arm_convolve_s8", "arm_convolve_1x1_s8_fast", "arm_depthwise_conv_s8_opt", "arm_fully_connected_s8",
-            "arm_max_pool_s8", "arm_avgpool_s8", "arm_lstm_unidirectional_s8"} <= kernels
+            "arm_max_pool_s8", "arm_avgpool_s8", "arm_lstm_unidirectional_s8", "arm_elementwise_add_s8",
+            "arm_elementwise_sub_s8", "arm_elementwise_mul_s8"} <= kernels
     elf_dsp, run_dsp = _run(cases, tmp_path, "dsp", "cortex-m33")
     elf_c, run_c = _run(cases, tmp_path, "plain", "cortex-m33+nodsp")
     ops_dsp, ops_c = _mnemonics(elf_dsp), _mnemonics(elf_c)
-    assert {"smlad", "sxtb16", "sel"} <= ops_dsp, "the DSP build lacks the DSP instructions"
-    assert not ({"smlad", "sxtb16", "sel"} & ops_c), "the +nodsp build contains DSP instructions"
+    assert {"smlad", "sxtb16", "sel", "smmulr"} <= ops_dsp, "the DSP build lacks the DSP instructions"
+    assert not ({"smlad", "sxtb16", "sel", "smmulr"} & ops_c), "the +nodsp build contains DSP instructions"
     got_dsp, got_c = selftest.parse_output(run_dsp.stdout), selftest.parse_output(run_c.stdout)
     assert sorted(got_dsp) == sorted(got_c) == list(range(len(cases)))
     for i, c in enumerate(cases):
@@ -66,7 +67,7 @@ def test_dsp_paths_equal_plain_paths_on_the_m33(fw, tmp_path, seed):
             assert diff.size == 0, f"{label} {name}: {diff.size} of {out.size} values differ (first at {diff[:5]})"
     # the DSP paths run fewer instructions on the heavy kernels (sums over all cases of a kernel)
     for k in ("arm_convolve_s8", "arm_depthwise_conv_s8_opt", "arm_lstm_unidirectional_s8", "arm_max_pool_s8",
-              "arm_avgpool_s8"):
+              "arm_avgpool_s8", "arm_convolve_1x1_s8_fast", "arm_elementwise_add_s8", "arm_elementwise_mul_s8"):
         n_dsp = sum(n for c, n in zip(cases, run_dsp.insns) if c.kernel == k)
         n_c = sum(n for c, n in zip(cases, run_c.insns) if c.kernel == k)
         assert n_dsp < n_c, (k, n_dsp, n_c)
@@ -136,3 +137,28 @@ def test_rounding_divide_by_power_of_two_equals_the_gemmlowp_form(tmp_path):
     r = subprocess.run([str(tmp_path / "t")], capture_output=True, text=True)
     assert r.returncode == 0 and "mismatches=0" in r.stdout, r.stdout + r.stderr
     assert int(r.stdout.split("checked=")[1].split()[0]) > 40_000_000
+
+
+def test_selftest_int64_requantize_reference_equals_the_host_add():
+    """The self-test's expected values for mul/sub (kernels without a host binding) come from selftest._rq_np:
+    it must reproduce the host's arm_elementwise_add_s8 (three requantizations) on random TFLite-style
+    parameters, left shifts 0..22 and output shifts of both signs."""
+    from harcore._core import kernels as K
+
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        a = rng.integers(-128, 128, 40).astype(np.int8)
+        b = rng.integers(-128, 128, 40).astype(np.int8)
+        o1, o2, oo = int(rng.integers(-127, 129)), int(rng.integers(-127, 129)), int(rng.integers(-128, 128))
+        m1, s1 = selftest._qm(float(rng.uniform(0.01, 0.9)))
+        m2, s2 = selftest._qm(float(rng.uniform(0.01, 0.9)))
+        mo, so = selftest._qm(float(10 ** rng.uniform(-8, 1)))
+        ls = int(rng.integers(0, 23))
+        y = K.elementwise_add_s8(a, b, input_1_offset=o1, input_1_mult=m1, input_1_shift=s1, input_2_offset=o2,
+                                 input_2_mult=m2, input_2_shift=s2, left_shift=ls, out_offset=oo, out_mult=mo,
+                                 out_shift=so, activation=(-128, 127))
+        xa = selftest._rq_np((a.astype(np.int64) + o1) * (1 << ls), m1, s1)
+        xb = selftest._rq_np((b.astype(np.int64) + o2) * (1 << ls), m2, s2)
+        acc = (xa + xb + 2 ** 31) % 2 ** 32 - 2 ** 31
+        ref = np.clip(selftest._rq_np(acc, mo, so) + oo, -128, 127).astype(np.int8)
+        assert np.array_equal(y, ref), (ls, s1, s2, so)

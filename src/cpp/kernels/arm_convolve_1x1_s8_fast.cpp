@@ -2,6 +2,7 @@
 // multiplied by the C_out x C_in weights. Buffer-less with GCC (ctx may be NULL).
 #include "kernels/arm_nn_checks.hpp"
 #include "kernels/arm_nn_conv_pixel.hpp"
+#include "kernels/arm_nn_dsp.hpp"
 #include "kernels/arm_nn_host_gemm.hpp"
 #include "kernels/arm_nnfunctions.hpp"
 
@@ -31,6 +32,23 @@ arm_cmsis_nn_status arm_convolve_1x1_s8_fast(const cmsis_nn_context* ctx, const 
   }
 #endif
   const int32_t rows = input_dims->n * input_dims->h * input_dims->w;
+#if defined(ARM_MATH_DSP)
+  // every pixel is one matrix-vector product; the fast requantization is proven once for the call
+  {
+    const int32_t c_in = input_dims->c, c_out = output_dims->c;
+    const bool fast = dsp::rows_fast_ok(bias_data, quant_params->shift, 1, c_out, c_in);
+    if (fast) {
+      dsp::pixels_requant_s8<true>(input_data, conv_params->input_offset, filter_data, c_in, c_out, rows, bias_data,
+                                   quant_params->multiplier, quant_params->shift, conv_params->output_offset,
+                                   conv_params->activation.min, conv_params->activation.max, output_data);
+    } else {
+      dsp::pixels_requant_s8<false>(input_data, conv_params->input_offset, filter_data, c_in, c_out, rows, bias_data,
+                                    quant_params->multiplier, quant_params->shift, conv_params->output_offset,
+                                    conv_params->activation.min, conv_params->activation.max, output_data);
+    }
+    return ARM_CMSIS_NN_SUCCESS;
+  }
+#endif
   for (int32_t r = 0; r < rows; ++r) {
     conv_detail::conv_1x1_pixel(conv_params, quant_params, input_data + static_cast<int64_t>(r) * input_dims->c,
                                 input_dims->c, filter_data, output_dims->c, bias_data,

@@ -3,6 +3,7 @@
 //   y = clamp(requantize(a + b, m_out, s_out) + out_offset, act_min, act_max).
 // The scaling by 2^left_shift is a multiplication (CMSIS-NN shifts negative values left, which is UB).
 // No scratch.
+#include "kernels/arm_nn_dsp.hpp"
 #include "kernels/arm_nn_host_gemm.hpp"
 #include "kernels/arm_nnfunctions.hpp"
 #include "kernels/arm_nnsupportfunctions.hpp"
@@ -30,6 +31,14 @@ arm_cmsis_nn_status arm_elementwise_add_s8(const int8_t* input_1_vect, const int
   i = host::add_s8(input_1_vect, input_2_vect, input_1_offset, input_1_mult, input_1_shift, input_2_offset,
                    input_2_mult, input_2_shift, left_shift, output, out_offset, out_mult, out_shift,
                    out_activation_min, out_activation_max, block_size);
+#endif
+#if defined(ARM_MATH_DSP)
+  if (dsp::add_fast_ok(input_1_shift, input_2_shift, out_shift, left_shift)) {
+    dsp::add_sub_fast_s8<false>(input_1_vect, input_2_vect, input_1_offset, input_1_mult, input_1_shift,
+                                input_2_offset, input_2_mult, input_2_shift, left_shift, output, out_offset, out_mult,
+                                out_shift, out_activation_min, out_activation_max, block_size);
+    return ARM_CMSIS_NN_SUCCESS;
+  }
 #endif
   for (; i < block_size; ++i) {
     const int32_t a = arm_nn_requantize((input_1_vect[i] + input_1_offset) * scale, input_1_mult, input_1_shift);

@@ -1,6 +1,7 @@
 // int8 MUL and SUB with TFLite/TFLM's integer arithmetic (reference_integer_ops Mul; Sub = Add's
 // left_shift scheme with the second scaled input subtracted). CMSIS-NN's arm_elementwise_mul_s8 has the
 // same signature and arithmetic; CMSIS-NN has no SUB.
+#include "kernels/arm_nn_dsp.hpp"
 #include "kernels/arm_nn_gru.hpp"
 #include "kernels/arm_nnsupportfunctions.hpp"
 
@@ -18,6 +19,13 @@ arm_cmsis_nn_status arm_elementwise_mul_s8(const int8_t* input_1_vect, const int
       out_activation_min > out_activation_max) {
     return ARM_CMSIS_NN_ARG_ERROR;
   }
+#if defined(ARM_MATH_DSP)
+  if (out_shift <= 0) {  // the requantization by SMMULR (arm_nn_dsp.hpp: exact for these products)
+    dsp::mul_fast_s8(input_1_vect, input_2_vect, input_1_offset, input_2_offset, output, out_offset, out_mult,
+                     out_shift, out_activation_min, out_activation_max, block_size);
+    return ARM_CMSIS_NN_SUCCESS;
+  }
+#endif
   for (int32_t i = 0; i < block_size; ++i) {
     const int32_t a = static_cast<int32_t>(input_1_vect[i]) + input_1_offset;
     const int32_t b = static_cast<int32_t>(input_2_vect[i]) + input_2_offset;
@@ -40,6 +48,14 @@ arm_cmsis_nn_status arm_elementwise_sub_s8(const int8_t* input_1_vect, const int
       out_activation_min > out_activation_max) {
     return ARM_CMSIS_NN_ARG_ERROR;
   }
+#if defined(ARM_MATH_DSP)
+  if (dsp::add_fast_ok(input_1_shift, input_2_shift, out_shift, left_shift)) {
+    dsp::add_sub_fast_s8<true>(input_1_vect, input_2_vect, input_1_offset, input_1_mult, input_1_shift,
+                               input_2_offset, input_2_mult, input_2_shift, left_shift, output, out_offset, out_mult,
+                               out_shift, out_activation_min, out_activation_max, block_size);
+    return ARM_CMSIS_NN_SUCCESS;
+  }
+#endif
   for (int32_t i = 0; i < block_size; ++i) {
     const int32_t a = (static_cast<int32_t>(input_1_vect[i]) + input_1_offset) * (int32_t{1} << left_shift);
     const int32_t b = (static_cast<int32_t>(input_2_vect[i]) + input_2_offset) * (int32_t{1} << left_shift);

@@ -89,10 +89,10 @@ int32_t dot_s8(const int8_t* a, const int8_t* b, int32_t n, int32_t bias) {
   return static_cast<int32_t>(acc);
 }
 
+#if defined(HARCORE_HOST_SIMD)
 // Pre-activation of one gate for one batch (Q3.12), then its activation in place.
 void lstm_gate(const cmsis_nn_lstm_gate& g, const int8_t* x, int32_t input_size, const int8_t* h,
                int32_t hidden_size, int16_t* out) {
-#if defined(HARCORE_HOST_SIMD)
   // Host: the same int32 sums modulo 2^32 (bias + dot), formed by the AVX2 dot products in chunks of rows;
   // the requantization below is the portable one.
   constexpr int32_t kChunk = 64;
@@ -118,25 +118,7 @@ void lstm_gate(const cmsis_nn_lstm_gate& g, const int8_t* x, int32_t input_size,
     (void)arm_nn_activation_s16(out, out, hidden_size, 0, g.activation_type);
     return;
   }
-#endif
-#if defined(ARM_MATH_DSP)
-  // Four gate rows per pass share each widened x / h word (arm_nn_dsp.hpp: the same sums modulo 2^32).
-  for (int32_t r = 0; r < hidden_size; r += 4) {
-    const int32_t rows = hidden_size - r < 4 ? hidden_size - r : 4;
-    int32_t in_acc[4], h_acc[4];
-    dsp::init_acc4(in_acc, g.input_effective_bias + r, rows);
-    dsp::init_acc4(h_acc, g.hidden_effective_bias + r, rows);
-    dsp::dot_rows_s8<false>(x, 0, g.input_weights + r * input_size, input_size, rows, in_acc);
-    dsp::dot_rows_s8<false>(h, 0, g.hidden_weights + r * hidden_size, hidden_size, rows, h_acc);
-    for (int32_t j = 0; j < rows; ++j) {
-      const int16_t a = sat16(arm_nn_requantize(in_acc[j], g.input_multiplier, g.input_shift));
-      const int16_t b = sat16(arm_nn_requantize(h_acc[j], g.hidden_multiplier, g.hidden_shift));
-      out[r + j] = sat16(static_cast<int32_t>(a) + static_cast<int32_t>(b));
-    }
-  }
-  (void)arm_nn_activation_s16(out, out, hidden_size, 0, g.activation_type);
-  return;
-#endif
+  // the portable path (AVX2 off at run time)
   for (int32_t r = 0; r < hidden_size; ++r) {
     const int32_t in_acc = dot_s8(x, g.input_weights + static_cast<int64_t>(r) * input_size, input_size,
                                   g.input_effective_bias[r]);
@@ -149,34 +131,242 @@ void lstm_gate(const cmsis_nn_lstm_gate& g, const int8_t* x, int32_t input_size,
   (void)arm_nn_activation_s16(out, out, hidden_size, 0, g.activation_type);
 }
 
+#endif  // HARCORE_HOST_SIMD
+
+// One value of arm_nn_activation_s16 from its scaled input v (int32 where v provably fits): the table
+// interpolation of sigmoid (step_bits 9) or of tanh = 2 sigmoid(2x) - 1 (step_bits 8), Q0.15 out.
+template <typename T>
+__attribute__((always_inline)) inline int16_t activation_one(T v, int32_t step_bits, bool sigmoid) {
+  const T mag = v < 0 ? -v : v;
+  const T idx = mag >> step_bits;
+  int32_t interp;  // |f| on the table's scale, with step_bits fractional bits
+  if (idx >= 255) {
+    interp = sigmoid ? (0x7FFF << 10) : (0xFFFF << 8);
+  } else {
+    const int32_t lo = kSigmoidTable[idx];
+    const int32_t hi = kSigmoidTable[idx + 1];
+    const int32_t frac = static_cast<int32_t>(mag & ((T{1} << step_bits) - 1));
+    interp = lo * (int32_t{1} << step_bits) + frac * (hi - lo);
+  }
+  int32_t r;
+  if (sigmoid) {
+    // Q0.16 with 9 fraction bits -> Q0.15: round; a negative input mirrors around 1/2.
+    r = v >= 0 ? (interp + (1 << 9)) >> 10 : ((1 << 25) - interp + (1 << 9) - 1) >> 10;
+  } else {
+    // 2 sigmoid - 1: subtract 1/2 on the Q0.16 scale (2^23 with 8 fraction bits), round to Q0.15.
+    r = v >= 0 ? (interp - (1 << 23) + (1 << 7)) >> 8 : ((1 << 23) - interp + (1 << 7) - 1) >> 8;
+  }
+  return static_cast<int16_t>(r);
+}
+
 // The body of arm_nn_activation_s16 on the integer type T (int32 where the scaled input provably fits).
 template <typename T>
 void activation_loop(const int16_t* input, int16_t* output, int32_t size, T multiplier, int32_t right, T rounding,
                      int32_t step_bits, bool sigmoid) {
   for (int32_t i = 0; i < size; ++i) {
-    const T v = (static_cast<T>(input[i]) * multiplier + rounding) >> right;
-    const T mag = v < 0 ? -v : v;
-    const T idx = mag >> step_bits;
-    int32_t interp;  // |f| on the table's scale, with step_bits fractional bits
-    if (idx >= 255) {
-      interp = sigmoid ? (0x7FFF << 10) : (0xFFFF << 8);
-    } else {
-      const int32_t lo = kSigmoidTable[idx];
-      const int32_t hi = kSigmoidTable[idx + 1];
-      const int32_t frac = static_cast<int32_t>(mag & ((T{1} << step_bits) - 1));
-      interp = lo * (int32_t{1} << step_bits) + frac * (hi - lo);
-    }
-    int32_t r;
-    if (sigmoid) {
-      // Q0.16 with 9 fraction bits -> Q0.15: round; a negative input mirrors around 1/2.
-      r = v >= 0 ? (interp + (1 << 9)) >> 10 : ((1 << 25) - interp + (1 << 9) - 1) >> 10;
-    } else {
-      // 2 sigmoid - 1: subtract 1/2 on the Q0.16 scale (2^23 with 8 fraction bits), round to Q0.15.
-      r = v >= 0 ? (interp - (1 << 23) + (1 << 7)) >> 8 : ((1 << 23) - interp + (1 << 7) - 1) >> 8;
-    }
-    output[i] = static_cast<int16_t>(r);
+    output[i] = activation_one<T>((static_cast<T>(input[i]) * multiplier + rounding) >> right, step_bits, sigmoid);
   }
 }
+
+#if !defined(HARCORE_HOST_SIMD)
+// ---- The firmware's step: all of one unit's work fused (the four gates' matmuls for a block of four units,
+// then their requantizations, activations and the cell/hidden update in registers), instead of a pass over
+// int16 temporaries per gate. Same operations, same order per element, hence the same bits as the host
+// path above (every unit's update reads only its own gates and cell, and every gate reads the previous
+// hidden state, which the step takes from the previous output row rather than overwriting it).
+
+// A requantization (arm_nn_requantize) with its shift split once per call.
+struct Rq {
+  int32_t mult;
+  int32_t shift;    // for arm_nn_requantize (the general path)
+  int32_t left1;    // left shift + 1 (the fast path's doubling)
+  int32_t right;    // rounding right shift
+  int32_t half;     // 2^(right - 1), 0 when right == 0
+  int32_t negmask;  // -1 when right > 0 (a negative value rounds with half - 1), else 0
+};
+
+Rq make_rq(int32_t mult, int32_t shift) {
+  Rq q;
+  q.mult = mult;
+  q.shift = shift;
+  q.left1 = (shift > 0 ? shift : 0) + 1;
+  q.right = shift < 0 ? -shift : 0;
+  q.half = q.right > 0 ? int32_t{1} << (q.right - 1) : 0;
+  q.negmask = q.right > 0 ? -1 : 0;
+  return q;
+}
+
+// Exact for |v| * 2^left < 2^30, which the caller has checked (fast_ok): then t = v * 2^left needs no wrap,
+// 2t fits in int32 and (2t * M + 2^31) >> 32 (SMMULR, one instruction) equals the doubling high multiply
+// (t * M + 2^30) >> 31; its result h has |h| < 2^30, so h + 2^(right-1) - [h < 0] cannot overflow, and one
+// arithmetic shift gives the rounding divide (ties away from zero) of arm_nn_divide_by_power_of_two.
+// (a * b + 2^31) >> 32: SMMULR on the DSP build.
+__attribute__((always_inline)) inline int32_t smmulr_s32(int32_t a, int32_t b) {
+#if defined(ARM_MATH_DSP)
+  int32_t h;
+  __asm__("smmulr %0, %1, %2" : "=r"(h) : "r"(a), "r"(b));
+  return h;
+#else
+  return static_cast<int32_t>((static_cast<int64_t>(a) * b + (int64_t{1} << 31)) >> 32);
+#endif
+}
+
+__attribute__((always_inline)) inline int32_t rq_fast(int32_t v, const Rq& q) {
+  const int32_t h = smmulr_s32(static_cast<int32_t>(static_cast<uint32_t>(v) << q.left1), q.mult);
+  return (h + q.half + ((h >> 31) & q.negmask)) >> q.right;
+}
+
+template <bool FAST>
+__attribute__((always_inline)) inline int32_t rq(int32_t v, const Rq& q) {
+  if (FAST) return rq_fast(v, q);
+  return arm_nn_requantize(v, q.mult, q.shift);
+}
+
+// Every value rq_fast is given is below 2^bound_log2 in magnitude: rq_fast is exact when 2^left does not
+// lift it to 2^30.
+bool fast_ok(const Rq& q, int64_t bound) { return (bound << (q.left1 - 1)) < (int64_t{1} << 30); }
+
+// max |bias[r]| + n * 128 * 128: a bound on |bias + x.w| for int8 x and w (the true sum, no wrap).
+int64_t acc_bound(const int32_t* bias, int32_t rows, int32_t n) {
+  int64_t m = 0;
+  for (int32_t r = 0; r < rows; ++r) {
+    const int64_t v = bias[r] < 0 ? -static_cast<int64_t>(bias[r]) : bias[r];
+    m = v > m ? v : m;
+  }
+  return m + static_cast<int64_t>(n) * 128 * 128;
+}
+
+struct FusedLstm {
+  const cmsis_nn_lstm_gate* gate[4];  // forget, input, cell, output
+  Rq in_q[4], h_q[4];
+  Rq f2c, i2c, out_q;
+  int32_t I, H, output_offset, cell_clip;
+  int32_t tanh_shift, tanh_mult, tanh_right, tanh_round;  // the cell's tanh (arm_nn_activation_s16)
+};
+
+// One gate's sums for up to four units: acc[j] = bias_x[j] + x . wx_j (n_x values) and acc[4 + j] =
+// bias_h[j] + h . wh_j (n_h values), modulo 2^32. On the DSP build four rows are one call that runs both
+// dot products (the x and h words are widened once for four rows).
+#if defined(ARM_MATH_DSP)
+__attribute__((noinline)) void gate_sums4(const int8_t* x, const int8_t* wx, int32_t n_x, const int32_t* bias_x,
+                                          const int8_t* h, const int8_t* wh, int32_t n_h, const int32_t* bias_h,
+                                          int32_t* acc) {
+  dsp::dot4_s8_body<false>(x, 0, wx, n_x, bias_x, acc);
+  dsp::dot4_s8_body<false>(h, 0, wh, n_h, bias_h, acc + 4);
+}
+#endif
+
+#if !defined(ARM_MATH_DSP)
+// Plain C: in a function of its own, so that the dot loops keep their pointers in registers (inlined into
+// the step, GCC spilled inside them); two rows per pass share each loaded value.
+__attribute__((noinline)) void dot_rows_plain(const int8_t* v, const int8_t* w, int32_t n, const int32_t* bias,
+                                              int32_t rows, int32_t* acc) {
+  int32_t j = 0;
+  for (; j + 2 <= rows; j += 2) {
+    const int8_t* w0 = w + j * n;
+    const int8_t* w1 = w0 + n;
+    uint32_t a0 = static_cast<uint32_t>(bias[j]), a1 = static_cast<uint32_t>(bias[j + 1]);
+    for (int32_t i = 0; i < n; ++i) {
+      const int32_t vi = v[i];
+      a0 += static_cast<uint32_t>(vi * w0[i]);
+      a1 += static_cast<uint32_t>(vi * w1[i]);
+    }
+    acc[j] = static_cast<int32_t>(a0);
+    acc[j + 1] = static_cast<int32_t>(a1);
+  }
+  if (j < rows) acc[j] = dot_s8(v, w + j * n, n, bias[j]);
+}
+
+__attribute__((always_inline)) inline void gate_sums_plain(const int8_t* x, const int8_t* wx, int32_t n_x,
+                                                           const int32_t* bias_x, const int8_t* h, const int8_t* wh,
+                                                           int32_t n_h, const int32_t* bias_h, int32_t rows,
+                                                           int32_t* acc) {
+  dot_rows_plain(x, wx, n_x, bias_x, rows, acc);
+  dot_rows_plain(h, wh, n_h, bias_h, rows, acc + 4);
+}
+#endif
+
+__attribute__((always_inline)) inline void gate_sums(const int8_t* x, const int8_t* wx, int32_t n_x,
+                                                     const int32_t* bias_x, const int8_t* h, const int8_t* wh,
+                                                     int32_t n_h, const int32_t* bias_h, int32_t rows, int32_t* acc) {
+#if defined(ARM_MATH_DSP)
+  if (rows == 4) {
+    gate_sums4(x, wx, n_x, bias_x, h, wh, n_h, bias_h, acc);
+    return;
+  }
+  for (int32_t j = 0; j < rows; ++j) {
+    acc[j] = bias_x[j];
+    acc[4 + j] = bias_h[j];
+  }
+  dsp::dot_rows_s8<false>(x, 0, wx, n_x, rows, acc);
+  dsp::dot_rows_s8<false>(h, 0, wh, n_h, rows, acc + 4);
+#else
+  gate_sums_plain(x, wx, n_x, bias_x, h, wh, n_h, bias_h, rows, acc);
+#endif
+}
+
+// sigmoid of a Q3.12 gate (arm_nn_activation_s16 with left shift 0): the scaled input 3 * x stays below
+// 3 * 2^15, so the table index (>> 9) stays below 192 and the saturated branch is never taken.
+__attribute__((always_inline)) inline int32_t gate_sigmoid(int32_t x) {
+  const int32_t v = x * 3;
+  const int32_t mag = v < 0 ? -v : v;
+  const int32_t idx = mag >> 9;
+  const int32_t lo = kSigmoidTable[idx];
+  const int32_t interp = lo * (1 << 9) + (mag & 511) * (static_cast<int32_t>(kSigmoidTable[idx + 1]) - lo);
+  return v >= 0 ? (interp + (1 << 9)) >> 10 : ((1 << 25) - interp + (1 << 9) - 1) >> 10;
+}
+
+// One time step of one batch: x (I values), h_prev (H values) -> cell (H, in place) and h_out (H values).
+// FAST: rq_fast everywhere (checked per call); GATES_R0: the gate requantizations have no right shift.
+template <bool FAST, bool GATES_R0>
+void fused_step(const FusedLstm& k, const int8_t* x, const int8_t* h_prev, int16_t* cell, int8_t* h_out) {
+  const int32_t I = k.I, H = k.H;
+  for (int32_t r = 0; r < H; r += 4) {
+    const int32_t rows = H - r < 4 ? H - r : 4;
+    int32_t act[4][4];  // [gate][unit]: the activated gate, Q0.15
+    for (int32_t gi = 0; gi < 4; ++gi) {
+      const cmsis_nn_lstm_gate& g = *k.gate[gi];
+      int32_t acc[8];
+      gate_sums(x, g.input_weights + r * I, I, g.input_effective_bias + r, h_prev, g.hidden_weights + r * H, H,
+                g.hidden_effective_bias + r, rows, acc);
+      const Rq qi = k.in_q[gi], qh = k.h_q[gi];
+      int32_t* a = act[gi];
+      for (int32_t j = 0; j < rows; ++j) {
+        int32_t vi, vh;
+        if (FAST && GATES_R0) {
+          vi = smmulr_s32(static_cast<int32_t>(static_cast<uint32_t>(acc[j]) << qi.left1), qi.mult);
+          vh = smmulr_s32(static_cast<int32_t>(static_cast<uint32_t>(acc[4 + j]) << qh.left1), qh.mult);
+        } else {
+          vi = rq<FAST>(acc[j], qi);
+          vh = rq<FAST>(acc[4 + j], qh);
+        }
+        a[j] = sat16(static_cast<int32_t>(sat16(vi)) + static_cast<int32_t>(sat16(vh)));
+      }
+      if (g.activation_type == ARM_SIGMOID) {
+        for (int32_t j = 0; j < rows; ++j) a[j] = gate_sigmoid(a[j]);
+      } else {
+        for (int32_t j = 0; j < rows; ++j) a[j] = activation_one<int32_t>(a[j] * 3, 8, false);
+      }
+    }
+    for (int32_t j = 0; j < rows; ++j) {
+      int32_t c = sat16(rq<FAST>(act[0][j] * cell[r + j], k.f2c));
+      c = sat16(c + static_cast<int32_t>(sat16(rq<FAST>(act[1][j] * act[2][j], k.i2c))));
+      if (k.cell_clip > 0) c = arm_nn_clamp(c, -k.cell_clip, k.cell_clip);
+      cell[r + j] = static_cast<int16_t>(c);
+      int32_t th;
+      if (FAST) {  // tanh_shift <= 14: the int32 form of arm_nn_activation_s16
+        th = activation_one<int32_t>((c * k.tanh_mult + k.tanh_round) >> k.tanh_right, 8, false);
+      } else {
+        int16_t c16 = static_cast<int16_t>(c), t16;
+        (void)arm_nn_activation_s16(&c16, &t16, 1, k.tanh_shift, ARM_TANH);
+        th = t16;
+      }
+      const int32_t q = rq<FAST>(act[3][j] * th, k.out_q);
+      h_out[r + j] = arm_nn_sat_s8(static_cast<int32_t>(static_cast<uint32_t>(q) + static_cast<uint32_t>(k.output_offset)));
+    }
+  }
+}
+#endif  // !HARCORE_HOST_SIMD
 
 }  // namespace
 
@@ -238,6 +428,58 @@ arm_cmsis_nn_status arm_lstm_unidirectional_s8(const cmsis_nn_context* ctx, cons
   }
   const int32_t tanh_shift = p.cell_scale_power + 12;
 
+#if !defined(HARCORE_HOST_SIMD)
+  {
+    FusedLstm k;
+    k.gate[0] = &p.forget_gate;
+    k.gate[1] = &p.input_gate;
+    k.gate[2] = &p.cell_gate;
+    k.gate[3] = &p.output_gate;
+    k.I = I;
+    k.H = H;
+    k.output_offset = p.output_offset;
+    k.cell_clip = p.cell_clip;
+    k.tanh_shift = tanh_shift;
+    k.tanh_mult = tanh_shift < 0 ? 3 : (tanh_shift <= 14 ? int32_t{3} << tanh_shift : 0);
+    k.tanh_right = tanh_shift < 0 ? -tanh_shift : 0;
+    k.tanh_round = k.tanh_right > 0 ? int32_t{1} << (k.tanh_right - 1) : 0;
+    k.f2c = make_rq(p.forget_to_cell_multiplier, p.forget_to_cell_shift);
+    k.i2c = make_rq(p.input_to_cell_multiplier, p.input_to_cell_shift);
+    k.out_q = make_rq(p.output_multiplier, p.output_shift);
+    // The fast requantization needs |value| * 2^left < 2^30 for every value it sees: gate sums are bounded
+    // by their bias and depth; the cell/hidden products of two int16 (one of them a sigmoid in [0, 32767])
+    // stay below 2^30, so they need left shift 0.
+    bool fast = tanh_shift <= 14;
+    const int64_t prod_bound = int64_t{1} << 30;
+    fast = fast && fast_ok(k.f2c, prod_bound - 1) && fast_ok(k.i2c, prod_bound - 1) &&
+           fast_ok(k.out_q, prod_bound - 1);
+    for (int32_t gi = 0; gi < 4; ++gi) {
+      const cmsis_nn_lstm_gate& g = *k.gate[gi];
+      k.in_q[gi] = make_rq(g.input_multiplier, g.input_shift);
+      k.h_q[gi] = make_rq(g.hidden_multiplier, g.hidden_shift);
+      fast = fast && fast_ok(k.in_q[gi], acc_bound(g.input_effective_bias, H, I)) &&
+             fast_ok(k.h_q[gi], acc_bound(g.hidden_effective_bias, H, H));
+    }
+    bool gates_r0 = true;
+    for (int32_t gi = 0; gi < 4; ++gi) gates_r0 = gates_r0 && k.in_q[gi].right == 0 && k.h_q[gi].right == 0;
+    for (int32_t t = 0; t < T; ++t) {
+      for (int32_t b = 0; b < B; ++b) {
+        const int32_t row = p.time_major != 0 ? t * B + b : b * T + t;
+        const int32_t prev = p.time_major != 0 ? row - B : row - 1;
+        // the previous hidden state is the previous step's output row (the initial state before that)
+        const int8_t* h_prev = t == 0 ? hidden + b * H : output + prev * H;
+        if (fast && gates_r0) {
+          fused_step<true, true>(k, input + row * I, h_prev, cell + b * H, output + row * H);
+        } else if (fast) {
+          fused_step<true, false>(k, input + row * I, h_prev, cell + b * H, output + row * H);
+        } else {
+          fused_step<false, false>(k, input + row * I, h_prev, cell + b * H, output + row * H);
+        }
+      }
+    }
+    return ARM_CMSIS_NN_SUCCESS;
+  }
+#else
   for (int32_t t = 0; t < T; ++t) {
     for (int32_t b = 0; b < B; ++b) {
       const int32_t row = p.time_major != 0 ? t * B + b : b * T + t;
@@ -271,6 +513,7 @@ arm_cmsis_nn_status arm_lstm_unidirectional_s8(const cmsis_nn_context* ctx, cons
       }
     }
   }
+#endif
   return ARM_CMSIS_NN_SUCCESS;
 }
 

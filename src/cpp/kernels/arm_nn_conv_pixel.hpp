@@ -16,21 +16,9 @@ inline void conv_1x1_pixel(const cmsis_nn_conv_params* p, const cmsis_nn_per_cha
                            const int8_t* in_pixel, int32_t c_in, const int8_t* filter, int32_t c_out,
                            const int32_t* bias, int8_t* out_pixel) {
 #if defined(ARM_MATH_DSP)
-  // four output channels per pass share each widened input word (arm_nn_dsp.hpp: same sums modulo 2^32);
-  // parameters in locals: the int8 output stores may alias anything, so GCC would reload them per value
-  const int32_t in_off = p->input_offset, out_off = p->output_offset;
-  const int32_t act_min = p->activation.min, act_max = p->activation.max;
-  const int32_t* mult = q->multiplier;
-  const int32_t* shift = q->shift;
-  for (int32_t oc = 0; oc < c_out; oc += 4) {
-    const int32_t rows = c_out - oc < 4 ? c_out - oc : 4;
-    int32_t acc[4];
-    dsp::init_acc4(acc, bias != nullptr ? bias + oc : nullptr, rows);
-    dsp::dot_rows_s8<true>(in_pixel, in_off, filter + oc * c_in, c_in, rows, acc);
-    for (int32_t r = 0; r < rows; ++r) {
-      out_pixel[oc + r] = dsp::requantize_act(acc[r], mult[oc + r], shift[oc + r], out_off, act_min, act_max);
-    }
-  }
+  // four output channels per pass share each widened input word (arm_nn_dsp.hpp: same sums modulo 2^32)
+  dsp::rows_requant_s8<false>(in_pixel, p->input_offset, filter, c_in, c_out, bias, q->multiplier, q->shift, 1,
+                              p->output_offset, p->activation.min, p->activation.max, out_pixel);
   return;
 #endif
   for (int32_t oc = 0; oc < c_out; ++oc) {

@@ -82,12 +82,29 @@ inline int32_t min_s8x4(int32_t a, int32_t b) {
   return static_cast<int32_t>(__sel(b, a));
 }
 
+// (a * b + 2^31) >> 32 in one instruction.
+__attribute__((always_inline)) inline int32_t smmulr(int32_t a, int32_t b) {
+  int32_t h;
+  __asm__("smmulr %0, %1, %2" : "=r"(h) : "r"(a), "r"(b));
+  return h;
+}
+
 // arm_nn_requantize_to_s8 for an activation range already checked to lie inside int8 (every kernel's
-// argument check does that): the final int8 saturation is then a no-op and is left out.
+// argument check does that): the final int8 saturation is then a no-op and is left out. The common case, a
+// shift in [-30, -1] and acc in [-2^30, 2^30) (tested per value), takes requantize_act_fast's SMMULR form:
+// 2 acc fits in int32, |h| <= 2^30 for any int32 multiplier, and h + 2^(right-1) <= 2^30 + 2^29 does not
+// overflow, so it gives the same value (the rest of the argument is at requantize_act_fast).
 inline int8_t requantize_act(int32_t acc, int32_t multiplier, int32_t shift, int32_t output_offset, int32_t act_min,
                              int32_t act_max) {
-  int32_t r = static_cast<int32_t>(static_cast<uint32_t>(arm_nn_requantize(acc, multiplier, shift)) +
-                                   static_cast<uint32_t>(output_offset));
+  int32_t r;
+  if (static_cast<uint32_t>(shift) + 30u < 30u && static_cast<uint32_t>(acc) + 0x40000000u < 0x80000000u) {
+    const int32_t h = smmulr(static_cast<int32_t>(static_cast<uint32_t>(acc) << 1), multiplier);
+    const int32_t right = -shift;
+    r = ((h + (int32_t{1} << (right - 1)) + (h >> 31)) >> right) + output_offset;
+  } else {
+    r = static_cast<int32_t>(static_cast<uint32_t>(arm_nn_requantize(acc, multiplier, shift)) +
+                             static_cast<uint32_t>(output_offset));
+  }
   r = r < act_min ? act_min : r;
   r = r > act_max ? act_max : r;
   return static_cast<int8_t>(r);
@@ -155,15 +172,18 @@ inline int32_t add_wrap(int32_t a, int32_t b) {
 // four MACs. XOFF false: xoff is ignored (raw int8 dot products, the LSTM/GRU gate matmuls). Not inlined:
 // in a function of their own the pointers and accumulators stay in registers (inlined into the kernels,
 // GCC spilled them inside the inner loop).
+// The body of dot4_s8, for callers that fuse several of them into one function: acc_out[r] = acc_in[r] +
+// sum_k (x[k] + xoff) * w_r[k] (acc_in and acc_out may be the same array).
 template <bool XOFF>
-__attribute__((noinline)) void dot4_s8(const int8_t* x, int32_t xoff, const int8_t* w, int32_t n, int32_t* acc) {
+__attribute__((always_inline)) inline void dot4_s8_body(const int8_t* x, int32_t xoff, const int8_t* w, int32_t n,
+                                                        const int32_t* acc_in, int32_t* acc_out) {
   const int32_t off2 = pack_s16x2(xoff);
   // Two base pointers, rows 1 and 3 addressed at +n. The loop body is written in assembly: in C, GCC
   // hoisted the four weight loads and spilled five values per iteration to the stack (31 instead of 23
   // instructions per 16 MACs). Same operations as the C of dot2_s8, four rows.
   const int8_t* wa = w;
   const int8_t* wb = w + 2 * n;
-  int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+  int32_t a0 = acc_in[0], a1 = acc_in[1], a2 = acc_in[2], a3 = acc_in[3];
   for (int32_t i = n >> 2; i > 0; --i) {
     int32_t xe, xo, v, t;
     if (XOFF) {
@@ -218,10 +238,15 @@ __attribute__((noinline)) void dot4_s8(const int8_t* x, int32_t xoff, const int8
     a2 = add_wrap(a2, xv * *w2++);
     a3 = add_wrap(a3, xv * *w3++);
   }
-  acc[0] = a0;
-  acc[1] = a1;
-  acc[2] = a2;
-  acc[3] = a3;
+  acc_out[0] = a0;
+  acc_out[1] = a1;
+  acc_out[2] = a2;
+  acc_out[3] = a3;
+}
+
+template <bool XOFF>
+__attribute__((noinline)) void dot4_s8(const int8_t* x, int32_t xoff, const int8_t* w, int32_t n, int32_t* acc) {
+  dot4_s8_body<XOFF>(x, xoff, w, n, acc, acc);
 }
 
 template <bool XOFF>
@@ -283,6 +308,165 @@ inline void dot_rows_s8(const int8_t* x, int32_t xoff, const int8_t* w, int32_t 
     r += 2;
   }
   if (r < rows) acc[r] = dot1_s8<XOFF>(x, xoff, w + r * n, n, acc[r]);
+}
+
+// ---- One input vector times c_out weight rows, requantized per output (the 1x1 convolution's pixel, the
+// fully connected layer's batch row) ----
+
+// requantize_act for a shift in [-31, -1] and |acc| < 2^30 (rows_fast_ok checks both once per call): then
+// 2 * acc fits in int32, SMMULR(2 acc, M) = (2 acc M + 2^31) >> 32 equals the doubling high multiply
+// (acc M + 2^30) >> 31 for any int32 M, its result h has |h| < 2^30, and (h + 2^(r-1) + (h < 0 ? -1 : 0)) >> r,
+// r = -shift >= 1, is arm_nn_divide_by_power_of_two's rounding (ties away from zero), without overflow.
+__attribute__((always_inline)) inline int8_t requantize_act_fast(int32_t acc, int32_t multiplier, int32_t shift,
+                                                                 int32_t output_offset, int32_t act_min,
+                                                                 int32_t act_max) {
+  const int32_t h = smmulr(static_cast<int32_t>(static_cast<uint32_t>(acc) << 1), multiplier);
+  const int32_t right = -shift;
+  const int32_t half = int32_t{1} << (right - 1);
+  int32_t r = ((h + half + (h >> 31)) >> right) + output_offset;
+  r = r < act_min ? act_min : r;
+  r = r > act_max ? act_max : r;
+  return static_cast<int8_t>(r);
+}
+
+// Whether requantize_act_fast is exact for every output of rows_requant_s8: every shift in [-31, -1] and
+// |bias + sum_k (x[k] + xoff) w[k]| <= max |bias| + n * 255 * 128 < 2^30 (|x + xoff| <= 255, |w| <= 128).
+inline bool rows_fast_ok(const int32_t* bias, const int32_t* shift, int32_t q_step, int32_t c_out, int32_t n) {
+  int64_t m = 0;
+  for (int32_t o = 0; o < c_out; ++o) {
+    const int32_t s = shift[o * q_step];
+    if (s > -1 || s < -31) return false;
+    if (bias != nullptr) {
+      const int64_t b = bias[o] < 0 ? -static_cast<int64_t>(bias[o]) : bias[o];
+      m = b > m ? b : m;
+    }
+  }
+  return m + static_cast<int64_t>(n) * 255 * 128 < (int64_t{1} << 30);
+}
+
+// y[o] = requantize(bias[o] + sum_k (x[k] + xoff) * w_o[k]) for o < c_out (row o at w + o * n), per-channel
+// (q_step 1) or per-tensor (q_step 0) multipliers; the activation range lies inside int8. One function per
+// vector with the four-row dot product inlined: no call per block of four outputs.
+template <bool FAST>
+__attribute__((always_inline)) inline void rows_requant_s8_body(const int8_t* x, int32_t xoff, const int8_t* w,
+                                                                int32_t n, int32_t c_out, const int32_t* bias,
+                                                                const int32_t* mult, const int32_t* shift,
+                                                                int32_t q_step, int32_t out_off, int32_t act_min,
+                                                                int32_t act_max, int8_t* y) {
+  const auto rq = [&](int32_t acc, int32_t o) -> int8_t {
+    const int32_t m = mult[o * q_step], s = shift[o * q_step];
+    return FAST ? requantize_act_fast(acc, m, s, out_off, act_min, act_max)
+                : requantize_act(acc, m, s, out_off, act_min, act_max);
+  };
+  int32_t o = 0;
+  // full blocks of four outputs: the accumulators stay in registers from the dot product to the stores
+  for (; o + 4 <= c_out; o += 4) {
+    int32_t acc[4] = {0, 0, 0, 0};
+    if (bias != nullptr) {
+      acc[0] = bias[o];
+      acc[1] = bias[o + 1];
+      acc[2] = bias[o + 2];
+      acc[3] = bias[o + 3];
+    }
+    dot4_s8_body<true>(x, xoff, w + o * n, n, acc, acc);
+    y[o] = rq(acc[0], o);
+    y[o + 1] = rq(acc[1], o + 1);
+    y[o + 2] = rq(acc[2], o + 2);
+    y[o + 3] = rq(acc[3], o + 3);
+  }
+  if (o < c_out) {
+    const int32_t rows = c_out - o;
+    int32_t acc[4];
+    init_acc4(acc, bias != nullptr ? bias + o : nullptr, rows);
+    dot_rows_s8<true>(x, xoff, w + o * n, n, rows, acc);
+    for (int32_t r = 0; r < rows; ++r) y[o + r] = rq(acc[r], o + r);
+  }
+}
+
+// rows_requant_s8 over `pixels` consecutive input vectors (x advancing by n, y by c_out): the 1x1
+// convolution, with the per-call parameters set up once rather than per pixel.
+template <bool FAST>
+__attribute__((noinline)) void pixels_requant_s8(const int8_t* x, int32_t xoff, const int8_t* w, int32_t n,
+                                                 int32_t c_out, int32_t pixels, const int32_t* bias,
+                                                 const int32_t* mult, const int32_t* shift, int32_t out_off,
+                                                 int32_t act_min, int32_t act_max, int8_t* y) {
+  if (n == 1) {  // one input channel (a 1x1 conv straight after the input): no dot products at all
+    for (int32_t p = 0; p < pixels; ++p, y += c_out) {
+      const int32_t xv = x[p] + xoff;
+      for (int32_t o = 0; o < c_out; ++o) {
+        const int32_t acc = add_wrap(bias != nullptr ? bias[o] : 0, xv * w[o]);
+        y[o] = FAST ? requantize_act_fast(acc, mult[o], shift[o], out_off, act_min, act_max)
+                    : requantize_act(acc, mult[o], shift[o], out_off, act_min, act_max);
+      }
+    }
+    return;
+  }
+  for (int32_t p = 0; p < pixels; ++p, x += n, y += c_out) {
+    rows_requant_s8_body<FAST>(x, xoff, w, n, c_out, bias, mult, shift, 1, out_off, act_min, act_max, y);
+  }
+}
+
+template <bool FAST>
+__attribute__((noinline)) void rows_requant_s8(const int8_t* x, int32_t xoff, const int8_t* w, int32_t n,
+                                               int32_t c_out, const int32_t* bias, const int32_t* mult,
+                                               const int32_t* shift, int32_t q_step, int32_t out_off, int32_t act_min,
+                                               int32_t act_max, int8_t* y) {
+  rows_requant_s8_body<FAST>(x, xoff, w, n, c_out, bias, mult, shift, q_step, out_off, act_min, act_max, y);
+}
+
+// ---- Elementwise requantizations (add, sub, mul): one (multiplier, shift <= 0) pair applied to many values,
+// with a bound on the values known per call ----
+
+// arm_nn_requantize(v, mult, shift) for shift in [-31, 0] and |v| < 2^30: SMMULR(2v, M) is the doubling high
+// multiply (|h| < 2^30 for any M), then the rounding divide by 2^right with the half and the negative-value
+// correction precomputed (both 0 for right == 0), which cannot overflow since |h| + 2^30 - 1 < 2^31.
+struct RqPot {
+  int32_t mult, right, half, negmask;
+};
+inline RqPot rq_pot(int32_t mult, int32_t shift) {
+  const int32_t right = -shift;
+  return RqPot{mult, right, right > 0 ? int32_t{1} << (right - 1) : 0, right > 0 ? -1 : 0};
+}
+__attribute__((always_inline)) inline int32_t rq_pot_apply(int32_t v, const RqPot& q) {
+  const int32_t h = smmulr(static_cast<int32_t>(static_cast<uint32_t>(v) << 1), q.mult);
+  return (h + q.half + ((h >> 31) & q.negmask)) >> q.right;
+}
+
+// The add / sub scheme (docs/cmsis-nn.md §4.7) on four lanes' worth of values at a time is not needed: the
+// three requantizations dominate. Values: |(x + off) * 2^ls| <= 255 * 2^ls < 2^30 for ls <= 21; the scaled
+// inputs keep |a|, |b| <= 255 * 2^ls (|h| <= |v| since |M| <= 2^31), so |a +- b| < 2^30 for ls <= 20.
+inline bool add_fast_ok(int32_t s1, int32_t s2, int32_t s_out, int32_t left_shift) {
+  return s1 <= 0 && s1 >= -31 && s2 <= 0 && s2 >= -31 && s_out <= 0 && s_out >= -31 && left_shift >= 0 &&
+         left_shift <= 20;
+}
+
+template <bool SUB>
+__attribute__((noinline)) void add_sub_fast_s8(const int8_t* x1, const int8_t* x2, int32_t off1, int32_t m1,
+                                               int32_t s1, int32_t off2, int32_t m2, int32_t s2, int32_t left_shift,
+                                               int8_t* y, int32_t out_off, int32_t m_out, int32_t s_out,
+                                               int32_t act_min, int32_t act_max, int32_t n) {
+  const RqPot q1 = rq_pot(m1, s1), q2 = rq_pot(m2, s2), qo = rq_pot(m_out, s_out);
+  for (int32_t i = 0; i < n; ++i) {
+    const int32_t a = rq_pot_apply(static_cast<int32_t>(static_cast<uint32_t>(x1[i] + off1) << left_shift), q1);
+    const int32_t b = rq_pot_apply(static_cast<int32_t>(static_cast<uint32_t>(x2[i] + off2) << left_shift), q2);
+    int32_t r = rq_pot_apply(SUB ? a - b : a + b, qo) + out_off;
+    r = r < act_min ? act_min : r;
+    r = r > act_max ? act_max : r;
+    y[i] = static_cast<int8_t>(r);
+  }
+}
+
+// mul: |(x1 + off1) (x2 + off2)| <= 255^2 < 2^30, so any shift in [-31, 0] is fast.
+__attribute__((noinline)) inline void mul_fast_s8(const int8_t* x1, const int8_t* x2, int32_t off1, int32_t off2,
+                                                  int8_t* y, int32_t out_off, int32_t m_out, int32_t s_out,
+                                                  int32_t act_min, int32_t act_max, int32_t n) {
+  const RqPot qo = rq_pot(m_out, s_out);
+  for (int32_t i = 0; i < n; ++i) {
+    int32_t r = rq_pot_apply((x1[i] + off1) * (x2[i] + off2), qo) + out_off;
+    r = r < act_min ? act_min : r;
+    r = r > act_max ? act_max : r;
+    y[i] = static_cast<int8_t>(r);
+  }
 }
 
 }  // namespace dsp

@@ -161,25 +161,38 @@ def _pool(g: _Gen, kernel: str, in_shape, fshape, stride, pad, act=(-128, 127)):
     g.add(f"{kernel}:{tag}", kernel, y, c_array(f"{tag}_in", x), body)
 
 
-def _lstm(g: _Gen, batch: int, steps: int, inp: int, hidden: int, *, time_major=False, cell_clip=0):
+def _lstm(g: _Gen, batch: int, steps: int, inp: int, hidden: int, *, time_major=False, cell_clip=0,
+          varied: str | None = None):
+    """One LSTM case. ``varied`` draws the quantization from wider ranges, to reach every path of the
+    firmware's step: "scales" (per-gate weight scales, so gate shifts of both signs; any cell scale, so the
+    cell's tanh shift from negative to above 14), "bias" (effective biases near 2^29, beyond the bound of
+    the fast requantization)."""
     from harcore._core import kernels as K
 
     tag = f"c{len(g.cases)}"
-    s_in, s_w, s_out, cell_pow = 0.05, 0.02, 1.0 / 128.0, -11
+    s_in, s_out, cell_pow = 0.05, 1.0 / 128.0, -11
+    s_wi = s_wh = [0.02] * 4
+    if varied == "scales":
+        s_in, s_out = float(g.rng.uniform(0.005, 0.1)), float(g.rng.uniform(0.002, 0.05))
+        s_wi = [float(10 ** g.rng.uniform(-4, -1)) for _ in range(4)]
+        s_wh = [float(10 ** g.rng.uniform(-4, -1)) for _ in range(4)]
+        cell_pow = int(g.rng.choice([-15, -13, -11, -8, -3, 0, 3]))
     x = g.i8((steps, batch, inp) if time_major else (batch, steps, inp))
     w_in = g.i8((4, hidden, inp), std=12)
     w_h = g.i8((4, hidden, hidden), std=12)
     zp_in, zp_out = int(g.rng.integers(-10, 11)), int(g.rng.integers(-5, 6))
     in_off, out_off = -zp_in, zp_out
     bias = g.rng.integers(-3000, 3000, size=(4, hidden))
+    if varied == "bias":
+        bias[int(g.rng.integers(0, 4)), int(g.rng.integers(0, hidden))] = int(g.rng.choice([-1, 1])) * (1 << 29)
     eb_in = (bias + in_off * w_in.astype(np.int64).sum(axis=2)).astype(np.int32)
     eb_h = (-out_off * w_h.astype(np.int64).sum(axis=2)).astype(np.int32)
-    mi, si = _qm(s_in * s_w / 2.0 ** -12)
-    mh, sh = _qm(s_out * s_w / 2.0 ** -12)
-    m_in = np.array([mi] * 4, np.int32)
-    sh_in = np.array([si] * 4, np.int32)
-    m_h = np.array([mh] * 4, np.int32)
-    sh_h = np.array([sh] * 4, np.int32)
+    qi = [_qm(s_in * s_wi[k] / 2.0 ** -12) for k in range(4)]
+    qh = [_qm(s_out * s_wh[k] / 2.0 ** -12) for k in range(4)]
+    m_in = np.array([q[0] for q in qi], np.int32)
+    sh_in = np.array([q[1] for q in qi], np.int32)
+    m_h = np.array([q[0] for q in qh], np.int32)
+    sh_h = np.array([q[1] for q in qh], np.int32)
     f2c = _qm(2.0 ** -15)
     i2c = _qm(2.0 ** -15 * 2.0 ** -15 / 2.0 ** cell_pow)
     oq = _qm(2.0 ** -15 * 2.0 ** -15 / s_out)
@@ -191,8 +204,8 @@ def _lstm(g: _Gen, batch: int, steps: int, inp: int, hidden: int, *, time_major=
     gates = []
     for k, name in enumerate(("input_gate", "forget_gate", "cell_gate", "output_gate")):
         act = "ARM_TANH" if k == 2 else "ARM_SIGMOID"
-        gates.append(f"  p.{name} = {{{mi}, {si}, {tag}_wi + {k * hidden * inp}, {tag}_bi + {k * hidden}, "
-                     f"{mh}, {sh}, {tag}_wh + {k * hidden * hidden}, {tag}_bh + {k * hidden}, {act}}};\n")
+        gates.append(f"  p.{name} = {{{qi[k][0]}, {qi[k][1]}, {tag}_wi + {k * hidden * inp}, {tag}_bi + {k * hidden}, "
+                     f"{qh[k][0]}, {qh[k][1]}, {tag}_wh + {k * hidden * hidden}, {tag}_bh + {k * hidden}, {act}}};\n")
     body = ("  cmsis_nn_lstm_params p{};\n"
             f"  p.time_major = {int(time_major)}; p.batch_size = {batch}; p.time_steps = {steps};\n"
             f"  p.input_size = {inp}; p.hidden_size = {hidden}; p.input_offset = {in_off}; p.output_offset = {out_off};\n"
@@ -205,6 +218,68 @@ def _lstm(g: _Gen, batch: int, steps: int, inp: int, hidden: int, *, time_major=
             + f"  return arm_lstm_unidirectional_s8(&c, {tag}_in, &p, out);\n")
     g.add(f"arm_lstm_unidirectional_s8:{tag}", "arm_lstm_unidirectional_s8", y, decls, body,
           batch * steps * 4 * hidden * (inp + hidden))
+
+
+def _rq_np(v: np.ndarray, mult: int, shift: int) -> np.ndarray:
+    """arm_nn_requantize (docs/cmsis-nn.md §3.2) on int64 arrays: the expected values of the kernels that
+    have no host binding (mul, sub)."""
+    v = np.asarray(v, np.int64)
+    t = ((v << max(shift, 0)) + 2 ** 31) % 2 ** 32 - 2 ** 31  # modulo 2^32, as the kernels' uint32 shift
+    h = (t * mult + (1 << 30)) >> 31
+    h = (h + 2 ** 31) % 2 ** 32 - 2 ** 31
+    right = max(-shift, 0)
+    if right == 0:
+        return h
+    q = h >> right
+    rem = h & ((1 << right) - 1)
+    return q + (rem > (((1 << right) - 1) >> 1) + (q < 0)).astype(np.int64)
+
+
+def _elementwise(g: _Gen, n: int, *, fast: bool, kinds: tuple[str, ...] = ("add", "sub", "mul")):
+    """arm_elementwise_add_s8 / _sub_s8 / _mul_s8 with random TFLite-style parameters: ``fast`` keeps every shift
+    <= 0 and left_shift 20 (the DSP path's SMMULR requantization); otherwise a positive shift or left_shift 22
+    (the general path)."""
+    from harcore._core import kernels as K
+
+    r = g.rng
+    a, b = g.i8((n,)), g.i8((n,))
+    off1, off2 = int(r.integers(-127, 129)), int(r.integers(-127, 129))
+    out_off = int(r.integers(-128, 128))
+    lo, hi = -128 + int(r.integers(0, 40)), 127 - int(r.integers(0, 40))
+    ls = 20 if fast else 22
+    m1, s1 = _qm(float(r.uniform(0.05, 0.5)))
+    m2, s2 = _qm(float(r.uniform(0.05, 0.5)))
+    mo, so = _qm(float(r.uniform(1e-7, 2e-6)) if fast else float(r.uniform(1.0, 3.0)))
+    if not fast:
+        s1 = max(s1, 0) + 1  # the general path for the inputs too
+    for kind in ("add", "sub"):
+        tag = f"c{len(g.cases)}"
+        if kind == "add" and fast:
+            y = K.elementwise_add_s8(a, b, input_1_offset=off1, input_1_mult=m1, input_1_shift=s1, input_2_offset=off2,
+                                     input_2_mult=m2, input_2_shift=s2, left_shift=ls, out_offset=out_off,
+                                     out_mult=mo, out_shift=so, activation=(lo, hi))
+        else:
+            xa = _rq_np((a.astype(np.int64) + off1) * (1 << ls), m1, s1)
+            xb = _rq_np((b.astype(np.int64) + off2) * (1 << ls), m2, s2)
+            acc = xa + xb if kind == "add" else xa - xb
+            acc = (acc + 2 ** 31) % 2 ** 32 - 2 ** 31
+            y = np.clip(_rq_np(acc, mo, so) + out_off, lo, hi).astype(np.int8)
+        if (kind == "sub" and not fast) or kind not in kinds:
+            continue  # arm_elementwise_sub_s8 rejects positive shifts
+        body = (f"  (void)ctx;\n  return arm_elementwise_{kind}_s8({tag}_a, {tag}_b, {off1}, {m1}, {s1}, {off2}, {m2}, "
+                f"{s2}, {ls}, out, {out_off}, {mo}, {so}, {lo}, {hi}, {n});\n")
+        g.add(f"arm_elementwise_{kind}_s8:{tag}", f"arm_elementwise_{kind}_s8", y,
+              c_array(f"{tag}_a", a) + c_array(f"{tag}_b", b), body)
+    if "mul" not in kinds:
+        return
+    tag = f"c{len(g.cases)}"
+    mm, sm = _qm(float(r.uniform(1e-4, 0.02)) if fast else float(r.uniform(1.0, 3.0)))
+    y = np.clip(_rq_np((a.astype(np.int64) + off1) * (b.astype(np.int64) + off2), mm, sm) + out_off, lo,
+                hi).astype(np.int8)
+    body = (f"  (void)ctx;\n  return arm_elementwise_mul_s8({tag}_a, {tag}_b, {off1}, {off2}, out, {out_off}, {mm}, {sm}, "
+            f"{lo}, {hi}, {n});\n")
+    g.add(f"arm_elementwise_mul_s8:{tag}", "arm_elementwise_mul_s8", y, c_array(f"{tag}_a", a) + c_array(f"{tag}_b", b),
+          body)
 
 
 def _misc(g: _Gen):
@@ -335,6 +410,16 @@ def generate_random(seed: int = 0, n_per_kernel: int = 3) -> list[SelfTestCase]:
         # LSTM with odd input and hidden sizes
         _lstm(g, odd_or_any(1, 2), odd_or_any(1, 9), odd_or_any(1, 11), odd_or_any(1, 13),
               time_major=bool(i % 2), cell_clip=0 if i % 2 else 1500)
+        # the same with wider quantization (gate shifts of both signs, the cell's tanh shift beyond the
+        # int32 range) and with a bias beyond the fast requantization's bound
+        _lstm(g, odd_or_any(1, 2), odd_or_any(2, 9), odd_or_any(1, 11), odd_or_any(1, 13),
+              time_major=bool(i % 2), cell_clip=int(r.integers(0, 3)) * 700, varied="scales")
+        _lstm(g, odd_or_any(1, 2), odd_or_any(2, 9), odd_or_any(1, 11), odd_or_any(1, 13), varied="bias")
+        # elementwise add / sub / mul, lengths not divisible by 4, both requantization paths
+        _elementwise(g, odd_or_any(1, 70), fast=True)
+        _elementwise(g, odd_or_any(1, 70), fast=False)
+    # a 1x1 conv on one input channel (the DSP path without dot products)
+    _conv(g, "arm_convolve_1x1_s8_fast", (1, 3, 13, 1), (odd_or_any(1, 9), 1, 1, 1))
     # global average pools over more than 256 values (the DSP path's int16 lanes are flushed every 256)
     _pool(g, "arm_avgpool_s8", (1, 1, 300, 7), (1, 300), (1, 300), (0, 0))
     _pool(g, "arm_avgpool_s8", (1, 20, 19, 12), (20, 19), (20, 19), (0, 0))
@@ -350,7 +435,7 @@ def write_sources(cases: list[SelfTestCase], out_dir: Path, prelude: str = "") -
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     parts = ["// Generated by harcore.deploy.selftest: kernel self-test cases (inputs and parameters from the host).",
-             "#include <stdint.h>", "", '#include "kernels/arm_nn_lstm.hpp"', '#include "kernels/arm_nnfunctions.hpp"',
+             "#include <stdint.h>", "", '#include "kernels/arm_nn_gru.hpp"', '#include "kernels/arm_nn_lstm.hpp"', '#include "kernels/arm_nnfunctions.hpp"',
              '#include "selftest.hpp"', "", "using namespace harcore::kernels;", "", prelude, "namespace {"]
     for i, c in enumerate(cases):
         parts.append(c.decls)
