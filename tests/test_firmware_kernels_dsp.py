@@ -51,7 +51,7 @@ def test_dsp_paths_equal_plain_paths_on_the_m33(fw, tmp_path, seed):
     kernels = {c.kernel for c in cases}
     assert {"arm_convolve_s8", "arm_convolve_1x1_s8_fast", "arm_depthwise_conv_s8_opt", "arm_fully_connected_s8",
             "arm_max_pool_s8", "arm_avgpool_s8", "arm_lstm_unidirectional_s8", "arm_elementwise_add_s8",
-            "arm_elementwise_sub_s8", "arm_elementwise_mul_s8"} <= kernels
+            "arm_elementwise_sub_s8", "arm_elementwise_mul_s8", "arm_batch_matmul_s8"} <= kernels
     elf_dsp, run_dsp = _run(cases, tmp_path, "dsp", "cortex-m33")
     elf_c, run_c = _run(cases, tmp_path, "plain", "cortex-m33+nodsp")
     ops_dsp, ops_c = _mnemonics(elf_dsp), _mnemonics(elf_c)
@@ -67,7 +67,8 @@ def test_dsp_paths_equal_plain_paths_on_the_m33(fw, tmp_path, seed):
             assert diff.size == 0, f"{label} {name}: {diff.size} of {out.size} values differ (first at {diff[:5]})"
     # the DSP paths run fewer instructions on the heavy kernels (sums over all cases of a kernel)
     for k in ("arm_convolve_s8", "arm_depthwise_conv_s8_opt", "arm_lstm_unidirectional_s8", "arm_max_pool_s8",
-              "arm_avgpool_s8", "arm_convolve_1x1_s8_fast", "arm_elementwise_add_s8", "arm_elementwise_mul_s8"):
+              "arm_avgpool_s8", "arm_convolve_1x1_s8_fast", "arm_elementwise_add_s8", "arm_elementwise_mul_s8",
+              "arm_batch_matmul_s8"):
         n_dsp = sum(n for c, n in zip(cases, run_dsp.insns) if c.kernel == k)
         n_c = sum(n for c, n in zip(cases, run_c.insns) if c.kernel == k)
         assert n_dsp < n_c, (k, n_dsp, n_c)

@@ -192,6 +192,39 @@ def test_more_mappings_match_tflm(cls, default_data):
         assert codes.count(tflite.BuiltinOperator.PAD) == 2 and tflite.BuiltinOperator.DEPTHWISE_CONV_2D in codes
 
 
+def test_single_channel_depthwise_is_a_depthwise_step_and_matches_tflm(default_data):
+    """TinierHAR's first depthwise layer runs on its one input plane (Conv2d 1 -> 1 with a (5, 1) kernel, so
+    groups = 1 = C_in): it lowers to the depthwise step (ch_mult 1) with the cost model's scratch, `to_tflite`
+    writes it as DEPTHWISE_CONV_2D, and simulate equals TFLM on the graph cut after it. The 1 -> 4 pointwise conv
+    behind it stays a conv step and a CONV_2D (as a depthwise it would need the generic ch_mult kernel)."""
+    import tflite
+
+    from harcore import cost
+
+    g = quantized_model("tinierhar", default_data)
+    op = next(o for o in g.graph.ops if o.name == "conv_blocks_0_conv_0_depthwise")
+    assert (op.in_channels, op.out_channels, op.groups, tuple(op.kernel)) == (1, 1, 1, (5, 1))
+    p = quant.lower(g)
+    steps = {s.op: s for s in p.steps}
+    step = steps[op.name]
+    assert step.kind == "depthwise" and step.args["dw"]["ch_mult"] == 1
+    assert steps["conv_blocks_0_conv_0_pointwise"].kind == "conv"
+    layer_scratch = {r.name: r.scratch for r in cost.profile_graph(g.graph).layers}
+    assert layer_scratch[op.name] == (p.bufs[step.scratch].size if step.scratch >= 0 else 0) > 0
+
+    cut = truncated(g, next(o for o in g.graph.ops if o.name == "conv_blocks_0_conv_0_pointwise"))
+    fb = to_tflite_bytes(cut)
+    m = tflite.Model.GetRootAs(fb, 0)
+    codes = [m.OperatorCodes(m.Subgraphs(0).Operators(i).OpcodeIndex()).BuiltinCode()
+             for i in range(m.Subgraphs(0).OperatorsLength())]
+    assert codes.count(tflite.BuiltinOperator.DEPTHWISE_CONV_2D) == 1
+    assert codes.count(tflite.BuiltinOperator.CONV_2D) == 1
+    xs = np.concatenate([quantize_input(g, default_data.test.x[:64]),
+                         np.random.default_rng(3).integers(-128, 128, (16, 9, 128), dtype=np.int8)])
+    ours, ref = quant.simulate(cut, xs), tflm_run(fb, xs)
+    assert ours.shape == ref.shape and np.count_nonzero(ours != ref) == 0
+
+
 def test_intermediates_match_tflm_op_by_op(default_data):
     """Every graph op's int8 output (not only the logits) equals the TFLM tensor that holds it."""
     g = quantized_model("mubiconvlstm", default_data)

@@ -205,7 +205,9 @@ int64_t depthwise_scratch(const Arith<Checked>& ar, const Op& op, const std::vec
 template <bool Checked>
 int64_t conv_scratch(const Arith<Checked>& ar, const Op& op, const std::vector<int64_t>& in,
                      const std::vector<int64_t>& out) {
-  const bool depthwise = op.groups > 1 && op.groups == op.in_channels;
+  // The rule of harcore.quant.lower.is_depthwise: groups == C_in, and a single-channel input only with one output
+  // channel (C_in = 1 with C_out > 1 would be the generic ch_mult kernel, slower than the conv).
+  const bool depthwise = op.groups == op.in_channels && (op.in_channels > 1 || op.out_channels == 1);
   if (depthwise) return depthwise_scratch(ar, op, in, out, false);
   k::cmsis_nn_conv_params p{};
   // The padding tile carries the larger side so that any padding disables the 1x1 path.

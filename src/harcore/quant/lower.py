@@ -30,6 +30,16 @@ GATE_SCALE = 2.0 ** -12   # LSTM gate pre-activations, Q3.12
 NONLINEAR_SCALE = 2.0 ** -15
 
 
+def is_depthwise(groups: int, c_in: int, c_out: int) -> bool:
+    """Whether a conv runs as harcore's (and TFLite's) depthwise conv: every group reads one input channel
+    (``groups == c_in``; ``c_out // c_in`` is the channel multiplier). This includes a 1 -> 1 conv (groups = 1),
+    e.g. TinierHAR's first depthwise layer on its single input plane, which the depthwise kernel (ch_mult 1, the
+    opt path) runs in fewer instructions than the conv's im2col. A 1 -> C_out conv with C_out > 1 stays a conv: as
+    a depthwise it would be the generic ch_mult kernel, which has no DSP path. The cost model's scratch
+    (src/cpp/cost/cost_model.cpp, conv_scratch) and ``to_tflite`` follow the same rule."""
+    return groups == c_in and (c_in > 1 or c_out == 1)
+
+
 def _qm(real: float) -> tuple[int, int]:
     return quantize_multiplier(float(real))
 
@@ -398,7 +408,7 @@ class _Lowerer:
         from harcore._core import runtime
 
         dv = lambda d: [d["n"], d["h"], d["w"], d["c"]]  # noqa: E731
-        depthwise = op.groups > 1 and op.groups == c_in
+        depthwise = is_depthwise(op.groups, c_in, c_out)
         ob = self.buf(int(np.prod(ys)))
         if depthwise:
             filt = np.ascontiguousarray(w.transpose(1, 2, 3, 0))  # (1, KH, KW, C_out)

@@ -10,8 +10,9 @@ tests/test_tflite_oracle_models.py). Mapping (docs/int8.md has the data model):
   (a `(C, T)` tensor is `(B, 1, T, C)`, a `(C, H, W)` one `(B, H, W, C)`), torch order for linear / reshape /
   slice / rnn / reduce. A layout change is a RESHAPE when only unit dimensions move and a TRANSPOSE
   otherwise; a graph `transpose` is free (a relabelled view of the same tensor).
-* conv -> CONV_2D (OHWI per-channel weights) or DEPTHWISE_CONV_2D (1HWC, groups == C_in); TFLite's SAME /
-  VALID padding when the graph's padding is one of them, else an explicit PAD (with the zero point) + VALID.
+* conv -> CONV_2D (OHWI per-channel weights) or DEPTHWISE_CONV_2D (1HWC, groups == C_in: the rule of
+  harcore.quant.lower.is_depthwise, so the file and the firmware run the same kernel); TFLite's SAME / VALID
+  padding when the graph's padding is one of them, else an explicit PAD (with the zero point) + VALID.
   linear -> FULLY_CONNECTED (per-channel; keep_num_dims for sequences). pool -> MAX/AVERAGE_POOL_2D.
   add / mul -> ADD / MUL (fused activations as TFLite's fused_activation_function); mul by a parameter -> MUL
   with an int8 constant tensor (its own symmetric scale). matmul -> BATCH_MATMUL (torch layouts, no adj).
@@ -30,6 +31,7 @@ from __future__ import annotations
 from pathlib import Path
 import numpy as np
 
+from harcore.quant.lower import is_depthwise
 from harcore.quant.tflite_builder import TFLiteBuilder
 
 __all__ = ["to_tflite", "to_tflite_bytes", "export", "torch_order"]
@@ -198,7 +200,7 @@ class _Exporter:
         _, oh, ow, _ = self.tfl_shape(op.output, out_key)
         (sh, sw), (dh, dw) = op.stride, op.dilation
         x, padding = self.padding(op, x, x_t, key, (ih, iw), (oh, ow), (kh, kw), (sh, sw), (dh, dw))
-        depthwise = op.groups > 1 and op.groups == cin and cig == 1
+        depthwise = is_depthwise(op.groups, cin, co) and cig == 1
         if depthwise:
             wt = np.ascontiguousarray(w.transpose(1, 2, 3, 0))  # (1, KH, KW, C_out)
             axis = 3
