@@ -316,7 +316,7 @@ def write_job_report(res, ctx: Any, pareto_rows: list[dict] | None = None) -> tu
         doc.h("Search")
         doc.img("search.png", "search history")
         doc.table(["epoch", "tau", "val F1", "MACs", "peak SRAM", "params", "sensors", "arch"],
-                  [[h["epoch"], f"{h['tau']:.2f}", f"{h['val_macro_f1']:.3f}", _fmt(h["macs"]), _fmt(h["peak_sram"]),
+                  [[h["epoch"], f"{h['tau']:.2f}" if "tau" in h else "-", f"{h['val_macro_f1']:.3f}", _fmt(h["macs"]), _fmt(h["peak_sram"]),
                     _fmt(h["params"]), h["sensors"], h["arch"].split("| ", 1)[-1]] for h in hist])
         lim = cfg.limits() if hasattr(cfg, "limits") else {"macs": cfg.macs, "sram": cfg.sram, "flash": cfg.flash}
         targets = {"macs": lim.get("macs"), "params": lim.get("params"), "flash": lim.get("flash"),
