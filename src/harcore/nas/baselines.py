@@ -261,8 +261,10 @@ def _calibrate_bn(model: MaskedStage, masks, x: torch.Tensor, batches: int, batc
 
 
 def figures(arch: Arch) -> dict[str, int]:
-    """Cost-model figures of ``arch``'s derived network."""
-    p = profile(build(arch), (arch.in_channels, arch.seq_len)).total
+    """Cost-model figures of ``arch``'s derived network (the global RNG is left as it was: building the network
+    to count it must not shift the training's random stream, or a resumed run would differ)."""
+    with torch.random.fork_rng(devices=[]):
+        p = profile(build(arch), (arch.in_channels, arch.seq_len)).total
     return {"macs": p.macs, "params": p.params, "peak_sram": p.peak_sram, "flash": p.flash}
 
 
@@ -472,8 +474,9 @@ def _pas(r: _Run, on_epoch_end) -> tuple[Arch, list[dict[str, Any]]]:
         t0 = time.perf_counter()
         model.train()
         arch0 = current()
-        space = cost_space(layout, arch0, max(r.full), tail_for)
-        ptail = tail_param_term(arch0, max(r.full), tail_for) if "params" in targets else None
+        with torch.random.fork_rng(devices=[]):  # cost-only networks: see figures()
+            space = cost_space(layout, arch0, max(r.full), tail_for)
+            ptail = tail_param_term(arch0, max(r.full), tail_for) if "params" in targets else None
         losses, pens = [], []
         for x, y in r.batches():
             r.opt.zero_grad(set_to_none=True)
