@@ -154,11 +154,12 @@ def run_cell(cfg_dict: dict[str, Any]) -> dict[str, Any]:
     cfg = JobConfig(**cfg_dict)
     run = Path(cfg.out)
     done = read_cell(run)
-    if done is not None:
+    if done is not None and "macro_f1" in done:
         done["reused"] = True
         return done
-    resume = (run / SEARCH_CHECKPOINT).exists()
-    overwrite = not resume and run.exists() and any(run.iterdir())  # an unfinished cell with nothing to resume
+    # a finished cell that failed (a wrong data path, ...) runs again from the start; an unfinished one resumes
+    resume = done is None and (run / SEARCH_CHECKPOINT).exists()
+    overwrite = not resume and run.exists() and any(run.iterdir())
     buf = io.StringIO()
     t0 = time.perf_counter()
     try:
@@ -368,7 +369,8 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     cfgs = front_configs(args) if args.fronts else cell_configs(args)
-    print(f"{len(cfgs)} cells in {out} ({sum(read_cell(Path(c.out)) is not None for c in cfgs)} finished before); "
+    print(f"{len(cfgs)} cells in {out} ({sum('macro_f1' in (read_cell(Path(c.out)) or {}) for c in cfgs)} finished "
+          "before); "
           f"preset {args.preset}" + (", smoke run (not a result)" if args.smoke else ""), flush=True)
     rows = run_cells(cfgs, args.parallel, args.address)
     if args.fronts:
@@ -377,7 +379,7 @@ def main() -> None:
     md, summary = table(rows, args)
     header = (f"Table II on HAPT-derived UCI-HAR-equivalent windows (uci9: 9 channels x 128 samples, 6 classes, "
               f"UCI-HAR's test subjects); preset {args.preset}, budget {args.budget}, seeds {args.seeds}"
-              + (" — SMOKE RUN on the built-in data (1 epoch, 8 filters): not a result" if args.smoke else "")
+              + (f" — SMOKE RUN on the built-in data ({args.search_epochs} search / {args.finetune_epochs} training epoch(s), 8 filters): not a result" if args.smoke else "")
               + f"; wall time {time.perf_counter() - t0:.0f} s (shared machine: under load).\n\n")
     text = header + md + "\n\n" + SELECTION + "\n"
     (out / "table2.md").write_text(text)
