@@ -164,6 +164,7 @@ def test_autoslim_runs_end_to_end_and_slims_to_its_target_greedily(tmp_path):
     steps = json.loads((res.run_dir / "slimming.json").read_text())
     assert steps and steps[-1]["macs"] <= target < (steps[-2]["macs"] if len(steps) > 1 else full)
     assert [l["filters"] for l in res.arch.layers] == steps[-1]["widths"]
+    assert "## Greedy slimming" in (res.run_dir / "report.md").read_text()
     # every step removed one group (2 filters) from one layer: a greedy path from the full width
     prev = [8, 8, 8, 8]
     for s in steps:
