@@ -9,6 +9,7 @@ Pruning") and harcore's main job. See ``docs/nas.md``.
 * :mod:`~harcore.nas.derive` — discrete architecture -> ``harcore.models.create("sftnas", ...)``, cost terms,
   budget checks
 * :mod:`~harcore.nas.pipeline` — data -> search -> derive -> fine-tune -> int8 -> deploy -> validate -> report
+* :mod:`~harcore.nas.baselines` — the paper's pruning baselines AutoSlim and PaS (``--method``)
 * :mod:`~harcore.nas.sweep` — beta1 / seed / backbone sweeps in parallel with Ray, Pareto front
 
 The package exports what a user needs; the building blocks stay importable from their submodules
@@ -16,10 +17,11 @@ The package exports what a user needs; the building blocks stay importable from 
 """
 
 from .derive import Arch, BudgetError, derive
+from .baselines import BaselineConfig, run_baseline
 from .search import SearchConfig, SearchResult, search
 from .supernet import search_space
 from .pipeline import JobConfig, run_job  
 from .sweep import run_sweep  
 
-__all__ = ["Arch", "BudgetError", "JobConfig", "SearchConfig", "SearchResult", "derive", "run_job", "run_sweep",
-           "search", "search_space"]
+__all__ = ["Arch", "BaselineConfig", "BudgetError", "JobConfig", "SearchConfig", "SearchResult", "derive",
+           "run_baseline", "run_job", "run_sweep", "search", "search_space"]

@@ -47,6 +47,17 @@ def _floats(text: Optional[str], what: str) -> list[float]:
         raise typer.BadParameter(f"{text!r} is not a comma-separated list of numbers", param_hint=what) from None
 
 
+def _read_arch(path: Optional[Path]) -> Optional[dict[str, Any]]:
+    if path is None:
+        return None
+    import json
+
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError) as e:
+        raise typer.BadParameter(f"{path}: not a readable arch.json ({e})", param_hint="--arch") from None
+
+
 def search(
     dataset: Optional[str] = typer.Option(None, "--dataset", help="dataset name (harcore.data.DATASETS, or custom); "
                                           "default: the built-in HAPT subset, or --data-dir's data when given"),
@@ -59,6 +70,10 @@ def search(
     params: Optional[str] = typer.Option(None, "--params", help="parameter target (e.g. 14K): a resource term, the selection and a check"),
     board: Optional[str] = typer.Option(None, "--board", help="a board harcore deploys to (stm32l552, qemu-m33): "
                                         "its SRAM and flash left to the model become limits"),
+    method: str = typer.Option("sftnas", "--method", help="sftnas (the search) | autoslim | pas (the paper's pruning "
+                               "baselines: prune the original stage's filters to --macs / --params) | fixed (no "
+                               "search: --arch, or the backbone's original first stage)"),
+    arch_file: Optional[Path] = typer.Option(None, "--arch", help="--method fixed: an arch.json to train"),
     resource: Optional[str] = typer.Option(None, "--resource", help="form of the budget terms: band (default) | "
                                            "hinge | lagrange | none (docs/nas.md)"),
     beta_budget: Optional[float] = typer.Option(None, "--beta-budget", help="weight of the --params / --flash terms"),
@@ -108,6 +123,7 @@ def search(
                     finetune_epochs=finetune_epochs, beta1=beta1, beta2=beta2, beta_macs=beta_macs, filters=filters, seed=seed,
                     preset=preset, out=str(out), int8=int8, init=init, train_on=train_on,
                     tail=parse_options(tail, "--tail"), params=parse_size(params, "--params"), board=board,
+                    method=method, arch=_read_arch(arch_file),
                     prune={k: v for k, v in (("resource", resource), ("beta_budget", beta_budget),
                                              ("budget_band", budget_band), ("budget_alpha", budget_alpha),
                                              ("prune_warmup", prune_warmup), ("dcs_shared", dcs_shared),
@@ -120,6 +136,8 @@ def search(
         cfg.resolved_train_on()
         cfg.limits()
         cfg.search_config()
+        if cfg.resolved_method() in ("autoslim", "pas"):
+            cfg.baseline_config()
         cfg.int8_options()
     except ValueError as e:
         raise typer.BadParameter(str(e)) from None

@@ -276,15 +276,15 @@ def smallest_arch(backbone: str, in_channels: int, seq_len: int, num_classes: in
 
 
 def check_budget(smallest: Arch, *, sram: int | None = None, flash: int | None = None,
-                 macs: int | None = None, params: int | None = None) -> dict[str, int]:
+                 macs: int | None = None, params: int | None = None, desc: str | None = None) -> dict[str, int]:
     """Raise :class:`BudgetError` naming the figures when a limit is below the smallest architecture's cost.
 
     Returns the smallest architecture's ``{"peak_sram", "flash", "macs", "params"}`` (cost model, int8).
     """
     p = profile(build(smallest), (smallest.in_channels, smallest.seq_len)).total
     floor = {"peak_sram": p.peak_sram, "flash": p.flash, "macs": p.macs, "params": p.params}
-    desc = (f"the smallest architecture of the {smallest.backbone} search space ({smallest.in_channels} -> 1 sensor, "
-            f"1 filter, 1x1 convs, identities)")
+    desc = desc or (f"the smallest architecture of the {smallest.backbone} search space ({smallest.in_channels} -> "
+                    "1 sensor, 1 filter, 1x1 convs, identities)")
     for name, limit, key, unit in (("--sram", sram, "peak_sram", "B"), ("--flash", flash, "flash", "B"),
                                    ("--macs", macs, "macs", " MACs"), ("--params", params, "params", " parameters")):
         if limit is not None and limit < floor[key]:

@@ -95,6 +95,11 @@ class JobConfig:
     board: str | None = None                            # harcore.boards: its SRAM and flash left to the model
     # the pruning options of SearchConfig (harcore.nas.budget); None: SearchConfig's default
     prune: dict[str, Any] = field(default_factory=dict)
+    # sftnas (the search) | autoslim | pas (the paper's pruning baselines) | fixed (no search: `arch`, or the
+    # backbone's original first stage); harcore.nas.baselines
+    method: str = "sftnas"
+    arch: dict[str, Any] | None = None                  # method "fixed": the layout to train (an Arch's dict)
+    baseline: dict[str, Any] = field(default_factory=dict)  # BaselineConfig fields of autoslim / pas
 
     def limits(self) -> dict[str, int | None]:
         """The budget: ``sram``, ``flash``, ``macs``, ``params``; a ``board`` lowers SRAM and flash to what it
@@ -190,6 +195,54 @@ class JobConfig:
             raise ValueError(f"JobConfig.prune: unknown option(s) {bad}; options: {', '.join(sorted(PRUNE_OPTIONS))}")
         kw.update(self.prune)
         return SearchConfig(**kw)
+
+    def resolved_method(self) -> str:
+        """``method`` checked: ``sftnas``, ``autoslim``, ``pas`` or ``fixed`` (``arch`` only with ``fixed``;
+        ``init="supernet"`` only with ``sftnas``, whose supernet has the derived network's candidates)."""
+        from .baselines import check_method
+
+        try:
+            m = check_method(self.method)
+        except ValueError as e:
+            raise ValueError(f"JobConfig.method: {e}") from None
+        if self.arch is not None and m != "fixed":
+            raise ValueError(f"JobConfig.arch: a given layout is trained by method 'fixed', not {m!r}")
+        if self.init == "supernet" and m != "sftnas":
+            raise ValueError(f"JobConfig.init: 'supernet' weights exist only for method sftnas, not {m!r}")
+        if self.baseline and m not in ("autoslim", "pas"):
+            raise ValueError(f"JobConfig.baseline: options of autoslim / pas, given for method {m!r}")
+        return m
+
+    def baseline_config(self):
+        """The :class:`~harcore.nas.baselines.BaselineConfig` of method ``autoslim`` / ``pas``: the SFTNAS
+        search's training recipe of the same preset (epochs, batch, learning rate, plateau schedule), the same
+        budget and tail rule, and the method's own defaults (``baseline`` overrides them)."""
+        from .baselines import BaselineConfig
+
+        s = self.search_config()
+        kw: dict[str, Any] = dict(method=self.resolved_method(), backbone=s.backbone, filters=s.filters,
+                                  epochs=s.epochs, batch_size=s.batch_size, lr_w=s.lr_w,
+                                  lr_plateau_factor=s.lr_plateau_factor, lr_plateau_patience=s.lr_plateau_patience,
+                                  sram=s.sram, macs=s.macs, flash=s.flash, params=s.params, tie_tail=s.tie_tail,
+                                  seed=s.seed, num_threads=s.num_threads, progress=s.progress, tail=dict(s.tail))
+        if self.resolved_preset() == "paper":
+            kw["lr_v"] = 1e-3  # the gates' Adam rate (PaS gives none); quick: BaselineConfig's 5e-3
+        kw.update(self.baseline)
+        return BaselineConfig(**kw)
+
+    def fixed_arch(self, in_channels: int, seq_len: int, num_classes: int) -> Arch:
+        """Method ``fixed``: ``arch`` (sizes checked), or the backbone's original first stage."""
+        from .baselines import original_arch
+
+        if self.arch is None:
+            return original_arch(self.backbone, in_channels, seq_len, num_classes, filters=self.filters,
+                                 tail=dict(self.tail))
+        a = Arch.from_dict(dict(self.arch))
+        got = (a.backbone, a.in_channels, a.seq_len, a.num_classes)
+        if got != (self.backbone, in_channels, seq_len, num_classes):
+            raise ValueError(f"JobConfig.arch: made for (backbone, channels, samples, classes) {got}, the job has "
+                             f"{(self.backbone, in_channels, seq_len, num_classes)}")
+        return a
 
     def train_config(self, checkpoint_dir: Path):
         from harcore.train import TrainConfig
@@ -415,7 +468,7 @@ SEARCH_CHECKPOINT = "search_last.pt"
 FINETUNE_DIR = "finetune"
 #: What harcore writes into a run folder (``--overwrite`` deletes these and nothing else).
 RUN_FILES = ("job.json", "job.log", "report.md", "report.html", "search.png", "confusion_float.png",
-             "confusion_int8.png", "pareto.png", "profile.json", "arch.json", "search_history.json",
+             "confusion_int8.png", "pareto.png", "profile.json", "arch.json", "search_history.json", "slimming.json",
              SEARCH_CHECKPOINT, FINETUNE_DIR, "model.pt", "model.hq8", "firmware")
 
 
@@ -478,6 +531,21 @@ def _budget(ctx: JobContext) -> StageOutput:
     cfg, ds = ctx.cfg, ctx.ds
     c0, s0, k = ds.train.x.shape[1], ds.train.x.shape[2], len(ds.classes)
     scfg = ctx.search_config
+    method = cfg.resolved_method()
+    if method != "sftnas":
+        from .baselines import original_arch, smallest_original
+
+        if method == "fixed":  # nothing is searched: the layout itself must fit
+            small = cfg.fixed_arch(c0, s0, k)
+            what = "the fixed layout"
+        else:  # AutoSlim and PaS prune filters only: one filter per layer of the original stage is their floor
+            small = smallest_original(original_arch(cfg.backbone, c0, s0, k, filters=cfg.filters,
+                                                    tail=scfg.tail), scfg.tie_tail)
+            what = f"the smallest network {method} can reach (one filter per layer)"
+        floor = check_budget(small, sram=scfg.sram, flash=scfg.flash, macs=scfg.macs, params=scfg.params,
+                             desc=what)
+        return (f"feasible: {what} needs {floor['peak_sram']:,} B SRAM, {floor['flash']:,} B flash, "
+                f"{floor['macs']:,} MACs, {floor['params']:,} parameters", {"smallest": floor})
     net = Supernet(cfg.backbone, c0, s0, k, filters=cfg.filters, tail=scfg.tail, tie_tail=scfg.tie_tail)
     small = smallest_arch(cfg.backbone, c0, s0, k, net.layout, scfg.tail)
     if scfg.tie_tail:  # the later stages shrink with the one filter left
@@ -491,6 +559,29 @@ def _budget(ctx: JobContext) -> StageOutput:
 
 def _search(ctx: JobContext) -> StageOutput:
     ds, scfg = ctx.ds, ctx.search_config
+    method = ctx.cfg.resolved_method()
+    if method == "fixed":
+        from .search import SearchResult
+
+        c0, s0 = ds.train.x.shape[1], ds.train.x.shape[2]
+        arch = ctx.cfg.fixed_arch(c0, s0, len(ds.classes))
+        ctx.run.write_text("arch.json", arch.to_json())
+        ctx.search = SearchResult(arch, [], 0, None, None, 0.0, None)
+        return "no search (method fixed): " + arch.summary(), {"history": [], "seconds": 0.0, "method": method}
+    if method != "sftnas":
+        from .baselines import run_baseline
+
+        bcfg = ctx.cfg.baseline_config()
+        r = ctx.search = run_baseline(ds.train, ds.val, bcfg, run_dir=ctx.dir, resume=ctx.resume,
+                                      on_epoch_end=ctx.on_search_epoch, console=ctx.console)
+        if r.epochs_run < bcfg.epochs:
+            raise StageError(f"{method} stopped after epoch {r.epochs_run} of {bcfg.epochs} (resume with --resume)")
+        steps = getattr(r, "slimming", [])
+        return (f"{method}: {r.epochs_run} epochs" + (f", {len(steps)} greedy slimming steps" if steps else "")
+                + f" in {r.seconds:.0f} s" + (f" (resumed after epoch {r.resumed_from_epoch})"
+                                              if r.resumed_from_epoch else ""),
+                {"history": r.history, "seconds": r.seconds, "resumed_from_epoch": r.resumed_from_epoch,
+                 "method": method, "slimming": steps})
     r = ctx.search = search(ds.train, ds.val, scfg, run_dir=ctx.dir, resume=ctx.resume,
                             on_epoch_end=ctx.on_search_epoch, console=ctx.console, num_classes=ds.num_classes)
     if r.epochs_run < scfg.epochs:
@@ -651,7 +742,12 @@ def check_resumable(cfg: JobConfig, run: runstore.RunDir) -> None:
 
     from .search import check_resumable as search_check
 
-    search_check(run.path, cfg.search_config())
+    if cfg.resolved_method() in ("autoslim", "pas"):
+        from .baselines import check_resumable as baseline_check
+
+        baseline_check(run.path, cfg.baseline_config())
+    else:
+        search_check(run.path, cfg.search_config())
     train_check(cfg.train_config(run.path / FINETUNE_DIR))
 
 
@@ -668,6 +764,8 @@ def run_job(cfg: JobConfig, *, resume: bool = False, overwrite: bool = False, co
 
     console = console or Console(file=sys.stdout)
     scfg = cfg.search_config()
+    method = cfg.resolved_method()
+    epochs = cfg.baseline_config().epochs if method in ("autoslim", "pas") else scfg.epochs
     i8 = cfg.int8_options()
     run = job_run_dir(cfg.out)
     run.prepare(resume=resume, overwrite=overwrite, checkpoints=(SEARCH_CHECKPOINT,))
@@ -677,8 +775,10 @@ def run_job(cfg: JobConfig, *, resume: bool = False, overwrite: bool = False, co
     torch.set_num_threads(cfg.num_threads)
     ctx = JobContext(cfg, run, JobResult(cfg, run.path, {}), console, resume, on_search_epoch, scfg, i8,
                      committed=not resume)
-    console.print(f"[bold]harcore search[/bold] — backbone {cfg.backbone}, dataset {cfg.describe_data()}, "
-                  f"preset {cfg.resolved_preset()}: {scfg.epochs} search epochs, "
+    console.print(f"[bold]harcore search[/bold] — method {method}, backbone {cfg.backbone}, dataset "
+                  f"{cfg.describe_data()}, preset {cfg.resolved_preset()}: "
+                  + (f"{epochs} {'search' if method == 'sftnas' else method} epochs, " if method != "fixed" else
+                     "no search, ") +
                   f"{cfg.train_config(run.path / FINETUNE_DIR).epochs} fine-tuning epochs, int8 "
                   + (f"by QAT ({i8['epochs']} epoch(s))" if i8["method"] == "qat" else "by PTQ") + "; budget "
                   f"SRAM {scfg.sram or '-'} B, flash {scfg.flash or '-'} B, MACs {scfg.macs or '-'}, parameters "

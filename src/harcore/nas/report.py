@@ -316,7 +316,7 @@ def write_job_report(res, ctx: Any, pareto_rows: list[dict] | None = None) -> tu
         doc.h("Search")
         doc.img("search.png", "search history")
         doc.table(["epoch", "tau", "val F1", "MACs", "peak SRAM", "params", "sensors", "arch"],
-                  [[h["epoch"], f"{h['tau']:.2f}", f"{h['val_macro_f1']:.3f}", _fmt(h["macs"]), _fmt(h["peak_sram"]),
+                  [[h["epoch"], f"{h['tau']:.2f}" if "tau" in h else "-", f"{h['val_macro_f1']:.3f}", _fmt(h["macs"]), _fmt(h["peak_sram"]),
                     _fmt(h["params"]), h["sensors"], h["arch"].split("| ", 1)[-1]] for h in hist])
         lim = cfg.limits() if hasattr(cfg, "limits") else {"macs": cfg.macs, "sram": cfg.sram, "flash": cfg.flash}
         targets = {"macs": lim.get("macs"), "params": lim.get("params"), "flash": lim.get("flash"),
@@ -329,6 +329,14 @@ def write_job_report(res, ctx: Any, pareto_rows: list[dict] | None = None) -> tu
                   "against the budget's targets.")
             doc.img("pruning.png", "filters per layer and figures against the targets")
             doc.table(["epoch", "sensors"] + [f"layer {i + 1}" for i in range(len(rows[0]) - 2)], rows)
+    steps = res.stages.get("search").data.get("slimming") if res.stages.get("search") else None
+    if steps:  # AutoSlim (harcore.nas.baselines): the greedy path on the validation subjects
+        doc.h("Greedy slimming")
+        doc.p("AutoSlim's steps after training the slimmable network: each removes one group of filters from the "
+              "layer whose removal cost the least validation macro-F1, until every target is met.")
+        doc.table(["step", "layer", "widths", "val F1", "MACs", "params"],
+                  [[s["step"], s["layer"] + 1, " ".join(map(str, s["widths"])), f"{s['val_macro_f1']:.3f}",
+                    _fmt(s["macs"]), _fmt(s["params"])] for s in steps])
     if fm is not None:
         plot_confusion(fm.confusion, fm.class_names or [str(i) for i in range(fm.num_classes)],
                        "float, test split", run / "confusion_float.png")
