@@ -93,6 +93,8 @@ def search(
     proxy: str = typer.Option("ensemble", "--proxy", help="zcp: a proxy of harcore.zcp.PROXIES or ensemble"),
     top_k: Optional[int] = typer.Option(None, "--top-k", help="zcp: candidates trained (quick 2, paper 5)"),
     candidates: Optional[int] = typer.Option(None, "--candidates", help="zcp: architectures sampled (quick 24, paper 200)"),
+    time_budget: Optional[float] = typer.Option(None, "--time-budget", help="zcp: wall seconds for the search "
+                                                "stage (the best-ranked candidate is always trained)"),
     out: Path = typer.Option(Path("runs/search"), "--out", help="run folder"),
     resume: bool = typer.Option(False, "--resume", help="continue the interrupted run in --out (same options)"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace the run in --out (harcore's files there "
@@ -119,7 +121,8 @@ def search(
                                              ("prune_warmup", prune_warmup), ("dcs_shared", dcs_shared),
                                              ("tie_tail", tie_tail), ("dcs_init", dcs_init), ("lr_v", lr_v))
                            if v is not None},
-                    strategy=strategy, space=space, proxy=proxy, top_k=top_k, candidates=candidates)
+                    strategy=strategy, space=space, proxy=proxy, top_k=top_k, candidates=candidates,
+                    time_budget=time_budget)
     try:
         cfg.data_source()
         cfg.resolved_preset()

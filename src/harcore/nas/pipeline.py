@@ -103,6 +103,7 @@ class JobConfig:
     proxy: str = "ensemble"
     top_k: int | None = None
     candidates: int | None = None
+    time_budget: float | None = None     # zcp: wall seconds for the search stage (equal-time comparisons)
 
     def limits(self) -> dict[str, int | None]:
         """The budget: ``sram``, ``flash``, ``macs``, ``params``; a ``board`` lowers SRAM and flash to what it

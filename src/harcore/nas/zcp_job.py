@@ -63,7 +63,10 @@ def zcp_options(cfg: JobConfig) -> dict[str, Any] | None:
            "candidates": cfg.candidates if cfg.candidates is not None else (24 if quick else 200),
            "top_k": cfg.top_k if cfg.top_k is not None else (2 if quick else 5),
            "epochs": cfg.search_epochs if cfg.search_epochs is not None else (12 if quick else 50),
-           "lr": 2e-3 if quick else 1e-4, "batch_size": 64 if quick else 256, "proxy_batch": 256}
+           "lr": 2e-3 if quick else 1e-4, "batch_size": 64 if quick else 256, "proxy_batch": 256,
+           "time_budget": cfg.time_budget}
+    if cfg.time_budget is not None and not cfg.time_budget > 0:
+        raise ValueError(f"JobConfig.time_budget: must be > 0 seconds (got {cfg.time_budget!r})")
     for key in ("candidates", "top_k", "epochs"):
         v = out[key]
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -129,7 +132,7 @@ def _zcp_search(ctx: Any) -> StageOutput:
                    settings={"backbone": cfg.backbone, "filters": cfg.filters, "tail": dict(ctx.search_config.tail),
                              "tie_tail": ctx.search_config.tie_tail, "dataset": ds.name,
                              "channels": c, "seq_len": t, "classes": len(ds.classes)},
-                   on_trained=trained)
+                   on_trained=trained, time_budget=o["time_budget"])
     ctx.search = r
     seconds = time.perf_counter() - t0
     rows = [{"rank": i + 1, "index": x["index"], "key": x["key"], "rank_score": x["rank_score"], **x["costs"]}
@@ -139,13 +142,15 @@ def _zcp_search(ctx: Any) -> StageOutput:
             for x in r.trained]
     b = r.best
     return (f"zcp ({r.meta['space']} space): {r.n_sampled} sampled, {r.n_within_budget} within budget, ranked by "
-            f"{r.proxy}; top {len(r.trained)} trained {o['epochs']} epochs each; best by validation: candidate "
+            f"{r.proxy}; top {len(r.trained)} trained {o['epochs']} epochs each"
+            + (f" (time budget {o['time_budget']:.0f} s)" if o["time_budget"] is not None else "")
+            + "; best by validation: candidate "
             f"{b['index']} (val macro-F1 {b['val_f1']:.4f})" + (" (resumed)" if r.meta["resumed"] else ""),
             {"strategy": "zcp", "space": r.meta["space"], "proxy": r.proxy, "n_sampled": r.n_sampled,
              "n_within_budget": r.n_within_budget, "top_k": o["top_k"], "epochs": o["epochs"],
              "ranking": rows, "trained": done, "best": {"index": b["index"], "key": b["key"], "val_f1": b["val_f1"],
                                                         "arch": b["arch"]},
-             "resumed": r.meta["resumed"], "seconds": seconds})
+             "resumed": r.meta["resumed"], "seconds": seconds, "time_budget": o["time_budget"]})
 
 
 def _zcp_derive(ctx: Any) -> StageOutput:

@@ -143,8 +143,8 @@ def zcp_search(data: Any, *, n_candidates: int = 200, budget: Budget = Budget(),
                top_k: int = 5, epochs: int = 50, seed: int = 0, proxy_batch: int = 256,
                max_train: int | None = None, archs: Sequence[Any] | None = None, space: Any = None,
                lr: float = 1e-4, batch_size: int = 256, store: str | Path | None = None,
-               settings: dict[str, Any] | None = None, on_trained: Callable[[dict[str, Any]], Any] | None = None
-               ) -> SearchResult:
+               settings: dict[str, Any] | None = None, on_trained: Callable[[dict[str, Any]], Any] | None = None,
+               time_budget: float | None = None) -> SearchResult:
     """Sample ``n_candidates`` architectures of ``space`` (Table I by default; or take ``archs``), keep those
     within ``budget``, score them with ``proxy`` (a name of :data:`harcore.zcp.PROXIES` or ``"ensemble"``) on
     one seeded training batch, train the ``top_k`` best-ranked with the study's protocol (Adam ``lr``, batch
@@ -156,6 +156,11 @@ def zcp_search(data: Any, *, n_candidates: int = 200, budget: Budget = Budget(),
     candidate is scored) and each trained candidate (``trained/NNNNN.json``) are written atomically as they
     finish, and a search run again with the same ``settings`` (plus this call's own) reuses them instead of
     redoing them (other settings: :class:`~harcore.errors.CheckpointError` naming them).
+
+    ``time_budget``: wall seconds for the whole search (sampling, costing, scoring, training; for a comparison at
+    equal wall time): the best-ranked candidate is always trained, a further one only while the time spent plus
+    the longest training so far stays within the budget (``top_k`` stays the upper bound). The measure is this
+    call's time: a resumed search gets the whole budget again for what is left.
     """
     import torch
 
@@ -164,6 +169,7 @@ def zcp_search(data: Any, *, n_candidates: int = 200, budget: Budget = Budget(),
     from .proxies import PROXIES, ZCP_PROXIES, ensemble, score
     from .study import StudyConfig, run_architecture
 
+    t_start = time.perf_counter()
     if proxy != "ensemble" and proxy not in PROXIES:
         raise ValueError(f"unknown proxy {proxy!r}; choose 'ensemble' or one of {', '.join(PROXIES)}")
     space = space if space is not None else TableISpace(data.in_channels, data.seq_len, data.num_classes)
@@ -211,7 +217,10 @@ def zcp_search(data: Any, *, n_candidates: int = 200, budget: Budget = Budget(),
             atomic_write_text(folder / "ranking.json", json.dumps(
                 {"settings": ident, "n_sampled": n_sampled, "n_within_budget": n_keep, "ranked": ranked}))
     trained = []
+    longest = 0.0
     for r in ranked[:top_k]:
+        if time_budget is not None and trained and time.perf_counter() - t_start + longest > time_budget:
+            break
         path = folder / "trained" / f"{r['index']:05d}.json" if folder is not None else None
         if path is not None and path.exists():
             rec = json.loads(path.read_text())
@@ -223,13 +232,15 @@ def zcp_search(data: Any, *, n_candidates: int = 200, budget: Budget = Budget(),
             if path is not None:
                 atomic_write_text(path, json.dumps(rec))
             rec["reused"] = False
+        longest = max(longest, rec.get("train_seconds", 0.0) + rec.get("score_seconds", 0.0))
         trained.append(rec)
         if on_trained is not None:
             on_trained(rec)
     best = max(trained, key=lambda r: (r["val_f1"], -r["index"])) if trained else None
     return SearchResult(best, ranked, trained, n_sampled, n_keep, proxy,
                         {"budget": budget.__dict__, "top_k": top_k, "epochs": epochs, "seed": seed,
-                         "space": ident["space"], "resumed": doc is not None})
+                         "space": ident["space"], "resumed": doc is not None, "time_budget": time_budget,
+                         "seconds": time.perf_counter() - t_start})
 
 
 def _arch_from(space: Any, d: dict[str, Any]) -> Any:
