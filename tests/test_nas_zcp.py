@@ -184,3 +184,42 @@ def test_zcp_strategy_table1_space_to_int8_and_firmware(tmp_path):
     doc = torch.load(res.run_dir / "model.pt", weights_only=True)
     assert doc["format"] == "harcore.zcp/1" and doc["arch"] == st["search"].data["best"]["arch"]
     assert json.loads((res.run_dir / "arch.json").read_text())["space"] == "table1"
+
+
+@pytest.mark.slow
+def test_the_equal_time_comparison_runs_on_a_tiny_setting(tmp_path):
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[1]
+    r = subprocess.run([sys.executable, str(repo / "benchmarks" / "bench_zcp_vs_sftnas.py"), "--tiny", "--out",
+                        str(tmp_path)], capture_output=True, text=True, timeout=1200,
+                       env=dict(__import__("os").environ, OMP_NUM_THREADS="1"))
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    res = json.loads((tmp_path / "comparison.json").read_text())
+    sft, z = res["runs"]
+    assert sft["strategy"] == "sftnas" and z["strategy"].startswith("zcp")
+    assert res["time_budget_seconds"] == pytest.approx(sft["search_seconds"])
+    assert f"time budget {res['time_budget_seconds']:.0f} s" in z["search_detail"]
+    for row in (sft, z):
+        assert row["macs"] <= 2_000_000 and row["fits"]
+        assert 0.0 <= row["val_macro_f1"] <= 1.0 and 0.0 <= row["test_macro_f1"] <= 1.0
+    assert "| zcp (ensemble) |" in r.stdout
+
+
+def test_scoring_all_proxies_at_once_equals_scoring_each_alone():
+    """score() computes the gradient of grad_norm/snip/plain/grasp and the profile of params/macs once: the
+    values are exactly those of each proxy scored on its own (BatchNorm and LSTM models)."""
+    from harcore import zcp
+    from harcore.nas.derive import build
+    from harcore.nas.sampling import sample_archs
+
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(16, 9, 32)).astype(np.float32), rng.integers(0, 6, 16)
+    nets = [build(sample_archs(1, "tinyhar", 9, 32, 6, seed=2, filters=4)[0]),
+            zcp.build(zcp.Arch("lstm", (8, 16), (0.1, 0.0)), 9, 32, 6)]
+    for net in nets:
+        together = zcp.score(net, x, y, seed=3)
+        alone = {n: zcp.score(net, x, y, [n], seed=3)[n] for n in zcp.PROXIES}
+        assert together == alone
+        assert all(np.isfinite(v) for v in together.values())
