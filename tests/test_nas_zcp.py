@@ -223,3 +223,21 @@ def test_scoring_all_proxies_at_once_equals_scoring_each_alone():
         alone = {n: zcp.score(net, x, y, [n], seed=3)[n] for n in zcp.PROXIES}
         assert together == alone
         assert all(np.isfinite(v) for v in together.values())
+
+
+def test_a_time_budget_trains_the_best_ranked_candidate_and_stops():
+    from harcore import zcp
+    from harcore.zcp.study import StudyData
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 3, 24)).astype(np.float32)
+    y = rng.integers(0, 3, 64)
+    d = StudyData("synthetic", x[:40], y[:40], x[40:], y[40:], x[:0], y[:0], 3, ["a", "b", "c"], 50.0)
+    archs = [zcp.Arch("cnn", (8,), (0.1,), (3,)), zcp.Arch("cnn", (16, 8), (0.2, 0.2), (3, 3)),
+             zcp.Arch("lstm", (8, 8), (0.1, 0.0))]
+    r = zcp.zcp_search(d, archs=archs, proxy="synflow", top_k=3, epochs=1, proxy_batch=16, time_budget=1e-6)
+    assert [t["index"] for t in r.trained] == [r.ranked[0]["index"]] and r.meta["time_budget"] == 1e-6
+    r = zcp.zcp_search(d, archs=archs, proxy="synflow", top_k=3, epochs=1, proxy_batch=16, time_budget=1e6)
+    assert len(r.trained) == 3
+    with pytest.raises(ValueError, match="time_budget: must be > 0"):
+        JobConfig(strategy="zcp", time_budget=0).zcp_options()
