@@ -55,6 +55,8 @@ QUICK = {
          "the quickest job"),
         ("--macs 0.77M --out runs/t", "--macs 0.77M --out runs/t --epochs 1 --finetune-epochs 1 --filters 4 "
          "--int8 ptq", "the quickest job"),
+        ("--candidates 24 --top-k 2 --macs 1M --out runs/z", "--candidates 4 --top-k 1 --macs 1M --out runs/z "
+         "--epochs 1 --finetune-epochs 1 --filters 4 --int8 ptq", "four candidates, one trained for one epoch"),
         ("--sweep-beta1 0,0.3,1,3 --seeds 0,1 --backbones tinyhar,deepconvlstm --parallel 2 --out runs/sweep",
          "--sweep-beta1 1 --seeds 0 --backbones tinyhar,deepconvlstm --parallel 2 --out runs/sweep --epochs 1 "
          "--finetune-epochs 1 --filters 4 --int8 ptq",

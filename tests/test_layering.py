@@ -37,7 +37,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("cli",),
 ]
 LEVEL = {name: i for i, names in enumerate(LAYERS) for name in names}
-JOB_MODULES = {"harcore.nas", "harcore.nas.pipeline", "harcore.nas.sweep"}
+JOB_MODULES = {"harcore.nas", "harcore.nas.pipeline", "harcore.nas.sweep", "harcore.nas.zcp_job"}
 # harcore/__init__.py lazily exposes everything; harcore._core is the C++ core, layered below by its sources.
 EXEMPT = {"harcore", "harcore._core"}
 

@@ -88,7 +88,7 @@ def search(
                                             "the filters the searched stage keeps (default: tied with --params, fixed otherwise)"),
     dcs_init: Optional[float] = typer.Option(None, "--dcs-init", help="initial value of the DCS gates (> 0.5; default 0.75)"),
     lr_v: Optional[float] = typer.Option(None, "--lr-v", help="Adam learning rate of the DCS gates (default: the preset's)"),
-    epochs: Optional[int] = typer.Option(None, "--epochs", help="search epochs (default: the preset's)"),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="search epochs; with --strategy zcp each candidate's training epochs (default: the preset's)"),
     finetune_epochs: Optional[int] = typer.Option(None, "--finetune-epochs", help="fine-tuning epochs (default: the preset's)"),
     beta1: float = typer.Option(1.0, "--beta1", help="weight of L_complexity (Eq. 10)"),
     beta2: float = typer.Option(1.0, "--beta2", help="weight of L_memory (Eq. 10)"),
@@ -102,6 +102,14 @@ def search(
                                  "subjects, last epoch) | train (the search's training split, best validation epoch)"),
     tail: Optional[list[str]] = typer.Option(None, "--tail", help="an option of the backbone's later stages, KEY=VALUE "
                                              "(repeatable), e.g. --tail lstm_layers=1 --tail dropout=0.5"),
+    strategy: str = typer.Option("sftnas", "--strategy", help="sftnas (the differentiable search) | zcp "
+                                 "(sample, drop what is over budget, rank by --proxy, train the --top-k best)"),
+    space: str = typer.Option("sftnas", "--space", help="zcp: sftnas (the backbone's derived networks) | table1"),
+    proxy: str = typer.Option("ensemble", "--proxy", help="zcp: a proxy of harcore.zcp.PROXIES or ensemble"),
+    top_k: Optional[int] = typer.Option(None, "--top-k", help="zcp: candidates trained (quick 2, paper 5)"),
+    candidates: Optional[int] = typer.Option(None, "--candidates", help="zcp: architectures sampled (quick 24, paper 200)"),
+    time_budget: Optional[float] = typer.Option(None, "--time-budget", help="zcp: wall seconds for the search "
+                                                "stage (the best-ranked candidate is always trained)"),
     out: Path = typer.Option(Path("runs/search"), "--out", help="run folder"),
     resume: bool = typer.Option(False, "--resume", help="continue the interrupted run in --out (same options)"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace the run in --out (harcore's files there "
@@ -128,7 +136,9 @@ def search(
                                              ("budget_band", budget_band), ("budget_alpha", budget_alpha),
                                              ("prune_warmup", prune_warmup), ("dcs_shared", dcs_shared),
                                              ("tie_tail", tie_tail), ("dcs_init", dcs_init), ("lr_v", lr_v))
-                           if v is not None})
+                           if v is not None},
+                    strategy=strategy, space=space, proxy=proxy, top_k=top_k, candidates=candidates,
+                    time_budget=time_budget)
     try:
         cfg.data_source()
         cfg.resolved_preset()
@@ -139,6 +149,7 @@ def search(
         if cfg.resolved_method() in ("autoslim", "pas"):
             cfg.baseline_config()
         cfg.int8_options()
+        cfg.zcp_options()
     except ValueError as e:
         raise typer.BadParameter(str(e)) from None
     console = Console()

@@ -100,6 +100,15 @@ class JobConfig:
     method: str = "sftnas"
     arch: dict[str, Any] | None = None                  # method "fixed": the layout to train (an Arch's dict)
     baseline: dict[str, Any] = field(default_factory=dict)  # BaselineConfig fields of autoslim / pas
+    # how the architecture is found: "sftnas" (the search above) or "zcp" (proxy-guided, harcore.nas.zcp_job:
+    # sample ``space`` ("sftnas": the backbone's derived networks, "table1": the paper's Table I), drop what is
+    # over the budget, rank by ``proxy``, train the ``top_k`` best of ``candidates``)
+    strategy: str = "sftnas"
+    space: str = "sftnas"
+    proxy: str = "ensemble"
+    top_k: int | None = None
+    candidates: int | None = None
+    time_budget: float | None = None     # zcp: wall seconds for the search stage (equal-time comparisons)
 
     def limits(self) -> dict[str, int | None]:
         """The budget: ``sram``, ``flash``, ``macs``, ``params``; a ``board`` lowers SRAM and flash to what it
@@ -211,6 +220,9 @@ class JobConfig:
             raise ValueError(f"JobConfig.init: 'supernet' weights exist only for method sftnas, not {m!r}")
         if self.baseline and m not in ("autoslim", "pas"):
             raise ValueError(f"JobConfig.baseline: options of autoslim / pas, given for method {m!r}")
+        if self.strategy != "sftnas" and m != "sftnas":
+            raise ValueError(f"JobConfig.strategy: strategy {self.strategy!r} finds the architecture itself; it does "
+                             f"not combine with method {m!r} (use method 'sftnas', the default)")
         return m
 
     def baseline_config(self):
@@ -269,6 +281,12 @@ class JobConfig:
             raise ValueError(f"JobConfig.qat_epochs: must be an integer >= 1 (got {epochs!r})")
         ft = self.train_config(Path(self.out) / "finetune")
         return {"method": self.int8, "epochs": epochs, "lr": ft.lr / 10, "batch_size": ft.batch_size}
+
+    def zcp_options(self) -> dict[str, Any]:
+        """The proxy-guided strategy's settings (``harcore.nas.zcp_job``); checks them for every strategy."""
+        from .zcp_job import zcp_options
+
+        return zcp_options(self)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -469,7 +487,7 @@ FINETUNE_DIR = "finetune"
 #: What harcore writes into a run folder (``--overwrite`` deletes these and nothing else).
 RUN_FILES = ("job.json", "job.log", "report.md", "report.html", "search.png", "confusion_float.png",
              "confusion_int8.png", "pareto.png", "profile.json", "arch.json", "search_history.json", "slimming.json",
-             SEARCH_CHECKPOINT, FINETUNE_DIR, "model.pt", "model.hq8", "firmware")
+             SEARCH_CHECKPOINT, FINETUNE_DIR, "model.pt", "model.hq8", "firmware", "zcp")
 
 
 def job_run_dir(path: str | Path) -> runstore.RunDir:
@@ -489,6 +507,7 @@ class JobContext:
     on_search_epoch: Callable[[dict], Any] | None = None
     search_config: SearchConfig | None = None
     int8: dict[str, Any] = field(default_factory=dict)
+    zcp: dict[str, Any] | None = None         # the zcp strategy's options (JobConfig.zcp_options), else None
     # written by the stages, in order
     ds: Any = None                            # harcore.data.Dataset (data)
     search: Any = None                        # SearchResult (search)
@@ -767,26 +786,35 @@ def run_job(cfg: JobConfig, *, resume: bool = False, overwrite: bool = False, co
     method = cfg.resolved_method()
     epochs = cfg.baseline_config().epochs if method in ("autoslim", "pas") else scfg.epochs
     i8 = cfg.int8_options()
+    zcp = cfg.zcp_options()
     run = job_run_dir(cfg.out)
-    run.prepare(resume=resume, overwrite=overwrite, checkpoints=(SEARCH_CHECKPOINT,))
+    if zcp is not None:
+        from . import zcp_job
+
+        pipeline, checkpoints, check = zcp_job.PIPELINE, zcp_job.CHECKPOINTS, zcp_job.check_resumable
+    else:
+        pipeline, checkpoints, check = PIPELINE, (SEARCH_CHECKPOINT,), check_resumable
+    run.prepare(resume=resume, overwrite=overwrite, checkpoints=checkpoints)
     if resume:
-        check_resumable(cfg, run)
+        check(cfg, run)
         run.clean_temp()
     torch.set_num_threads(cfg.num_threads)
-    ctx = JobContext(cfg, run, JobResult(cfg, run.path, {}), console, resume, on_search_epoch, scfg, i8,
+    ctx = JobContext(cfg, run, JobResult(cfg, run.path, {}), console, resume, on_search_epoch, scfg, i8, zcp,
                      committed=not resume)
-    console.print(f"[bold]harcore search[/bold] — method {method}, backbone {cfg.backbone}, dataset "
-                  f"{cfg.describe_data()}, preset {cfg.resolved_preset()}: "
-                  + (f"{epochs} {'search' if method == 'sftnas' else method} epochs, " if method != "fixed" else
-                     "no search, ") +
-                  f"{cfg.train_config(run.path / FINETUNE_DIR).epochs} fine-tuning epochs, int8 "
+    console.print(f"[bold]harcore search[/bold] — method {method if zcp is None else 'zcp'}, backbone {cfg.backbone}, "
+                  f"dataset {cfg.describe_data()}, preset {cfg.resolved_preset()}: "
+                  + (f"zcp strategy ({zcp['space']} space, {zcp['candidates']} candidates ranked by {zcp['proxy']}, "
+                     f"top {zcp['top_k']} trained {zcp['epochs']} epochs each), " if zcp is not None else
+                     f"{epochs} {'search' if method == 'sftnas' else method} epochs, " if method != "fixed" else
+                     "no search, ")
+                  + f"{cfg.train_config(run.path / FINETUNE_DIR).epochs} fine-tuning epochs, int8 "
                   + (f"by QAT ({i8['epochs']} epoch(s))" if i8["method"] == "qat" else "by PTQ") + "; budget "
                   f"SRAM {scfg.sram or '-'} B, flash {scfg.flash or '-'} B, MACs {scfg.macs or '-'}, parameters "
                   f"{scfg.params or '-'}" + (f" (board {cfg.board})" if cfg.board else "") + "; "
                   f"run folder {run.path}" + (" (resuming)" if resume else ""))
     if cfg.resolved_preset() == "quick":
         console.print("  (quick preset: a few minutes on 2 CPU cores; `--preset paper` for the paper's 200 epochs)")
-    for name, fn in PIPELINE:
+    for name, fn in pipeline:
         run_stage(ctx, name, fn)
     ctx.result.finished = True
     run.write_json("job.json", ctx.result.to_dict())

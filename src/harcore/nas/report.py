@@ -294,6 +294,9 @@ def write_job_report(res, ctx: Any, pareto_rows: list[dict] | None = None) -> tu
           f"parameters {_fmt(lim0.get('params'))}" + (f" (board {cfg.board})" if getattr(cfg, "board", None) else "")
           + ". "
           f"beta1 {cfg.beta1}, beta2 {cfg.beta2}, seed {cfg.seed}, preset {cfg.resolved_preset()}.")
+    zs = res.stages.get("search").data if res.stages.get("search") else {}
+    doc.p("Strategy: " + (f"zcp — proxy-guided ({zs.get('space')} space, ranked by {zs.get('proxy')})"
+                          if getattr(cfg, "strategy", "sftnas") == "zcp" else "sftnas — the differentiable search"))
     failed = res.failed()
     if failed:
         doc.p("INCOMPLETE — " + "; ".join(f"stage '{s.name}' failed: {s.detail}" for s in failed))
@@ -310,6 +313,16 @@ def write_job_report(res, ctx: Any, pareto_rows: list[dict] | None = None) -> tu
     fm, im, prof = getattr(ctx, "float_metrics", None), getattr(ctx, "int8_metrics", None), getattr(ctx, "profile", None)
     if prof is not None or fm is not None:
         _float_int8_target(doc, res, ctx, fm, im, prof)
+    if zs.get("ranking"):
+        doc.h("Proxy ranking (zcp)")
+        doc.p(f"{zs['n_sampled']} architectures sampled, {zs['n_within_budget']} within the budget (C++ batch cost "
+              f"API), ranked by {zs['proxy']}; the top {zs['top_k']} trained {zs['epochs']} epochs each on the "
+              f"training split, the best by validation macro-F1 kept (candidate {zs['best']['index']}).")
+        val = {t["index"]: t["val_f1"] for t in zs["trained"]}
+        doc.table(["rank", "candidate", "score", "MACs", "params", "peak SRAM", "flash", "val F1", "architecture"],
+                  [[r["rank"], r["index"], f"{r['rank_score']:.4g}", _fmt(r["macs"]), _fmt(r["params"]),
+                    _fmt(r["peak_sram"]), _fmt(r["flash"]),
+                    f"{val[r['index']]:.4f}" if r["index"] in val else "-", r["key"]] for r in zs["ranking"]])
     hist = res.stages.get("search").data.get("history") if res.stages.get("search") else None
     if hist:
         plot_search(hist, run / "search.png")

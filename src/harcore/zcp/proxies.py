@@ -65,27 +65,39 @@ def _grads(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> list[tuple[torch
     return [(w.detach(), torch.zeros_like(w) if g is None else g.detach()) for w, g in zip(ws, gs)]
 
 
+#: From the weights and their loss gradients (one backward pass that :func:`score` shares between them).
+_FROM_GRADS: dict[str, Callable[[list[tuple[torch.Tensor, torch.Tensor]]], float]] = {
+    "grad_norm": lambda wg: float(sum(g.norm().item() for _, g in wg)),
+    "snip": lambda wg: float(sum((w * g).abs().sum().item() for w, g in wg)),
+    "plain": lambda wg: float(sum((w * g).sum().item() for w, g in wg)),
+}
+
+
 def grad_norm(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    net = _prepare(model)
-    return float(sum(g.norm().item() for _, g in _grads(net, x, y)))
+    return _FROM_GRADS["grad_norm"](_grads(_prepare(model), x, y))
 
 
 def snip(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    net = _prepare(model)
-    return float(sum((w * g).abs().sum().item() for w, g in _grads(net, x, y)))
+    return _FROM_GRADS["snip"](_grads(_prepare(model), x, y))
 
 
 def plain(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    net = _prepare(model)
-    return float(sum((w * g).sum().item() for w, g in _grads(net, x, y)))
+    return _FROM_GRADS["plain"](_grads(_prepare(model), x, y))
 
 
-def grasp(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    """Σ −θ ⊙ (H g): g = ∂CE/∂θ from a first pass, H g by differentiating g·∂CE/∂θ (temperature 1)."""
+def grasp(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
+          grads: list[tuple[torch.Tensor, torch.Tensor]] | None = None) -> float:
+    """Σ −θ ⊙ (H g): g = ∂CE/∂θ from a first pass, H g by differentiating g·∂CE/∂θ (temperature 1).
+
+    ``grads``: the first pass's ``(weight, gradient)`` pairs when already computed (:func:`score` shares them
+    with grad_norm, snip and plain: the same copy, batch and mode give the same gradients)."""
     net = _prepare(model)
     ws = [p for _, p in weight_params(net)]
-    g0 = torch.autograd.grad(_ce(net, x, y), ws, allow_unused=True)
-    g0 = [torch.zeros_like(w) if g is None else g.detach() for w, g in zip(ws, g0)]
+    if grads is not None:
+        g0 = [g for _, g in grads]
+    else:
+        g0 = torch.autograd.grad(_ce(net, x, y), ws, allow_unused=True)
+        g0 = [torch.zeros_like(w) if g is None else g.detach() for w, g in zip(ws, g0)]
     g1 = torch.autograd.grad(_ce(net, x, y), ws, create_graph=True, allow_unused=True)
     z = sum((a * b).sum() for a, b in zip(g0, g1) if b is not None)
     if not isinstance(z, torch.Tensor) or not z.requires_grad:
@@ -263,11 +275,22 @@ def score(model: nn.Module, x: Any, y: Any, proxies: Sequence[str] | None = None
     xt, yt = _as_tensors(x, y)
     vx, vy = (xt, yt) if val is None else _as_tensors(*val)
     out: dict[str, float] = {}
+    # grad_norm, snip, plain and grasp's first pass need the same gradient (same copy, batch, mode; no random
+    # draw), and params/macs the same profile: each is computed once (tested equal to scoring one at a time)
+    grads: list[tuple[torch.Tensor, torch.Tensor]] | None = None
+    total: Any = None
     with torch.random.fork_rng(devices=[]):
         for name in names:
             torch.manual_seed(seed)
             if name == "initial_val_f1":
                 out[name] = initial_val_f1(model, vx, vy)
+            elif name in _FROM_GRADS or name == "grasp":
+                if grads is None:
+                    grads = _grads(_prepare(model), xt, yt)
+                out[name] = grasp(model, xt, yt, grads) if name == "grasp" else _FROM_GRADS[name](grads)
+            elif name in BASELINES:
+                total = _cost_total(model, xt) if total is None else total
+                out[name] = float(total.params if name == "params" else total.macs)
             else:
                 out[name] = _FUNCS[name](model, xt, yt)
     return out

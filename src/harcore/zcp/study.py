@@ -151,8 +151,13 @@ def _macro_f1(net: Any, x: np.ndarray, y: np.ndarray, batch: int = 1024) -> floa
     return float(f1_score(y, np.concatenate(preds), average="macro", zero_division=0.0))
 
 
-def run_architecture(index: int, arch: Arch, d: StudyData, cfg: StudyConfig) -> dict[str, Any]:
+def run_architecture(index: int, arch: Any, d: StudyData, cfg: StudyConfig, *, net: Any = None,
+                     key: str | None = None) -> dict[str, Any]:
     """Score one architecture (all proxies) and train it for the ground truth; returns its result record.
+
+    ``net``: the untrained module of ``arch`` when it is not a Table I architecture (the proxy-guided search of
+    the main job passes derived SFTNAS networks), with its ``key``. With an empty test split (``d.x_test``)
+    nothing is evaluated on test (``test_f1`` None): the main job tests only its final model.
 
     Training: Xavier-normal init, Adam (lr ``cfg.lr``), batch ``cfg.batch_size``, ``cfg.epochs`` epochs,
     lr × ``cfg.lr_gamma`` every ``cfg.lr_step`` epochs, cross-entropy; the epoch with the best validation
@@ -164,7 +169,8 @@ def run_architecture(index: int, arch: Arch, d: StudyData, cfg: StudyConfig) -> 
 
     seed = cfg.seed * 100003 + index
     torch.manual_seed(seed)
-    net = build(arch, d.in_channels, d.seq_len, d.num_classes)
+    if net is None:
+        net = build(arch, d.in_channels, d.seq_len, d.num_classes)
     rng = np.random.default_rng(seed)
     pick = rng.choice(len(d.x_train), size=min(cfg.proxy_batch, len(d.x_train)), replace=False)
     t0 = time.perf_counter()
@@ -201,9 +207,10 @@ def run_architecture(index: int, arch: Arch, d: StudyData, cfg: StudyConfig) -> 
     if best_state is not None:
         net.load_state_dict(best_state)
     train_s = time.perf_counter() - t0
-    noisy = {str(v): _macro_f1(net, add_noise(d.x_test, v, seed=seed), d.y_test) for v in NOISE_VARIANCES}
-    return {"index": index, "arch": arch.to_dict(), "key": arch.key, "scores": scores,
-            "val_f1": best_f1, "test_f1": noisy["0.0"], "noisy_test_f1": noisy, "best_epoch": best_epoch,
+    noisy = ({str(v): _macro_f1(net, add_noise(d.x_test, v, seed=seed), d.y_test) for v in NOISE_VARIANCES}
+             if len(d.x_test) else {})
+    return {"index": index, "arch": arch.to_dict(), "key": key if key is not None else arch.key, "scores": scores,
+            "val_f1": best_f1, "test_f1": noisy.get("0.0"), "noisy_test_f1": noisy, "best_epoch": best_epoch,
             "history": history, "score_seconds": score_s, "train_seconds": train_s}
 
 
