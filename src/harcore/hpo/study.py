@@ -58,6 +58,9 @@ DEFAULT_SPACE: tuple[Param, ...] = (
     Param("dropout", 0.0, 0.5),
 )
 
+# Attempts at opening the storage while other workers may be creating its schema (see open_study).
+_OPEN_TRIES = 5
+
 # The name each zoo model gives its (main) dropout rate.
 _DROPOUT_KEYS = ("dropout", "drop_prob")
 
@@ -148,10 +151,21 @@ def open_study(cfg: HPOConfig):
         kwargs["heartbeat_stale_trial_callback"] = retry
     else:
         kwargs["failed_trial_callback"] = retry
-    try:
-        storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
-    except Exception as e:  # a bad URL or an unreachable database: name the storage
-        raise HarcoreError(f"--storage {url!r}: cannot open the Optuna storage ({e})") from e
+    from sqlalchemy.exc import IntegrityError, OperationalError
+
+    # Workers started together on a fresh database race to create its schema: the loser's insert of the
+    # schema version fails (IntegrityError) or its CREATE TABLE meets the winner's (OperationalError). By the
+    # next try the schema is there and is only read, so a few retries make simultaneous starts safe.
+    for attempt in range(_OPEN_TRIES):
+        try:
+            storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
+            break
+        except (IntegrityError, OperationalError) as e:
+            if attempt == _OPEN_TRIES - 1:
+                raise HarcoreError(f"--storage {url!r}: cannot open the Optuna storage ({e})") from e
+            time.sleep(0.5 * (attempt + 1))
+        except Exception as e:  # a bad URL or an unreachable database: name the storage
+            raise HarcoreError(f"--storage {url!r}: cannot open the Optuna storage ({e})") from e
     pruner = optuna.pruners.MedianPruner(n_startup_trials=cfg.pruner_startup_trials,
                                          n_warmup_steps=cfg.pruner_warmup_steps)
     study = optuna.create_study(storage=storage, study_name=cfg.study_name, direction="maximize",
