@@ -46,6 +46,8 @@ def main() -> None:
     ap.add_argument("--out", default="runs/hpo-mubi")
     ap.add_argument("--trials", type=int, default=50)
     ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--epochs", type=int, default=10, help="epochs per trial (the paper's 10; fewer: a reduced run)")
+    ap.add_argument("--final-epochs", type=int, default=200, help="final-training epochs (the paper's 200; fewer: reduced)")
     ap.add_argument("--master-seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--parallel", type=int, default=1)
@@ -53,7 +55,8 @@ def main() -> None:
     out = Path(args.out) / args.dataset
     opts = parse_options(args.dataset_option, "--dataset-option")
     cfg = hpo.HPOConfig(model="mubiconvlstm", dataset=args.dataset, data_dir=args.data_dir, dataset_options=opts,
-                        trials=args.trials, seeds=args.seeds, master_seed=args.master_seed, threads=args.threads,
+                        trials=args.trials, epochs=args.epochs,
+                        final_epochs=args.final_epochs, seeds=args.seeds, master_seed=args.master_seed, threads=args.threads,
                         class_weights="balanced" if args.balanced else None, out=str(out))
     if args.step == "hpo":
         hpo.run(cfg, log=print)

@@ -103,6 +103,44 @@ def test_two_workers_share_one_sqlite_study(tmp_path):
     assert mine.ran and len(mine.ran) < 8
 
 
+def test_two_cli_workers_started_together_share_one_fresh_study(tmp_path):
+    # Two `harcore hpo` processes started at the same moment on a storage that does not exist yet, as a user
+    # would from two shells: both create-or-load the schema and the study, both train, and the study ends
+    # with exactly the trials asked for.
+    out = tmp_path / "hpo"
+    env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
+    procs = [subprocess.Popen(_cmd(out, 6), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)
+             for _ in range(2)]
+    logs = [p.communicate(timeout=600)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], "\n----\n".join(logs)
+    study = optuna.load_study(study_name="t", storage=f"sqlite:///{(out / 'study.db').resolve()}")
+    trials = study.get_trials(deepcopy=False)
+    finished = [t for t in trials if t.state.name in ("COMPLETE", "PRUNED")]
+    assert len(finished) == 6
+    assert not [t for t in trials if t.state.name in ("RUNNING", "WAITING")]
+    assert len({t.user_attrs["worker"] for t in finished}) == 2
+    assert all("6 finished trial(s)" in log for log in logs), logs
+
+
+def test_open_study_retries_a_schema_creation_race(tmp_path, monkeypatch):
+    # The loser of two workers creating one fresh database's schema sees an IntegrityError; it must retry
+    # (the schema is then there), not give up. Simulated here so that the race is certain.
+    from sqlalchemy.exc import IntegrityError
+
+    calls = []
+
+    class Racing(optuna.storages.RDBStorage):  # a subclass: optuna checks isinstance(storage, RDBStorage)
+        def __init__(self, *a, **kw):
+            calls.append(1)
+            if len(calls) == 1:
+                raise IntegrityError("INSERT INTO alembic_version", {}, Exception("UNIQUE constraint failed"))
+            super().__init__(*a, **kw)
+
+    monkeypatch.setattr(optuna.storages, "RDBStorage", Racing)
+    study = hpo.open_study(_cfg(tmp_path, 1))
+    assert len(calls) == 2 and study.study_name == "t"
+
+
 def test_run_writes_the_final_training_and_report(tmp_path):
     out = tmp_path / "hpo"
     cfg = _cfg(out, 2, final_epochs=1, final_patience=None, seeds=2)

@@ -17,44 +17,32 @@ from typing import Any, Callable
 
 from harcore.errors import CheckpointError, HarcoreError
 from harcore.runstore import atomic_write_text
+from harcore.train.recipe import TrainingRecipe, check_counts
 
 FORMAT = "harcore.distill/1"
 
 
 @dataclass
-class DistillConfig:
+class DistillConfig(TrainingRecipe):
+    """A distillation job: the data and training fields of :class:`harcore.train.TrainingRecipe`
+    (``epochs``: the student's) and the teacher/student pair, KD loss and int8 step."""
+
+    out: str = "runs/distill"
     teacher: str = "cnn"
     teacher_options: dict[str, Any] = field(default_factory=dict)
     teacher_checkpoint: str | None = None
     student: str = "cnn_student"
     student_options: dict[str, Any] = field(default_factory=dict)
-    dataset: str = "default"
-    data_dir: str | None = None
-    dataset_options: dict[str, Any] = field(default_factory=dict)
-    val_fraction: float = 0.2
     alpha: float | None = None
     temperature: float | None = None
     teacher_epochs: int = 20
-    epochs: int = 20
-    patience: int | None = 5
-    batch_size: int = 64
     seed: int = 0
-    threads: int | None = None
     int8: bool = True
     calibration_windows: int = 512
-    out: str = "runs/distill"
 
-
-def _load_data(cfg: DistillConfig):
-    from harcore import data
-
-    opts = dict(cfg.dataset_options)
-    ds = data.load(cfg.dataset, cfg.data_dir, **opts)
-    if ds.val is None:
-        opts.setdefault("val_fraction", cfg.val_fraction)
-        opts.setdefault("seed", cfg.seed)
-        ds = data.load(cfg.dataset, cfg.data_dir, **opts)
-    return ds
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_counts(self, ("teacher_epochs", "calibration_windows"))
 
 
 def run_distill(cfg: DistillConfig, *, log: Callable[[str], None] | None = None) -> dict[str, Any]:
@@ -69,7 +57,7 @@ def run_distill(cfg: DistillConfig, *, log: Callable[[str], None] | None = None)
 
     log = log or (lambda s: None)
     out = Path(cfg.out)
-    ds = _load_data(cfg)
+    ds = cfg.load_data(cfg.seed)
     c, t = (int(v) for v in ds.train.x.shape[1:])
     k = len(ds.classes)
     alpha = DEFAULT_KD_ALPHA if cfg.alpha is None else cfg.alpha

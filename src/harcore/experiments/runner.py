@@ -139,16 +139,12 @@ _DATA_CACHE: dict[tuple, Any] = {}
 
 
 def _dataset(name: str, spec: BenchSpec):
-    from harcore import data
+    from harcore.train.recipe import load_with_validation
 
     opts = dict(spec.dataset_options.get(name, {}))
     ck = (name, spec.data_dirs.get(name), json.dumps(opts, sort_keys=True), spec.val_fraction)
     if ck not in _DATA_CACHE:
-        ds = data.load(name, spec.data_dirs.get(name), **opts)
-        if ds.val is None:
-            opts.setdefault("val_fraction", spec.val_fraction)
-            opts.setdefault("seed", 0)
-            ds = data.load(name, spec.data_dirs.get(name), **opts)
+        ds = load_with_validation(name, spec.data_dirs.get(name), opts, spec.val_fraction, 0)
         _DATA_CACHE.clear()  # one dataset in memory at a time
         _DATA_CACHE[ck] = ds
     return _DATA_CACHE[ck]

@@ -29,6 +29,7 @@ import numpy as np
 
 from harcore.errors import HarcoreError, MissingExtraError
 from harcore.runstore import atomic_write_text, fresh_checkpoints
+from harcore.train.recipe import TrainingRecipe, check_counts
 
 FORMAT = "harcore.hpo/1"
 
@@ -57,37 +58,35 @@ DEFAULT_SPACE: tuple[Param, ...] = (
     Param("dropout", 0.0, 0.5),
 )
 
+# Attempts at opening the storage while other workers may be creating its schema (see open_study).
+_OPEN_TRIES = 5
+
 # The name each zoo model gives its (main) dropout rate.
 _DROPOUT_KEYS = ("dropout", "drop_prob")
 
 
 @dataclass
-class HPOConfig:
-    """Everything a study and its final training need. Defaults: the µBi-ConvLSTM paper's protocol
+class HPOConfig(TrainingRecipe):
+    """Everything a study and its final training need: the data and training fields of
+    :class:`harcore.train.TrainingRecipe` and the search's own. Defaults: the µBi-ConvLSTM paper's protocol
     (50 TPE trials of 10 epochs with patience 5; final training 200 epochs, patience 10, 5 seeds from
     a master seed; AdamW, cosine schedule)."""
 
-    model: str = "mubiconvlstm"
-    model_options: dict[str, Any] = field(default_factory=dict)
-    dataset: str = "default"
-    data_dir: str | None = None
-    dataset_options: dict[str, Any] = field(default_factory=dict)
-    # Share of the training subjects held out for validation when the protocol has no validation split.
-    val_fraction: float = 0.2
-    trials: int = 50
+    # The shared fields (TrainingRecipe) with this job's defaults; ``epochs``/``patience`` are per trial.
     epochs: int = 10
     patience: int | None = 5
+    out: str = "runs/hpo"
+    model: str = "mubiconvlstm"
+    model_options: dict[str, Any] = field(default_factory=dict)
+    trials: int = 50
     final_epochs: int = 200
     final_patience: int | None = 10
     seeds: int = 5
     master_seed: int = 0
     sampler_seed: int = 0
-    batch_size: int = 64
     class_weights: str | None = None
-    threads: int | None = None
     storage: str | None = None
     study: str | None = None
-    out: str = "runs/hpo"
     space: tuple[Param, ...] = DEFAULT_SPACE
     pruner_startup_trials: int = 5
     pruner_warmup_steps: int = 2
@@ -95,16 +94,9 @@ class HPOConfig:
     grace_period: int | None = None
 
     def __post_init__(self) -> None:
-        for name in ("trials", "epochs", "final_epochs", "seeds", "batch_size", "heartbeat_interval"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"HPOConfig.{name}: must be an integer >= 1 (got {v!r})")
-        for name in ("patience", "final_patience"):
-            v = getattr(self, name)
-            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
-                raise ValueError(f"HPOConfig.{name}: must be None or an integer >= 1 (got {v!r})")
-        if not 0.0 < self.val_fraction < 1.0:
-            raise ValueError(f"HPOConfig.val_fraction: must be in (0, 1) (got {self.val_fraction!r})")
+        super().__post_init__()
+        check_counts(self, ("trials", "final_epochs", "seeds", "heartbeat_interval"))
+        check_counts(self, ("final_patience",), optional=True)
         self.space = tuple(self.space)
         names = [p.name for p in self.space]
         if len(set(names)) != len(names):
@@ -159,10 +151,21 @@ def open_study(cfg: HPOConfig):
         kwargs["heartbeat_stale_trial_callback"] = retry
     else:
         kwargs["failed_trial_callback"] = retry
-    try:
-        storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
-    except Exception as e:  # a bad URL or an unreachable database: name the storage
-        raise HarcoreError(f"--storage {url!r}: cannot open the Optuna storage ({e})") from e
+    from sqlalchemy.exc import IntegrityError, OperationalError
+
+    # Workers started together on a fresh database race to create its schema: the loser's insert of the
+    # schema version fails (IntegrityError) or its CREATE TABLE meets the winner's (OperationalError). By the
+    # next try the schema is there and is only read, so a few retries make simultaneous starts safe.
+    for attempt in range(_OPEN_TRIES):
+        try:
+            storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
+            break
+        except (IntegrityError, OperationalError) as e:
+            if attempt == _OPEN_TRIES - 1:
+                raise HarcoreError(f"--storage {url!r}: cannot open the Optuna storage ({e})") from e
+            time.sleep(0.5 * (attempt + 1))
+        except Exception as e:  # a bad URL or an unreachable database: name the storage
+            raise HarcoreError(f"--storage {url!r}: cannot open the Optuna storage ({e})") from e
     pruner = optuna.pruners.MedianPruner(n_startup_trials=cfg.pruner_startup_trials,
                                          n_warmup_steps=cfg.pruner_warmup_steps)
     study = optuna.create_study(storage=storage, study_name=cfg.study_name, direction="maximize",
@@ -182,14 +185,7 @@ def count_trials(study: Any) -> dict[str, int]:
 def load_data(cfg: HPOConfig):
     """The dataset split by subject; when its protocol has no validation split, ``val_fraction`` of the
     training subjects become the validation subjects (seeded by ``master_seed``)."""
-    from harcore import data
-
-    opts = dict(cfg.dataset_options)
-    ds = data.load(cfg.dataset, cfg.data_dir, **opts)
-    if ds.val is None:
-        opts.setdefault("val_fraction", cfg.val_fraction)
-        opts.setdefault("seed", cfg.master_seed)
-        ds = data.load(cfg.dataset, cfg.data_dir, **opts)
+    ds = cfg.load_data(cfg.master_seed)
     if ds.val is None:
         raise HarcoreError(f"dataset {cfg.dataset!r}: its protocol gives no validation split; HPO selects on "
                            "validation subjects only (pass val_fraction / val_subjects in the dataset options)")
