@@ -48,7 +48,6 @@ import dataclasses
 import json
 import math
 import os
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -191,16 +190,10 @@ def run_cells(cfgs: list[Any], parallel: int, address: str | None) -> list[dict[
             print(f"running {Path(c.out).name} ...", flush=True)
             report(run_cell(dataclasses.asdict(c)))
         return rows
-    from harcore.nas.sweep import _import_ray
+    from harcore.nas.sweep import _import_ray, start_ray
 
     ray = _import_ray()
-    started = not ray.is_initialized()
-    if started:
-        if address:
-            ray.init(address=address, log_to_driver=False)
-        else:
-            ray.init(num_cpus=parallel, include_dashboard=False, log_to_driver=False,
-                     runtime_env={"env_vars": {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}})
+    started = start_ray(ray, parallel, address)
     try:
         remote = ray.remote(num_cpus=1)(run_cell)
         pending = [remote.remote(dataclasses.asdict(c)) for c in cfgs]
@@ -306,7 +299,7 @@ def fronts(rows: list[dict[str, Any]], args) -> None:
         if p:
             ax.errorbar([q["mmacs"][0] for q in p], [q["macro_f1"][0] for q in p], xerr=[q["mmacs"][1] for q in p],
                         yerr=[q["macro_f1"][1] for q in p], fmt=style, capsize=3,
-                        label=f"TinyHAR + SFTNAS (MAC targets)" if kind == "searched" else "hand-written layouts")
+                        label="TinyHAR + SFTNAS (MAC targets)" if kind == "searched" else "hand-written layouts")
     ax.set_xlabel("MMACs (cost model)")
     ax.set_ylabel("test macro-F1 (%)")
     ax.set_title("searched front vs hand-written layouts, same recipe")

@@ -49,15 +49,14 @@ import torch.nn.functional as F
 
 from harcore import runstore
 from harcore.cost import profile
-from harcore.errors import CheckpointError
-from harcore.models.sftnas import BACKBONES, DEFAULT_FILTERS, SftnasNet, tail_options
+from harcore.models.sftnas import BACKBONES, DEFAULT_FILTERS, tail_options
 from harcore.train.metrics import metrics_from_predictions
 
 from .budget import expected_params, filters_kept, tail_param_term, tied_tail
 from .dcs import THRESHOLD, ste_binarize
 from .derive import Arch, build, cost_space
 from .hw_loss import SftnasLayer, SftnasSpace, hw_terms
-from .search import CHECKPOINT_KIND, CHECKPOINT_NAME, SearchResult, pick_arch
+from .search import CHECKPOINT_KIND, CHECKPOINT_NAME, SearchResult, _num_classes, _xy, pick_arch
 
 #: ``harcore search --method``: the SFTNAS search, the two baselines, or no search at all (a fixed layout).
 METHODS = ("sftnas", "autoslim", "pas", "fixed")
@@ -217,15 +216,6 @@ def _prefix_masks(widths: list[int], full: list[int]) -> list[torch.Tensor]:
     return out
 
 
-def _xy(split: Any, name: str) -> tuple[torch.Tensor, torch.Tensor]:
-    x, y = (split.x, split.y) if hasattr(split, "x") else split
-    x = torch.as_tensor(np.ascontiguousarray(x), dtype=torch.float32)
-    y = torch.as_tensor(np.asarray(y), dtype=torch.long)
-    if x.dim() != 3 or y.shape != (x.shape[0],) or x.shape[0] == 0:
-        raise ValueError(f"{name}: expected x (N, C, T) and y (N,) with N > 0, got {tuple(x.shape)} / {tuple(y.shape)}")
-    return x, y
-
-
 @torch.no_grad()
 def _val_f1(model: MaskedStage, masks, x: torch.Tensor, y: torch.Tensor, num_classes: int,
             batch: int = 512) -> tuple[float, float]:
@@ -286,14 +276,15 @@ class _Run:
     """What both methods share: data, the masked network, the weight optimizer and its plateau schedule, the
     per-epoch checkpoint in ``run_dir/search_last.pt`` (the search's file and kind, this config)."""
 
-    def __init__(self, train, val, cfg: BaselineConfig, run_dir: Path | None, resume: bool, console):
+    def __init__(self, train, val, cfg: BaselineConfig, run_dir: Path | None, resume: bool, console,
+                 num_classes: int | None = None):
         self.cfg, self.console = cfg, console
         self.xt, self.yt = _xy(train, "train")
         self.xv, self.yv = _xy(val, "val")
         if self.xv.shape[1:] != self.xt.shape[1:]:
             raise ValueError(f"val.x: window shape {tuple(self.xv.shape[1:])} differs from train.x "
                              f"{tuple(self.xt.shape[1:])}")
-        self.num_classes = int(max(self.yt.max(), self.yv.max())) + 1
+        self.num_classes = _num_classes(self.yt, self.yv, num_classes)
         c0, s0 = int(self.xt.shape[1]), int(self.xt.shape[2])
         torch.manual_seed(cfg.seed)
         np.random.seed(cfg.seed % 2**32)
@@ -514,12 +505,13 @@ def _pas(r: _Run, on_epoch_end) -> tuple[Arch, list[dict[str, Any]]]:
 
 def run_baseline(train: Any, val: Any, config: BaselineConfig, *, run_dir: str | Path | None = None,
                  resume: bool = False, on_epoch_end: Callable[[dict[str, Any]], Any] | None = None,
-                 console=None) -> SearchResult:
+                 console=None, num_classes: int | None = None) -> SearchResult:
     """Run AutoSlim or PaS (``config.method``) on ``train`` / ``val`` (``.x`` (N, C, T), ``.y`` (N,), or
     ``(x, y)`` pairs) and return the same :class:`~harcore.nas.search.SearchResult` a search returns (its
     ``supernet`` is the trained slimmable / gated network, a :class:`MaskedStage`). With ``run_dir`` every epoch
     is checkpointed to ``run_dir/search_last.pt`` and ``resume=True`` continues from it; ``arch.json`` and
-    ``search_history.json`` (and AutoSlim's ``slimming.json``) are written there."""
+    ``search_history.json`` (and AutoSlim's ``slimming.json``) are written there. ``num_classes``: the dataset's
+    class count (default: the highest label seen + 1)."""
     cfg = config
     if console is None and cfg.progress:
         from rich.console import Console
@@ -531,7 +523,7 @@ def run_baseline(train: Any, val: Any, config: BaselineConfig, *, run_dir: str |
     t0 = time.perf_counter()
     try:
         rd = Path(run_dir) if run_dir is not None else None
-        r = _Run(train, val, cfg, rd, resume, console)
+        r = _Run(train, val, cfg, rd, resume, console, num_classes)
         arch, steps = (_autoslim if cfg.method == "autoslim" else _pas)(r, on_epoch_end)
     finally:
         torch.set_num_threads(prev)

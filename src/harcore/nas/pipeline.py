@@ -592,7 +592,8 @@ def _search(ctx: JobContext) -> StageOutput:
 
         bcfg = ctx.cfg.baseline_config()
         r = ctx.search = run_baseline(ds.train, ds.val, bcfg, run_dir=ctx.dir, resume=ctx.resume,
-                                      on_epoch_end=ctx.on_search_epoch, console=ctx.console)
+                                      on_epoch_end=ctx.on_search_epoch, console=ctx.console,
+                                      num_classes=ds.num_classes)
         if r.epochs_run < bcfg.epochs:
             raise StageError(f"{method} stopped after epoch {r.epochs_run} of {bcfg.epochs} (resume with --resume)")
         steps = getattr(r, "slimming", [])

@@ -184,6 +184,18 @@ def _xy(split: Any, name: str) -> tuple[torch.Tensor, torch.Tensor]:
     return x, y
 
 
+def _num_classes(yt: torch.Tensor, yv: torch.Tensor, num_classes: int | None) -> int:
+    """The head's class count: the dataset's (``num_classes``) when given, checked against the labels; else the
+    highest label seen + 1 (too few when the dataset's last classes are absent from train/val)."""
+    seen = int(max(yt.max(), yv.max())) + 1
+    if num_classes is None:
+        return seen
+    if int(min(yt.min(), yv.min())) < 0 or seen > num_classes:
+        raise DataError(f"labels: train/val labels span {int(min(yt.min(), yv.min()))}..{seen - 1}, outside the "
+                        f"dataset's {num_classes} classes 0..{num_classes - 1}")
+    return num_classes
+
+
 def full_arch(net: Supernet) -> Arch:
     """Every sensor and filter, the largest kernel everywhere, no identity: the normalisation of L_complexity."""
     layers = [{"op": "conv", "kernel": max(l.kernels), "stride": l.stride, "filters": l.filters,
@@ -310,12 +322,7 @@ def _search(train, val, cfg, run_dir, resume, on_epoch_end, console, num_classes
     xv, yv = _xy(val, "val")
     if xv.shape[1:] != xt.shape[1:]:
         raise ValueError(f"val.x: window shape {tuple(xv.shape[1:])} differs from train.x {tuple(xt.shape[1:])}")
-    seen = int(max(yt.max(), yv.max())) + 1
-    if num_classes is None:
-        num_classes = seen
-    elif int(min(yt.min(), yv.min())) < 0 or seen > num_classes:
-        raise DataError(f"labels: train/val labels span {int(min(yt.min(), yv.min()))}..{seen - 1}, outside the "
-                        f"dataset's {num_classes} classes 0..{num_classes - 1}")
+    num_classes = _num_classes(yt, yv, num_classes)
     c0, s0 = int(xt.shape[1]), int(xt.shape[2])
 
     torch.manual_seed(cfg.seed)

@@ -79,6 +79,19 @@ def _import_ray():
     return ray
 
 
+def start_ray(ray, parallel: int, address: str | None) -> bool:
+    """Join the cluster at ``address``, or start a local Ray of ``parallel`` single-threaded workers, unless one
+    is running already; ``True`` when this call started it (the caller shuts it down)."""
+    if ray.is_initialized():
+        return False
+    if address:
+        ray.init(address=address, log_to_driver=False)
+    else:
+        ray.init(num_cpus=parallel, include_dashboard=False, log_to_driver=False,
+                 runtime_env={"env_vars": {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}})
+    return True
+
+
 def run_sweep(base: JobConfig, *, beta1s: Sequence[float], seeds: Sequence[int] = (0,),
               backbones: Sequence[str] | None = None, parallel: int = 2, address: str | None = None,
               resume: bool = False, console=None) -> dict[str, Any]:
@@ -95,13 +108,7 @@ def run_sweep(base: JobConfig, *, beta1s: Sequence[float], seeds: Sequence[int] 
     folder = Path(base.out)
     folder.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    started_here = not ray.is_initialized()
-    if started_here:
-        if address:
-            ray.init(address=address, log_to_driver=False)
-        else:
-            ray.init(num_cpus=parallel, include_dashboard=False, log_to_driver=False,
-                     runtime_env={"env_vars": {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}})
+    started_here = start_ray(ray, parallel, address)
     try:
         remote = ray.remote(num_cpus=1)(_run_one)
         refs = {remote.remote(dataclasses.asdict(c), resume): c for c in cfgs}
