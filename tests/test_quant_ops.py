@@ -305,6 +305,24 @@ class Adds(nn.Module):
         return self.fc(F.adaptive_max_pool1d(y + self.shift, 1).flatten(1))
 
 
+class Muls(nn.Module):
+    """Broadcasting MUL of two activations with a per-channel factor on either side ((C, 1) * (C, T) and
+    (C, T) * (C, 1), T = 100: rows longer than the runtime's 64-byte row buffer and not a multiple of 4), and MUL
+    by a scalar parameter."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv1d(9, 8, 29)  # 128 -> 100 samples
+        self.scale = nn.Parameter(torch.tensor(0.8))
+        self.fc = nn.Linear(8, 6)
+
+    def forward(self, x):
+        y = torch.relu(self.conv(x))
+        y = torch.sigmoid(y.mean(dim=2, keepdim=True)) * y
+        y = y * torch.tanh(y.mean(dim=2, keepdim=True))
+        return self.fc(F.adaptive_avg_pool1d(y * self.scale, 1).flatten(1))
+
+
 class ChannelPick(nn.Module):
     """Constant-index gathers: a reordering of the sensor channels by a buffer of indices and a 2-D index of
     overlapping segments along time (MLP-HAR's windows), then a conv."""
@@ -373,6 +391,7 @@ BIT_EXACT = {
     "conv2d_with_row_kernels": (Conv2dRows, {"CONV_2D": 3, "AVERAGE_POOL_2D": None}, {}, {}, _row_kernels, {}),
     "leaky_relu": (Leaky, {"LEAKY_RELU": 2}, {}, {}, _leaky_alphas, {}),
     "add_with_parameter_and_broadcasting": (Adds, {"ADD": 4}, {}, {"add_bcast": 4}, _add_inputs, {}),
+    "mul_broadcasting_and_by_parameter": (Muls, {"MUL": 3}, {}, {"mul": 3}, None, {}),
     "constant_index_gather": (ChannelPick, {"GATHER": None}, {"gather": None}, {}, None, {}),
 }
 
