@@ -484,6 +484,9 @@ def generate_random(seed: int = 0, n_per_kernel: int = 3) -> list[SelfTestCase]:
     _mul_fixed(g, 40, 128, 0, 1, 2102845406, -7)
     _mul_fixed(g, 40, 0, 0, 0, 1082196504, -6)
     _mul_fixed(g, 13, -127, 128, 100, 1082196504, -1, act=(-300, 300))
+    # the searched TinyHAR's one-output FC (4 rows of depth 40) and a last block of one row after four
+    _fc(g, "arm_fully_connected_per_channel_s8", 4, 40, 1)
+    _fc(g, "arm_fully_connected_per_channel_s8", 2, 37, 5)
     return g.cases
 
 
