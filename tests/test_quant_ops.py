@@ -305,6 +305,25 @@ class Adds(nn.Module):
         return self.fc(F.adaptive_max_pool1d(y + self.shift, 1).flatten(1))
 
 
+class Muls(nn.Module):
+    """Broadcasting MUL of two activations with a per-position factor on either side ((T, 1) * (T, C) and
+    (T, C) * (T, 1), as TinierHAR's attention weighting; C = 70: rows longer than the runtime's 64-byte row buffer
+    and not a multiple of 4), and MUL by a scalar parameter."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv1d(9, 70, 29)  # 128 -> 100 samples
+        self.gate1, self.gate2 = nn.Linear(70, 1), nn.Linear(70, 1)
+        self.scale = nn.Parameter(torch.tensor(0.8))
+        self.fc = nn.Linear(70, 6)
+
+    def forward(self, x):
+        y = torch.relu(self.conv(x)).transpose(1, 2)  # (B, T, C)
+        y = self.gate1(y) * y
+        y = y * self.gate2(y)
+        return self.fc(F.adaptive_max_pool1d((y * self.scale).transpose(1, 2), 1).flatten(1))
+
+
 class ChannelPick(nn.Module):
     """Constant-index gathers: a reordering of the sensor channels by a buffer of indices and a 2-D index of
     overlapping segments along time (MLP-HAR's windows), then a conv."""
@@ -356,6 +375,12 @@ def _add_inputs(g):
     assert sorted(len(op.inputs) for op in adds) == [1, 1, 1, 2]
 
 
+def _mul_rows_broadcast(g):  # a (T, 1) factor against contiguous rows, on either side, and a scalar parameter
+    strides = sorted((s.args["input0_strides"][3], s.args["input1_strides"][3], s.args["dims"][3])
+                     for s in quant.lower(g).steps if s.kind == "mul")
+    assert strides == [(0, 1, 70), (1, 0, 70), (1, 0, 7000)], strides
+
+
 # model, TFLite builtin ops (count, or None: present), graph op kinds (count, or None: present; 0: absent), lowered
 # runtime steps (count), a model-specific check of the int8 graph, check_bit_exact options
 BIT_EXACT = {
@@ -373,6 +398,7 @@ BIT_EXACT = {
     "conv2d_with_row_kernels": (Conv2dRows, {"CONV_2D": 3, "AVERAGE_POOL_2D": None}, {}, {}, _row_kernels, {}),
     "leaky_relu": (Leaky, {"LEAKY_RELU": 2}, {}, {}, _leaky_alphas, {}),
     "add_with_parameter_and_broadcasting": (Adds, {"ADD": 4}, {}, {"add_bcast": 4}, _add_inputs, {}),
+    "mul_broadcasting_and_by_parameter": (Muls, {"MUL": 3}, {}, {"mul": 3}, _mul_rows_broadcast, {}),
     "constant_index_gather": (ChannelPick, {"GATHER": None}, {"gather": None}, {}, None, {}),
 }
 

@@ -66,6 +66,17 @@ inline int32_t smlad(int32_t a, int32_t b, int32_t acc) { return static_cast<int
 // acc + bottom(a) * bottom(b), acc + top(a) * top(b) (one 16x16 MAC each, result modulo 2^32).
 inline int32_t smlabb(int32_t a, int32_t b, int32_t acc) { return static_cast<int32_t>(__smlabb(a, b, acc)); }
 inline int32_t smlatt(int32_t a, int32_t b, int32_t acc) { return static_cast<int32_t>(__smlatt(a, b, acc)); }
+// bottom(a) * bottom(b) and top(a) * top(b) (GCC 12's ACLE has no __smulbb / __smultt).
+inline int32_t smulbb(int32_t a, int32_t b) {
+  int32_t r;
+  __asm__("smulbb %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
+  return r;
+}
+inline int32_t smultt(int32_t a, int32_t b) {
+  int32_t r;
+  __asm__("smultt %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
+  return r;
+}
 inline int32_t sadd16(int32_t a, int32_t b) { return static_cast<int32_t>(__sadd16(a, b)); }
 // The offset in both halfwords.
 inline int32_t pack_s16x2(int32_t v) {
@@ -456,12 +467,34 @@ __attribute__((noinline)) void add_sub_fast_s8(const int8_t* x1, const int8_t* x
   }
 }
 
-// mul: |(x1 + off1) (x2 + off2)| <= 255^2 < 2^30, so any shift in [-31, 0] is fast.
-__attribute__((noinline)) inline void mul_fast_s8(const int8_t* x1, const int8_t* x2, int32_t off1, int32_t off2,
-                                                  int8_t* y, int32_t out_off, int32_t m_out, int32_t s_out,
-                                                  int32_t act_min, int32_t act_max, int32_t n) {
+// mul: |(x1 + off1) (x2 + off2)| <= 255^2 < 2^30, so any shift in [-31, 0] is fast. With an activation range
+// inside int8 (checked by the caller: the plain path's int32 clamp followed by the int8 cast would otherwise
+// wrap), four values a word: SXTAB16 widens two bytes and adds the offset (|x + off| <= 255 fits a halfword),
+// SMULBB / SMULTT multiply, and SSAT to 8 bits before the bytewise clamp changes nothing inside that range.
+// Inlined: the broadcasting MULs call it once per short row, where a call's argument marshalling showed.
+__attribute__((always_inline)) inline void mul_fast_s8(const int8_t* x1, const int8_t* x2, int32_t off1, int32_t off2,
+                                                       int8_t* y, int32_t out_off, int32_t m_out, int32_t s_out,
+                                                       int32_t act_min, int32_t act_max, int32_t n) {
   const RqPot qo = rq_pot(m_out, s_out);
-  for (int32_t i = 0; i < n; ++i) {
+  int32_t i = 0;
+  if (act_min >= -128 && act_max <= 127) {
+    const int32_t o1 = pack_s16x2(off1), o2 = pack_s16x2(off2);
+    const int32_t lo = static_cast<int32_t>((static_cast<uint32_t>(act_min) & 0xFFu) * 0x01010101u);
+    const int32_t hi = static_cast<int32_t>((static_cast<uint32_t>(act_max) & 0xFFu) * 0x01010101u);
+    for (; i + 4 <= n; i += 4) {
+      const int32_t a = read_s8x4(x1 + i), b = read_s8x4(x2 + i);
+      const int32_t a02 = sxtab16(o1, a), a13 = sxtab16_ror8(o1, a);
+      const int32_t b02 = sxtab16(o2, b), b13 = sxtab16_ror8(o2, b);
+      const int32_t r0 = __ssat(rq_pot_apply(smulbb(a02, b02), qo) + out_off, 8);
+      const int32_t r1 = __ssat(rq_pot_apply(smulbb(a13, b13), qo) + out_off, 8);
+      const int32_t r2 = __ssat(rq_pot_apply(smultt(a02, b02), qo) + out_off, 8);
+      const int32_t r3 = __ssat(rq_pot_apply(smultt(a13, b13), qo) + out_off, 8);
+      const uint32_t packed = (static_cast<uint32_t>(r0) & 0xFFu) | ((static_cast<uint32_t>(r1) & 0xFFu) << 8) |
+                              ((static_cast<uint32_t>(r2) & 0xFFu) << 16) | (static_cast<uint32_t>(r3) << 24);
+      write_s8x4(y + i, min_s8x4(max_s8x4(static_cast<int32_t>(packed), lo), hi));
+    }
+  }
+  for (; i < n; ++i) {
     int32_t r = rq_pot_apply((x1[i] + off1) * (x2[i] + off2), qo) + out_off;
     r = r < act_min ? act_min : r;
     r = r > act_max ? act_max : r;

@@ -59,6 +59,12 @@ inline void fc_run(const cmsis_nn_fc_params* p, const cmsis_nn_dims* in, const i
       int8_t* y = output + b * c_out;
       for (int32_t o = 0; o < c_out; o += 4) {
         const int32_t rows = c_out - o < 4 ? c_out - o : 4;
+        if (rows == 1) {  // what dot_rows_s8 does for one row, without the accumulator block around it
+          const int32_t b0 = bias != nullptr ? bias[o] : 0;
+          const int32_t a0 = dsp::dot1_s8<true>(x, in_off, filter + o * k_depth, k_depth, b0);
+          y[o] = dsp::requantize_act(a0, multiplier[o * mult_step], shift[o * mult_step], out_off, act_min, act_max);
+          continue;
+        }
         int32_t acc[4];
         dsp::init_acc4(acc, bias != nullptr ? bias + o : nullptr, rows);
         dsp::dot_rows_s8<true>(x, in_off, filter + o * k_depth, k_depth, rows, acc);

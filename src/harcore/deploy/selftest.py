@@ -282,6 +282,19 @@ def _elementwise(g: _Gen, n: int, *, fast: bool, kinds: tuple[str, ...] = ("add"
           body)
 
 
+def _mul_fixed(g: _Gen, n: int, off1: int, off2: int, out_off: int, mult: int, shift: int, act=(-128, 127)):
+    """arm_elementwise_mul_s8 on ``n`` random values with the given parameters (a deployed model's MUL step)."""
+    a, b = g.i8((n,)), g.i8((n,))
+    tag = f"c{len(g.cases)}"
+    lo, hi = act
+    y = np.clip(_rq_np((a.astype(np.int64) + off1) * (b.astype(np.int64) + off2), mult, shift) + out_off, lo,
+                hi).astype(np.int8)  # astype wraps an activation bound outside int8 as the kernel's int8 cast does
+    body = (f"  (void)ctx;\n  return arm_elementwise_mul_s8({tag}_a, {tag}_b, {off1}, {off2}, out, {out_off}, {mult}, "
+            f"{shift}, {lo}, {hi}, {n});\n")
+    g.add(f"arm_elementwise_mul_s8:{tag}", "arm_elementwise_mul_s8", y, c_array(f"{tag}_a", a) + c_array(f"{tag}_b", b),
+          body)
+
+
 def _misc(g: _Gen):
     from harcore._core import kernels as K
 
@@ -461,6 +474,19 @@ def generate_random(seed: int = 0, n_per_kernel: int = 3) -> list[SelfTestCase]:
     # the searched TinyHAR's attention shapes: 9 sensors x 20 filters (Q.K^T, depth 20; A.V, depth 9)
     _bmm(g, (1, 4, 9, 20), (1, 4, 9, 20))
     _bmm(g, (1, 4, 9, 9), (1, 4, 20, 9))
+    # the broadcasting MUL steps of TinierHAR and the searched TinyHAR (bench_cmsis_nn_models.py) with their
+    # parameters, at the row lengths the runtime passes (per element before, one row or 64-value chunk now),
+    # and an activation range beyond int8 (the DSP path's bytewise clamp does not apply; the plain loop runs)
+    for n in (1, 32, 37):
+        _mul_fixed(g, n, 128, 1, -1, 1912590268, -4)
+    _mul_fixed(g, 64, 7, 0, 6, 1082196531, -6)
+    _mul_fixed(g, 16, 7, 0, 6, 1082196531, -6)
+    _mul_fixed(g, 40, 128, 0, 1, 2102845406, -7)
+    _mul_fixed(g, 40, 0, 0, 0, 1082196504, -6)
+    _mul_fixed(g, 13, -127, 128, 100, 1082196504, -1, act=(-300, 300))
+    # the searched TinyHAR's one-output FC (4 rows of depth 40) and a last block of one row after four
+    _fc(g, "arm_fully_connected_per_channel_s8", 4, 40, 1)
+    _fc(g, "arm_fully_connected_per_channel_s8", 2, 37, 5)
     return g.cases
 
 
