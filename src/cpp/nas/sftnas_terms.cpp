@@ -36,6 +36,14 @@ void check_tail(const std::vector<SftnasTailTerm>& terms, const char* field) {
 
 double tail_value(const SftnasTailTerm& t, double bL, double c) { return t.a + t.b * bL + t.c * c + t.d * bL * c; }
 
+// CMSIS-NN DSP scratch of one candidate conv (k x 1 over (time, sensor), b_prev -> B_j feature channels), as the
+// cost model sizes it: a 1 -> 1 conv lowers to the depthwise `_opt` kernel (harcore.quant.lower.is_depthwise),
+// whose int16 column holds k values; a 1x1 conv needs none; any other conv the generic im2col 4 * ceil4(k b).
+double conv_scratch_bytes(double k, double b_prev, double b_j) {
+  if (b_prev == 1.0 && b_j == 1.0) return 2.0 * k;
+  return k == 1.0 ? 0.0 : 16.0 * std::ceil(k * b_prev / 4.0);
+}
+
 std::string candidate_name(const SftnasSpace& space, int64_t layer, int64_t j) {
   const auto& ks = space.layers()[layer].kernels;
   if (j < static_cast<int64_t>(ks.size())) {
@@ -199,7 +207,7 @@ SftnasValues sftnas_forward(const SftnasSpace& space, const T* b0, int64_t n_b0,
       const double macs = s_out * C * bprev * Bj * kd;
       M += pj * macs;
       Lc += pj * macs * macs * inv_s2;
-      const double extra = k == 1 ? 0.0 : 16.0 * std::ceil(kd * bprev / 4.0);  // 4 * ceil4(k b)
+      const double extra = conv_scratch_bytes(kd, bprev, Bj);
       m_i += pj * (in_bytes + s_out * C * Bj + extra);
       b_next += pj * Bj;
     }
@@ -304,11 +312,12 @@ SftnasValues sftnas_forward(const SftnasSpace& space, const T* b0, int64_t n_b0,
       aprev[1] += w * dm_db;
       // peak memory (only the arg-max layer)
       if (peak) {
-        const double extra = k == 1 ? 0.0 : 16.0 * std::ceil(kd * bprev / 4.0);
+        const double extra = conv_scratch_bytes(kd, bprev, Bj);
         jP[cp] += in_bytes + s_out * C * Bj + extra;
         jP[cb] += pj * s_out * C;
         jP[0] += pj * (s_in * bprev + s_out * Bj);
-        aprev[2] += pj * (s_in * C + (k == 1 ? 0.0 : 4.0 * kd));  // straight-through ceil4
+        const bool ceil4 = k != 1 && !(bprev == 1.0 && Bj == 1.0);  // the im2col scratch, not 0 or the depthwise's
+        aprev[2] += pj * (s_in * C + (ceil4 ? 4.0 * kd : 0.0));  // straight-through ceil4
       }
       // b^_i = sum_j p_j B_j + p_id b^_{i-1}
       for (int o = 0; o < 3; ++o) {

@@ -31,7 +31,8 @@ or straight-through one-hot). Values must be finite and >= 0 (checked; sums of p
   masks and probabilities in [0, 1] and ``beta1`` in a sane range. The tail's MAC terms (if any) are
   regularized the same way, one squared term each.
 * ``mem_i = sum_j p_i^j (s_{i-1} c^0 b^_{i-1} + s_i c^0 B_i^j + extra_i^j)`` bytes (Eq. 12, int8), with the
-  CMSIS-NN DSP scratch: 1x1 conv (k = 1, pad 0) -> 0, otherwise the generic conv ``4 * ceil4(k * b^_{i-1})``.
+  CMSIS-NN DSP scratch: a 1 -> 1 conv (``b^_{i-1} = B_i^j = 1``) lowers to the depthwise kernel, ``2 k``; else a
+  1x1 conv (k = 1, pad 0) -> 0, otherwise the generic conv ``4 * ceil4(k * b^_{i-1})``.
   The ceil is exact in the forward pass; its gradient is taken as that of ``4 * k * b^_{i-1}`` (straight-
   through: the true derivative is zero almost everywhere, which would hide the scratch from the search).
 * ``PMem = max(mem_1..mem_L, tail_mem_t, s0 * c^0)``; the gradient goes to the (first) arg-max term. The stage
@@ -340,7 +341,9 @@ def reference_terms(space: SftnasSpace, b0: torch.Tensor, masks: Masks, probs: P
             m = s_out * c * b_prev * b_j * k
             macs = macs + p[j] * m
             comp = comp + p[j] * (m / scale) ** 2
-            if k == 1:
+            if float(b_prev) == 1.0 and float(b_j) == 1.0:  # 1 -> 1: the depthwise kernel's k int16 values
+                extra = torch.full((), 2.0 * k, dtype=b0.dtype)
+            elif k == 1:
                 extra = torch.zeros((), dtype=b0.dtype)
             else:
                 lin = 4 * k * b_prev
