@@ -503,6 +503,22 @@ def test_mean_and_sum_over_any_length_are_bit_exact_with_tflm(length, dim, keepd
     assert [s.kind for s in quant.lower(g).steps].count("reduce_sum") == 1
 
 
+def test_mean_over_any_length_on_the_firmware_under_qemu(ds, monkeypatch):
+    """The firmware runs the same kReduceSum step with the TFLM-style mean multiplier: a mean over 7 samples
+    (keepdim) and over 12 channels give simulate's bytes on the Cortex-M33 under QEMU."""
+    from test_firmware_common import require_firmware_toolchain
+
+    from harcore.deploy import validate
+
+    require_firmware_toolchain(monkeypatch)
+    for length, dim, keepdim in ((7, 2, True), (12, 1, False)):
+        torch.manual_seed(length)
+        g = quant.quantize(Reduce(length, dim, keepdim).eval(), ds.train.x[::16][:128])
+        rep = validate(g, windows=20)
+        assert rep.bit_exact and rep.exact_windows == 20 and rep.differing_values == 0 and rep.statuses_nonzero == 0
+        assert [st.kind for st in rep.steps].count("reduce_sum") == 1
+
+
 class WithLayerNorm(nn.Module):
     def __init__(self):
         super().__init__()
