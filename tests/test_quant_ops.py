@@ -8,6 +8,7 @@ TFLM (tflite-micro, reference kernels) is the oracle, as in tests/test_tflite_or
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import zlib
 
@@ -501,6 +502,29 @@ def test_mean_and_sum_over_any_length_are_bit_exact_with_tflm(length, dim, keepd
     g, ops = check_bit_exact(Reduce(length, dim, keepdim, op), ds, n_real=64, n_rand=32)
     assert ops.count("MEAN" if op == "mean" else "SUM") == 1, ops
     assert [s.kind for s in quant.lower(g).steps].count("reduce_sum") == 1
+
+
+@pytest.mark.parametrize("length", [3, 50, 100])
+def test_mean_is_bit_exact_over_an_octave_of_output_scales(length, ds):
+    """Whether TFLM's (M << k) / n multiplier comes out normalized (and so the right shift equals that of a
+    multiplier quantized from s_in / (n * s_out)) depends on where s_in / s_out falls within its octave: sweep the
+    mean's output scale over one octave so both cases occur for every length."""
+    torch.manual_seed(length)
+    g = quant.quantize(Reduce(length).eval(), ds.train.x[::16][:128])
+    (mean,) = [op for op in g.graph.ops if op.kind == "mean"]
+    q0 = g.qparams[mean.output]
+    rng = np.random.default_rng(length)
+    xs = np.concatenate([quantize_input(g, ds.test.x[rng.choice(len(ds.test.x), 32, replace=False)]),
+                         rng.integers(-128, 128, (32, *ds.test.x.shape[1:]), dtype=np.int8)])
+    normalized = set()
+    for j in range(12):
+        g.qparams[mean.output] = dataclasses.replace(q0, scale=float(np.float32(q0.scale * 2.0 ** (j / 12))))
+        (step,) = [s for s in quant.lower(g).steps if s.kind == "reduce_sum"]
+        normalized.add(step.args["mult"] >= 1 << 30)
+        ours, ref = quant.simulate(g, xs), tflm_run(export(g)[0], xs)
+        differ = int(np.count_nonzero(ours != ref))
+        assert differ == 0, f"mean over {length}, output scale x 2^({j}/12): {differ} of {ours.size} values differ"
+    assert normalized == {True, False}
 
 
 def test_mean_over_any_length_on_the_firmware_under_qemu(ds, monkeypatch):
