@@ -8,6 +8,7 @@ TFLM (tflite-micro, reference kernels) is the oracle, as in tests/test_tflite_or
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import zlib
 
@@ -469,6 +470,77 @@ def test_new_ops_on_the_firmware_under_qemu(ds, monkeypatch):
 
 
 # ---- ops without an int8 form: a QuantError naming the op, why and what to write instead ---------------
+
+
+class Reduce(nn.Module):
+    """A mean or sum over `length` values of one axis, straight to the output (so every reduced byte is compared):
+    time (dim 2, the first `length` samples of a conv output) or channels (dim 1, a conv with `length` channels)."""
+
+    def __init__(self, length: int, dim: int = 2, keepdim: bool = False, op: str = "mean"):
+        super().__init__()
+        self.length, self.dim, self.keepdim, self.op = length, dim, keepdim, op
+        self.conv = nn.Conv1d(9, length if dim == 1 else 6, 3, padding=1)
+
+    def forward(self, x):
+        y = self.conv(x)
+        if self.dim == 2:
+            y = y[:, :, :self.length]
+        r = y.mean(self.dim, keepdim=self.keepdim) if self.op == "mean" else y.sum(self.dim, keepdim=self.keepdim)
+        return r.flatten(1)
+
+
+# TFLM's int8 MEAN folds 1/n into the multiplier by an integer division ((M << floor(log2 n)) / n), which differs
+# from a multiplier quantized from s_in / (n * s_out) unless n is a power of two: lengths 3 ... 100 would be off by
+# 1 LSB in a few outputs with the latter, 64 and 128 would not.
+@pytest.mark.parametrize("length, dim, keepdim, op", [
+    (3, 2, False, "mean"), (7, 2, True, "mean"), (50, 2, False, "mean"), (100, 2, False, "mean"),
+    (100, 2, True, "mean"), (128, 2, False, "mean"), (100, 2, False, "sum"), (7, 2, True, "sum"),
+    (12, 1, False, "mean"), (5, 1, True, "mean"), (12, 1, True, "sum"),
+])
+def test_mean_and_sum_over_any_length_are_bit_exact_with_tflm(length, dim, keepdim, op, ds):
+    torch.manual_seed(length)
+    g, ops = check_bit_exact(Reduce(length, dim, keepdim, op), ds, n_real=64, n_rand=32)
+    assert ops.count("MEAN" if op == "mean" else "SUM") == 1, ops
+    assert [s.kind for s in quant.lower(g).steps].count("reduce_sum") == 1
+
+
+@pytest.mark.parametrize("length", [3, 50, 100])
+def test_mean_is_bit_exact_over_an_octave_of_output_scales(length, ds):
+    """Whether TFLM's (M << k) / n multiplier comes out normalized (and so the right shift equals that of a
+    multiplier quantized from s_in / (n * s_out)) depends on where s_in / s_out falls within its octave: sweep the
+    mean's output scale over one octave so both cases occur for every length."""
+    torch.manual_seed(length)
+    g = quant.quantize(Reduce(length).eval(), ds.train.x[::16][:128])
+    (mean,) = [op for op in g.graph.ops if op.kind == "mean"]
+    q0 = g.qparams[mean.output]
+    rng = np.random.default_rng(length)
+    xs = np.concatenate([quantize_input(g, ds.test.x[rng.choice(len(ds.test.x), 32, replace=False)]),
+                         rng.integers(-128, 128, (32, *ds.test.x.shape[1:]), dtype=np.int8)])
+    normalized = set()
+    for j in range(12):
+        g.qparams[mean.output] = dataclasses.replace(q0, scale=float(np.float32(q0.scale * 2.0 ** (j / 12))))
+        (step,) = [s for s in quant.lower(g).steps if s.kind == "reduce_sum"]
+        normalized.add(step.args["mult"] >= 1 << 30)
+        ours, ref = quant.simulate(g, xs), tflm_run(export(g)[0], xs)
+        differ = int(np.count_nonzero(ours != ref))
+        assert differ == 0, f"mean over {length}, output scale x 2^({j}/12): {differ} of {ours.size} values differ"
+    assert normalized == {True, False}
+
+
+def test_mean_over_any_length_on_the_firmware_under_qemu(ds, monkeypatch):
+    """The firmware runs the same kReduceSum step with the TFLM-style mean multiplier: a mean over 7 samples
+    (keepdim) and over 12 channels give simulate's bytes on the Cortex-M33 under QEMU."""
+    from test_firmware_common import require_firmware_toolchain
+
+    from harcore.deploy import validate
+
+    require_firmware_toolchain(monkeypatch)
+    for length, dim, keepdim in ((7, 2, True), (12, 1, False)):
+        torch.manual_seed(length)
+        g = quant.quantize(Reduce(length, dim, keepdim).eval(), ds.train.x[::16][:128])
+        rep = validate(g, windows=20)
+        assert rep.bit_exact and rep.exact_windows == 20 and rep.differing_values == 0 and rep.statuses_nonzero == 0
+        assert [st.kind for st in rep.steps].count("reduce_sum") == 1
 
 
 class WithLayerNorm(nn.Module):

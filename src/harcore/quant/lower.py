@@ -67,6 +67,15 @@ def _mul_params(q1: QParams, q2: QParams, qo: QParams) -> dict[str, int]:
             "output_mult": m, "output_shift": s}
 
 
+def _mean_multiplier(mult: int, shift: int, n: int) -> tuple[int, int]:
+    """TFLM's int8 MEAN (reference_ops::QuantizedMeanOrSum): 1/n is folded into the s_in / s_out multiplier by an
+    int64 division, ``(M << k) / n`` with ``k = floor(log2 n)`` (at most 32 and ``31 + shift``), and the shift
+    drops by k. Quantizing s_in / (n * s_out) directly differs unless n is a power of two: the multiplier is not
+    normalized and the right shift is another, so the double rounding of the requantization rounds elsewhere."""
+    k = min(n.bit_length() - 1, 32, 31 + shift)
+    return int((mult << k) // n), shift - k
+
+
 def _lut_params(q: QParams, where: str) -> dict[str, int]:
     """TFLM LOGISTIC/TANH int8 prepare: frexp(s_in * 2^27), multiplier round(q * 2^31) (no folding)."""
     frac, shift = math.frexp(q.scale * float(1 << 27))
@@ -694,8 +703,9 @@ class _Lowerer:
         b = self.require(op, x, np.arange(n))
         qi, qo = self.q(x), self.q(op.output)
         r = xs[op.axis]
-        real = qi.scale / qo.scale if not op.mean else qi.scale / (r * qo.scale)
-        mult, shift = _qm(real)
+        mult, shift = _qm(qi.scale / qo.scale)
+        if op.mean:
+            mult, shift = _mean_multiplier(mult, shift, r)
         outer = int(np.prod(xs[:op.axis])) if op.axis else 1
         inner = int(np.prod(xs[op.axis + 1:])) if op.axis + 1 < len(xs) else 1
         ob = self.buf(outer * inner)
