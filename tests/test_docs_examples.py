@@ -61,6 +61,17 @@ QUICK = {
          "--sweep-beta1 1 --seeds 0 --backbones tinyhar,deepconvlstm --parallel 2 --out runs/sweep --epochs 1 "
          "--finetune-epochs 1 --filters 4 --int8 ptq",
          "one quick job per backbone instead of sixteen full ones"),
+        ("--method pas --macs 2M --out runs/pas", "--method pas --macs 2M --out runs/pas --epochs 1 "
+         "--finetune-epochs 1 --filters 4 --tail filter_num=4 --int8 ptq", "one PaS and one fine-tuning epoch"),
+        ("--filters 64 --tail filter_num=64 --params 40K --macs 6.21M --sram none --out runs/autoslim",
+         "--filters 8 --tail filter_num=8 --params 40K --macs 6.21M --sram none --out runs/autoslim --epochs 1 "
+         "--finetune-epochs 1 --int8 ptq", "AutoSlim on HAPT for one epoch at 8 filters instead of the paper's 64"),
+        ("--method fixed --filters 64 --tail filter_num=64 --out runs/original",
+         "--method fixed --filters 4 --tail filter_num=4 --out runs/original --finetune-epochs 1 --int8 ptq",
+         "one training epoch of a 4-filter original stage"),
+        ("--method fixed --arch runs/t/arch.json --out runs/retrain",
+         "--method fixed --arch runs/t/arch.json --out runs/retrain --finetune-epochs 1 --int8 ptq",
+         "one training epoch"),
     ],
     "docs/firmware.md": [("windows=100", "windows=8", "8 windows under QEMU")],
     "docs/int8.md": [("epochs=3", "epochs=1", "one QAT epoch")],
