@@ -71,8 +71,9 @@ def test_stack_high_water_mark_measured_on_the_target(fw, cases, tmp_path):
     used = {chosen[i].name: u for i, (u, _) in stack.items()}
     assert 1024 <= used["stack_probe_1024"] < 4096 <= used["stack_probe_4096"] <= reserved
     assert used["stack_probe_4096"] - used["stack_probe_1024"] >= 3072
-    # the kernels' own use is measured too (frames below main), and is far below the probes'
-    assert 0 < used[cases[0].name] < 1024 and 0 < used[cases[-1].name] < 1024
+    # the kernels' own use is measured too (frames below main), and is far below the larger probe's (the fused
+    # LSTM step keeps four units' gate rows in its frame: ~1.2 KB)
+    assert 0 < used[cases[0].name] < 2048 and 0 < used[cases[-1].name] < 2048
 
 
 def test_selftest_detects_a_wrong_expectation(cases):
