@@ -190,8 +190,8 @@ TICKED = re.compile(r"`([^`\s]+)`")
 TOP = {p.name for p in REPO.iterdir() if not p.name.startswith(".")} - {"build", "runs"}
 
 
-#: Files harcore writes into a run folder (named bare in the docs), not repository files.
-OUTPUTS = {"report.md", "sweep.md"}
+#: Files harcore (or a benchmark script) writes into its output folder (named bare in the docs), not repository files.
+OUTPUTS = {"report.md", "sweep.md", "table2.md"}
 
 
 def repo_paths(rel: str) -> list[tuple[str, Path | None]]:
