@@ -56,7 +56,7 @@ from .budget import expected_params, filters_kept, tail_param_term, tied_tail
 from .dcs import THRESHOLD, ste_binarize
 from .derive import Arch, build, cost_space
 from .hw_loss import SftnasLayer, SftnasSpace, hw_terms
-from .search import CHECKPOINT_KIND, CHECKPOINT_NAME, SearchResult, _num_classes, _xy, pick_arch
+from .search import CHECKPOINT_KIND, CHECKPOINT_NAME, SearchResult, _num_classes, _xy, checkpoint_epoch, pick_arch
 
 #: ``harcore search --method``: the SFTNAS search, the two baselines, or no search at all (a fixed layout).
 METHODS = ("sftnas", "autoslim", "pas", "fixed")
@@ -545,12 +545,7 @@ def run_baseline(train: Any, val: Any, config: BaselineConfig, *, run_dir: str |
 def check_resumable(run_dir: str | Path, config: BaselineConfig) -> int | None:
     """The epoch a baseline run in ``run_dir`` would resume after (``None``: no checkpoint), after checking
     that its checkpoint reads and was written with ``config`` (:class:`CheckpointError` otherwise)."""
-    path = Path(run_dir) / CHECKPOINT_NAME
-    if not path.exists():
-        return None
-    ck = runstore.load_checkpoint(path, CHECKPOINT_KIND, require=CHECKPOINT_FIELDS)
-    runstore.check_resume(ck, path, config.to_dict(), None, RESUME_FREE)
-    return int(ck["epoch"])
+    return checkpoint_epoch(run_dir, config.to_dict(), CHECKPOINT_FIELDS, RESUME_FREE)
 
 
 __all__ = ["BASELINES", "BaselineConfig", "METHODS", "MaskedStage", "check_method", "check_resumable",

@@ -248,11 +248,19 @@ def check_resumable(run_dir: str | Path, config: SearchConfig) -> int | None:
     """The epoch a search in ``run_dir`` would resume after (``None``: no checkpoint there), after checking
     that its checkpoint reads and was written with ``config`` (a :class:`~harcore.errors.CheckpointError`
     naming the file and the differing fields otherwise). The data is checked when the search resumes."""
+    return checkpoint_epoch(run_dir, config.to_dict(), CHECKPOINT_FIELDS, RESUME_FREE)
+
+
+def checkpoint_epoch(run_dir: str | Path, config: dict[str, Any], fields: tuple[str, ...],
+                     free: frozenset[str]) -> int | None:
+    """The epoch of ``run_dir``'s ``search_last.pt`` (``None``: none there) after checking that it reads, holds
+    ``fields`` and was written with ``config`` but for the ``free`` keys; shared by the search and the
+    baselines, which write the same file kind with their own fields and config."""
     path = Path(run_dir) / CHECKPOINT_NAME
     if not path.exists():
         return None
-    ck = runstore.load_checkpoint(path, CHECKPOINT_KIND, require=CHECKPOINT_FIELDS)
-    runstore.check_resume(ck, path, config.to_dict(), None, RESUME_FREE)
+    ck = runstore.load_checkpoint(path, CHECKPOINT_KIND, require=fields)
+    runstore.check_resume(ck, path, config, None, free)
     return int(ck["epoch"])
 
 
