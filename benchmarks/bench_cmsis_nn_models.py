@@ -31,6 +31,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from bench_firmware import train_briefly  # this folder is on sys.path when the script runs
+
 MODELS = ("mubiconvlstm", "cnn_student", "tinierhar", "conv_only", "searched_tinyhar")
 
 
@@ -50,18 +52,6 @@ class ConvOnly(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.body(x))
 
-
-def train_briefly(net: nn.Module, x: np.ndarray, y: np.ndarray, epochs: int, seed: int) -> None:
-    g = torch.Generator().manual_seed(seed)
-    opt = torch.optim.Adam(net.parameters(), lr=2e-3)
-    xt, yt = torch.as_tensor(x), torch.as_tensor(y, dtype=torch.long)
-    net.train()
-    for _ in range(epochs):
-        for idx in torch.randperm(len(xt), generator=g).split(64):
-            opt.zero_grad()
-            nn.functional.cross_entropy(net(xt[idx]), yt[idx]).backward()
-            opt.step()
-    net.eval()
 
 
 def searched_tinyhar(search_epochs: int, seed: int) -> tuple[nn.Module, dict]:
