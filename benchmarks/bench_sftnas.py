@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("HARCORE_SHARED") or REPO.parent / "shared" / "datasets")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--backbones", default="tinyhar,deepconvlstm")
     ap.add_argument("--beta1", default="0,0.3,1,3", help="comma-separated beta1 values (the sweep)")
@@ -49,9 +49,13 @@ def main() -> None:
                     help="weight of the MAC hinge (0: the budget only selects the latest epoch's architecture that fits)")
     ap.add_argument("--flash", default=None,
                     help="a flash limit for every job (e.g. 512KB: selection only, and checked on the derived model)")
+    ap.add_argument("--params", default=None, help="a parameter target for every job (the job's --params, e.g. 14K)")
+    ap.add_argument("--sram", default="96KB", help="the peak SRAM limit L_Mem of every job (the job's --sram)")
+    ap.add_argument("--prune", action="append", default=[], metavar="KEY=VALUE",
+                    help="a pruning option of SearchConfig (JobConfig.prune), e.g. dcs_shared=1 (repeatable)")
     ap.add_argument("--tail", default=None,
                     help="options of the backbone's later stages, e.g. lstm_layers=1,dropout=0.5 (the job's --tail)")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
 
     import torch
 
@@ -75,7 +79,11 @@ def main() -> None:
             rows.append(row)
         result = {"mode": "quick", "runs": rows, "seconds": time.perf_counter() - t0}
     else:
-        base = JobConfig(dataset="hapt", data_dir=args.hapt, backbone=backbones[0], sram=96_000, preset=args.preset,
+        # 0/1 for the booleans (dcs_shared=1): SearchConfig's flags are plain truth values
+        prune = parse_options(args.prune, "--prune")
+        base = JobConfig(dataset="hapt", data_dir=args.hapt, backbone=backbones[0],
+                         sram=parse_size(args.sram, "--sram"), preset=args.preset,
+                         params=parse_size(args.params, "--params") if args.params else None, prune=prune,
                          macs=int(args.macs) if args.macs is not None else None, beta_macs=args.beta_macs,
                          flash=parse_size(args.flash, "--flash") if args.flash else None,
                          tail=parse_options(args.tail.split(",") if args.tail else None, "--tail"),
@@ -88,6 +96,7 @@ def main() -> None:
         result["preset"], result["search_epochs"], result["finetune_epochs"], result["macs_budget"], result["beta_macs"] = (
             args.preset, args.search_epochs, args.finetune_epochs, args.macs, args.beta_macs)
         result["flash_budget"], result["tail"], result["train_on"] = args.flash, args.tail, args.train_on
+        result["params_budget"], result["sram_budget"], result["prune"] = args.params, args.sram, prune
     out.mkdir(parents=True, exist_ok=True)
     (out / "bench_sftnas.json").write_text(json.dumps(result, indent=2, default=str))
     print("| run | test macro-F1 (float) | MMACs | params | peak SRAM (B) | flash (B) | fits | search s | arch |")
