@@ -31,11 +31,10 @@ takes them from it).
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from . import register_model
 from .attend_discriminate import SelfAttention, TemporalAttention

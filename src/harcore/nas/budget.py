@@ -32,7 +32,7 @@ Modes (``SearchConfig.resource``):
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import torch
 

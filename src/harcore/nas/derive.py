@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import torch
 
@@ -33,7 +33,7 @@ from harcore.cost import profile
 from harcore.errors import BudgetError
 from harcore.models.sftnas import SftnasNet
 
-from .hw_loss import SftnasSpace, TailTerm, hw_terms
+from .hw_loss import SftnasSpace, TailTerm
 
 STAGE_PREFIX = "stage_"
 

@@ -41,7 +41,7 @@ from harcore import runstore
 from harcore.errors import CheckpointError, DataError
 
 from .budget import RESOURCE_MODES, BudgetTerms, expected_params, filters_kept, tail_param_term, tied_tail
-from .derive import Arch, arch_inputs, build, cost_space, derive
+from .derive import Arch, build, cost_space, derive
 from .gumbel import TAU0, TAU_DECAY, temperature
 from .hw_loss import hw_loss, hw_terms
 from .supernet import Supernet
