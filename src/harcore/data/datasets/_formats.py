@@ -1,10 +1,11 @@
-"""Helpers shared by the PAMAP2, Opportunity, Skoda, UniMiB-SHAR, HHAR and MotionSense loaders:
-numeric tables in which ``NaN`` marks a missing value, NaN filling, windowing of per-sample labels,
-``.mat`` reading and the messages for a missing local copy."""
+"""Helpers shared by the PAMAP2, Opportunity, Skoda, UniMiB-SHAR, HHAR, MotionSense and MobiAct loaders:
+numeric tables in which ``NaN`` marks a missing value, headed csv files of mixed columns, NaN filling,
+windowing of per-sample labels, ``.mat`` reading and the messages for a missing local copy."""
 
 from __future__ import annotations
 
 import io
+from typing import Callable
 
 import numpy as np
 
@@ -19,6 +20,49 @@ def parse_nan_table(data: bytes, where: str, *, ncols: int, delimiter: str | Non
     last line ending with its newline (how a copy cut short mid-line shows): see ``parse_table``."""
     return parse_table(data, where, ncols=ncols, delimiter=delimiter, skip_header=skip_header,
                        require_final_newline=True, allow_nan=True)
+
+
+def parse_headed_csv(data: bytes, where: str, *, check_header: Callable[[str], None], dtype: list,
+                     diagnose: Callable[[list[str], bool, str], None], finite: tuple[str, ...]) -> np.ndarray:
+    """A comma-separated file with one header line and mixed numeric/text columns as a structured array.
+
+    ``check_header(line)`` raises for a wrong header; ``diagnose(lines, ends_nl, where)`` is called when numpy
+    cannot parse the body and raises a :class:`DataError` naming the first bad line (line 2 is the first data
+    row). Also named: a file with no data rows, a non-finite value in a ``finite`` column, and a last line without
+    its newline (a copy cut short), checked last so that a bad value on that line is named first. A UTF-8
+    byte-order mark, as some editors write, and Windows line ends are accepted."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    text = data.decode("latin-1").replace("\r\n", "\n")
+    nl = text.find("\n")
+    check_header(text if nl < 0 else text[:nl])
+    body = "" if nl < 0 else text[nl + 1:]
+    ends_nl = body.endswith("\n")
+    lines = body.split("\n")
+    if ends_nl:
+        lines.pop()
+    if not lines or not body.strip():
+        raise DataError("no data rows after the header line", path=where)
+    try:
+        a = np.loadtxt(io.StringIO(body), delimiter=",", dtype=dtype, comments=None, ndmin=1)
+    except ValueError as e:
+        diagnose(lines, ends_nl, where)
+        raise DataError(f"unparseable csv ({e})", path=where) from e
+    if a.shape[0] != len(lines):
+        diagnose(lines, ends_nl, where)
+        raise DataError(f"{a.shape[0]} rows parsed from {len(lines)} lines", path=where)
+    for name in finite:
+        bad = np.nonzero(~np.isfinite(a[name]))[0]
+        if bad.size:
+            raise DataError(f"non-finite value in column {name}", path=where, line=int(bad[0]) + 2)
+    return a
+
+
+def require_final_newline(data: bytes, where: str) -> None:
+    """A csv whose last line lacks its newline is a copy cut short mid-line: name its last line."""
+    if data and not data.endswith(b"\n"):
+        raise DataError("the file does not end with a newline: truncated copy?", path=where,
+                        line=data.count(b"\n") + 1)
 
 
 def fill_nan_linear(x: np.ndarray, max_gap: int | None,

@@ -26,7 +26,6 @@ Subjects: users ``a``-``i`` -> 1-9. No fixed split.
 
 from __future__ import annotations
 
-import io
 import re
 
 import numpy as np
@@ -36,7 +35,7 @@ from ..dataset import WindowSet
 from ..errors import DataError
 from ..resample import resample
 from ..windows import segment_windows
-from ._formats import concat_windows, missing_copy
+from ._formats import concat_windows, missing_copy, parse_headed_csv, require_final_newline
 
 HEADER = "Index,Arrival_Time,Creation_Time,x,y,z,User,Model,Device,gt"
 USERS = "abcdefghi"
@@ -71,34 +70,17 @@ def _diagnose(lines: list[str], ends_nl: bool, where: str) -> None:
                 raise DataError(f"non-numeric value {f[j]!r} in column {j + 1}{tail}", path=where, line=lineno) from None
 
 
+def _check_header(line: str, where: str) -> None:
+    if line.strip() != HEADER:
+        raise DataError(f"expected the header {HEADER!r}, found {line.strip()!r}", path=where, line=1)
+
+
 def parse_csv(data: bytes, where: str) -> np.ndarray:
     """A HHAR csv as a structured array (fields index, arrival, creation, x, y, z, user, model, device,
     gt). :class:`DataError` names the line of a wrong field count, a non-numeric or non-finite value,
     an unknown user or activity, or a last line without its newline (truncated copy)."""
-    text = data.decode("latin-1").replace("\r\n", "\n")
-    nl = text.find("\n")
-    header = (text if nl < 0 else text[:nl]).strip()
-    if header != HEADER:
-        raise DataError(f"expected the header {HEADER!r}, found {header!r}", path=where, line=1)
-    body = "" if nl < 0 else text[nl + 1:]
-    ends_nl = body.endswith("\n")
-    lines = body.split("\n")
-    if ends_nl:
-        lines.pop()
-    if not lines:
-        raise DataError("no data rows", path=where)
-    try:
-        a = np.loadtxt(io.StringIO(body), delimiter=",", dtype=_DTYPE, comments=None, ndmin=1)
-    except ValueError as e:
-        _diagnose(lines, ends_nl, where)
-        raise DataError(f"unparseable csv ({e})", path=where) from e
-    if a.shape[0] != len(lines):
-        _diagnose(lines, ends_nl, where)
-        raise DataError(f"{a.shape[0]} rows parsed from {len(lines)} lines", path=where)
-    for name in ("x", "y", "z"):
-        bad = np.nonzero(~np.isfinite(a[name]))[0]
-        if bad.size:
-            raise DataError(f"non-finite value in column {name}", path=where, line=int(bad[0]) + 2)
+    a = parse_headed_csv(data, where, check_header=lambda line: _check_header(line, where), dtype=_DTYPE,
+                         diagnose=_diagnose, finite=("x", "y", "z"))
     bad = np.nonzero(~np.isin(a["user"], list(USERS)))[0]
     if bad.size:
         raise DataError(f"unknown User {str(a['user'][bad[0]])!r} (the documentation names users a-i)", path=where,
@@ -107,8 +89,7 @@ def parse_csv(data: bytes, where: str) -> np.ndarray:
     if bad.size:
         raise DataError(f"unknown activity gt={str(a['gt'][bad[0]])!r} (expected one of {GT + [NULL]})", path=where,
                         line=int(bad[0]) + 2)
-    if not ends_nl:
-        raise DataError("the file does not end with a newline: truncated copy?", path=where, line=len(lines) + 1)
+    require_final_newline(data, where)
     return a
 
 

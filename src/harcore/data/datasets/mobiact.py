@@ -36,7 +36,6 @@ The release is distributed on request as a ``.rar``; harcore reads the extracted
 
 from __future__ import annotations
 
-import io
 import re
 
 import numpy as np
@@ -45,7 +44,8 @@ from .._io import open_matching, parse_table
 from ..dataset import WindowSet
 from ..errors import DataError
 from ..windows import segment_windows
-from ._formats import concat_windows, int_set, missing_copy, name_tuple, uniform_run
+from ._formats import (concat_windows, int_set, missing_copy, name_tuple, parse_headed_csv, require_final_newline,
+                       uniform_run)
 
 HEADER = ["timestamp", "rel_time", "acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z", "azimuth", "pitch",
           "roll", "label"]
@@ -81,38 +81,20 @@ def _diagnose(lines: list[str], ends_nl: bool, where: str) -> None:
                                 line=lineno) from None
 
 
-def parse_annotated(data: bytes, where: str) -> np.ndarray:
-    """One ``*_annotated.csv`` as a structured array (fields :data:`HEADER`). :class:`DataError` names
-    the file and line of a wrong header or field count, a non-numeric or non-finite value, an unknown
-    activity label, time going backwards, or a last line without its newline (a truncated copy)."""
-    if data.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark, as some editors write
-        data = data[3:]
-    text = data.decode("latin-1").replace("\r\n", "\n")
-    nl = text.find("\n")
-    header = [h.strip() for h in (text if nl < 0 else text[:nl]).split(",")]
+def _check_header(line: str, where: str) -> None:
+    header = [h.strip() for h in line.split(",")]
     if header != HEADER:
         missing = [h for h in HEADER if h not in header]
         raise DataError(f"expected the header {','.join(HEADER)}, found {','.join(header)}"
                         + (f" (missing column(s) {', '.join(missing)})" if missing else ""), path=where, line=1)
-    body = "" if nl < 0 else text[nl + 1:]
-    ends_nl = body.endswith("\n")
-    lines = body.split("\n")
-    if ends_nl:
-        lines.pop()
-    if not lines or not body.strip():
-        raise DataError("no data rows after the header line", path=where)
-    try:
-        a = np.loadtxt(io.StringIO(body), delimiter=",", dtype=_DTYPE, comments=None, ndmin=1)
-    except ValueError as e:
-        _diagnose(lines, ends_nl, where)
-        raise DataError(f"unparseable csv ({e})", path=where) from e
-    if a.shape[0] != len(lines):
-        _diagnose(lines, ends_nl, where)
-        raise DataError(f"{a.shape[0]} rows parsed from {len(lines)} lines", path=where)
-    for name in HEADER[:-1]:
-        bad = np.nonzero(~np.isfinite(a[name]))[0]
-        if bad.size:
-            raise DataError(f"non-finite value in column {name}", path=where, line=int(bad[0]) + 2)
+
+
+def parse_annotated(data: bytes, where: str) -> np.ndarray:
+    """One ``*_annotated.csv`` as a structured array (fields :data:`HEADER`). :class:`DataError` names
+    the file and line of a wrong header or field count, a non-numeric or non-finite value, an unknown
+    activity label, time going backwards, or a last line without its newline (a truncated copy)."""
+    a = parse_headed_csv(data, where, check_header=lambda line: _check_header(line, where), dtype=_DTYPE,
+                         diagnose=_diagnose, finite=tuple(HEADER[:-1]))
     lab = np.char.strip(a["label"])
     bad = np.nonzero(~np.isin(lab, list(LABELS)))[0]
     if bad.size:
@@ -123,8 +105,7 @@ def parse_annotated(data: bytes, where: str) -> np.ndarray:
     if back.size:
         raise DataError(f"rel_time goes backwards ({a['rel_time'][back[0]]:g} s, then "
                         f"{a['rel_time'][back[0] + 1]:g} s)", path=where, line=int(back[0]) + 3)
-    if not ends_nl:
-        raise DataError("the file does not end with a newline: truncated copy?", path=where, line=len(lines) + 1)
+    require_final_newline(data, where)
     return a
 
 
