@@ -336,8 +336,12 @@ def run_study(cfg: HPOConfig, ds: Any = None, *, log: Callable[[str], None] | No
         if n["finished"] + n.get("RUNNING", 0) >= cfg.trials:
             time.sleep(poll)  # another worker's trial will finish, or go stale and be failed
             continue
-        # Reseeding per trial keeps TPE reproducible yet gives a resumed or second worker new draws.
-        study.sampler = optuna.samplers.TPESampler(seed=_seed_for(cfg.sampler_seed, sum(n.values())))
+        # Reseeding per trial keeps TPE reproducible yet gives a resumed or second worker new draws. The
+        # constant liar counts another worker's running trials as poor results, so concurrent workers do not
+        # draw next to each other (Optuna's advice for distributed TPE); one worker never sees a running trial
+        # when it asks (stale ones are failed above), so its draws are unchanged.
+        study.sampler = optuna.samplers.TPESampler(seed=_seed_for(cfg.sampler_seed, sum(n.values())),
+                                                   constant_liar=True)
         trial = study.ask()
         # Heartbeat first, then the owner tag: a trial without the tag has no heartbeat either, and is
         # failed by _fail_orphans; one with it is failed by fail_stale_trials once its heartbeat stops.
