@@ -17,14 +17,15 @@ def resample_ratio(orig_rate: float, new_rate: float, max_denominator: int = 100
 
 
 def resample(x: np.ndarray, orig_rate: float, new_rate: float, *, axis: int = -1,
-             padtype: str = "constant") -> np.ndarray:
+             padtype: str = "line") -> np.ndarray:
     """Resample ``x`` along ``axis`` from ``orig_rate`` to ``new_rate`` Hz.
 
     The output length is ``ceil(n * up / down)``. Equal rates return a float64 copy. ``padtype`` is
-    ``resample_poly``'s assumption about the values beyond both ends: ``"constant"`` (zeros, the default)
-    makes the filter ring over the first and last ~10 samples of a signal with an offset (an
-    accelerometer's gravity); ``"line"`` continues the linear trend through the end points, which keeps a
-    constant or linear signal exact up to its ends.
+    ``resample_poly``'s assumption about the values beyond both ends: ``"line"`` (the default, for every
+    loader) continues the linear trend through the end points, which keeps a constant or linear signal exact
+    up to its ends; scipy's own default ``"constant"`` (zeros) makes the filter ring over the first and last
+    ~10 samples of a signal with an offset (an accelerometer's gravity: several m/s² off at a run's edges,
+    inside the windows cut there).
     """
     up, down = resample_ratio(orig_rate, new_rate)
     x = np.asarray(x, dtype=np.float64)

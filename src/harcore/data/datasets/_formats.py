@@ -191,7 +191,7 @@ def uniform_run(ts: np.ndarray, sig: np.ndarray, target_rate: float, *, min_rate
                         "(is the time column in another unit?)", path=where)
     grid = ts[0] + np.arange(int(np.floor(dur * native)) + 1) / native
     u = np.stack([np.interp(grid, ts, row) for row in sig])
-    return resample(u, native, target_rate, padtype="line"), native
+    return resample(u, native, target_rate), native
 
 
 def name_tuple(value) -> tuple[str, ...]:

@@ -178,7 +178,7 @@ def load_windows(root, *, device: str = "phones", sensor: str = "acc", resample_
             "max_gap_s": max_gap_s, **stats, "units": unit,
             "label_rule": "segment: windows lie inside one run of one gt of one (user, device)",
             "resampling": "per run: linear interpolation onto a uniform grid at the run's mean rate (whole Hz), "
-                          f"then scipy.signal.resample_poly to {fs:g} Hz",
+                          f"then scipy.signal.resample_poly (padtype='line') to {fs:g} Hz",
             "excluded": "gt == 'null' rows (no activity) never enter a window"}
     return WindowSet(x, y, np.concatenate(subs), list(CLASSES), [f"{sensor}_{a}" for a in "xyz"], fs, "hhar", None,
                      info)

@@ -131,7 +131,7 @@ def load_windows(root, *, sensors=tuple(SENSORS), include_null: bool = True, win
                 continue
             sig = raw[s + a:s + b, cols].T
             if resample_to is not None:
-                sig = resample(sig, SAMPLE_RATE, fs, padtype="line")
+                sig = resample(sig, SAMPLE_RATE, fs)
             sw = segment_windows(sig.astype(np.float32), [(0, sig.shape[1], k)], window, step)
             short += sw.short_segments
             xs.append(sw.x)

@@ -212,7 +212,7 @@ def load_windows(root, *, positions=tuple(POSITIONS), sensors=("acc",), resample
         stats["grid_points_in_gaps"] += int((~valid).sum())
         used.append(f"proband{subj}/{act}/{sess}")
         for s, e, _ in segments_from_labels(np.where(valid, 0, -1), 0):
-            run = sig[:, s:e] if fs == GRID_RATE else resample(sig[:, s:e], GRID_RATE, fs, padtype="line")
+            run = sig[:, s:e] if fs == GRID_RATE else resample(sig[:, s:e], GRID_RATE, fs)
             sw = segment_windows(run.astype(np.float32), [(0, run.shape[1], cls[act])], window, step)
             stats["runs_shorter_than_window"] += sw.short_segments
             xs.append(sw.x)
