@@ -53,9 +53,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--sram", default="96KB", help="the peak SRAM limit L_Mem of every job (the job's --sram)")
     ap.add_argument("--prune", action="append", default=[], metavar="KEY=VALUE",
                     help="a pruning option of SearchConfig (JobConfig.prune), e.g. dcs_shared=1 (repeatable)")
+    ap.add_argument("--table", nargs="+", default=None, metavar="OUT_DIR",
+                    help="run nothing: the per-seed and mean ± std table of the finished runs in these --out-dir folders")
     ap.add_argument("--tail", default=None,
                     help="options of the backbone's later stages, e.g. lstm_layers=1,dropout=0.5 (the job's --tail)")
     args = ap.parse_args(argv)
+    if args.table:
+        print(seed_table([Path(d) for d in args.table]))
+        return
 
     import torch
 
@@ -108,6 +113,59 @@ def main(argv: list[str] | None = None) -> None:
         print(f"| {r['label']} | {100 * r['macro_f1']:.2f} | {r['macs'] / 1e6:.3f} | {r['params']:,} | "
               f"{r['peak_sram']:,} | {r['flash']:,} | {r['fits']} | {r['search_seconds']:.0f} | {r['arch']} |")
     print(f"total wall time {result['seconds']:.0f} s; details in {out / 'bench_sftnas.json'}")
+
+
+def _run_row(job: dict) -> dict:
+    """One finished main job (its job.json) as a row: what the search picked and on which validation figure,
+    what the derived network costs, and its test macro-F1 (float and int8) — test read once, by the job."""
+    st = {k: v for k, v in job["stages"].items()}
+    derive = st["derive"]["data"]
+    epoch = derive.get("arch_epoch")
+    hist = {r["epoch"]: r for r in st["search"]["data"].get("history", [])}
+    arch = job["arch"]
+    filters = ["id" if layer["op"] == "identity" else str(layer["filters"]) for layer in arch["layers"]]
+    return {"seed": job["config"]["seed"], "picked_epoch": epoch,
+            "val_f1_picked": hist[epoch]["val_macro_f1"] if epoch in hist else None,
+            "search_s": st["search"]["seconds"], "sensors": len(arch["channels"]), "filters": " ".join(filters),
+            "tail": arch.get("tail", {}).get("filter_num"), **{k: derive["total"][k] for k in
+                                                               ("macs", "params", "peak_sram", "flash")},
+            "fits": st["fit"]["status"] == "ok" if "fit" in st else None,
+            "f1": st["evaluate"]["data"]["metrics"]["macro_f1"],
+            "f1_int8": st["int8-eval"]["data"]["metrics"]["macro_f1"] if "int8-eval" in st else None,
+            "bit_exact": st["validate"]["status"] == "ok" if "validate" in st else None}
+
+
+def seed_table(out_dirs: list[Path]) -> str:
+    """Per run and per folder (one configuration, several search seeds): mean ± sample std over the seeds."""
+    import numpy as np
+
+    lines = ["| runs | seed | picked epoch | val F1 there | search s | sensors | filters per layer | MACs | params "
+             "| peak SRAM | flash | fits | test F1 float | int8 | QEMU bit-exact |", "|" + "---|" * 15]
+    means = ["| runs | seeds | val F1 (picked) | MMACs | params | peak SRAM | test macro-F1 float | int8 "
+             "| search s |", "|" + "---|" * 9]
+    for d in out_dirs:
+        rows = []
+        for job_file in sorted(d.glob("*/job.json")):
+            job = json.loads(job_file.read_text())
+            if not job.get("finished") or "evaluate" not in job["stages"]:
+                continue
+            r = _run_row(job)
+            rows.append(r)
+            lines.append(f"| {d.name} | {r['seed']} | {r['picked_epoch']} | {100 * r['val_f1_picked']:.2f} | "
+                         f"{r['search_s']:.0f} | {r['sensors']} | {r['filters']} (tail {r['tail']}) | {r['macs']:,} | "
+                         f"{r['params']:,} | {r['peak_sram']:,} | {r['flash']:,} | {r['fits']} | {100 * r['f1']:.2f} | "
+                         f"{100 * r['f1_int8']:.2f} | {r['bit_exact']} |")
+        if not rows:
+            continue
+
+        def ms(key, scale=100.0, fmt="{:.2f}"):
+            v = np.array([r[key] for r in rows], dtype=float) * scale
+            sd = v.std(ddof=1) if len(v) > 1 else 0.0
+            return f"{fmt.format(v.mean())} ± {fmt.format(sd)}"
+        means.append(f"| {d.name} | {len(rows)} | {ms('val_f1_picked')} | {ms('macs', 1e-6, '{:.3f}')} | "
+                     f"{ms('params', 1.0, '{:,.0f}')} | {ms('peak_sram', 1.0, '{:,.0f}')} | {ms('f1')} | "
+                     f"{ms('f1_int8')} | {ms('search_s', 1.0, '{:.0f}')} |")
+    return "\n".join(lines + [""] + means)
 
 
 if __name__ == "__main__":
