@@ -85,8 +85,9 @@ def run_mode(args: argparse.Namespace, workers: int) -> dict:
         per_worker[t.user_attrs.get("worker", "?")] = per_worker.get(t.user_attrs.get("worker", "?"), 0) + 1
     if workers > 1:
         assert len(per_worker) == workers, f"not every worker ran a trial: {per_worker}"
-    # a pruner stops trials at different epochs in the two modes (the sampler sees other trials' results), so the
-    # work done differs: the epochs trained (reported intermediate values) put the wall times on one scale
+    # the two modes draw different trial sequences (the per-trial seed counts running trials too) and the pruner
+    # judges a trial only against finished ones, so the work done differs: the epochs trained (reported
+    # intermediate values) put the wall times on one scale
     epochs_run = sum(len(t.intermediate_values) for t in trials)
     return {"workers": workers, "wall_s": wall, "finished": len(finished), "pruned": states.count("PRUNED"),
             "failed": states.count("FAIL"), "per_worker": sorted(per_worker.values(), reverse=True),

@@ -118,20 +118,20 @@ def main(argv: list[str] | None = None) -> None:
 def _run_row(job: dict) -> dict:
     """One finished main job (its job.json) as a row: what the search picked and on which validation figure,
     what the derived network costs, and its test macro-F1 (float and int8) — test read once, by the job."""
-    st = {k: v for k, v in job["stages"].items()}
+    st = job["stages"]
     derive = st["derive"]["data"]
     epoch = derive.get("arch_epoch")
     hist = {r["epoch"]: r for r in st["search"]["data"].get("history", [])}
     arch = job["arch"]
     filters = ["id" if layer["op"] == "identity" else str(layer["filters"]) for layer in arch["layers"]]
     return {"seed": job["config"]["seed"], "picked_epoch": epoch,
-            "val_f1_picked": hist[epoch]["val_macro_f1"] if epoch in hist else None,
+            "val_f1_picked": hist[epoch]["val_macro_f1"] if epoch in hist else float("nan"),
             "search_s": st["search"]["seconds"], "sensors": len(arch["channels"]), "filters": " ".join(filters),
             "tail": arch.get("tail", {}).get("filter_num"), **{k: derive["total"][k] for k in
                                                                ("macs", "params", "peak_sram", "flash")},
             "fits": st["fit"]["status"] == "ok" if "fit" in st else None,
             "f1": st["evaluate"]["data"]["metrics"]["macro_f1"],
-            "f1_int8": st["int8-eval"]["data"]["metrics"]["macro_f1"] if "int8-eval" in st else None,
+            "f1_int8": st["int8-eval"]["data"]["metrics"]["macro_f1"] if "int8-eval" in st else float("nan"),
             "bit_exact": st["validate"]["status"] == "ok" if "validate" in st else None}
 
 

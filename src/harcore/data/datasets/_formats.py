@@ -22,20 +22,21 @@ def parse_nan_table(data: bytes, where: str, *, ncols: int, delimiter: str | Non
                        require_final_newline=True, allow_nan=True)
 
 
-def parse_headed_csv(data: bytes, where: str, *, check_header: Callable[[str], None], dtype: list,
+def parse_headed_csv(data: bytes, where: str, *, check_header: Callable[[str, str], None], dtype: list,
                      diagnose: Callable[[list[str], bool, str], None], finite: tuple[str, ...]) -> np.ndarray:
     """A comma-separated file with one header line and mixed numeric/text columns as a structured array.
 
-    ``check_header(line)`` raises for a wrong header; ``diagnose(lines, ends_nl, where)`` is called when numpy
-    cannot parse the body and raises a :class:`DataError` naming the first bad line (line 2 is the first data
-    row). Also named: a file with no data rows, a non-finite value in a ``finite`` column, and a last line without
-    its newline (a copy cut short), checked last so that a bad value on that line is named first. A UTF-8
-    byte-order mark, as some editors write, and Windows line ends are accepted."""
+    ``check_header(line, where)`` raises for a wrong header; ``diagnose(lines, ends_nl, where)`` is called when
+    numpy cannot parse the body and raises a :class:`DataError` naming the first bad line (line 2 is the first
+    data row). Also named: a file with no data rows and a non-finite value in a ``finite`` column. A missing final
+    newline is the caller's last check (:func:`require_final_newline`), after its own checks of the values, so
+    that a bad value on a cut-short last line is named first. A UTF-8 byte-order mark, as some editors write, and
+    Windows line ends are accepted."""
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     text = data.decode("latin-1").replace("\r\n", "\n")
     nl = text.find("\n")
-    check_header(text if nl < 0 else text[:nl])
+    check_header(text if nl < 0 else text[:nl], where)
     body = "" if nl < 0 else text[nl + 1:]
     ends_nl = body.endswith("\n")
     lines = body.split("\n")

@@ -79,7 +79,7 @@ def parse_csv(data: bytes, where: str) -> np.ndarray:
     """A HHAR csv as a structured array (fields index, arrival, creation, x, y, z, user, model, device,
     gt). :class:`DataError` names the line of a wrong field count, a non-numeric or non-finite value,
     an unknown user or activity, or a last line without its newline (truncated copy)."""
-    a = parse_headed_csv(data, where, check_header=lambda line: _check_header(line, where), dtype=_DTYPE,
+    a = parse_headed_csv(data, where, check_header=_check_header, dtype=_DTYPE,
                          diagnose=_diagnose, finite=("x", "y", "z"))
     bad = np.nonzero(~np.isin(a["user"], list(USERS)))[0]
     if bad.size:

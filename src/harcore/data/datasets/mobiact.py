@@ -93,7 +93,7 @@ def parse_annotated(data: bytes, where: str) -> np.ndarray:
     """One ``*_annotated.csv`` as a structured array (fields :data:`HEADER`). :class:`DataError` names
     the file and line of a wrong header or field count, a non-numeric or non-finite value, an unknown
     activity label, time going backwards, or a last line without its newline (a truncated copy)."""
-    a = parse_headed_csv(data, where, check_header=lambda line: _check_header(line, where), dtype=_DTYPE,
+    a = parse_headed_csv(data, where, check_header=_check_header, dtype=_DTYPE,
                          diagnose=_diagnose, finite=tuple(HEADER[:-1]))
     lab = np.char.strip(a["label"])
     bad = np.nonzero(~np.isin(lab, list(LABELS)))[0]
