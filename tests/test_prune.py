@@ -262,3 +262,23 @@ def test_cli_budget_flags_reach_the_search_and_an_infeasible_one_stops_before_it
     assert r.exit_code == 1
     assert "--params 50 parameters is below" in r.output and "search: skipped" in r.output
     assert "parameters 50 (board stm32l552)" in r.output
+
+
+def test_sensor_gates_take_their_own_rate(tmp_path):
+    # the micro budget's collapse (RESULTS.md): every sensor gate gets the same steady cost push, so at the
+    # filter gates' rate they all close in the first epoch; --lr-sensors gives them a rate of their own
+    from harcore.nas.pipeline import JobConfig
+
+    train, val = _builtin(n_train=256, n_val=64)
+    base = dict(backbone="tinyhar", filters=4, epochs=1, batch_size=32, lr_w=2e-3, lr_v=5e-2, sram=None,
+                macs=20_000, tie_tail=True, tail={"filter_num": 4}, seed=0, progress=False)
+    moved = {}
+    for lr_s in (None, 1e-7):
+        net = search(train, val, SearchConfig(lr_sensors=lr_s, **base)).supernet
+        moved[lr_s] = (float((net.sensor_dcs.v.detach() - 0.75).abs().max()),
+                       float((net.v.detach() - 0.75).abs().max()))
+    assert moved[None][0] > 0.05                       # at lr_v the sensor gates travel
+    assert moved[1e-7][0] < 1e-5 and moved[1e-7][1] > 0.05   # at their own rate only they stay
+    assert JobConfig(macs=60_000, prune={"lr_sensors": 5e-4}).search_config().lr_sensors == 5e-4
+    with pytest.raises(ValueError, match="SearchConfig.lr_sensors: must be > 0"):
+        SearchConfig(lr_sensors=0)

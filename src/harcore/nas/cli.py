@@ -88,6 +88,8 @@ def search(
                                             "the filters the searched stage keeps (default: tied with --params, fixed otherwise)"),
     dcs_init: Optional[float] = typer.Option(None, "--dcs-init", help="initial value of the DCS gates (> 0.5; default 0.75)"),
     lr_v: Optional[float] = typer.Option(None, "--lr-v", help="Adam learning rate of the DCS gates (default: the preset's)"),
+    lr_sensors: Optional[float] = typer.Option(None, "--lr-sensors", help="Adam learning rate of the sensor gates "
+                                               "alone (default: --lr-v's)"),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="search epochs; with --strategy zcp each candidate's training epochs (default: the preset's)"),
     finetune_epochs: Optional[int] = typer.Option(None, "--finetune-epochs", help="fine-tuning epochs (default: the preset's)"),
     beta1: float = typer.Option(1.0, "--beta1", help="weight of L_complexity (Eq. 10)"),
@@ -135,7 +137,8 @@ def search(
                     prune={k: v for k, v in (("resource", resource), ("beta_budget", beta_budget),
                                              ("budget_band", budget_band), ("budget_alpha", budget_alpha),
                                              ("prune_warmup", prune_warmup), ("dcs_shared", dcs_shared),
-                                             ("tie_tail", tie_tail), ("dcs_init", dcs_init), ("lr_v", lr_v))
+                                             ("tie_tail", tie_tail), ("dcs_init", dcs_init), ("lr_v", lr_v),
+                                             ("lr_sensors", lr_sensors))
                            if v is not None},
                     strategy=strategy, space=space, proxy=proxy, top_k=top_k, candidates=candidates,
                     time_budget=time_budget)

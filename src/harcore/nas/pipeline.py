@@ -54,7 +54,7 @@ NEEDS = {"budget": ("data",), "search": ("budget",), "derive": ("search",), "fin
 
 #: SearchConfig fields a job may set through ``JobConfig.prune`` (the pruning options, issue 15).
 PRUNE_OPTIONS = frozenset({"resource", "beta_budget", "budget_band", "lr_lambda", "budget_alpha", "prune_warmup",
-                           "dcs_shared", "tie_tail", "dcs_init", "lr_v"})
+                           "dcs_shared", "tie_tail", "dcs_init", "lr_v", "lr_sensors"})
 
 
 @dataclass
