@@ -282,3 +282,27 @@ def test_sensor_gates_take_their_own_rate(tmp_path):
     assert JobConfig(macs=60_000, prune={"lr_sensors": 5e-4}).search_config().lr_sensors == 5e-4
     with pytest.raises(ValueError, match="SearchConfig.lr_sensors: must be > 0"):
         SearchConfig(lr_sensors=0)
+
+
+def test_a_mac_budget_near_the_fixed_tail_names_tie_tail():
+    # TinyHAR's fixed later stages alone cost ~58k MACs on 9x128 windows: a MAC target near or below that is
+    # the tail's, not the search's, and the budget stage says so (with --tie-tail the floor is a few hundred)
+    from types import SimpleNamespace
+
+    from harcore.nas.pipeline import JobConfig, _budget
+
+    ds = SimpleNamespace(train=SimpleNamespace(x=np.zeros((1, 9, 128), np.float32)), classes=list(range(6)))
+
+    def budget_stage(**kw):
+        cfg = JobConfig(**kw)
+        return _budget(SimpleNamespace(cfg=cfg, ds=ds, search_config=cfg.search_config()))[0]
+
+    with pytest.raises(BudgetError, match=r"--macs 20,000 MACs is below .*; with --tie-tail .* fits"):
+        budget_stage(macs=20_000)
+    detail = budget_stage(macs=60_000)
+    assert "already MACs 9" in detail and "--tie-tail lets them shrink" in detail, detail
+    for kw in (dict(macs=60_000, prune={"tie_tail": True}), dict(macs=500_000)):
+        assert "--tie-tail" not in budget_stage(**kw)
+    with pytest.raises(BudgetError) as e:
+        budget_stage(macs=100, prune={"tie_tail": True})
+    assert "--tie-tail" not in str(e.value)

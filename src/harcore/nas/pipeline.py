@@ -565,15 +565,34 @@ def _budget(ctx: JobContext) -> StageOutput:
                              desc=what)
         return (f"feasible: {what} needs {floor['peak_sram']:,} B SRAM, {floor['flash']:,} B flash, "
                 f"{floor['macs']:,} MACs, {floor['params']:,} parameters", {"smallest": floor})
+    from .budget import tied_tail
+
     net = Supernet(cfg.backbone, c0, s0, k, filters=cfg.filters, tail=scfg.tail, tie_tail=scfg.tie_tail)
     small = smallest_arch(cfg.backbone, c0, s0, k, net.layout, scfg.tail)
+    tied = dataclasses.replace(small, tail=tied_tail(cfg.backbone, scfg.tail, net.filters, 1))
+    limits = dict(sram=scfg.sram, flash=scfg.flash, macs=scfg.macs, params=scfg.params)
     if scfg.tie_tail:  # the later stages shrink with the one filter left
-        from .budget import tied_tail
-
-        small.tail = tied_tail(cfg.backbone, scfg.tail, net.filters, 1)
-    floor = check_budget(small, sram=scfg.sram, flash=scfg.flash, macs=scfg.macs, params=scfg.params)
+        floor = check_budget(tied, **limits)
+        hint = ""
+    else:
+        try:
+            floor = check_budget(small, **limits)
+        except BudgetError as e:
+            try:
+                check_budget(tied, **limits)
+            except BudgetError:
+                raise e from None
+            raise BudgetError(f"{e}; with --tie-tail (the later stages shrink with the kept filters) the smallest "
+                              "architecture fits") from None
+        # a fixed tail that takes most of a target leaves the search one sensor and one filter: say so
+        tight = [f"{name} {floor[key] / lim:.0%}" for name, key, lim in
+                 (("MACs", "macs", scfg.macs), ("parameters", "params", scfg.params), ("flash", "flash", scfg.flash))
+                 if lim is not None and floor[key] > 0.5 * lim]
+        hint = (f"; with the later stages fixed that is already {', '.join(tight)} of the target, so the search "
+                "can keep little more than one sensor and one filter (--tie-tail lets them shrink with the kept "
+                "filters)") if tight else ""
     return (f"feasible: the smallest architecture needs {floor['peak_sram']:,} B SRAM, {floor['flash']:,} B flash, "
-            f"{floor['macs']:,} MACs, {floor['params']:,} parameters", {"smallest": floor})
+            f"{floor['macs']:,} MACs, {floor['params']:,} parameters{hint}", {"smallest": floor})
 
 
 def _search(ctx: JobContext) -> StageOutput:
