@@ -52,6 +52,7 @@ from harcore.cost import profile
 from harcore.models.sftnas import BACKBONES, DEFAULT_FILTERS, tail_options
 from harcore.train.metrics import metrics_from_predictions
 
+from .bn_calib import recalibrate_bn
 from .budget import expected_params, filters_kept, tail_param_term, tied_tail
 from .dcs import THRESHOLD, ste_binarize
 from .derive import Arch, build, cost_space
@@ -227,27 +228,13 @@ def _val_f1(model: MaskedStage, masks, x: torch.Tensor, y: torch.Tensor, num_cla
     return m.macro_f1, m.loss
 
 
-@torch.no_grad()
 def _calibrate_bn(model: MaskedStage, masks, x: torch.Tensor, batches: int, batch_size: int,
                   gen: torch.Generator) -> None:
-    """AutoSlim's BatchNorm re-calibration: the running statistics of the stage's BNs recomputed (cumulative
-    average) for the width ``masks`` on ``batches`` training batches."""
-    bns = [m for m in model.net.stage.modules() if isinstance(m, nn.BatchNorm2d)]
-    saved = [(bn.momentum,) for bn in bns]
-    for bn in bns:
-        bn.reset_running_stats()
-        bn.momentum = None
-    was = model.training
-    model.train()
+    """AutoSlim's BatchNorm re-calibration: the running statistics of every BN (the stage's and, since a tied
+    tail's inputs change with the width, the later stages') recomputed for the width ``masks`` on ``batches``
+    training batches."""
     perm = torch.randperm(len(x), generator=gen)
-    for i in range(batches):
-        idx = perm[i * batch_size:(i + 1) * batch_size]
-        if idx.numel() < 2:
-            break
-        model(x[idx], masks)
-    for bn, (mom,) in zip(bns, saved):
-        bn.momentum = mom
-    model.train(was)
+    recalibrate_bn(model, lambda xb: model(xb, masks), x, perm[:batches * batch_size], batch_size)
 
 
 def figures(arch: Arch) -> dict[str, int]:

@@ -40,6 +40,7 @@ from harcore.train.metrics import metrics_from_predictions
 from harcore import runstore
 from harcore.errors import CheckpointError, DataError
 
+from .bn_calib import recalibrate_bn
 from .budget import RESOURCE_MODES, BudgetTerms, expected_params, filters_kept, tail_param_term, tied_tail
 from .derive import Arch, build, cost_space, derive
 from .gumbel import TAU0, TAU_DECAY, temperature
@@ -87,6 +88,7 @@ class SearchConfig:
     dcs_shared: bool = False            # one filter mask per layer shared by its kernel candidates
     tie_tail: bool = False              # the later stages' width follows the stage's kept filters
     dcs_init: float = 0.75
+    bn_calib: int = 2048                # training windows that re-calibrate BatchNorm before each validation
     seed: int = 0
     num_threads: int | None = 1
     progress: bool = True
@@ -118,8 +120,10 @@ class SearchConfig:
                              f"(got {self.resource!r})")
         if not 0 <= self.budget_band < 1:
             raise ValueError(f"SearchConfig.budget_band: must be in [0, 1) (got {self.budget_band!r})")
-        if isinstance(self.prune_warmup, bool) or not isinstance(self.prune_warmup, int) or self.prune_warmup < 0:
-            raise ValueError(f"SearchConfig.prune_warmup: must be an integer >= 0 (got {self.prune_warmup!r})")
+        for name in ("prune_warmup", "bn_calib"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise ValueError(f"SearchConfig.{name}: must be an integer >= 0 (got {v!r})")
         if not self.dcs_init > 0.5:
             raise ValueError(f"SearchConfig.dcs_init: must be above the DCS threshold 0.5 (got {self.dcs_init!r})")
         if not 0 < self.lr_plateau_factor < 1:
@@ -208,7 +212,12 @@ def full_arch(net: Supernet) -> Arch:
 
 
 @torch.no_grad()
-def _evaluate(net: Supernet, x: torch.Tensor, y: torch.Tensor, batch: int = 512) -> tuple[float, float]:
+def _evaluate(net: Supernet, x: torch.Tensor, y: torch.Tensor, batch: int = 512,
+              calib: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple[float, float]:
+    """Validation macro-F1 and loss of the argmax network; ``calib = (x_train, idx)`` first re-calibrates its
+    BatchNorm statistics on those training windows (:mod:`harcore.nas.bn_calib`)."""
+    if calib is not None:
+        recalibrate_bn(net, net, calib[0], calib[1], 256)
     was = net.training
     net.eval()
     logits = torch.cat([net(x[i:i + batch])[0] for i in range(0, len(x), batch)])
@@ -364,6 +373,9 @@ def _search(train, val, cfg, run_dir, resume, on_epoch_end, console, num_classes
     g_shuffle = torch.Generator().manual_seed(cfg.seed)
     g_gumbel = torch.Generator().manual_seed(cfg.seed + 1)
     scale = complexity_scale(net)
+    # the same training windows every epoch (their own generator: the shuffle's stream stays as it was)
+    calib = (xt, torch.randperm(len(xt), generator=torch.Generator().manual_seed(cfg.seed + 2))[:cfg.bn_calib]
+             ) if cfg.bn_calib else None
     meta = {"c0": c0, "s0": s0, "num_classes": num_classes, "n_train": len(xt), "n_val": len(xv)}
 
     epoch, history, resumed_from = 0, [], None
@@ -455,7 +467,7 @@ def _search(train, val, cfg, run_dir, resume, on_epoch_end, console, num_classes
                 losses_a.append(la)
                 losses_w.append(lw)
             arch = derive(net)
-            val_f1, val_loss = _evaluate(net, xv, yv)
+            val_f1, val_loss = _evaluate(net, xv, yv, calib=calib)
             sched.step(val_f1)
             fig = arch_figures(net, arch)
             epoch += 1
