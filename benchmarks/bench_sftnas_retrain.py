@@ -34,13 +34,22 @@ HAPT = SHARED / "hapt_v2.1_rawdata.tar.xz"
 
 
 def reference(name: str) -> dict:
-    """Named TinyHAR layouts on 9 x 128: ``k<K>_f<F>`` = k-wide stride-2 convs with F filters, identities between."""
-    k, f = (int(p[1:]) for p in name.split("_"))
+    """Named TinyHAR layouts on 9 x 128: ``k<K>_f<F>`` = k-wide stride-2 convs with F filters, identities between;
+    ``k<K>_f<F>_tied``: the later stages tied to F filters as a search with ``tie_tail`` derives them."""
+    parts = name.split("_")
+    tied = parts[-1] == "tied"
+    k, f = (int(p[1:]) for p in parts[:2])
     layers = []
     for _ in range(5):
         layers += [{"op": "conv", "kernel": k, "stride": 2, "filters": f}, {"op": "identity", "stride": 1}]
-    return {"backbone": "tinyhar", "in_channels": 9, "seq_len": 128, "num_classes": 6, "channels": list(range(9)),
-            "layers": layers}
+    d = {"backbone": "tinyhar", "in_channels": 9, "seq_len": 128, "num_classes": 6, "channels": list(range(9)),
+         "layers": layers}
+    if tied:
+        from harcore.models.sftnas import DEFAULT_FILTERS
+        from harcore.nas.budget import tied_tail
+
+        d["tail"] = tied_tail("tinyhar", {}, DEFAULT_FILTERS["tinyhar"], f)
+    return d
 
 
 def load_arch(spec: str) -> dict:
