@@ -86,6 +86,13 @@ def test_resuming_with_another_configuration_names_every_differing_field(tmp_pat
     msg = str(e.value)
     assert "config.beta1" in msg and "with 1.0, resuming with 0.5" in msg and "config.lr" in msg
     assert "n: " in msg and "resuming with 11" in msg and "--overwrite" in msg and "config.epochs" not in msg
+    # a field a newer harcore added, or one it dropped: said as such, not as a value of None
+    with pytest.raises(CheckpointError) as e:
+        runstore.check_resume(ck, tmp_path / "a.pt", dict(CFG, bn_calib=2048), {"n": 10}, {"progress"})
+    assert "config.bn_calib" in str(e.value) and "written by a harcore without this option (now 2048)" in str(e.value)
+    with pytest.raises(CheckpointError) as e:
+        runstore.check_resume(ck, tmp_path / "a.pt", {k: v for k, v in CFG.items() if k != "beta1"}, {"n": 10})
+    assert "config.beta1" in str(e.value) and "an option this harcore does not have" in str(e.value)
 
 
 def test_an_interrupted_atomic_write_leaves_the_old_file(tmp_path, monkeypatch):

@@ -250,8 +250,14 @@ def check_resume(ck: Mapping[str, Any], path: str | os.PathLike, config: Mapping
         old = ck.get("config") or {}
         new = _canon(dict(config))
         for k in sorted(set(old) | set(new)):
-            if k not in free and old.get(k) != new.get(k):
-                diffs.append(f"config.{k}: {path} was written with {old.get(k)!r}, resuming with {new.get(k)!r}")
+            if k in free or old.get(k) == new.get(k) and (k in old) == (k in new):
+                continue
+            if k not in old:  # a field this version added: the run was written by an older harcore
+                diffs.append(f"config.{k}: {path} was written by a harcore without this option (now {new[k]!r})")
+            elif k not in new:
+                diffs.append(f"config.{k}: {path} was written with {old[k]!r}, an option this harcore does not have")
+            else:
+                diffs.append(f"config.{k}: {path} was written with {old[k]!r}, resuming with {new[k]!r}")
         if not diffs:  # the hash differs but no field does: a checkpoint edited by hand, or a bug
             diffs.append(f"config: fingerprint {ck.get('fingerprint')} differs from {fingerprint(config, free)}")
     for k, v in _canon(dict(meta or {})).items():

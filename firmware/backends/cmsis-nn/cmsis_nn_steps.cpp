@@ -14,6 +14,7 @@
 #include "backend.hpp"
 #include "console.hpp"
 #include "runtime/harcore_runtime.hpp"
+#include "runtime/strided_binary.hpp"
 
 #ifndef HARCORE_CMSIS_NN_SCRATCH_BYTES
 #define HARCORE_CMSIS_NN_SCRATCH_BYTES 8192
@@ -138,50 +139,9 @@ int32_t scratch_need(const Step& s) {
   return ctx;
 }
 
-// Broadcasting ADD/MUL as the runtime lays them out (output contiguous over dims, strided inputs): one CMSIS-NN
-// call per contiguous row, else per element — the same calls the runtime makes of harcore's kernels.
-// kSpread: one operand broadcast along the last dim (stride 0) against a contiguous one, e.g. a per-channel
-// scale x[c, 1] * y[c, t]: that operand's value is repeated into a row buffer on the stack and the kernel runs
-// once per row (chunks of kSpreadMax) instead of once per element, where the per-call cost dominated. Every
-// output byte is the same function of the same two input bytes, so the result is unchanged. CMSIS-NN's
-// arm_elementwise_mul_s8 takes two contiguous vectors, so the row buffer serves it as it serves harcore's.
-constexpr int32_t kSpreadMax = 64;
-
-template <bool kSpread = false, typename Args, typename Call>
-int32_t broadcast(const Args& a, const int8_t* in0, const int8_t* in1, int8_t* out, Call call) {
-  const int32_t s0 = a.input0_strides[3], s1 = a.input1_strides[3];
-  const bool rows = s0 == 1 && s1 == 1;
-  const bool spread = kSpread && a.dims[3] > 1 && ((s0 == 0 && s1 == 1) || (s0 == 1 && s1 == 0));
-  const int32_t run = rows ? a.dims[3] : 1;
-  uint32_t rep_words[kSpread ? kSpreadMax / 4 : 1];
-  int8_t* rep = reinterpret_cast<int8_t*>(rep_words);
-  int8_t* o = out;
-  for (int32_t i0 = 0; i0 < a.dims[0]; ++i0) {
-    for (int32_t i1 = 0; i1 < a.dims[1]; ++i1) {
-      for (int32_t i2 = 0; i2 < a.dims[2]; ++i2) {
-        const int8_t* x = in0 + i0 * a.input0_strides[0] + i1 * a.input0_strides[1] + i2 * a.input0_strides[2];
-        const int8_t* y = in1 + i0 * a.input1_strides[0] + i1 * a.input1_strides[1] + i2 * a.input1_strides[2];
-        if (kSpread && spread) {
-          const int32_t fill = a.dims[3] < kSpreadMax ? a.dims[3] : kSpreadMax;
-          const uint32_t v = (static_cast<uint32_t>(s0 == 0 ? *x : *y) & 0xFFu) * 0x01010101u;
-          for (int32_t w = 0; w < (fill + 3) / 4; ++w) rep_words[w] = v;
-          for (int32_t i3 = 0; i3 < a.dims[3]; i3 += kSpreadMax) {
-            const int32_t n = a.dims[3] - i3 < kSpreadMax ? a.dims[3] - i3 : kSpreadMax;
-            const int32_t st = s0 == 0 ? call(rep, y + i3, o, n) : call(x + i3, rep, o, n);
-            if (st != ::ARM_CMSIS_NN_SUCCESS) return st;
-            o += n;
-          }
-          continue;
-        }
-        for (int32_t i3 = 0; i3 < a.dims[3]; i3 += run, o += run) {
-          const int32_t st = call(x + i3 * a.input0_strides[3], y + i3 * a.input1_strides[3], o, run);
-          if (st != ::ARM_CMSIS_NN_SUCCESS) return st;
-        }
-      }
-    }
-  }
-  return ::ARM_CMSIS_NN_SUCCESS;
-}
+// Broadcasting ADD/MUL: runtime/strided_binary.hpp, the runtime's own loop, so this backend makes the same calls
+// over the same rows. CMSIS-NN's arm_elementwise_mul_s8 takes two contiguous vectors, so kSpread's row buffer
+// serves it as it serves harcore's kernel.
 
 int32_t run_lstm(const LstmArgs& a, const int8_t* in0, int8_t* out, int8_t* arena, ::cmsis_nn_context ctx) {
   if (a.num_directions < 1 || a.num_directions > 2) return ::ARM_CMSIS_NN_ARG_ERROR;
@@ -325,7 +285,7 @@ int32_t backend_run_step(const Step& s, int8_t* arena) {
       if (in1 == nullptr) in1 = a.input1_data;  // a constant operand lives in flash
       if (in1 == nullptr) return ::ARM_CMSIS_NN_ARG_ERROR;
       const hk::cmsis_nn_add_params& p = a.p;
-      return broadcast(a, in0, in1, out, [&](const int8_t* x, const int8_t* y, int8_t* o, int32_t n) -> int32_t {
+      return strided_binary(a, in0, in1, out, [&](const int8_t* x, const int8_t* y, int8_t* o, int32_t n) -> int32_t {
         return ::arm_elementwise_add_s8(x, y, p.input1_offset, p.input1_mult, p.input1_shift, p.input2_offset,
                                         p.input2_mult, p.input2_shift, p.left_shift, o, p.output_offset,
                                         p.output_mult, p.output_shift, a.act_min, a.act_max, n);
@@ -336,7 +296,7 @@ int32_t backend_run_step(const Step& s, int8_t* arena) {
       if (in1 == nullptr) in1 = a.input1_data;
       if (in1 == nullptr) return ::ARM_CMSIS_NN_ARG_ERROR;
       const hk::cmsis_nn_mul_params& p = a.p;
-      return broadcast<true>(a, in0, in1, out, [&](const int8_t* x, const int8_t* y, int8_t* o, int32_t n) -> int32_t {
+      return strided_binary<true>(a, in0, in1, out, [&](const int8_t* x, const int8_t* y, int8_t* o, int32_t n) -> int32_t {
         return ::arm_elementwise_mul_s8(x, y, p.input1_offset, p.input2_offset, o, p.output_offset, p.output_mult,
                                         p.output_shift, a.act_min, a.act_max, n);
       });

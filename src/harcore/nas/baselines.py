@@ -369,6 +369,10 @@ def _autoslim(r: _Run, on_epoch_end) -> tuple[Arch, list[dict[str, Any]]]:
                 F.kl_div(F.log_softmax(out, dim=1), soft, reduction="batchmean").backward()
             r.opt.step()
             losses.append(float(loss.detach()))
+        # the sandwich rule trains every width through the same BatchNorms: re-calibrate for the widest first
+        # (the same windows each epoch, from a generator of their own: the training's streams stay as they were)
+        _calibrate_bn(model, _prefix_masks(widest, r.full), r.xt, cfg.calib_batches, cfg.batch_size,
+                      torch.Generator().manual_seed(cfg.seed + 3))
         f1, vloss = _val_f1(model, _prefix_masks(widest, r.full), r.xv, r.yv, r.num_classes)
         r.sched.step(f1)
         r.epoch += 1
