@@ -143,3 +143,24 @@ def test_distill_teacher_student_int8(tmp_path):
     assert not (tmp_path / "b" / "teacher").exists()
     with pytest.raises(CheckpointError, match="nope.pt"):
         run_distill(DistillConfig(teacher_checkpoint=str(tmp_path / "nope.pt"), epochs=1, out=str(tmp_path / "c")))
+
+
+
+def test_distill_into_a_searched_student_from_the_cli(tmp_path):
+    # docs/hpo.md: --student sftnas --student-option arch=<a search's arch.json>
+    from typer.testing import CliRunner
+
+    from harcore import models
+    from harcore.cli import app
+    from harcore.nas.derive import derive
+    from harcore.nas.supernet import Supernet
+
+    arch = derive(Supernet("tinyhar", 9, 128, 6, filters=4, tail={"filter_num": 4}))  # a search's argmax network
+    (tmp_path / "arch.json").write_text(arch.to_json())
+    r = CliRunner().invoke(app, ["distill", "--teacher-option", "widths=8,16", "--student", "sftnas",
+                                 "--student-option", f"arch={tmp_path / 'arch.json'}", "--teacher-epochs", "1",
+                                 "--epochs", "1", "--threads", "1", "--no-int8", "--out", str(tmp_path / "d")])
+    assert r.exit_code == 0, r.output
+    res = json.loads((tmp_path / "d" / "distill.json").read_text())
+    want = models.create("sftnas", arch=arch)
+    assert res["student"]["params"] == sum(p.numel() for p in want.parameters())

@@ -364,3 +364,22 @@ def test_search_sizes_the_head_by_the_dataset_classes_not_the_highest_label_seen
     assert search(train, val, tiny_cfg(epochs=1)).arch.num_classes == 3
     with pytest.raises(DataError, match=r"labels: train/val labels span 0\.\.2, outside the dataset's 2 classes"):
         search(train, val, tiny_cfg(epochs=1), num_classes=2)
+
+
+def test_a_searched_arch_is_also_taken_as_the_path_of_its_arch_json(tmp_path):
+    # what `harcore distill --student sftnas --student-option arch=runs/x/arch.json` passes: a path
+    net = Supernet("tinyhar", 6, 64, 4, filters=5)
+    arch = random_arch(net, random.Random(1))
+    (tmp_path / "arch.json").write_text(arch.to_json())
+    a = models.create("sftnas", arch=str(tmp_path / "arch.json"))           # sizes from the file
+    b = models.create("sftnas", 6, 64, 4, arch=arch)
+    assert a.arch == b.arch and a.tail_cfg == b.tail_cfg
+    assert sum(p.numel() for p in a.parameters()) == sum(p.numel() for p in b.parameters())
+    with pytest.raises(ValueError, match=r"arch file '.*nope.json' cannot be read"):
+        models.create("sftnas", 6, 64, 4, arch=str(tmp_path / "nope.json"))
+    (tmp_path / "bad.json").write_text('{"channels": [0],\n "layers": [}')
+    with pytest.raises(ValueError, match=r"arch file '.*bad.json', line 2: not JSON"):
+        models.create("sftnas", 6, 64, 4, arch=tmp_path / "bad.json")
+    (tmp_path / "list.json").write_text("[1, 2]")
+    with pytest.raises(ValueError, match="holds a list, not an architecture"):
+        models.create("sftnas", 6, 64, 4, arch=str(tmp_path / "list.json"))

@@ -24,13 +24,17 @@ window and gathers them; when all are kept there is no gather). Each layer is ``
 "stride", "filters"}`` or ``{"op": "identity", "stride": 1}``; extra keys (e.g. the kept filter indices a
 search recorded) are ignored here. Without ``arch``, :func:`default_arch` (unsearched) is built.
 
-``arch`` may also be what a search returns, a ``harcore.nas.Arch`` (or its ``to_dict()``, ``arch.json``): its
+``arch`` may also be what a search returns, a ``harcore.nas.Arch`` (or its ``to_dict()``, or the path of the
+``arch.json`` a search wrote, as in ``harcore distill --student sftnas --student-option arch=runs/x/arch.json``): its
 backbone and tail are then used, and its sizes must match the ones given (``models.create("sftnas", arch=arch)``
 takes them from it).
 """
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
 from typing import Any, Mapping
 
 import torch
@@ -199,9 +203,28 @@ def check_arch(arch: Mapping[str, Any], in_channels: int, seq_len: int) -> tuple
     return channels, layers
 
 
+def read_arch_file(path: str | os.PathLike) -> dict[str, Any]:
+    """An ``arch.json`` (what ``harcore search`` writes) as a dict; errors name the file (and line)."""
+    p = Path(path).expanduser()
+    try:
+        text = p.read_text()
+    except OSError as e:
+        raise ValueError(f"sftnas: arch file {str(p)!r} cannot be read ({e.strerror or e})") from None
+    try:
+        d = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"sftnas: arch file {str(p)!r}, line {e.lineno}: not JSON ({e.msg})") from None
+    if not isinstance(d, dict):
+        raise ValueError(f"sftnas: arch file {str(p)!r} holds a {type(d).__name__}, not an architecture object")
+    return d
+
+
 def _arch_dict(arch: Any) -> dict[str, Any] | None:
-    """The dict of a searched architecture (``harcore.nas.Arch`` or its ``to_dict()``/``arch.json``), or None
-    for a plain ``{"channels", "layers"}`` arch. Duck-typed: models sit below nas and cannot import it."""
+    """The dict of a searched architecture (``harcore.nas.Arch``, its ``to_dict()``, or the path of its
+    ``arch.json``), or None for a plain ``{"channels", "layers"}`` arch. Duck-typed: models sit below nas and
+    cannot import it."""
+    if isinstance(arch, (str, os.PathLike)):
+        arch = read_arch_file(arch)
     d = arch.to_dict() if callable(getattr(arch, "to_dict", None)) else arch
     if isinstance(d, Mapping) and {"backbone", "in_channels", "seq_len", "num_classes"} <= set(d):
         return dict(d)
@@ -214,6 +237,8 @@ def _from_searched(arch: Any, backbone: str | None, tail: Mapping[str, Any] | No
                    num_classes: int) -> tuple[Any, str, Mapping[str, Any] | None]:
     """(arch, backbone, tail) for the constructor: a searched architecture brings its own backbone and tail, and
     sizes that must agree with the ones given."""
+    if isinstance(arch, (str, os.PathLike)):
+        arch = read_arch_file(arch)
     d = _arch_dict(arch)
     if d is None:
         return arch, (backbone if backbone is not None else "tinyhar"), tail
