@@ -18,7 +18,7 @@ import torch
 
 from harcore import runstore
 from harcore.nas.pipeline import JobConfig, load_data
-from harcore.nas.search import CHECKPOINT_KIND, CHECKPOINT_NAME, SearchConfig, _evaluate, _xy
+from harcore.nas.search import CHECKPOINT_KIND, CHECKPOINT_NAME, SearchConfig, _evaluate, _xy, calibration_windows
 from harcore.nas.supernet import Supernet
 
 
@@ -37,12 +37,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
             data[key] = (_xy(ds.train, "train"), _xy(ds.val, "val"), len(ds.classes))
         (xt, _), (xv, yv), k = data[key]
         ck = runstore.load_checkpoint(run / CHECKPOINT_NAME, CHECKPOINT_KIND)
-        cfg = SearchConfig.from_dict({f: v for f, v in ck["config"].items() if f != "bn_calib"})
+        cfg = SearchConfig.from_dict({**ck["config"], "bn_calib": args.windows})
         net = Supernet(cfg.backbone, xt.shape[1], xt.shape[2], k, filters=cfg.filters, dcs_init=cfg.dcs_init,
                        tail=cfg.tail, dcs_shared=cfg.dcs_shared, tie_tail=cfg.tie_tail)
         net.load_state_dict(ck["net"])
         saved, _ = _evaluate(net, xv, yv)
-        idx = torch.randperm(len(xt), generator=torch.Generator().manual_seed(cfg.seed + 2))[:args.windows]
+        idx = calibration_windows(len(xt), cfg)
         calib, _ = _evaluate(net, xv, yv, calib=(xt, idx))
         rows.append({"run": str(run), "epoch": int(ck["epoch"]), "logged": ck["history"][-1]["val_macro_f1"],
                      "saved_stats": saved, "recalibrated": calib})

@@ -306,3 +306,15 @@ def test_a_mac_budget_near_the_fixed_tail_names_tie_tail():
     with pytest.raises(BudgetError) as e:
         budget_stage(macs=100, prune={"tie_tail": True})
     assert "--tie-tail" not in str(e.value)
+
+
+def test_cli_arch_file_errors_name_the_file(tmp_path):
+    from typer.testing import CliRunner
+
+    from harcore.cli import app
+
+    r = CliRunner().invoke(app, ["search", "--method", "fixed", "--arch", str(tmp_path / "nope.json")])
+    assert r.exit_code != 0 and "nope.json" in r.output and "cannot be read" in r.output
+    (tmp_path / "list.json").write_text("[1]")
+    r = CliRunner().invoke(app, ["search", "--method", "fixed", "--arch", str(tmp_path / "list.json")])
+    assert r.exit_code != 0 and "not an architecture object" in r.output

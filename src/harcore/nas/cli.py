@@ -50,12 +50,12 @@ def _floats(text: Optional[str], what: str) -> list[float]:
 def _read_arch(path: Optional[Path]) -> Optional[dict[str, Any]]:
     if path is None:
         return None
-    import json
+    from harcore.models.sftnas import read_arch_file
 
     try:
-        return json.loads(Path(path).read_text())
-    except (OSError, ValueError) as e:
-        raise typer.BadParameter(f"{path}: not a readable arch.json ({e})", param_hint="--arch") from None
+        return read_arch_file(path)
+    except ValueError as e:
+        raise typer.BadParameter(str(e), param_hint="--arch") from None
 
 
 def search(

@@ -211,6 +211,12 @@ def full_arch(net: Supernet) -> Arch:
                 dict(net.tail_cfg))
 
 
+def calibration_windows(n_train: int, cfg: SearchConfig) -> torch.Tensor:
+    """The training windows (indices) that re-calibrate BatchNorm before each validation: the same every epoch,
+    from a generator of their own so that the shuffle's random stream stays as it was."""
+    return torch.randperm(n_train, generator=torch.Generator().manual_seed(cfg.seed + 2))[:cfg.bn_calib]
+
+
 @torch.no_grad()
 def _evaluate(net: Supernet, x: torch.Tensor, y: torch.Tensor, batch: int = 512,
               calib: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple[float, float]:
@@ -373,9 +379,7 @@ def _search(train, val, cfg, run_dir, resume, on_epoch_end, console, num_classes
     g_shuffle = torch.Generator().manual_seed(cfg.seed)
     g_gumbel = torch.Generator().manual_seed(cfg.seed + 1)
     scale = complexity_scale(net)
-    # the same training windows every epoch (their own generator: the shuffle's stream stays as it was)
-    calib = (xt, torch.randperm(len(xt), generator=torch.Generator().manual_seed(cfg.seed + 2))[:cfg.bn_calib]
-             ) if cfg.bn_calib else None
+    calib = (xt, calibration_windows(len(xt), cfg)) if cfg.bn_calib else None
     meta = {"c0": c0, "s0": s0, "num_classes": num_classes, "n_train": len(xt), "n_val": len(xv)}
 
     epoch, history, resumed_from = 0, [], None
