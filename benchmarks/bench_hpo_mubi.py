@@ -1,8 +1,9 @@
 """The µBi-ConvLSTM paper's table with harcore's own features: Optuna HPO, final training over 5 seeds,
 its A0-A4 ablations and width sweep, and the TinierHAR row, on every dataset at hand.
 
-NOT RUN YET: at the paper's scale (50 trials x 10 epochs, then 5 x 200 epochs, per dataset, plus
-5 ablations x 5 seeds) this is hours of CPU. The exact commands, from the repository root:
+At the paper's scale (50 trials x 10 epochs, then 5 x 200 epochs with patience 10, per dataset, plus
+the ablations x 5 seeds). Measured figures and times: benchmarks/RESULTS.md, "µBi-ConvLSTM: the paper's
+protocol". The commands, from the repository root:
 
     # 1. HPO + final training (the paper's protocol, harcore hpo's defaults), one study per dataset:
     python benchmarks/bench_hpo_mubi.py hpo --dataset hapt --data-dir ../shared/datasets/hapt_v2.1_rawdata.tar.xz \
@@ -18,6 +19,8 @@ NOT RUN YET: at the paper's scale (50 trials x 10 epochs, then 5 x 200 epochs, p
     #    5 seeds each (resumable; --parallel N runs N at once through Ray):
     python benchmarks/bench_hpo_mubi.py ablations --dataset hapt \
         --data-dir ../shared/datasets/hapt_v2.1_rawdata.tar.xz --dataset-option variant=uci9 --parallel 2
+    #    only some variants / models (the rest can follow; finished runs are reused):
+    python benchmarks/bench_hpo_mubi.py ablations --dataset default --variants A0,A1,A2,A3,A4 --models mubiconvlstm
 
 Step 1 writes runs/hpo-mubi/<dataset>/{study.db,hpo.json,summary.md}; step 2 writes
 runs/hpo-mubi/<dataset>/ablations/{results.json,report.md,report.html,*.png}. Selection (HPO, early stopping,
@@ -51,6 +54,10 @@ def main() -> None:
     ap.add_argument("--master-seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--parallel", type=int, default=1)
+    ap.add_argument("--variants", default=None,
+                    help="ablations step: comma-separated subset of the µBi variants (A0-A4, F<f>-H<h>); default all")
+    ap.add_argument("--models", default="mubiconvlstm,tinierhar",
+                    help="ablations step: models to run (tinierhar runs its base build)")
     args = ap.parse_args()
     out = Path(args.out) / args.dataset
     opts = parse_options(args.dataset_option, "--dataset-option")
@@ -68,11 +75,17 @@ def main() -> None:
     # (16, 24) is A0 itself
     variants.update({f"F{w['filters']}-H{w['lstm_hidden']}": {**w, **dropout} for w in WIDTHS
                      if (w["filters"], w["lstm_hidden"]) != (16, 24)})
+    if args.variants:
+        wanted = args.variants.split(",")
+        unknown = sorted(set(wanted) - set(variants))
+        if unknown:
+            ap.error(f"--variants: unknown {unknown}; known: {sorted(variants)}")
+        variants = {k: variants[k] for k in wanted}
     from harcore.train import seeds_from_master
 
-    spec = BenchSpec(models=["mubiconvlstm", "tinierhar"], datasets=[args.dataset],
+    spec = BenchSpec(models=args.models.split(","), datasets=[args.dataset],
                      seeds=seeds_from_master(args.master_seed, args.seeds),
-                     variants={"mubiconvlstm": variants}, data_dirs={args.dataset: args.data_dir} if args.data_dir else {},
+                     variants={"mubiconvlstm": variants} if "mubiconvlstm" in args.models.split(",") else {}, data_dirs={args.dataset: args.data_dir} if args.data_dir else {},
                      dataset_options={args.dataset: opts} if opts else {}, epochs=cfg.final_epochs,
                      patience=cfg.final_patience, lr=best["lr"], weight_decay=best["weight_decay"],
                      class_weights="balanced" if args.balanced else None, threads=args.threads)
