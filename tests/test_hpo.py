@@ -149,10 +149,15 @@ def test_run_writes_the_final_training_and_report(tmp_path):
     fin = res["final"]
     assert len(fin["runs"]) == 2 and fin["seeds"] == __import__("harcore").train.seeds_from_master(0, 2)
     assert all(0.0 <= r["test_macro_f1"] <= 1.0 for r in fin["runs"])
+    # The int8 figure of each final model (PTQ, simulated on the C++ kernels), and its mean over the seeds.
+    assert all(0.0 <= r["int8_test_macro_f1"] <= 1.0 for r in fin["runs"])
+    assert fin["int8_test_macro_f1"]["mean"] == pytest.approx(
+        sum(r["int8_test_macro_f1"] for r in fin["runs"]) / 2)
     saved = json.loads((out / "hpo.json").read_text())
     assert saved["best_params"] == res["best_params"] and set(saved["best_params"]) == {"lr", "weight_decay", "dropout"}
     md = (out / "summary.md").read_text()
     assert "validation subjects only" in md and "Test macro-F1" in md
+    assert "int8 (PTQ on 512 training windows" in md
     # Final seeds already done are reused, not retrained.
     mtimes = {p: p.stat().st_mtime_ns for p in (out / "final").glob("seed-*.json")}
     hpo.run(cfg)

@@ -48,12 +48,10 @@ class DistillConfig(TrainingRecipe):
 def run_distill(cfg: DistillConfig, *, log: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Teacher -> KD student -> int8 student. Writes ``distill.json``, ``summary.md`` and ``student.hq8``
     in ``cfg.out``; teacher and student checkpoint every epoch there and resume."""
-    import numpy as np
     import torch
 
     from harcore import cost, models, quant
-    from harcore.train import (DEFAULT_KD_ALPHA, DEFAULT_KD_TEMPERATURE, TrainConfig, evaluate, fit,
-                               load_checkpoint, metrics_from_predictions)
+    from harcore.train import DEFAULT_KD_ALPHA, DEFAULT_KD_TEMPERATURE, TrainConfig, evaluate, fit, load_checkpoint
 
     log = log or (lambda s: None)
     out = Path(cfg.out)
@@ -103,9 +101,7 @@ def run_distill(cfg: DistillConfig, *, log: Callable[[str], None] | None = None)
     if cfg.int8:
         g = quant.quantize(student, ds.train.x[: cfg.calibration_windows])
         g.save(str(out / "student.hq8"))
-        _, y = quant.simulate(g, ds.test.x, dequantize=True)
-        pred = np.asarray(y).reshape(len(ds.test.y), -1).argmax(1)
-        m = metrics_from_predictions(ds.test.y, pred, k)
+        m = quant.evaluate(g, ds.test.x, ds.test.y, k)
         result["student_int8"] = {"test_accuracy": m.accuracy, "test_macro_f1": m.macro_f1,
                                   "file": str(out / "student.hq8"),
                                   "file_bytes": (out / "student.hq8").stat().st_size}

@@ -152,11 +152,10 @@ def _dataset(name: str, spec: BenchSpec):
 
 def execute(run: Run, spec: BenchSpec, out: str) -> dict[str, Any]:
     """Train, evaluate and cost one run (no result file is written here: see :func:`run_bench`)."""
-    import numpy as np
     import torch
 
     from harcore import cost, models
-    from harcore.train import TrainConfig, evaluate, fit, metrics_from_predictions
+    from harcore.train import TrainConfig, evaluate, fit
 
     ds = _dataset(run.dataset, spec)
     c, t = ds.train.x.shape[1:]
@@ -186,13 +185,12 @@ def execute(run: Run, spec: BenchSpec, out: str) -> dict[str, Any]:
 
         try:
             g = quant.quantize(net, ds.train.x[: spec.calibration_windows])
-            _, y = quant.simulate(g, ds.test.x, dequantize=True)
+            qm = quant.evaluate(g, ds.test.x, ds.test.y, k)
         except HarcoreError as e:
             # A model the int8 path does not cover still gets its float row; the reason is kept.
             rec["int8_error"] = f"{type(e).__name__}: {e}"
         else:
-            pred = np.asarray(y).reshape(len(ds.test.y), -1).argmax(1)
-            rec["int8_test_macro_f1"] = metrics_from_predictions(ds.test.y, pred, k).macro_f1
+            rec["int8_test_macro_f1"] = qm.macro_f1
     return rec
 
 

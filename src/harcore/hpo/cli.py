@@ -36,6 +36,7 @@ def hpo(
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="torch threads per worker"),
     heartbeat: int = typer.Option(10, "--heartbeat", min=1, help="seconds between trial heartbeats; a trial silent for twice this is failed and re-queued"),
     no_final: bool = typer.Option(False, "--no-final", help="only run the study (e.g. extra workers)"),
+    int8: bool = typer.Option(True, "--int8/--no-int8", help="also evaluate each final model as int8 (PTQ, the C++ kernels)"),
 ) -> None:
     """Optuna TPE over the training hyperparameters (lr, weight decay, dropout), then the final training."""
     from harcore.errors import HarcoreError
@@ -48,7 +49,7 @@ def hpo(
             trials=trials, epochs=epochs, patience=patience or None, final_epochs=final_epochs,
             final_patience=final_patience or None, seeds=seeds, master_seed=master_seed, sampler_seed=sampler_seed,
             batch_size=batch_size, class_weights="balanced" if balanced else None, threads=threads,
-            storage=storage, study=study, out=str(out), heartbeat_interval=heartbeat)
+            storage=storage, study=study, out=str(out), heartbeat_interval=heartbeat, int8=int8)
     except ValueError as e:
         raise typer.BadParameter(str(e)) from None
     try:
@@ -61,5 +62,8 @@ def hpo(
                f"{c.get('PRUNED', 0)} pruned); best {res['best_params']}")
     if res["final"] is not None:
         f1 = res["final"]["test_macro_f1"]
-        typer.echo(f"final: test macro-F1 {100 * f1['mean']:.2f} ± {100 * f1['std']:.2f} over {len(res['final']['seeds'])} seed(s)")
+        q8 = res["final"].get("int8_test_macro_f1")
+        typer.echo(f"final: test macro-F1 {100 * f1['mean']:.2f} ± {100 * f1['std']:.2f}"
+                   + (f" (int8 {100 * q8['mean']:.2f} ± {100 * q8['std']:.2f})" if q8 else "")
+                   + f" over {len(res['final']['seeds'])} seed(s)")
     typer.echo(f"wrote {out / 'hpo.json'} and {out / 'summary.md'}")

@@ -448,12 +448,8 @@ def stage_int8(model: torch.nn.Module, calib_x: np.ndarray, out: Path, *, method
 def stage_int8_eval(g, x: np.ndarray, y: np.ndarray, num_classes: int, class_names):
     """int8 metrics on the test split with ``harcore.quant.simulate`` (the C++ kernels on the host)."""
     from harcore import quant
-    from harcore.train import metrics_from_predictions
 
-    if not hasattr(quant, "simulate"):
-        raise StageError("harcore.quant.simulate is not available yet (int8 accuracy cannot be measured)")
-    out = np.asarray(quant.simulate(g, x))
-    return metrics_from_predictions(y, out.reshape(len(y), -1).argmax(1), num_classes, class_names=class_names)
+    return quant.evaluate(g, x, y, num_classes, class_names=class_names)
 
 
 def stage_deploy(g, out: Path, x: np.ndarray, y: np.ndarray):

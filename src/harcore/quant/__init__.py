@@ -4,6 +4,7 @@
     >>> g = quant.quantize(model, calibration_x)   # (N, C, T) float windows
     >>> g.save("model.hq8"); g = quant.load("model.hq8")
     >>> y = quant.simulate(g, x, dequantize=True)
+    >>> m = quant.evaluate(g, test.x, test.y, num_classes=6)   # int8 accuracy / macro-F1 (harcore.train.Metrics)
     >>> g = quant.qat(model, train_split, val_split, epochs=3)   # QAT fine-tuning -> QGraph
 
 Specification: ``docs/int8.md``.
@@ -13,7 +14,7 @@ from harcore.quant.lower import Program, lower
 from harcore.quant.ptq import quantize
 from harcore.quant.qat import QATModel, convert, prepare_qat, qat
 from harcore.quant.qgraph import FORMAT, VERSION, QGraph, QOp, QParams, load
-from harcore.quant.simulate import simulate
+from harcore.quant.simulate import evaluate, simulate
 from harcore.quant.tflite_export import to_tflite
 
-__all__ = ["quantize", "qat", "prepare_qat", "convert", "QATModel", "lower", "simulate", "to_tflite", "Program", "QGraph", "QOp", "QParams", "load", "FORMAT", "VERSION"]
+__all__ = ["quantize", "evaluate", "qat", "prepare_qat", "convert", "QATModel", "lower", "simulate", "to_tflite", "Program", "QGraph", "QOp", "QParams", "load", "FORMAT", "VERSION"]

@@ -140,3 +140,15 @@ def _empty(g: QGraph, p: Program, dequantize: bool, return_intermediates: bool):
     if return_intermediates:
         res.append({op.name: np.empty((0, *g.graph.tensors[op.output].shape), np.int8) for op in g.graph.ops})
     return res[0] if len(res) == 1 else tuple(res)
+
+
+def evaluate(g: QGraph, x: Any, y: Any, num_classes: int, *, class_names: Any = None, threads: int = 1):
+    """Classification metrics (``harcore.train.Metrics``) of the int8 model on windows ``x`` (N, C, T) with
+    labels ``y``: :func:`simulate` on the C++ kernels, each window's class the argmax of its int8 outputs
+    (dequantizing is increasing, so it would pick the same class)."""
+    from harcore.train import metrics_from_predictions
+
+    labels = np.asarray(y)
+    out = np.asarray(simulate(g, x, threads=threads))
+    return metrics_from_predictions(labels, out.reshape(len(labels), -1).argmax(1), num_classes,
+                                    class_names=class_names)
