@@ -26,14 +26,15 @@ LAYERS: list[tuple[str, ...]] = [
     ("train",),
     ("graph",),
     ("cost",),
-    ("nas", "zcp", "hpo"),
+    ("nas", "zcp"),
     ("quant",),
     ("deploy",),
     # The job: data -> search -> fine-tune -> int8 -> deploy -> validate -> report. It orchestrates every layer
     # below, so it sits above deploy although it lives in harcore.nas; the harcore.nas namespace re-exports it
     # (run_job, run_sweep), so the package's __init__ is the job too. The search itself (nas/search.py,
     # derive.py, ...) stays on the nas level and may not import the job.
-    ("job", "experiments"),
+    # hpo is a job too: the study, the final training over seeds, then each final model's int8 figure.
+    ("job", "experiments", "hpo"),
     ("cli",),
 ]
 LEVEL = {name: i for i, names in enumerate(LAYERS) for name in names}
