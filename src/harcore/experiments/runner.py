@@ -183,12 +183,9 @@ def execute(run: Run, spec: BenchSpec, out: str) -> dict[str, Any]:
     if spec.int8:
         from harcore import quant
 
-        try:
-            g = quant.quantize(net, ds.train.x[: spec.calibration_windows])
-            qm = quant.evaluate(g, ds.test.x, ds.test.y, k)
-        except HarcoreError as e:
-            # A model the int8 path does not cover still gets its float row; the reason is kept.
-            rec["int8_error"] = f"{type(e).__name__}: {e}"
+        qm, why = quant.ptq_metrics(net, ds.train.x[: spec.calibration_windows], ds.test.x, ds.test.y, k)
+        if qm is None:
+            rec["int8_error"] = why
         else:
             rec["int8_test_macro_f1"] = qm.macro_f1
     return rec

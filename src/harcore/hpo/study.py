@@ -445,13 +445,11 @@ def final_training(cfg: HPOConfig, params: dict[str, Any], ds: Any = None, *,
         if cfg.int8:
             from harcore import quant
 
-            try:
-                g = quant.quantize(net.eval(), ds.train.x[: cfg.calibration_windows])
-                qm = quant.evaluate(g, ds.test.x, ds.test.y, len(ds.classes))
-            except HarcoreError as e:
-                # A model the int8 path does not cover keeps its float figures; the reason is kept.
-                rec["int8_error"] = f"{type(e).__name__}: {e}"
-                int8_note = f", no int8 figure ({rec['int8_error']})"
+            qm, why = quant.ptq_metrics(net, ds.train.x[: cfg.calibration_windows], ds.test.x, ds.test.y,
+                                        len(ds.classes))
+            if qm is None:
+                rec["int8_error"] = why
+                int8_note = f", no int8 figure ({why})"
             else:
                 rec.update(int8_test_macro_f1=qm.macro_f1, int8_test_accuracy=qm.accuracy)
                 int8_note = f", int8 {qm.macro_f1:.4f}"

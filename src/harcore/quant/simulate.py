@@ -152,3 +152,19 @@ def evaluate(g: QGraph, x: Any, y: Any, num_classes: int, *, class_names: Any = 
     out = np.asarray(simulate(g, x, threads=threads))
     return metrics_from_predictions(labels, out.reshape(len(labels), -1).argmax(1), num_classes,
                                     class_names=class_names)
+
+
+def ptq_metrics(model: Any, calibration_x: Any, x: Any, y: Any, num_classes: int, *, threads: int = 1):
+    """The int8 figure of a trained float ``model`` as a table row needs it: PTQ calibrated on ``calibration_x``
+    (:func:`harcore.quant.quantize`), then :func:`evaluate` on ``(x, y)``. Returns ``(metrics, None)``, or
+    ``(None, "ErrorType: reason")`` when the int8 path does not cover the model (any
+    :class:`~harcore.errors.HarcoreError`): the caller keeps its float figures and records the reason, so one
+    unsupported model never loses a row of a study."""
+    from harcore.errors import HarcoreError
+    from harcore.quant.ptq import quantize
+
+    try:
+        g = quantize(model.eval(), calibration_x)
+        return evaluate(g, x, y, num_classes, threads=threads), None
+    except HarcoreError as e:
+        return None, f"{type(e).__name__}: {e}"
