@@ -69,6 +69,9 @@ QUICK = {
         ("--method fixed --filters 64 --tail filter_num=64 --out runs/original",
          "--method fixed --filters 4 --tail filter_num=4 --out runs/original --finetune-epochs 1 --int8 ptq",
          "one training epoch of a 4-filter original stage"),
+        ("--params 14K --sram 32KB --searches 3 --out runs/s3", "--params 20K --sram 32KB --searches 2 --select-epochs 1 "
+         "--out runs/s3 --epochs 1 --finetune-epochs 1 --filters 4 --int8 ptq",
+         "two searches of one epoch, each network scored after one epoch (one epoch prunes too little for 14K)"),
         ("--method fixed --arch runs/t/arch.json --out runs/retrain",
          "--method fixed --arch runs/t/arch.json --out runs/retrain --finetune-epochs 1 --int8 ptq",
          "one training epoch"),

@@ -112,6 +112,10 @@ def search(
     candidates: Optional[int] = typer.Option(None, "--candidates", help="zcp: architectures sampled (quick 24, paper 200)"),
     time_budget: Optional[float] = typer.Option(None, "--time-budget", help="zcp: wall seconds for the search "
                                                 "stage (the best-ranked candidate is always trained)"),
+    searches: int = typer.Option(1, "--searches", help="run N searches (seeds seed*N .. seed*N+N-1) and keep the one "
+                                 "whose network, trained on the training subjects, scores best on validation"),
+    select_epochs: Optional[int] = typer.Option(None, "--select-epochs", help="--searches: epochs each network "
+                                                "trains for its validation score (default: --finetune-epochs)"),
     out: Path = typer.Option(Path("runs/search"), "--out", help="run folder"),
     resume: bool = typer.Option(False, "--resume", help="continue the interrupted run in --out (same options)"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace the run in --out (harcore's files there "
@@ -141,7 +145,7 @@ def search(
                                              ("lr_sensors", lr_sensors))
                            if v is not None},
                     strategy=strategy, space=space, proxy=proxy, top_k=top_k, candidates=candidates,
-                    time_budget=time_budget)
+                    time_budget=time_budget, searches=searches, select_epochs=select_epochs)
     try:
         cfg.data_source()
         cfg.resolved_preset()
@@ -153,6 +157,7 @@ def search(
             cfg.baseline_config()
         cfg.int8_options()
         cfg.zcp_options()
+        cfg.selection_options()
     except ValueError as e:
         raise typer.BadParameter(str(e)) from None
     console = Console()

@@ -21,6 +21,7 @@ was. Later stages are cheap and run again.
 from __future__ import annotations
 
 import dataclasses
+import json
 import platform
 import sys
 import time
@@ -109,6 +110,9 @@ class JobConfig:
     top_k: int | None = None
     candidates: int | None = None
     time_budget: float | None = None     # zcp: wall seconds for the search stage (equal-time comparisons)
+    # several searches, the one whose network scores best on the validation subjects kept (harcore.nas.selection)
+    searches: int = 1
+    select_epochs: int | None = None     # their training for that score (None: the fine-tuning's epochs)
 
     def limits(self) -> dict[str, int | None]:
         """The budget: ``sram``, ``flash``, ``macs``, ``params``; a ``board`` lowers SRAM and flash to what it
@@ -281,6 +285,32 @@ class JobConfig:
             raise ValueError(f"JobConfig.qat_epochs: must be an integer >= 1 (got {epochs!r})")
         ft = self.train_config(Path(self.out) / "finetune")
         return {"method": self.int8, "epochs": epochs, "lr": ft.lr / 10, "batch_size": ft.batch_size}
+
+    def selection_options(self) -> dict[str, int] | None:
+        """``None`` for one search; else ``searches`` and ``select_epochs`` checked (``ValueError`` naming the
+        field): several searches need method and strategy ``sftnas``, whose searches are draws to choose from."""
+        for name in ("searches", "select_epochs"):
+            v = getattr(self, name)
+            if (v is not None or name == "searches") and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+                raise ValueError(f"JobConfig.{name}: must be an integer >= 1 (got {v!r})")
+        if self.searches == 1:
+            if self.select_epochs is not None:
+                raise ValueError("JobConfig.select_epochs: trains each of several searches' networks; give it with "
+                                 "searches >= 2 (--searches)")
+            return None
+        if self.resolved_method() != "sftnas" or self.strategy != "sftnas":
+            raise ValueError(f"JobConfig.searches: several searches are SFTNAS draws to choose from; method "
+                             f"{self.method!r}, strategy {self.strategy!r} have none (use method and strategy sftnas)")
+        epochs = self.select_epochs if self.select_epochs is not None else \
+            self.train_config(Path(self.out) / FINETUNE_DIR).epochs
+        return {"searches": self.searches, "select_epochs": epochs}
+
+    def select_train_config(self):
+        """The recipe that scores each search's network: the fine-tuning's, ``select_epochs`` long, on the
+        training subjects with the best validation epoch kept, no checkpoints (a score is stored when done)."""
+        sel = self.selection_options()
+        return dataclasses.replace(self.train_config(Path(self.out) / FINETUNE_DIR), epochs=sel["select_epochs"],
+                                   early_stopping_patience=None, checkpoint_dir=None, progress=False)
 
     def zcp_options(self) -> dict[str, Any]:
         """The proxy-guided strategy's settings (``harcore.nas.zcp_job``); checks them for every strategy."""
@@ -483,7 +513,8 @@ FINETUNE_DIR = "finetune"
 #: What harcore writes into a run folder (``--overwrite`` deletes these and nothing else).
 RUN_FILES = ("job.json", "job.log", "report.md", "report.html", "search.png", "confusion_float.png",
              "confusion_int8.png", "pareto.png", "profile.json", "arch.json", "search_history.json", "slimming.json",
-             SEARCH_CHECKPOINT, FINETUNE_DIR, "model.pt", "model.hq8", "firmware", "zcp")
+             SEARCH_CHECKPOINT, FINETUNE_DIR, "model.pt", "model.hq8", "firmware", "zcp", "searches",
+             "pruning.png")
 
 
 def job_run_dir(path: str | Path) -> runstore.RunDir:
@@ -617,6 +648,22 @@ def _search(ctx: JobContext) -> StageOutput:
                                               if r.resumed_from_epoch else ""),
                 {"history": r.history, "seconds": r.seconds, "resumed_from_epoch": r.resumed_from_epoch,
                  "method": method, "slimming": steps})
+    sel = ctx.cfg.selection_options()
+    if sel is not None:
+        from .selection import run_searches
+
+        r, rows, kept = run_searches(ds, scfg, ctx.cfg.select_train_config(), run=ctx.dir, job_seed=ctx.cfg.seed,
+                                     searches=sel["searches"], limits=ctx.cfg.limits(), resume=ctx.resume,
+                                     on_epoch_end=ctx.on_search_epoch, console=ctx.console)
+        ctx.search = r
+        ctx.run.write_text("arch.json", r.arch.to_json())
+        ctx.run.write_text("search_history.json", json.dumps(r.history, indent=2))
+        secs = sum(x["search_seconds"] + (0.0 if x["reused"] else x["seconds"]) for x in rows)
+        return (f"{len(rows)} searches of {scfg.epochs} epochs, each network trained {sel['select_epochs']} epochs "
+                f"on the training subjects; kept search seed {kept} (val macro-F1 "
+                f"{max(x['val_macro_f1'] for x in rows if x['seed'] == kept):.4f}); {secs:.0f} s",
+                {"history": r.history, "seconds": secs, "resumed_from_epoch": None,
+                 "selection": {"searches": rows, "kept_seed": kept, "select_epochs": sel["select_epochs"]}})
     r = ctx.search = search(ds.train, ds.val, scfg, run_dir=ctx.dir, resume=ctx.resume,
                             on_epoch_end=ctx.on_search_epoch, console=ctx.console, num_classes=ds.num_classes)
     if r.epochs_run < scfg.epochs:
@@ -781,6 +828,11 @@ def check_resumable(cfg: JobConfig, run: runstore.RunDir) -> None:
         from .baselines import check_resumable as baseline_check
 
         baseline_check(run.path, cfg.baseline_config())
+    elif cfg.selection_options() is not None:
+        from .selection import search_dir, search_seeds
+
+        for s in search_seeds(cfg.seed, cfg.searches):
+            search_check(search_dir(run.path, s), dataclasses.replace(cfg.search_config(), seed=s))
     else:
         search_check(run.path, cfg.search_config())
     train_check(cfg.train_config(run.path / FINETUNE_DIR))
@@ -803,11 +855,16 @@ def run_job(cfg: JobConfig, *, resume: bool = False, overwrite: bool = False, co
     epochs = cfg.baseline_config().epochs if method in ("autoslim", "pas") else scfg.epochs
     i8 = cfg.int8_options()
     zcp = cfg.zcp_options()
+    sel = cfg.selection_options()
     run = job_run_dir(cfg.out)
     if zcp is not None:
         from . import zcp_job
 
         pipeline, checkpoints, check = zcp_job.PIPELINE, zcp_job.CHECKPOINTS, zcp_job.check_resumable
+    elif sel is not None:
+        from .selection import checkpoints as select_checkpoints
+
+        pipeline, checkpoints, check = PIPELINE, select_checkpoints(cfg.seed, cfg.searches), check_resumable
     else:
         pipeline, checkpoints, check = PIPELINE, (SEARCH_CHECKPOINT,), check_resumable
     run.prepare(resume=resume, overwrite=overwrite, checkpoints=checkpoints)
@@ -821,7 +878,9 @@ def run_job(cfg: JobConfig, *, resume: bool = False, overwrite: bool = False, co
                   f"dataset {cfg.describe_data()}, preset {cfg.resolved_preset()}: "
                   + (f"zcp strategy ({zcp['space']} space, {zcp['candidates']} candidates ranked by {zcp['proxy']}, "
                      f"top {zcp['top_k']} trained {zcp['epochs']} epochs each), " if zcp is not None else
-                     f"{epochs} {'search' if method == 'sftnas' else method} epochs, " if method != "fixed" else
+                     (f"{sel['searches']} searches of {epochs} epochs (each network trained {sel['select_epochs']} "
+                      "epochs on the training subjects, the best on validation kept), " if sel is not None else
+                      f"{epochs} {'search' if method == 'sftnas' else method} epochs, ") if method != "fixed" else
                      "no search, ")
                   + f"{cfg.train_config(run.path / FINETUNE_DIR).epochs} fine-tuning epochs, int8 "
                   + (f"by QAT ({i8['epochs']} epoch(s))" if i8["method"] == "qat" else "by PTQ") + "; budget "

@@ -323,6 +323,17 @@ def write_job_report(res, ctx: Any, pareto_rows: list[dict] | None = None) -> tu
                   [[r["rank"], r["index"], f"{r['rank_score']:.4g}", _fmt(r["macs"]), _fmt(r["params"]),
                     _fmt(r["peak_sram"]), _fmt(r["flash"]),
                     f"{val[r['index']]:.4f}" if r["index"] in val else "-", r["key"]] for r in zs["ranking"]])
+    if zs.get("selection"):
+        sel = zs["selection"]
+        doc.h("Searches (one kept on validation)")
+        doc.p(f"{len(sel['searches'])} searches (search seeds below); each derived network trained "
+              f"{sel['select_epochs']} epochs from fresh weights on the training subjects, the best validation epoch "
+              f"kept. Kept: the highest validation macro-F1 within the budget, search seed {sel['kept_seed']}. Test "
+              "subjects are read only by the kept network's evaluation below.")
+        doc.table(["search seed", "val F1", "MACs", "params", "peak SRAM", "fits", "search s", "architecture"],
+                  [[("**" if r["seed"] == sel["kept_seed"] else "") + str(r["seed"]), f"{r['val_macro_f1']:.4f}",
+                    _fmt(r["macs"]), _fmt(r["params"]), _fmt(r["peak_sram"]), "yes" if r["fits"] else "no",
+                    f"{r['search_seconds']:.0f}", r["arch"].split("| ", 1)[-1]] for r in sel["searches"]])
     hist = res.stages.get("search").data.get("history") if res.stages.get("search") else None
     if hist:
         plot_search(hist, run / "search.png")
