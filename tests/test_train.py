@@ -330,6 +330,29 @@ def test_fit_with_teacher_trains_student_only():
         assert expected > 0.05
 
 
+def test_fit_runs_the_teacher_once_per_training_window_not_once_per_epoch():
+    """The teacher's logits do not change from epoch to epoch: fit computes them once (batches of 256) and each
+    batch's KD term uses that window's row, so the loss is the same as with the teacher run on the batch."""
+    train = make_split(600, 1)
+    teacher = net(seed=1, width=16).eval()
+    seen = []
+    teacher.register_forward_hook(lambda m, i, o: seen.append(i[0].shape[0]))
+    student = net(seed=2, width=8)
+    r = fit(student, train, None, cfg(epochs=3, batch_size=50), teacher=teacher, kd_alpha=0.5, kd_temperature=4.0)
+    shape_probe = seen[:-3]  # infer_num_classes looks at the teacher's output size once before training
+    assert seen[-3:] == [256, 256, 88] and sum(shape_probe) <= 2, seen
+    # one epoch at lr ~ 0 over shuffled batches of 50: the mean of the per-batch losses with the teacher run on
+    # each batch, as the trainer did before the cache
+    student = net(seed=3, bn=False)
+    r = fit(student, train, None, cfg(epochs=1, lr=1e-12, batch_size=50), teacher=teacher, kd_alpha=0.7,
+            kd_temperature=3.0)
+    x, y = torch.from_numpy(train.x), torch.from_numpy(train.y)
+    with torch.no_grad():
+        per = [distillation_loss(student(x[i:i + 50]), teacher(x[i:i + 50]), y[i:i + 50], 0.7, 3.0).item() * 50
+               for i in range(0, 600, 50)]
+    assert r.history[0]["loss"] == pytest.approx(sum(per) / 600, rel=1e-5)
+
+
 # ---------------------------------------------------------------------------------------------
 # metrics and summaries
 

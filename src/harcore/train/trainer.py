@@ -278,6 +278,13 @@ def _fit(model, train, val, cfg, device, teacher, kd_alpha, kd_temperature, resu
     x_all = torch.from_numpy(tr.x)
     y_all = torch.from_numpy(tr.y)
     n = len(tr)
+    t_all = None
+    if kd is not None:
+        # The teacher is fixed and in eval mode, and the windows are not augmented: its logits are the same every
+        # epoch, so it runs once over the training windows instead of once per batch (a CNN teacher costs ~400x its
+        # student's MACs, which made the teacher's forward most of each distillation epoch).
+        with torch.no_grad():
+            t_all = torch.cat([teacher(x_all[i:i + 256].to(device)) for i in range(0, n, 256)])
     n_batches = sum(1 for i in range(0, n, cfg.batch_size) if min(cfg.batch_size, n - i) > 1 or n == 1)
     progress = _make_progress(cfg.progress)
     if progress is not None:
@@ -303,9 +310,8 @@ def _fit(model, train, val, cfg, device, teacher, kd_alpha, kd_temperature, resu
                 yb = y_all[idx].to(device)
                 logits = model(xb)
                 if kd is not None:
-                    with torch.no_grad():
-                        t_logits = teacher(xb)
-                    loss = distillation_loss(logits, t_logits, yb, kd["alpha"], kd["temperature"], cw_t)
+                    loss = distillation_loss(logits, t_all[idx.to(t_all.device)], yb, kd["alpha"], kd["temperature"],
+                                             cw_t)
                 else:
                     loss = F.cross_entropy(logits, yb, weight=cw_t)
                 if not torch.isfinite(loss):
