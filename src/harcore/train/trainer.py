@@ -281,8 +281,8 @@ def _fit(model, train, val, cfg, device, teacher, kd_alpha, kd_temperature, resu
     t_all = None
     if kd is not None:
         # The teacher is fixed and in eval mode, and the windows are not augmented: its logits are the same every
-        # epoch, so it runs once over the training windows instead of once per batch (a CNN teacher costs ~400x its
-        # student's MACs, which made the teacher's forward most of each distillation epoch).
+        # epoch, so it runs once over the training windows instead of once per batch (the distillation paper's CNN
+        # teacher has 403x the MACs of its student: 66.3 M against 0.165 M, harcore.cost).
         with torch.no_grad():
             t_all = torch.cat([teacher(x_all[i:i + 256].to(device)) for i in range(0, n, 256)])
     n_batches = sum(1 for i in range(0, n, cfg.batch_size) if min(cfg.batch_size, n - i) > 1 or n == 1)
