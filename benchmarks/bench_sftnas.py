@@ -9,6 +9,9 @@ batch 256, Adam 1e-4 / 5e-3), L_Mem = 96 KB, fine-tuning, int8, deploy, report. 
 Goal (TinyHAR): macro-F1 >= 94 at <= 0.77 MMACs and <= 96 KB peak SRAM; the paper: 94.36, 0.767 MMACs, 13.96k
 parameters.
 
+``--searches N`` gives every job N searches with the best on validation kept (``harcore search --searches``): the
+per-seed table then names each job's searches, their validation figures and the one kept.
+
 ``--quick`` runs every backbone once with 2 search and 2 fine-tuning epochs at the quick preset's learning
 rates: it proves the benchmark runs, its figures are not results. Writes ``--out-dir/bench_sftnas.json`` and
 prints a Markdown table.
@@ -53,6 +56,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--sram", default="96KB", help="the peak SRAM limit L_Mem of every job (the job's --sram)")
     ap.add_argument("--prune", action="append", default=[], metavar="KEY=VALUE",
                     help="a pruning option of SearchConfig (JobConfig.prune), e.g. dcs_shared=1 (repeatable)")
+    ap.add_argument("--searches", type=int, default=1,
+                    help="searches per job, the best on validation kept (the job's --searches; harcore.nas.selection)")
+    ap.add_argument("--select-epochs", type=int, default=None, help="with --searches: the job's --select-epochs")
     ap.add_argument("--table", nargs="+", default=None, metavar="OUT_DIR",
                     help="run nothing: the per-seed and mean ± std table of the finished runs in these --out-dir folders")
     ap.add_argument("--tail", default=None,
@@ -93,7 +99,7 @@ def main(argv: list[str] | None = None) -> None:
                          flash=parse_size(args.flash, "--flash") if args.flash else None,
                          tail=parse_options(args.tail.split(",") if args.tail else None, "--tail"),
                          search_epochs=args.search_epochs, finetune_epochs=args.finetune_epochs, out=str(out),
-                         train_on=args.train_on)
+                         train_on=args.train_on, searches=args.searches, select_epochs=args.select_epochs)
         result = run_sweep(base, beta1s=[float(b) for b in args.beta1.split(",")],
                            seeds=[int(s) for s in args.seeds.split(",")], backbones=backbones,
                            parallel=args.parallel, address=args.address, resume=args.resume)
@@ -102,6 +108,7 @@ def main(argv: list[str] | None = None) -> None:
             args.preset, args.search_epochs, args.finetune_epochs, args.macs, args.beta_macs)
         result["flash_budget"], result["tail"], result["train_on"] = args.flash, args.tail, args.train_on
         result["params_budget"], result["sram_budget"], result["prune"] = args.params, args.sram, prune
+        result["searches"], result["select_epochs"] = args.searches, args.select_epochs
     out.mkdir(parents=True, exist_ok=True)
     (out / "bench_sftnas.json").write_text(json.dumps(result, indent=2, default=str))
     print("| run | test macro-F1 (float) | MMACs | params | peak SRAM (B) | flash (B) | fits | search s | arch |")
@@ -124,7 +131,11 @@ def _run_row(job: dict) -> dict:
     hist = {r["epoch"]: r for r in st["search"]["data"].get("history", [])}
     arch = job["arch"]
     filters = ["id" if layer["op"] == "identity" else str(layer["filters"]) for layer in arch["layers"]]
-    return {"seed": job["config"]["seed"], "picked_epoch": epoch,
+    sel = st["search"]["data"].get("selection")
+    seed = job["config"]["seed"] if sel is None else (
+        f"{job['config']['seed']} (searches " + ", ".join(f"{r['seed']}: val {100 * r['val_macro_f1']:.2f}"
+                                                           for r in sel["searches"]) + f"; kept {sel['kept_seed']})")
+    return {"seed": seed, "picked_epoch": epoch,
             "val_f1_picked": hist[epoch]["val_macro_f1"] if epoch in hist else float("nan"),
             "search_s": st["search"]["seconds"], "sensors": len(arch["channels"]), "filters": " ".join(filters),
             "tail": arch.get("tail", {}).get("filter_num"), **{k: derive["total"][k] for k in
@@ -145,7 +156,7 @@ def seed_table(out_dirs: list[Path]) -> str:
              "| search s |", "|" + "---|" * 9]
     for d in out_dirs:
         rows = []
-        for job_file in sorted(d.glob("*/job.json")):
+        for job_file in sorted(d.glob("*/job.json")) or sorted(d.glob("job.json")):  # a sweep's folder, or one job
             job = json.loads(job_file.read_text())
             if not job.get("finished") or "evaluate" not in job["stages"]:
                 continue
